@@ -1,0 +1,150 @@
+"""Run and sweep configuration (pydantic). Unknown fields are errors.
+
+A ``RunConfig`` may leave training fields as ``None``; ``resolve()`` fills them from the dataset's
+defaults (PROTOCOL.md for VOC/COCO/NUS-WIDE/CUB) and the method's hyper-parameters from its own
+per-dataset defaults. Every run records its resolved config, and the record's file name is a hash
+of the fields that change the numbers (``identity``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+import methods
+from benchmark.data import DATASETS, get_spec
+from benchmark.data.protocol import check_regime
+
+#: fields that do not change a run's numbers, so not part of its identity
+NON_IDENTITY_FIELDS = frozenset({"device", "num_workers", "data_root", "checkpoint", "keep_checkpoint"})
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    method: str
+    labels: str = "1p"
+    seed: int = 0
+    protocol: Literal["finetune", "linear"] = "finetune"
+    backbone: str | None = None
+    pretrained: bool | None = None
+    image_size: int | None = Field(default=None, gt=0)
+    epochs: int | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    lr: float | None = Field(default=None, gt=0)
+    #: early stopping: stop after this many epochs without a strictly better validation mAP
+    #: (the paper: 1, i.e. stop at the first non-improving epoch); 0 disables early stopping
+    patience: int = Field(default=1, ge=0)
+    hflip: bool | None = None
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    #: "auto": CUDA when present, else CPU
+    device: str = "auto"
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    channels_last: bool = False
+    #: None: deterministic on CPU, cuDNN benchmark mode on CUDA
+    deterministic: bool | None = None
+    num_workers: int = Field(default=0, ge=0)
+    data_root: str | None = None
+    #: checkpoint at every epoch end, resume from it, remove it when the record is written
+    checkpoint: bool = True
+    keep_checkpoint: bool = False
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        get_spec(v)
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        methods.get(v)
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _known_regime(cls, v: str) -> str:
+        return check_regime(v)
+
+    @model_validator(mode="after")
+    def _valid_hparams(self) -> "RunConfig":
+        try:
+            methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
+        except TypeError as exc:
+            raise ValueError(f"hparams: {exc}") from None
+        return self
+
+    def resolve(self) -> "RunConfig":
+        """This config with every ``None`` training field filled in and the method's full
+        hyper-parameters."""
+        spec = get_spec(self.dataset)
+        filled = {k: (spec.defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in spec.defaults}
+        filled["hparams"] = methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
+        return self.model_copy(update=filled)
+
+    def identity(self) -> dict[str, Any]:
+        return {k: v for k, v in self.resolve().model_dump().items() if k not in NON_IDENTITY_FIELDS}
+
+    def run_id(self) -> str:
+        """Stable hash of the resolved identity: the record's file name."""
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        return f"{self.dataset}/{self.method}/{self.labels}/seed{self.seed}"
+
+
+class SweepConfig(BaseModel):
+    """A grid of runs: datasets × methods × (regimes) × seeds, with shared overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] = Field(default_factory=lambda: ["digits"])
+    methods: list[str] | None = None  # None: every registered method
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 8])
+    #: None: each method's own regimes (the table's rows); else these regimes for every method
+    labels: list[str] | None = None
+    #: RunConfig fields shared by every run (epochs, backbone, device, ...)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, v: list[str]) -> list[str]:
+        for d in v:
+            get_spec(d)
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: list[str] | None) -> list[str] | None:
+        for m in v or []:
+            methods.get(m)
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _known_regimes(cls, v: list[str] | None) -> list[str] | None:
+        for r in v or []:
+            check_regime(r)
+        return v
+
+    def runs(self) -> list[RunConfig]:
+        keys = self.methods if self.methods is not None else methods.available()
+        out: list[RunConfig] = []
+        for dataset in self.datasets:
+            for key in keys:
+                regimes = self.labels if self.labels is not None else list(methods.get(key).regimes)
+                for regime in regimes:
+                    for seed in self.seeds:
+                        out.append(
+                            RunConfig(dataset=dataset, method=key, labels=regime, seed=seed, **self.overrides)
+                        )
+        return out
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)

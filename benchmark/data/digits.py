@@ -1,0 +1,23 @@
+"""Loader of the embedded digit-mosaic dataset (see ``embedded``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmark.data import Dataset, LabelledImages
+from benchmark.data.embedded import CLASS_NAMES, VERSION, cache_path, load_arrays
+from benchmark.data.store import ArrayImages
+
+
+def load(data_root: Path, **_: Any) -> Dataset:
+    arrays = load_arrays(data_root)
+    return Dataset(
+        name="digits",
+        class_names=list(CLASS_NAMES),
+        pool=LabelledImages(ArrayImages(arrays["pool_images"]), arrays["pool_labels"]),
+        test=LabelledImages(ArrayImages(arrays["test_images"]), arrays["test_labels"]),
+        mean=(0.5,),
+        std=(0.5,),
+        provenance={"source": "sklearn.datasets.load_digits mosaics", "version": VERSION, "file": str(cache_path(data_root))},
+    )

@@ -1,0 +1,2 @@
+"""The leaderboard: tables built from run records alone (pandas + tabulate). Never imports the
+training code or torch."""

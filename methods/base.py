@@ -1,0 +1,216 @@
+"""The one small interface between the training loop and a method.
+
+A method is an ``nn.Module`` so that its own parameters (ROLE's label estimator) and buffers
+(APL's pseudo-labels) are checkpointed by ``state_dict`` and optimised without the harness knowing
+what they are. The harness calls, in order:
+
+``setup(info)``            once, with the training set's size and observed labels;
+``param_groups(lr)``       extra optimiser groups (the method's own parameters);
+``before_training(ctx)``   once, after the optimiser exists (ROLE+LI's linear phase);
+``batch_labels(obs, idx)`` per batch: the labels the loss sees (APL substitutes pseudo-labels);
+``loss(logits, observed, index=..., model=...)`` per batch;
+``on_epoch_end(epoch, ctx)`` after each epoch's training phase (APL's pseudo-labelling).
+
+A plain loss only implements ``loss_matrix``: the per-entry loss ``[B, C]``. The base class checks
+the inputs and applies PROTOCOL.md's reduction: sum over entries divided by ``B*C``, then
+``penalty`` (a regulariser) is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+#: PROTOCOL.md: ``log`` is ``log(x + 1e-5)`` in the reference code.
+LOG_EPS = 1e-5
+
+#: Dataset keys whose per-dataset defaults are taken from PROTOCOL.md.
+PROTOCOL_DATASETS = ("voc", "coco", "nuswide", "cub")
+
+
+@dataclass
+class TrainInfo:
+    """What a method may know about the training set before training starts."""
+
+    num_train: int
+    num_classes: int
+    observed: torch.Tensor  # [N, C] observed training labels in {+1, 0, -1}
+    num_epochs: int = 10
+
+
+@dataclass
+class TrainContext:
+    """Handles to the run that hooks may use. Built by the harness; methods only read it."""
+
+    num_epochs: int
+    lr: float
+    batch_size: int
+    device: torch.device
+    #: probabilities ``[N_train, C]`` of the current model on the whole training set, eval mode
+    predict_train: Callable[[], torch.Tensor]
+    #: pooled frozen-backbone features ``[N_train, D]`` of the training set (for linear phases)
+    train_features: Callable[[], torch.Tensor]
+    #: the classifier head of the model (``nn.Linear``) that a linear phase may initialise
+    head: nn.Module | None = None
+    generator: torch.Generator | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def log_p(logits: torch.Tensor) -> torch.Tensor:
+    """``log(p + 1e-5)``, the reference codebases' form. ``logsigmoid`` differs from it by up to
+    ``1e-5/p`` (about 1e-3 at ``g = -5``), more than the precision the reference is checked to."""
+    return torch.log(torch.sigmoid(logits) + LOG_EPS)
+
+
+def log_1mp(logits: torch.Tensor) -> torch.Tensor:
+    """``log(1 - p + 1e-5)``, the reference form (see ``log_p``)."""
+    return torch.log(1.0 - torch.sigmoid(logits) + LOG_EPS)
+
+
+def _same_kind(reference: Any, value: Any) -> bool:
+    if isinstance(reference, bool) or isinstance(value, bool):
+        return isinstance(reference, bool) and isinstance(value, bool)
+    if isinstance(reference, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(reference))
+
+
+class LabelError(ValueError):
+    """Observed labels or logits of the wrong shape or with values a method cannot read."""
+
+
+def check_inputs(logits: torch.Tensor, observed: torch.Tensor, *, allow_soft_negative: bool = False) -> None:
+    """Raise ``LabelError`` naming what is wrong with a (logits, observed) pair."""
+    if logits.ndim != 2:
+        raise LabelError(f"logits must be [B, C], got shape {tuple(logits.shape)}")
+    if observed.shape != logits.shape:
+        raise LabelError(
+            f"observed labels have shape {tuple(observed.shape)} but logits have shape "
+            f"{tuple(logits.shape)}; expected the same [B, C]"
+        )
+    exact = (observed == 1) | (observed == 0) | (observed == -1)
+    ok = exact | ((observed > -1) & (observed < 0)) if allow_soft_negative else exact
+    if not bool(ok.all()):
+        bad = observed[~ok].flatten()[:5].tolist()
+        allowed = "{+1, 0, -1} or a soft pseudo-label in (-1, 0)" if allow_soft_negative else "{+1, 0, -1}"
+        raise LabelError(f"observed labels must be in {allowed}; found {bad}")
+
+
+class Method(nn.Module):
+    """Base class of every method plugin. Subclasses set the class attributes below."""
+
+    key: ClassVar[str] = ""
+    #: one line for ``run_all.py --list``
+    summary: ClassVar[str] = ""
+    #: the paper the method comes from
+    paper: ClassVar[str] = ""
+    #: label regimes the default sweep runs this method under
+    regimes: ClassVar[tuple[str, ...]] = ("1p",)
+    #: hyper-parameter defaults: ``"*"`` for every dataset, then per dataset key overrides
+    defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: the small CI configuration that tests use (keyword overrides), benchopt-style
+    test_config: ClassVar[Mapping[str, Any]] = {}
+    #: optimiser learning-rate multiplier for the method's own parameters
+    lr_multiplier: ClassVar[float] = 1.0
+    #: whether observed labels may hold soft negative pseudo-labels in (-1, 0)
+    allows_soft_labels: ClassVar[bool] = False
+
+    def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = int(num_classes)
+        self.dataset = dataset
+        self.hparams: dict[str, Any] = self.resolve_hparams(dataset, overrides)
+        self.model: nn.Module | None = None
+
+    # -- hyper-parameters -------------------------------------------------------------------
+    @classmethod
+    def resolve_hparams(cls, dataset: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults for ``dataset`` with ``overrides`` on top; an unknown name is an error."""
+        hp: dict[str, Any] = dict(cls.defaults.get("*", {}))
+        if dataset is not None:
+            hp.update(cls.defaults.get(dataset, {}))
+        known = set(hp)
+        for ds_defaults in cls.defaults.values():
+            known |= set(ds_defaults)
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(
+                f"method '{cls.key}' has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                f"known: {sorted(known) or 'none'}"
+            )
+        for name, value in overrides.items():
+            reference = hp.get(name)
+            if reference is not None and not _same_kind(reference, value):
+                raise TypeError(
+                    f"method '{cls.key}' hyper-parameter '{name}' must be {type(reference).__name__} "
+                    f"(like its default {reference!r}), got {value!r}"
+                )
+        hp.update(overrides)
+        missing = sorted(k for k in known if k not in hp)
+        if missing:
+            raise TypeError(
+                f"method '{cls.key}' has no default for {missing} on dataset {dataset!r}; pass them "
+                f"as keywords"
+            )
+        return hp
+
+    def __getattr__(self, name: str) -> Any:
+        # hyper-parameters read as attributes (self.alpha) keep loss code close to the formula
+        hp = self.__dict__.get("hparams")
+        if hp is not None and name in hp:
+            return hp[name]
+        return super().__getattr__(name)
+
+    # -- the loss ---------------------------------------------------------------------------
+    def loss(
+        self,
+        logits: torch.Tensor,
+        observed: torch.Tensor,
+        *,
+        index: torch.Tensor | None = None,
+        model: nn.Module | None = None,
+    ) -> torch.Tensor:
+        """Scalar loss with PROTOCOL.md's reduction: ``sum(loss matrix) / (B*C) + penalty``."""
+        check_inputs(logits, observed, allow_soft_negative=self.allows_soft_labels)
+        observed = observed.to(logits.dtype)
+        matrix = self.loss_matrix(logits, observed, index=index)
+        return matrix.sum() / logits.numel() + self.penalty(model if model is not None else self.model)
+
+    def loss_matrix(
+        self, logits: torch.Tensor, observed: torch.Tensor, *, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError(f"method '{self.key}' implements neither loss nor loss_matrix")
+
+    def penalty(self, model: nn.Module | None) -> torch.Tensor | float:
+        return 0.0
+
+    # -- hooks (no-ops by default) ----------------------------------------------------------
+    def setup(self, info: TrainInfo) -> None:
+        """Called once before training with the training set's size and observed labels."""
+
+    def attach(self, model: nn.Module) -> None:
+        """The harness hands over the model (L1R/L2R read its parameters). Not a submodule, so
+        that the model is not duplicated in the method's state_dict."""
+        object.__setattr__(self, "model", model)
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [{"params": params, "lr": lr * self.lr_multiplier}] if params else []
+
+    def before_training(self, ctx: TrainContext) -> None:
+        """Called once after the optimiser is built, before the first epoch."""
+
+    def batch_labels(self, observed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The labels the loss sees for a training batch (APL substitutes pseudo-labels)."""
+        return observed
+
+    def on_epoch_end(self, epoch: int, ctx: TrainContext) -> None:
+        """Called after the training phase of epoch ``epoch`` (counted from 1)."""
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.hparams.items())
