@@ -243,7 +243,7 @@ class Trainer:
                 loss = method.loss(logits, labels, index=idx, model=self.model)
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
-                        f"loss is {float(loss)} at epoch {epoch}, batch {step} (method '{cfg.method}', "
+                        f"loss is {float(loss.detach())} at epoch {epoch}, batch {step} (method '{cfg.method}', "
                         f"lr {cfg.lr}, hparams {cfg.hparams})"
                     )
                 optimizer.zero_grad(set_to_none=True)
