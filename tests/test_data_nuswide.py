@@ -112,3 +112,21 @@ def test_partial_existing_files_are_refused(tmp_path: Path) -> None:
     meta = prepare("nuswide", tmp_path / "raw", tmp_path / "out", force=True)
     assert meta["source"]["kind"] == "official files" and meta["counts"]["val_images"] == 2
     assert json.loads((tmp_path / "out/dataset.json").read_text())["counts"]["train_images"] == 3
+
+
+def test_existing_files_listing_images_not_on_disk_are_refused(tmp_path: Path) -> None:
+    write_nuswide(tmp_path / "raw")
+    _distributed_files(tmp_path / "out", with_obs=False)
+    (tmp_path / "raw/Flickr/zebra/0010_47718283.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 images of the formatted files in .* are missing under .*Flickr, "
+                                                r"first: zebra/0010_47718283\.jpg"):
+        prepare("nuswide", tmp_path / "raw", tmp_path / "out", skip_missing=True)
+    assert not (tmp_path / "out/dataset.json").exists()
+
+
+def test_blank_line_inside_a_label_file_would_misalign_it(tmp_path: Path) -> None:
+    write_nuswide(tmp_path / "raw")
+    path = tmp_path / "raw/Groundtruth/TrainTestLabels/Labels_book_Train.txt"
+    path.write_bytes(b"0\r\n\r\n0\r\n0\r\n0\r\n")
+    with pytest.raises(AnnotationError, match=r"Labels_book_Train\.txt, line 2: blank line inside the file"):
+        prepare("nuswide", tmp_path / "raw", tmp_path / "out")

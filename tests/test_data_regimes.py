@@ -3,8 +3,6 @@ and an independent statement of PROTOCOL.md's routine."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

@@ -62,11 +62,23 @@ def image_name(entry: str) -> str:
     return path[marker + len("flickr/"):] if marker >= 0 else path.lstrip("/")
 
 
-def read_image_list(path: Path) -> list[str]:
-    names: list[str] = []
+def _aligned_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines; blank lines are allowed only at the end, since the files align by line."""
+    lines, blank = [], 0
     for number, line in numbered_lines(path):
         if not line.strip():
+            blank = blank or number
             continue
+        if blank:
+            raise AnnotationError(f"{path}, line {blank}: blank line inside the file (expected one entry a line, "
+                                  "aligned with the image list)")
+        lines.append((number, line))
+    return lines
+
+
+def read_image_list(path: Path) -> list[str]:
+    names: list[str] = []
+    for number, line in _aligned_lines(path):
         if len(line.split()) != 1:
             raise AnnotationError(f"{path}, line {number}: expected one image path a line, got {line!r}")
         names.append(image_name(line))
@@ -75,10 +87,8 @@ def read_image_list(path: Path) -> list[str]:
 
 def read_labels(path: Path, expected: int, image_list: Path) -> np.ndarray:
     values: list[int] = []
-    for number, line in numbered_lines(path):
+    for number, line in _aligned_lines(path):
         value = line.strip()
-        if not value:
-            continue
         if value not in ("0", "1"):
             raise AnnotationError(f"{path}, line {number}: expected 0 or 1, got {line!r}")
         values.append(int(value))

@@ -122,7 +122,7 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
             previous["already_prepared"] = True
             return previous
     if existing and not force:
-        return _adopt_existing(key, module, root, out, existing, skip_missing)
+        return _adopt_existing(key, module, root, out, existing)
 
     formatted: Formatted = module.format_official(root)
     splits = {"train": formatted.train, "val": formatted.val}
@@ -141,10 +141,12 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
         arrays[array_file(split, "labels")] = labels
         arrays[array_file(split, "labels_obs")] = observed_labels(labels)
     check_arrays(arrays, out, formatted.class_names, "class names")
+    # without its JSON a directory reads as not prepared: an interrupted rebuild cannot pass for whole
+    (out / META_FILE).unlink(missing_ok=True)
     for name, array in arrays.items():
         save_array(out / name, array)
 
-    meta = _meta(key, spec.title, formatted.class_names, root, formatted.image_root, arrays, out)
+    meta = _meta(key, spec.title, formatted.class_names, root, formatted.image_root, arrays)
     meta["source"] = {
         "kind": "official files",
         "files": [_describe(p, root) for p in formatted.sources],
@@ -158,7 +160,7 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
 
 
 def _meta(key: str, title: str, class_names: list[str], root: Path, image_root: Path,
-          arrays: dict[str, np.ndarray], out: Path) -> dict[str, Any]:
+          arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     try:
         in_raw = str(image_root.resolve().relative_to(root.resolve()))
     except ValueError:
@@ -193,8 +195,7 @@ def _write_meta(out: Path, meta: dict[str, Any]) -> None:
     _atomic_save(out / META_FILE, lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
 
 
-def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existing: list[str],
-                    skip_missing: bool) -> dict[str, Any]:
+def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existing: list[str]) -> dict[str, Any]:
     """Formatted files already in ``out``: checked and used as they are; observed labels written
     only where absent."""
     absent = [name for name in CORE_FILES if name not in existing]
@@ -213,8 +214,7 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         names_from = "generic (no class list found under --root)"
     check_arrays(arrays, out, class_names, "class names")
     image_root = module.image_root(root)
-    missing = _check_images(image_root, {s: arrays[array_file(s, "images")] for s in SPLITS},
-                            ", ".join(str(out / array_file(s, "images")) for s in SPLITS), skip_missing)
+    missing = {s: missing_images(image_root, arrays[array_file(s, "images")]) for s in SPLITS}
     if any(missing.values()):
         # dropping rows changes the arrays, so the adopted files cannot stay as they are
         raise MissingImagesError(
@@ -230,10 +230,11 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         if name in arrays:
             observed_match[name] = bool(np.array_equal(arrays[name], expected))
         else:
+            (out / META_FILE).unlink(missing_ok=True)
             arrays[name] = expected
             save_array(out / name, expected)
             observed_match[name] = True
-    meta = _meta(key, get_spec(key).title, class_names, root, image_root, arrays, out)
+    meta = _meta(key, get_spec(key).title, class_names, root, image_root, arrays)
     meta["source"] = {
         "kind": "existing formatted files, used as they are",
         "files": [_describe(out / name, out) for name in CORE_FILES],
