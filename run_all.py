@@ -104,6 +104,10 @@ def check_data(datasets: list[str], data_root: Path) -> None:
                 f"dataset '{key}' not found at {data_root / key}. Prepare it with: "
                 f"{spec.prepare_hint.replace('DATA_ROOT', str(data_root))}"
             )
+        if spec.loader.startswith("benchmark.data.formatted:"):
+            from benchmark.data.formatted import check_prepared
+
+            check_prepared(key, data_root)  # the formatted files and dataset.json, not just the folder
 
 
 def main(argv: list[str] | None = None) -> int:

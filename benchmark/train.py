@@ -57,7 +57,7 @@ class RunData:
 
 
 def prepare_data(cfg: RunConfig) -> RunData:
-    ds = load_dataset(cfg.dataset, cfg.data_root)
+    ds = load_dataset(cfg.dataset, cfg.data_root, image_size=cfg.image_size)
     # observed labels are drawn over the whole pool, then the pool is split (the reference order)
     observed_pool = observe(ds.pool.labels, cfg.labels)
     train_idx, val_idx = split_train_val(len(ds.pool.images))

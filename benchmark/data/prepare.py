@@ -1,0 +1,245 @@
+"""``prepare``: official files → a formatted directory compatible with the reference codebases.
+
+Writes ``formatted_{train,val}_{images,labels}.npy`` (arrays as the reference formatters write
+them), ``formatted_{train,val}_labels_obs.npy`` (the ``1p`` regime of PROTOCOL.md's observation
+routine, seed 1200, over each whole split, as Cole et al.'s ``generate_observed_labels.py``), and
+``dataset.json`` (class names, image root, provenance) last, so a directory with a JSON is whole.
+Formatted files already in the output directory (e.g. the NUS-WIDE files the ECCV authors
+distribute) are used as they are unless ``force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from benchmark.data import cub, coco, get_spec, nuswide, voc
+from benchmark.data.formatted import (
+    CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays,
+)
+from benchmark.data.official import Formatted, MissingImagesError, Split, quote, require_root
+from benchmark.data.protocol import DATA_SEED, observe
+
+FORMATTERS: dict[str, ModuleType] = {"voc": voc, "coco": coco, "nuswide": nuswide, "cub": cub}
+OBSERVED_REGIME = "1p"
+FORMAT_VERSION = 1
+
+
+def tool_version() -> dict[str, Any]:
+    from importlib import metadata
+
+    from benchmark.provenance import git_commit
+
+    try:
+        version = metadata.version("spml-bench")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"name": "spml-bench benchmark.data prepare", "format_version": FORMAT_VERSION, "version": version,
+            "git": git_commit()}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_save(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    _atomic_save(path, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def observed_labels(labels: np.ndarray) -> np.ndarray:
+    """The ``1p`` observed labels (+1/0/-1) in the labels' dtype, as the reference writes them."""
+    return observe(labels, OBSERVED_REGIME, seed=DATA_SEED).astype(labels.dtype)
+
+
+def missing_images(image_root: Path, names: list[str] | np.ndarray) -> list[str]:
+    return [str(n) for n in names if not (image_root / str(n)).is_file()]
+
+
+def _drop_missing(split: Split, missing: set[str]) -> Split:
+    keep = np.array([n not in missing for n in split.images], dtype=bool)
+    return Split([n for n, k in zip(split.images, keep) if k], split.labels[keep])
+
+
+def _describe(path: Path, raw_root: Path) -> dict[str, Any]:
+    try:
+        shown = str(path.resolve().relative_to(raw_root.resolve()))
+    except ValueError:
+        shown = str(path.resolve())
+    return {"path": shown, "bytes": path.stat().st_size, "sha256": sha256(path)}
+
+
+def _check_images(image_root: Path, splits: dict[str, list[str]], listed_in: str,
+                  skip_missing: bool) -> dict[str, list[str]]:
+    missing = {s: missing_images(image_root, names) for s, names in splits.items()}
+    total = sum(len(m) for m in missing.values())
+    if total and not skip_missing:
+        first = [n for s in SPLITS for n in missing[s]]
+        raise MissingImagesError(
+            f"{total} of {sum(len(n) for n in splits.values())} images listed in {listed_in} are missing under "
+            f"{image_root}: {quote(first)}. Unpack the official images there, or pass --skip-missing-images to "
+            "drop them (they are listed in dataset.json)"
+        )
+    return missing
+
+
+def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missing: bool = False) -> dict[str, Any]:
+    """Write the formatted directory ``out`` from the raw root ``root``; returns the JSON written."""
+    spec = get_spec(key)
+    if key not in FORMATTERS:
+        raise ValueError(f"'{key}' has no official files to prepare; datasets with a formatter: {', '.join(FORMATTERS)}")
+    module = FORMATTERS[key]
+    root, out = Path(root), Path(out)
+    existing = [name for name in CORE_FILES if (out / name).is_file()]
+    if existing and not force and (out / META_FILE).is_file():
+        previous = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+        if previous.get("source", {}).get("kind") == "official files" and len(existing) == len(CORE_FILES):
+            # our own earlier output: nothing to redo (--force rebuilds it)
+            check_arrays(read_arrays(out), out, previous.get("class_names"))
+            previous["already_prepared"] = True
+            return previous
+    if existing and not force:
+        return _adopt_existing(key, module, root, out, existing)
+
+    formatted: Formatted = module.format_official(root)
+    splits = {"train": formatted.train, "val": formatted.val}
+    missing = _check_images(formatted.image_root, {s: sp.images for s, sp in splits.items()},
+                            ", ".join(str(p) for p in formatted.sources[:3]) + (" ..." if len(formatted.sources) > 3 else ""),
+                            skip_missing)
+    for split in SPLITS:
+        if missing[split]:
+            splits[split] = _drop_missing(splits[split], set(missing[split]))
+
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        labels = splits[split].labels.astype(formatted.label_dtype)
+        arrays[array_file(split, "images")] = np.array(splits[split].images, dtype=str)
+        arrays[array_file(split, "labels")] = labels
+        arrays[array_file(split, "labels_obs")] = observed_labels(labels)
+    check_arrays(arrays, out, formatted.class_names, "class names")
+    # without its JSON a directory reads as not prepared: an interrupted rebuild cannot pass for whole
+    (out / META_FILE).unlink(missing_ok=True)
+    for name, array in arrays.items():
+        save_array(out / name, array)
+
+    meta = _meta(key, spec.title, formatted.class_names, root, formatted.image_root, arrays)
+    meta["source"] = {
+        "kind": "official files",
+        "files": [_describe(p, root) for p in formatted.sources],
+    }
+    meta["counts"].update(formatted.counts)
+    meta["counts"]["missing_images_dropped"] = {s: len(missing[s]) for s in SPLITS}
+    meta["missing_images_dropped"] = {s: missing[s] for s in SPLITS if missing[s]}
+    meta["notes"] = formatted.notes
+    _write_meta(out, meta)
+    return meta
+
+
+def _meta(key: str, title: str, class_names: list[str], root: Path, image_root: Path,
+          arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    try:
+        in_raw = str(image_root.resolve().relative_to(root.resolve()))
+    except ValueError:
+        in_raw = None
+    train, val = arrays[array_file("train", "labels")], arrays[array_file("val", "labels")]
+    return {
+        "dataset": key,
+        "title": title,
+        "num_classes": len(class_names),
+        "class_names": class_names,
+        # image paths in the arrays are relative to this directory
+        "image_root": str(image_root.resolve()),
+        "raw_root": str(root.resolve()),
+        "image_root_in_raw_root": in_raw,
+        "splits": {"train": "official training split (train + validation pool)",
+                   "val": "official split used as the test set"},
+        "counts": {
+            "train_images": int(train.shape[0]), "val_images": int(val.shape[0]),
+            "train_positives": int(train.sum()), "val_positives": int(val.sum()),
+        },
+        "observed": {"regime": OBSERVED_REGIME, "seed": DATA_SEED,
+                     "files": list(OBSERVED_FILES), "routine": "PROTOCOL.md observe_uniform over each whole split"},
+        "files": {name: {"shape": list(arrays[name].shape), "dtype": str(arrays[name].dtype)}
+                  for name in arrays},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tool": tool_version(),
+        "official_num_classes": get_spec(key).num_classes,
+    }
+
+
+def _write_meta(out: Path, meta: dict[str, Any]) -> None:
+    _atomic_save(out / META_FILE, lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
+
+
+def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existing: list[str]) -> dict[str, Any]:
+    """Formatted files already in ``out``: checked and used as they are; observed labels written
+    only where absent."""
+    absent = [name for name in CORE_FILES if name not in existing]
+    if absent:
+        raise FileNotFoundError(
+            f"{out} holds some formatted files ({', '.join(existing)}) but lacks {', '.join(absent)}; add them, "
+            f"or pass --force to rebuild all of them from the official files under --root"
+        )
+    require_root(root, key)
+    arrays = read_arrays(out)
+    num_classes = arrays[array_file("train", "labels")].shape[1]
+    class_names = module.class_names(root)
+    names_from = "official files under --root"
+    if class_names is None or len(class_names) != num_classes:
+        class_names = [f"class_{i}" for i in range(num_classes)]
+        names_from = "generic (no class list found under --root)"
+    check_arrays(arrays, out, class_names, "class names")
+    image_root = module.image_root(root)
+    missing = {s: missing_images(image_root, arrays[array_file(s, "images")]) for s in SPLITS}
+    if any(missing.values()):
+        # dropping rows changes the arrays, so the adopted files cannot stay as they are
+        raise MissingImagesError(
+            f"{sum(len(m) for m in missing.values())} images of the formatted files in {out} are missing under "
+            f"{image_root}, first: {quote([n for s in SPLITS for n in missing[s]])}; existing formatted files are "
+            "used as they are, so restore the images (or remove the files and prepare from the official files)"
+        )
+    observed_match: dict[str, bool] = {}
+    for split in SPLITS:
+        labels = arrays[array_file(split, "labels")]
+        expected = observed_labels(labels)
+        name = array_file(split, "labels_obs")
+        if name in arrays:
+            observed_match[name] = bool(np.array_equal(arrays[name], expected))
+        else:
+            (out / META_FILE).unlink(missing_ok=True)
+            arrays[name] = expected
+            save_array(out / name, expected)
+            observed_match[name] = True
+    meta = _meta(key, get_spec(key).title, class_names, root, image_root, arrays)
+    meta["source"] = {
+        "kind": "existing formatted files, used as they are",
+        "files": [_describe(out / name, out) for name in CORE_FILES],
+        "class_names_from": names_from,
+        "observed_files_match_protocol": observed_match,
+    }
+    _write_meta(out, meta)
+    return meta
