@@ -315,6 +315,7 @@ class Trainer:
             "history": history,
             "images_per_second": n_train * len(history) / max(train_secs, 1e-9),
             "num_train": n_train, "num_val": len(data.val), "num_test": len(data.test),
+            "data": ds.provenance,
             "provenance": provenance(self.device, determinism),
             "train_wall_seconds": time.time() - started,
         }
