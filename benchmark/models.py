@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -47,12 +49,18 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3) -> Classifier:
-    """``name`` is ``smallcnn`` or any timm model name (e.g. ``resnet50.tv_in1k``, ``resnet18``)."""
+def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3,
+                weights_root: Path | None = None) -> Classifier:
+    """``name`` is ``smallcnn`` or any timm model name (e.g. ``resnet50.tv_in1k``, ``resnet18``).
+    ``smallcnn``'s pretrained weights are built offline under ``weights_root`` (see ``pretrain``)."""
     if name in LOCAL_BACKBONES:
-        if pretrained:
-            raise ValueError(f"backbone '{name}' has no pretrained weights; use pretrained=False")
         backbone = LOCAL_BACKBONES[name](in_chans=in_chans)
+        if pretrained:
+            from benchmark.pretrain import load_or_build
+
+            if in_chans != 1 or weights_root is None:
+                raise ValueError(f"pretrained '{name}' weights exist for the 1-channel digits set only")
+            load_or_build(backbone, backbone.num_features, weights_root)
         return Classifier(backbone, backbone.num_features, num_classes)
     import timm
 

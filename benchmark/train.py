@@ -24,7 +24,7 @@ from torch import nn
 import methods
 from benchmark import analysis
 from benchmark.config import RunConfig
-from benchmark.data import Dataset, load as load_dataset
+from benchmark.data import Dataset, default_data_root, load as load_dataset
 from benchmark.data.protocol import observe, split_train_val
 from benchmark.data.store import ImageStore, subset
 from benchmark.metrics import average_precision, threshold_metrics
@@ -181,7 +181,10 @@ class Trainer:
         ds = data.dataset
         num_classes = ds.num_classes
         self.normalize = Normalizer(ds.mean, ds.std, self.device, cfg.channels_last)
-        model: Classifier = build_model(cfg.backbone, num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean))
+        model: Classifier = build_model(
+            cfg.backbone, num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
+            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+        )
         self.model = model.to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

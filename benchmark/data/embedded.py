@@ -38,7 +38,7 @@ def _mosaics(rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray
     return images, labels
 
 
-def build(seed: int = 0) -> dict[str, np.ndarray]:
+def _split_sources(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.random.RandomState, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -48,7 +48,18 @@ def build(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.RandomState(seed)
     order = rng.permutation(len(digits))
     half = len(order) // 2
-    pool_src, test_src = order[:half], order[half:]
+    return digits, targets, rng, order[:half], order[half:]
+
+
+def source_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 digits (uint8) and their classes behind the ``pool`` or ``test`` mosaics."""
+    digits, targets, _, pool_src, test_src = _split_sources()
+    src = {"pool": pool_src, "test": test_src}[part]
+    return digits[src], targets[src]
+
+
+def build(seed: int = 0) -> dict[str, np.ndarray]:
+    digits, targets, rng, pool_src, test_src = _split_sources(seed)
     pool_x, pool_y = _mosaics(rng, digits[pool_src], targets[pool_src], NUM_POOL)
     test_x, test_y = _mosaics(rng, digits[test_src], targets[test_src], NUM_TEST)
     return {"pool_images": pool_x, "pool_labels": pool_y, "test_images": test_x, "test_labels": test_y}
