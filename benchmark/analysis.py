@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-BINS = 20
+BINS = 50
 
 
 def _hist(values: np.ndarray) -> list[int]:
