@@ -1,6 +1,7 @@
 """``python -m leaderboard``: rebuild the leaderboard from the run records.
 
     python -m leaderboard                        # leaderboard/README.md and leaderboard/figures/
+    python -m leaderboard --results-dir /tmp/r   # /tmp/r/_leaderboard/README.md and its figures
     python -m leaderboard --format csv           # the main table, one row per cell, to stdout
     python -m leaderboard --format latex --out table.tex
     python -m leaderboard --class person         # also the per-class density figures of 'person'
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from leaderboard.build import DEFAULT_GAIN_METHOD, FIGURES, HERE, export, write_leaderboard
+from leaderboard.build import DEFAULT_GAIN_METHOD, FIGURES, default_out, export, write_leaderboard
 from leaderboard.figures import class_names
 from leaderboard.records import RecordError, read_records
 
@@ -24,14 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown",
                    help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table")
     p.add_argument("--out", type=Path, default=None,
-                   help="output file (markdown default: leaderboard/README.md, figures beside it; others: stdout)")
+                   help="output file (markdown: figures go beside it; default leaderboard/README.md for the "
+                        "repository's results/, <results-dir>/_leaderboard/README.md for any other; others: stdout)")
     p.add_argument("--gain-method", default=DEFAULT_GAIN_METHOD, help="method of the class-wise gain over AN (default: em)")
     p.add_argument("--class", dest="class_name", default=None, metavar="NAME",
                    help="also draw the unannotated-label densities of this class (e.g. person)")
     args = p.parse_args(argv)
     try:
         if args.format == "markdown":
-            out = args.out or HERE / "README.md"
+            out = args.out or default_out(args.results_dir)
             write_leaderboard(args.results_dir, out, args.gain_method, args.class_name)
             print(f"wrote {out} and its figures under {out.parent / FIGURES}", file=sys.stderr)
             if args.class_name:

@@ -12,6 +12,7 @@ from leaderboard.markdown import render
 from leaderboard.records import Records, read_records
 
 HERE = Path(__file__).resolve().parent
+REPO_RESULTS = HERE.parent / "results"
 FIGURES = "figures"  # beside the markdown file; links are relative to it
 DEFAULT_GAIN_METHOD = "em"
 
@@ -39,11 +40,23 @@ def _clear_stale(folder: Path, keep: set[str]) -> None:
                 png.unlink()
 
 
-def write_leaderboard(results_dir: str | Path, out: str | Path = HERE / "README.md",
+def default_out(results_dir: str | Path) -> Path:
+    """Where the markdown goes by default: the committed ``leaderboard/README.md`` for the
+    repository's own ``results/``; for any other results folder (a scratch sweep, a test),
+    ``<results_dir>/_leaderboard/README.md``, so it never overwrites the committed leaderboard
+    (a ``_`` folder is not read as records)."""
+    if Path(results_dir).resolve() == REPO_RESULTS:
+        return HERE / "README.md"
+    return Path(results_dir) / "_leaderboard" / "README.md"
+
+
+def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
                       gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None) -> str:
-    """Write the markdown to ``out`` and its figures to ``figures/`` beside it; returns the markdown.
-    ``class_name`` also draws the per-class density figures of that class (not linked)."""
+    """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
+    beside it; returns the markdown. ``class_name`` also draws the per-class density figures of
+    that class (not linked)."""
     records: Records = read_records(results_dir)
+    out = default_out(results_dir) if out is None else out
     specs = figs.plan(records, gain_method)
     text = render(records, specs, gain_method)
     out = Path(out)

@@ -95,7 +95,7 @@ def _main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
                         _fmt_delta(r["delta"], bool(r["outside_2sigma"]))]
         rows.append(row)
     published_datasets = [d for d in datasets if d in published.DATASET_COLUMNS]
-    if compare and group == "paper" and published_datasets:
+    if compare and published_datasets:
         for _, lit in literature_rows(set(part["method"])).iterrows():
             row = [_literature_label(lit, not_run=True), "1p"]
             for d in datasets:
@@ -108,11 +108,13 @@ def _main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
     else:
         title = f"### Labels `{group}`"
         bold = "bold: the best row of each column."
-    legend = [f"Test mAP (%), mean ± sample std over seeds (n = runs); {bold}"]
+    legend = [f"Test mAP (%), mean ± sample std over seeds (n = runs); {bold}", ""]
     if compare:
-        legend.append(f"`paper`: Zhou et al., ECCV 2022, main table (mean ± std); {LIT}: a later paper's single "
-                      f"published number; Δ = ours − published, {WARN} where |Δ| > 2 published σ; {DASH}: no published figure.")
-    return [title, "", _table(headers, rows), "", *legend, ""]
+        legend += [f"`paper`: Zhou et al., ECCV 2022, main table (mean ± std); {LIT}: a later paper's single "
+                   f"published number; Δ = ours − published, {WARN} where |Δ| > 2 published σ; {DASH}: no published figure.", ""]
+    elif protocol != "finetune":
+        legend += ["No published figures beside these: the published tables fine-tune end to end.", ""]
+    return [title, "", _table(headers, rows), "", *legend]
 
 
 def _published_only_section(run_datasets: set[str]) -> list[str]:

@@ -320,3 +320,15 @@ def test_leaderboard_never_imports_torch_or_the_harness() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_other_results_folders_never_overwrite_the_committed_leaderboard(tmp_path: Path) -> None:
+    from leaderboard.build import HERE, default_out
+
+    assert default_out(REPO / "results") == HERE / "README.md"
+    root = _copy(tmp_path)
+    committed = (HERE / "README.md").read_bytes()
+    assert cli(["--results-dir", str(root)]) == 0
+    assert (root / "_leaderboard" / "README.md").read_text() == markdown(root)
+    assert (HERE / "README.md").read_bytes() == committed
+    assert len(read_records(root).frame) == 24  # the leaderboard folder is not read as records
