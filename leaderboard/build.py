@@ -60,6 +60,7 @@ def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
     specs = figs.plan(records, gain_method)
     text = render(records, specs, gain_method)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     folder = out.parent / FIGURES
     extra = [s for s in figs.plan(records, gain_method, class_name) if s.class_name] if class_name else []
     _clear_stale(folder, {s.name for s in specs + extra} | _on_demand(folder))

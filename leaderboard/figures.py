@@ -26,6 +26,7 @@ from leaderboard.records import CELL, Records, history_frame, per_class_frame
 from leaderboard.table import DATASET_ORDER, PROTOCOL_ORDER, ordered, row_key
 
 BASELINE = "an"  # the paper's gains are over the AN loss
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">"]
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _draw_loss(records: Records, spec: FigureSpec):  # noqa: ANN202
     for i, row in enumerate(rows):
         c = curves[(curves["method"] == row[0]) & (curves["labels"] == row[1])]
         style = "--" if row[1] != "1p" else "-"
-        ax.plot(c["epoch"], c["mean"], style, marker="o", ms=3.5, color=colours[row], label=row_label(*row))
+        # markers as well as colours: tab20's paired hues are close once there are many methods
+        ax.plot(c["epoch"], c["mean"], style, marker=MARKERS[i % len(MARKERS)], ms=4, color=colours[row], label=row_label(*row))
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean -log p on observed positives")
     ax.set_ylim(0, None)
