@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leaderboard.records import CELL, Records, history_frame, per_class_frame
+from leaderboard.records import Records, history_frame, per_class_frame
 from leaderboard.table import DATASET_ORDER, PROTOCOL_ORDER, ordered, row_key
 
 BASELINE = "an"  # the paper's gains are over the AN loss
@@ -161,8 +161,12 @@ def _draw_density(records: Records, spec: FigureSpec):  # noqa: ANN202 - a matpl
         ax.set_xlim(0, 1)
         ax.set_ylim(0, None)
         ax.set_title(f"{row_label(*row)}  (n={d['n']})", fontsize=10)
-        ax.text(0.97, 0.95, f"W = {_num(d['wasserstein'])}\nmean p: pos {_num(d['pos_mean'], '.2f')}, "
-                f"neg {_num(d['neg_mean'], '.2f')}", transform=ax.transAxes, ha="right", va="top", fontsize=8,
+        # the note goes on the side of the panel where the densities are low
+        half = len(d["pos"]) // 2
+        right = max(d["pos"][half:].max(initial=0), d["neg"][half:].max(initial=0)) <= \
+            max(d["pos"][:half].max(initial=0), d["neg"][:half].max(initial=0))
+        ax.text(0.97 if right else 0.03, 0.95, f"W = {_num(d['wasserstein'])}\nmean p: pos {_num(d['pos_mean'], '.2f')}, "
+                f"neg {_num(d['neg_mean'], '.2f')}", transform=ax.transAxes, ha="right" if right else "left", va="top", fontsize=8,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
@@ -261,4 +265,4 @@ def draw(records: Records, specs: list[FigureSpec], folder: str | Path) -> list[
     return written
 
 
-__all__ = ["BASELINE", "FigureSpec", "class_names", "draw", "gain_frame", "plan", "row_label", "CELL"]
+__all__ = ["BASELINE", "FigureSpec", "class_names", "draw", "gain_frame", "plan", "row_label"]
