@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-BINS = 20
+#: histogram bins on [0, 1]: fine enough for the leaderboard's density figures (20 looked blocky), still
+#: small in the record (2 x 50 counts per class: 31k integers for CUB's 312 attributes)
+BINS = 50
 
 
 def _hist(values: np.ndarray) -> list[int]:

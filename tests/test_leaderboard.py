@@ -1,0 +1,337 @@
+"""The leaderboard, from a fixed set of hand-written records (``tests/data/records``).
+
+The golden markdown is ``tests/golden/leaderboard_fixture.md``. After a deliberate change to the
+leaderboard's layout, regenerate it with
+
+    SPML_REGEN_GOLDEN=1 /work/venv/bin/python -m pytest tests/test_leaderboard.py -k golden
+
+then read the diff (``git diff tests/golden``) before committing it: the test fails on any
+difference otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leaderboard import published
+from leaderboard.__main__ import main as cli
+from leaderboard.build import export, markdown, write_leaderboard
+from leaderboard.records import NOT_CELL_IDENTITY, RecordError, read_records
+from leaderboard.table import main_cells
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "data" / "records"
+GOLDEN = REPO / "tests" / "golden" / "leaderboard_fixture.md"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# -- an independent recomputation, straight from the JSON files -------------------------------------
+def direct_cells() -> pd.DataFrame:
+    """Mean, ddof=1 std and count of test_map per cell of the done records, read with json/pandas
+    only (none of the leaderboard's code)."""
+    rows = []
+    for path in FIXTURES.rglob("*.json"):
+        if path.name.startswith(".") or any(p.startswith("_") for p in path.relative_to(FIXTURES).parts):
+            continue
+        rec = json.loads(path.read_text())
+        rows.append({k: rec.get(k) for k in ("protocol", "labels", "method", "dataset", "seed", "status", "test_map")})
+    df = pd.DataFrame(rows)
+    done = df[df["status"] == "done"]
+    return done.groupby(["protocol", "labels", "method", "dataset"])["test_map"].agg(
+        mean="mean", std=lambda s: s.std(ddof=1), n="count").reset_index()
+
+
+def _cell_text(text: str, method: str, labels: str, column: int) -> str:
+    """The text of one cell of the first markdown table row with this method and labels."""
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if len(parts) > column and parts[0] == method and parts[1] == labels:
+            return parts[column]
+    raise AssertionError(f"no row {method}/{labels}")
+
+
+def _main_table(text: str, protocol: str = "finetune") -> str:
+    """The markdown of the paper-regime main table of one protocol."""
+    start = text.index(f"## Test mAP — {protocol}")
+    start = text.index("| method", start)
+    return text[start:text.index("\n\n", start)]
+
+
+# -- golden ----------------------------------------------------------------------------------------
+def test_markdown_matches_golden_file() -> None:
+    text = markdown(FIXTURES)
+    if os.environ.get("SPML_REGEN_GOLDEN"):
+        GOLDEN.write_text(text, encoding="utf-8")
+        pytest.skip(f"regenerated {GOLDEN}; review `git diff` and rerun without SPML_REGEN_GOLDEN")
+    expected = GOLDEN.read_text(encoding="utf-8")
+    assert text == expected, "leaderboard markdown differs from the golden file (see this module's docstring)"
+
+
+def test_markdown_is_deterministic_and_free_of_absolute_paths() -> None:
+    a, b = markdown(FIXTURES), markdown(str(FIXTURES))
+    assert a == b
+    assert str(REPO) not in a and "/tmp" not in a
+
+
+# -- the numbers -----------------------------------------------------------------------------------
+def test_aggregation_equals_direct_pandas_computation() -> None:
+    expected = direct_cells()
+    ours = main_cells(read_records(FIXTURES))
+    ours = ours[ours["n"] > 0]
+    merged = expected.merge(ours, on=["protocol", "labels", "method", "dataset"], suffixes=("_direct", "_board"),
+                            how="outer", validate="one_to_one", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    assert (merged["n_direct"] == merged["n_board"]).all()
+    assert merged["mean_direct"].to_numpy() == pytest.approx(merged["mean_board"].to_numpy(), abs=1e-12)
+    single = merged["n_direct"] == 1
+    assert merged.loc[single, "std_board"].isna().all()
+    assert merged.loc[~single, "std_direct"].to_numpy() == pytest.approx(merged.loc[~single, "std_board"].to_numpy(), abs=1e-12)
+
+
+def parse_main_tables(text: str) -> dict[tuple[str, str, str, str], str]:
+    """(protocol, labels, method, dataset) → cell text, from every "Test mAP" table of the markdown."""
+    cells = {}
+    for section in text.split("\n## ")[1:]:
+        m = re.match(r"Test mAP — (\w+)", section)
+        if not m:
+            continue
+        for block in section.split("\n\n"):
+            lines = [l for l in block.splitlines() if l.startswith("|")]
+            if not lines:
+                continue
+            head = [h.strip() for h in lines[0].strip("|").split("|")]
+            for line in lines[2:]:
+                row = [c.strip() for c in line.strip("|").split("|")]
+                for col, name in enumerate(head[2:], start=2):
+                    if " " not in name:  # a dataset column, not "<d> paper" / "<d> Δ"
+                        cells[(m[1], row[1], row[0], name)] = row[col]
+    return cells
+
+
+def test_markdown_cells_show_the_direct_numbers() -> None:
+    """Every run cell of the main tables, parsed back from the markdown, equals the direct
+    computation at the two decimals shown."""
+    shown = parse_main_tables(markdown(FIXTURES))
+    cell_re = re.compile(r"^\**(?P<mean>-?\d+\.\d\d)(?: ± (?P<std>\d+\.\d\d))? \(n=(?P<n>\d+)\)\**$")
+    expected = direct_cells()
+    for _, r in expected.iterrows():
+        m = cell_re.match(shown[(r["protocol"], r["labels"], r["method"], r["dataset"])])
+        assert m, r
+        assert float(m["mean"]) == pytest.approx(round(r["mean"], 2), abs=1e-9)
+        assert int(m["n"]) == r["n"]
+        if r["n"] > 1:
+            assert float(m["std"]) == pytest.approx(round(r["std"], 2), abs=1e-9)
+        else:
+            assert m["std"] is None
+    numeric = {k for k, v in shown.items() if cell_re.match(v)}
+    assert len(numeric) == len(expected)  # no cell shows a number the records do not give
+
+
+def test_best_of_each_column_is_bold_among_spml_rows_and_outliers_marked() -> None:
+    table = _main_table(markdown(FIXTURES))
+    assert _cell_text(table, "ll_r", "1p", 2) == "**88.80 (n=1)**"  # best 1p on voc
+    assert _cell_text(table, "bce", "full", 2) == "89.30 ± 0.42 (n=2)"  # the oracle is higher, never bold
+    assert _cell_text(table, "em", "1p", 5) == "**63.50 ± 0.71 (n=2)**"  # best 1p on digits
+    # published figure and difference beside each dataset; outside 2 published σ marked
+    assert _cell_text(table, "an", "1p", 3) == "85.89 ± 0.38"
+    assert _cell_text(table, "an", "1p", 4) == "+0.28"
+    assert _cell_text(table, "em", "1p", 4) == "-2.82 ⚠"  # 86.27 vs 89.09 ± 0.17
+    assert _cell_text(table, "ll_r", "1p", 3) == "89.20 ‡"  # a later paper's number, no σ
+    # digits has no published figure
+    assert _cell_text(table, "an", "1p", 6) == "—" and _cell_text(table, "an", "1p", 7) == "—"
+
+
+def test_rows_follow_the_paper_order_unknown_methods_last() -> None:
+    table = _main_table(markdown(FIXTURES))
+    rows = [(p[0], p[1]) for p in ([c.strip() for c in l.strip("|").split("|")] for l in table.splitlines()[2:])]
+    run_rows = [r for r in rows if not r[0].startswith("*")]
+    assert run_rows == [("bce", "full"), ("bce", "1p_all_n"), ("an", "1p"), ("focal", "1p"), ("em", "1p"),
+                        ("ll_r", "1p"), ("zz_new", "1p")]
+    literature = [r[0] for r in rows if r[0].startswith("*")]
+    assert literature and all("published only, not run here" in r for r in literature)
+    assert not any(r.startswith("*ll_r*") for r in literature)  # run here: its number sits in its own row
+
+
+def test_failed_records_are_counted_apart_and_never_averaged() -> None:
+    records = read_records(FIXTURES)
+    cells = main_cells(records).set_index(["protocol", "labels", "method", "dataset"])
+    em_voc = cells.loc[("finetune", "1p", "em", "voc")]
+    assert (em_voc["n"], em_voc["failed"], em_voc["seeds"]) == (3, 1, (0, 1, 8))
+    assert em_voc["mean"] == pytest.approx((86.0 + 86.5 + 86.3) / 3)
+    only_failed = cells.loc[("finetune", "1p", "focal", "digits")]
+    assert only_failed["n"] == 0 and math.isnan(only_failed["mean"]) and only_failed["failed"] == 1
+    text = markdown(FIXTURES)
+    assert "## Failed runs (2)" in text
+    assert "NonFiniteLossError: loss is nan at epoch 4" in text
+    assert "CUDA out of memory \\| tried to allocate" in text  # the pipe does not break the table
+    assert _cell_text(_main_table(text), "focal", "1p", 5) == "— (1 failed)"
+    assert "**records**: 24 (22 done, 2 failed and not averaged in)" in text
+
+
+def test_single_seed_cell_shows_n1_and_no_std() -> None:
+    text = markdown(FIXTURES)
+    cell = _cell_text(_main_table(text), "bce", "1p_all_n", 2)
+    assert cell == "87.00 (n=1)" and "±" not in cell
+    data = json.loads(export(FIXTURES, "json"))
+    one = [c for c in data["cells"] if (c["method"], c["labels"], c["dataset"]) == ("bce", "1p_all_n", "voc")]
+    assert one[0]["n"] == 1 and one[0]["std"] is None
+
+
+def test_footer_states_std_convention_seeds_commit_and_count() -> None:
+    text = markdown(FIXTURES)
+    assert "sample standard deviation over seeds (pandas `std(ddof=1)`)" in text
+    assert "0, 1, 8." in text
+    assert "`0123456789ab`: 21 records; `fedcba987654` (uncommitted changes): 3 records" in text
+
+
+def test_scratch_and_unfinished_files_are_not_records() -> None:
+    paths = set(read_records(FIXTURES).frame["path"])
+    assert not any(p.startswith("_") or "/." in p for p in paths)
+    assert len(paths) == 24
+
+
+# -- other formats ---------------------------------------------------------------------------------
+def test_csv_holds_the_cells_at_full_precision() -> None:
+    df = pd.read_csv(io.StringIO(export(FIXTURES, "csv")))
+    an = df[(df["method"] == "an") & (df["labels"] == "1p") & (df["dataset"] == "voc") & (df["protocol"] == "finetune")].iloc[0]
+    assert an["mean"] == pytest.approx((85.0 + 86.0 + 87.5) / 3, abs=1e-8)
+    assert an["std"] == pytest.approx(pd.Series([85.0, 86.0, 87.5]).std(ddof=1), abs=1e-8)
+    assert an["n"] == 3 and an["seeds"] == "0 1 8" and an["published_mean"] == 85.89
+    assert bool(df[(df["method"] == "em") & (df["dataset"] == "voc") & (df["protocol"] == "finetune")]["outside_2sigma"].iloc[0])
+
+
+def test_json_and_latex_contain_the_numbers() -> None:
+    data = json.loads(export(FIXTURES, "json"))
+    assert data["meta"]["records"] == 24 and data["meta"]["failed"] == 2
+    assert {f["error"].split(":")[0] for f in data["failed_runs"]} == {"NonFiniteLossError", "RuntimeError"}
+    by_key = {(c["protocol"], c["labels"], c["method"], c["dataset"]): c for c in data["cells"]}
+    assert by_key[("linear", "1p", "em", "digits")]["mean"] == pytest.approx(51.5)
+    latex = export(FIXTURES, "latex")
+    assert latex.count("\\begin{tabular}") == latex.count("\\end{tabular}") >= 3
+    assert "86.17 $\\pm$ 1.26" in latex and "\\textbf{88.80}" in latex and "86.27 $\\pm$ 0.25$^\\dagger$" in latex
+    assert "zz\\_new" in latex
+
+
+def test_cli_formats_go_to_stdout_or_out(tmp_path: Path) -> None:
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert cli(["--results-dir", str(FIXTURES), "--format", "csv"]) == 0
+    assert buf.getvalue() == export(FIXTURES, "csv")
+    out = tmp_path / "t.tex"
+    assert cli(["--results-dir", str(FIXTURES), "--format", "latex", "--out", str(out)]) == 0
+    assert out.read_text() == export(FIXTURES, "latex")
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def test_figures_are_written_linked_and_valid_png(tmp_path: Path) -> None:
+    out = tmp_path / "board" / "README.md"
+    text = write_leaderboard(FIXTURES, out, class_name="person")
+    links = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
+    assert {Path(l).name.split("_")[0] for l in links} == {"density", "loss", "gain"}
+    for link in links:
+        data = (out.parent / link).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 1024, link
+    per_class = out.parent / "figures" / "density_voc_class-person.png"  # on demand, not linked
+    assert per_class.read_bytes()[:8] == PNG_MAGIC and "class-person" not in text
+    # the same records give the same bytes, and figures the records no longer support are removed
+    before = {p.name: p.read_bytes() for p in (out.parent / "figures").glob("*.png")}
+    (out.parent / "figures" / "gain_old_vs_an_voc.png").write_bytes(PNG_MAGIC)
+    write_leaderboard(FIXTURES, out)
+    after = {p.name: p.read_bytes() for p in (out.parent / "figures").glob("*.png")}
+    assert after == before
+
+
+def test_gain_figure_needs_both_methods() -> None:
+    text = markdown(FIXTURES, gain_method="zz_new")
+    assert "gain_zz_new_vs_an_voc.png" in text
+    assert "needs `1p` runs of both `zz_new` and `an`" in text  # digits has no zz_new run
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "results"
+    shutil.copytree(FIXTURES, dst)
+    return dst
+
+
+def test_bad_record_names_the_file_and_field(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    path = root / "voc" / "an__1p__seed0__0004f1x7ur300000.json"
+    rec = json.loads(path.read_text())
+    rec["test_map"] = "high"
+    path.write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match=r"an__1p__seed0__0004f1x7ur300000\.json: field 'test_map' is \"high\""):
+        read_records(root)
+    path.write_text("{not json")
+    with pytest.raises(RecordError, match="not valid JSON"):
+        read_records(root)
+    assert cli(["--results-dir", str(root), "--format", "csv"]) == 2
+
+
+def test_records_of_two_configurations_in_one_cell_are_refused(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    path = root / "voc" / "an__1p__seed8__0006f1x7ur300008.json"
+    rec = json.loads(path.read_text())
+    rec["config"]["epochs"] = 3
+    path.write_text(json.dumps(rec))
+    with pytest.raises(RecordError, match=r"finetune/1p/an/voc mixes runs of different configurations \(epochs: 10"):
+        read_records(root)
+
+
+def test_cell_identity_mirrors_the_harness_non_identity_fields() -> None:
+    from benchmark.config import NON_IDENTITY_FIELDS
+
+    assert NOT_CELL_IDENTITY == NON_IDENTITY_FIELDS | {"seed"}
+
+
+def test_empty_results_folder_gives_a_short_leaderboard(tmp_path: Path) -> None:
+    text = markdown(tmp_path / "nothing")
+    assert "No run records yet" in text and "## Published figures for datasets not run here" in text
+
+
+# -- facts and dependency direction ----------------------------------------------------------------
+def test_published_figures_are_the_reference_files() -> None:
+    reference = REPO.parent / "shared" / "reference"
+    if not (reference / "paper_results.csv").exists():
+        pytest.skip(f"reference folder {reference} not present on this machine")
+    for name in ("paper_results.csv", "literature_results.csv"):
+        assert (published.PUBLISHED_DIR / name).read_bytes() == (reference / name).read_bytes()
+
+
+def test_leaderboard_never_imports_torch_or_the_harness() -> None:
+    code = (
+        "import sys, tempfile; import leaderboard.build, leaderboard.__main__; "
+        "from leaderboard import figures; from leaderboard.records import read_records; "
+        f"r = read_records({str(FIXTURES)!r}); leaderboard.build.markdown({str(FIXTURES)!r}); "
+        "figures.draw(r, [s for s in figures.plan(r) if s.kind == 'density'][:1], tempfile.mkdtemp()); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'benchmark', 'methods')); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_other_results_folders_never_overwrite_the_committed_leaderboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leaderboard import figures
+    from leaderboard.build import HERE, default_out
+
+    monkeypatch.setattr(figures, "draw", lambda records, specs, folder: [])  # drawing is tested above
+
+    assert default_out(REPO / "results") == HERE / "README.md"
+    root = _copy(tmp_path)
+    committed = (HERE / "README.md").read_bytes()
+    assert cli(["--results-dir", str(root)]) == 0
+    assert (root / "_leaderboard" / "README.md").read_text() == markdown(root)
+    assert (HERE / "README.md").read_bytes() == committed
+    assert len(read_records(root).frame) == 24  # the leaderboard folder is not read as records
