@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,7 +27,6 @@ from torch import nn
 
 import methods
 from benchmark import analysis, linear
-from benchmark.config import RunConfig
 from benchmark.data import Dataset, default_data_root, load as load_dataset
 from benchmark.data.cache import cached_images
 from benchmark.data.protocol import observe, split_train_val
@@ -37,6 +36,9 @@ from benchmark.models import Classifier, build_model
 from benchmark.provenance import provenance
 from benchmark.records import atomic_write_bytes
 from benchmark.seeding import rng_state, seed_everything, set_determinism, set_rng_state
+
+if TYPE_CHECKING:  # annotations only: the loop (and the bench) import without pydantic
+    from benchmark.config import RunConfig
 
 THRESHOLDS = (0.5, 0.75)
 Log = Callable[[str], None]
@@ -223,7 +225,7 @@ def train_epoch(
     with ``describe(batch, loss)``: checked every batch on the CPU, every ``check_every`` batches
     (default 50) and at the end on an accelerator, where each check is a host-device sync."""
     device = observed.device
-    forward = forward or model
+    forward = model if forward is None else forward
     every = check_every if check_every is not None else (1 if device.type == "cpu" else 50)
     f64 = dict(device=device, dtype=torch.float64)
     sums = EpochSums(torch.zeros((), **f64), torch.zeros((), **f64), torch.zeros((), **f64))

@@ -130,3 +130,24 @@ def test_prepare_data_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert off.test is test
     # the switch does not change a run's identity: the numbers are the same either way
     assert cfg.run_id() == cfg.model_copy(update={"image_cache": False}).run_id()
+
+
+def test_decoded_stores_are_read_ahead_in_order() -> None:
+    from benchmark.train import Normalizer, iterate
+
+    arr = ArrayImages(np.random.RandomState(0).randint(0, 256, (37, 3, 6, 6)).astype(np.uint8))
+    sub = Subset(arr, np.arange(5, 35))
+    order = np.random.RandomState(1).permutation(30)
+    plain = list(iterate(sub, order, 8, num_workers=0))
+    ahead = list(iterate(sub, order, 8, num_workers=2))
+    assert len(plain) == len(ahead) == 4
+    for (x0, i0), (x1, i1) in zip(plain, ahead):
+        assert torch.equal(x0, x1) and torch.equal(i0, i1)
+    # leaving early stops the reader thread instead of hanging
+    for _ in iterate(sub, order, 2, num_workers=1):
+        break
+    flip = torch.tensor([True, False, True, False, True, False, True, False])
+    a = Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu"), channels_last=False)(plain[0][0], flip)
+    b = Normalizer((0.5,) * 3, (0.25,) * 3, torch.device("cpu"), channels_last=True)(plain[0][0], flip)
+    assert b.is_contiguous(memory_format=torch.channels_last) and torch.equal(a, b)
+    assert torch.equal(a[0], (plain[0][0][0].flip(-1).float() - 127.5) / 63.75)

@@ -3,6 +3,7 @@ split), cached on disk, a linear head trained per method on them, recorded as su
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,29 @@ def test_probe_trains_only_the_head(tmp_path: Path) -> None:
     assert torch.equal(probe.features(x), x)
     feats = linear.DeviceFeatures(torch.arange(12.0).view(6, 2))
     assert torch.equal(feats.load(np.array([5, 0])), torch.tensor([[10.0, 11.0], [0.0, 1.0]]))
+
+
+def test_batched_nonfinite_check_names_the_first_bad_batch() -> None:
+    """The shared training step checks the loss every ``check_every`` batches (on accelerators,
+    to avoid a host sync per batch) and still reports the first non-finite batch."""
+    from benchmark.data.store import ArrayImages
+
+    class NaNAfter(AssumeNegative):
+        key = "nan_after"
+
+        def loss(self, logits: torch.Tensor, observed: torch.Tensor, **kw: Any) -> torch.Tensor:
+            out = super().loss(logits, observed, **kw)
+            self.calls = getattr(self, "calls", 0) + 1
+            return out * float("nan") if self.calls >= 3 else out
+
+    store = ArrayImages(np.zeros((40, 1, 4, 4), dtype=np.uint8))
+    model = linear.LinearProbe(torch.nn.Linear(16, 3))
+    flat = lambda x, flip=None: x.float().flatten(1)  # noqa: E731
+    observed = torch.zeros(40, 3)
+    observed[:, 0] = 1
+    method = NaNAfter(num_classes=3)
+    opt = torch.optim.Adam(model.parameters())
+    with pytest.raises(train.NonFiniteLossError, match="batch 2 "):
+        train.train_epoch(model, method, opt, torch.amp.GradScaler(enabled=False), flat, store, observed,
+                          np.arange(40), None, batch_size=4, autocast=contextlib.nullcontext,
+                          describe=lambda step, loss: f"loss is {loss} at batch {step} ", check_every=5)

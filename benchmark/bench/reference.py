@@ -18,7 +18,11 @@ import torch
 from PIL import Image
 from sklearn.metrics import average_precision_score
 from torch import nn
-from torchvision import transforms
+
+try:
+    from torchvision import transforms
+except ImportError:  # a GPU box with timm but no torchvision: the same three steps by hand
+    transforms = None
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,18 +33,29 @@ class ReferenceImages(torch.utils.data.Dataset):
 
     def __init__(self, paths: list[Path], labels: np.ndarray, size: int, train: bool) -> None:
         self.paths, self.labels = paths, labels
-        steps: list[Any] = [transforms.Resize((size, size))]
-        if train:
-            steps.append(transforms.RandomHorizontalFlip())
-        steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-        self.transform = transforms.Compose(steps)
+        self.size, self.train = size, train
+        self.transform: Any = None
+        if transforms is not None:
+            steps: list[Any] = [transforms.Resize((size, size))]
+            if train:
+                steps.append(transforms.RandomHorizontalFlip())
+            steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+            self.transform = transforms.Compose(steps)
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _by_hand(self, im: Image.Image) -> torch.Tensor:
+        im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+        if self.train and torch.rand(1) < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        return (x - mean) / std
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         with Image.open(self.paths[i]) as im:
-            image = self.transform(im.convert("RGB"))
+            image = self.transform(im.convert("RGB")) if self.transform is not None else self._by_hand(im)
         return {"image": image, "label_vec_obs": torch.from_numpy(self.labels[i].astype(np.float32)), "idx": i}
 
 
