@@ -19,7 +19,9 @@ from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
 
 #: fields that do not change a run's numbers, so not part of its identity
-NON_IDENTITY_FIELDS = frozenset({"device", "num_workers", "data_root", "checkpoint", "keep_checkpoint"})
+NON_IDENTITY_FIELDS = frozenset(
+    {"device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
+)
 
 
 class RunConfig(BaseModel):
@@ -45,6 +47,10 @@ class RunConfig(BaseModel):
     device: str = "auto"
     amp: Literal["off", "bf16", "fp16"] = "off"
     channels_last: bool = False
+    #: torch.compile the model's forward (fused kernels; numbers may differ in the last bits)
+    compile: bool = False
+    #: decode and resize file-backed images once into a memory-mapped uint8 cache under the data root
+    image_cache: bool = True
     #: None: deterministic on CPU, cuDNN benchmark mode on CUDA
     deterministic: bool | None = None
     num_workers: int = Field(default=0, ge=0)

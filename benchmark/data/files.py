@@ -8,6 +8,7 @@ DataLoader workers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -37,6 +38,12 @@ class FileImages:
 
     def __len__(self) -> int:
         return int(self.names.shape[0])
+
+    def fingerprint(self) -> str:
+        """What the decoded-image cache is keyed on: the image root, the list and the size."""
+        h = hashlib.sha256(f"{os.path.abspath(self.root)}|{self.image_size}|".encode())
+        h.update("\n".join(map(str, self.names)).encode())
+        return h.hexdigest()
 
     def path(self, i: int) -> str:
         return os.path.join(self.root, str(self.names[i]))

@@ -1,0 +1,291 @@
+"""Ours against the reference-style loop, side by side in one process, on the same model, data,
+batch size and worker count (see ``python -m benchmark.bench --help``).
+
+Three measurements, each as images/s of ours and of the reference, and their ratio:
+(a) the input pipeline over one epoch: batches ready on the device, normalised (and flipped);
+(b) one training epoch, data included;
+(c) one evaluation pass, mAP included.
+Ours reads the decoded-image cache, whose one-off build is timed separately and reported with
+how it amortises. Warm-up batches (cuDNN autotuning, allocator, compilation) are not timed, for
+either side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+import methods
+from benchmark.bench.fixtures import JpegFiles, make_jpegs, make_labels
+from benchmark.bench.reference import (
+    ReferenceImages,
+    reference_evaluate,
+    reference_loader,
+    reference_train_epoch,
+)
+from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
+from benchmark.data.cache import build_cache, cache_key, store_fingerprint
+from benchmark.data.cache import MappedImages
+from benchmark.data.store import Subset
+from benchmark.data.protocol import observe
+from benchmark.metrics import average_precision
+from benchmark.models import build_model
+from benchmark.seeding import set_determinism
+from benchmark.train import Normalizer, forward_all, iterate, train_epoch
+
+NUM_CLASSES = 20  # VOC's
+
+#: per-device defaults: a small backbone and resolution on the CPU, the protocol's on CUDA
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "cpu": {"backbone": "resnet18", "image_size": 64, "batch_size": 32, "images": 256, "ref_images": 256,
+            "eval_images": 256, "warmup_batches": 1, "ours_epochs": 1, "amp": "bf16", "channels_last": True},
+    "cuda": {"backbone": "resnet50", "image_size": 448, "batch_size": 64, "images": 2048, "ref_images": 1280,
+             "eval_images": 1024, "warmup_batches": 8, "ours_epochs": 2, "amp": "bf16", "channels_last": True},
+}
+
+
+@dataclass
+class Timing:
+    images: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.images / max(self.seconds, 1e-9)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device: torch.device, fn: Callable[[], int]) -> Timing:
+    _sync(device)
+    t0 = time.perf_counter()
+    n = fn()
+    _sync(device)
+    return Timing(n, time.perf_counter() - t0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmark.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
+    p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where fixture JPEGs are generated (reused) and the cache is built (fresh each run); "
+                        "default: $TMPDIR/spml-bench")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers for both sides (default: min(8, cores))")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's on CUDA; half the cores on the CPU, where the "
+                        "other half runs the data workers and more threads only oversubscribe)")
+    for name, kind in (("backbone", str), ("image-size", int), ("batch-size", int), ("images", int),
+                       ("ref-images", int), ("eval-images", int), ("warmup-batches", int), ("ours-epochs", int)):
+        p.add_argument(f"--{name}", type=kind, default=None, help="default: per device, see DEFAULTS")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None, help="ours (default: bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="ours (default: on)")
+    p.add_argument("--compile", action="store_true", help="torch.compile our model's forward")
+    return p.parse_args(argv)
+
+
+def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    s = dict(DEFAULTS["cuda" if device.type == "cuda" else "cpu"])
+    for key in list(s):
+        value = getattr(args, key)
+        if value is not None:
+            s[key] = value
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    s["workers"] = args.workers if args.workers is not None else min(8, cores)
+    s["compile"] = bool(args.compile)
+    s["images"] = max(s["images"], s["ref_images"])
+    return s
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available here")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    elif device.type == "cpu":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cores = os.cpu_count() or 2
+        torch.set_num_threads(max(1, cores // 2))
+    s = settings(args, device)
+    pin = device.type == "cuda"
+    workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
+    say(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
+        f"torch threads {torch.get_num_threads()}, settings {s}")
+
+    # -- data: fixture JPEGs of VOC size, labels, one observed positive per image -----------------
+    n = max(s["images"], s["eval_images"])
+    t0 = time.perf_counter()
+    paths = make_jpegs(workdir / "jpegs", n, threads=max(1, s["workers"]))
+    say(f"{n} fixture JPEGs ready in {time.perf_counter() - t0:.1f}s ({workdir / 'jpegs'})")
+    labels = make_labels(n, NUM_CLASSES)
+    observed_np = observe(labels, "1p")
+    size, bs, workers = s["image_size"], s["batch_size"], s["workers"]
+
+    # -- our decoded-image cache, built fresh so that its cost is measured -------------------------
+    files = JpegFiles(paths[: s["images"]], size)
+    with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
+        cache_path = Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
+        build = timed(torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1])
+        say(f"cache build: {build.images} images in {build.seconds:.2f}s ({build.per_second:.0f} images/s, {workers} workers)")
+        eval_files = JpegFiles(paths[: s["eval_images"]], size)
+        eval_path = Path(cache_root) / "eval.npy"
+        build_cache(eval_files, eval_path, num_workers=workers)
+        store, eval_store = MappedImages.open(cache_path), MappedImages.open(eval_path)
+        result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np, say)
+    ref_epoch_s = s["ref_images"] / result["ref_train_images_per_s"]
+    ours_epoch_s = s["ref_images"] / result["ours_train_images_per_s"]
+    result.update({
+        "cache_build_seconds": build.seconds,
+        "cache_build_images_per_s": build.per_second,
+        # the worst case: a single one-epoch run that builds the cache itself
+        "train_speedup_single_epoch_including_cache_build": ref_epoch_s / (ours_epoch_s + s["ref_images"] / build.per_second),
+        "cache_amortisation": (
+            "built once per dataset split and read by every epoch, seed and method: in the full table a "
+            "split's cache serves 15 rows x 3 seeds x up to 10 epochs (450 training epochs) plus the "
+            "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
+        ),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "settings": s,
+    })
+    return result
+
+
+def _measure(
+    s: dict[str, Any], device: torch.device, pin: bool, store: MappedImages, eval_store: MappedImages,
+    paths: list[Path], labels: np.ndarray, observed_np: np.ndarray, say: Callable[[str], None],
+) -> dict[str, Any]:
+    size, bs, workers = s["image_size"], s["batch_size"], s["workers"]
+    n_ref, n_ours, n_eval = s["ref_images"], s["images"], s["eval_images"]
+    torch.manual_seed(0)
+    ours_model = build_model(s["backbone"], NUM_CLASSES, pretrained=False).to(device)
+    ref_model = build_model(s["backbone"], NUM_CLASSES, pretrained=False).to(device)
+    ref_model.load_state_dict(ours_model.state_dict())  # the same initial weights on both sides
+    if s["channels_last"]:
+        ours_model = ours_model.to(memory_format=torch.channels_last)
+    forward = torch.compile(ours_model) if s["compile"] else ours_model
+    method = methods.build("an", num_classes=NUM_CLASSES).to(device)
+    method.attach(ours_model)
+    ours_opt = torch.optim.Adam(ours_model.parameters(), lr=1e-4)
+    ref_opt = torch.optim.Adam(ref_model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(enabled=s["amp"] == "fp16" and device.type == "cuda")
+    dtype = torch.bfloat16 if s["amp"] == "bf16" else torch.float16
+    autocast = lambda: torch.autocast(device.type, dtype=dtype, enabled=s["amp"] != "off")  # noqa: E731
+    normalize = Normalizer(IMAGENET_MEAN, IMAGENET_STD, device, s["channels_last"])
+    observed = torch.from_numpy(observed_np[:n_ours]).to(device)
+    rng = np.random.RandomState(0)
+    out: dict[str, Any] = {}
+
+    ref_train = ReferenceImages(paths[:n_ref], observed_np[:n_ref], size, train=True)
+    ref_eval = ReferenceImages(paths[:n_eval], labels[:n_eval], size, train=False)
+
+    # -- (a) input pipeline: one epoch of batches on the device ------------------------------------
+    def ref_input() -> int:
+        seen = 0
+        for batch in reference_loader(ref_train, bs, workers, shuffle=True, pin=pin):
+            seen += batch["image"].to(device, non_blocking=True).shape[0]
+        return seen
+
+    def ours_input() -> int:
+        order, flips = rng.permutation(n_ref), torch.from_numpy(rng.rand(n_ours) < 0.5)
+        seen = 0
+        for x, idx in iterate(store, order, bs, workers, pin):
+            seen += normalize(x, flips[idx]).shape[0]
+        return seen
+
+    ref_in, ours_in = timed(device, ref_input), timed(device, ours_input)
+    out["ref_input_images_per_s"], out["ours_input_images_per_s"] = ref_in.per_second, ours_in.per_second
+    out["input_speedup"] = ours_in.per_second / ref_in.per_second
+    say(f"(a) input pipeline: ours {ours_in.per_second:.0f} images/s, reference {ref_in.per_second:.0f} images/s "
+        f"→ {out['input_speedup']:.1f}x")
+
+    # -- (b) one training epoch, data included (after untimed warm-up batches on each side) --------
+    set_determinism(device, None)
+    warm = s["warmup_batches"]
+    if warm:
+        reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, 0, True, pin), device, max_batches=warm)
+    set_determinism(device, None)  # the same policy for ours (cuDNN benchmark on CUDA)
+
+    def ours_epoch(order: np.ndarray) -> int:
+        train_epoch(ours_model, method, ours_opt, scaler, normalize, store, observed, order,
+                    torch.from_numpy(rng.rand(n_ours) < 0.5), batch_size=bs, num_workers=workers, pin=pin,
+                    autocast=autocast, forward=forward)
+        return len(order)
+
+    if warm:
+        ours_epoch(rng.permutation(n_ours)[: warm * bs])
+    ref_tr = timed(device, lambda: reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, workers, True, pin), device)["images"])
+    ours_runs = [timed(device, lambda: ours_epoch(rng.permutation(n_ours))) for _ in range(s["ours_epochs"])]
+    ours_tr = Timing(sum(t.images for t in ours_runs), sum(t.seconds for t in ours_runs))
+    out["ref_train_images_per_s"], out["ours_train_images_per_s"] = ref_tr.per_second, ours_tr.per_second
+    out["ours_train_images_per_s_per_epoch"] = [t.per_second for t in ours_runs]
+    out["train_speedup"] = ours_tr.per_second / ref_tr.per_second
+    say(f"(b) training epoch: ours {ours_tr.per_second:.0f} images/s ({ours_tr.images} images), reference "
+        f"{ref_tr.per_second:.0f} images/s ({ref_tr.images} images) → {out['train_speedup']:.2f}x")
+
+    # -- (c) one evaluation pass with mAP -----------------------------------------------------------
+    eval_targets = torch.from_numpy(labels[:n_eval]).to(device)
+
+    def ours_eval() -> int:
+        # the harness evaluates at max(batch, 64): no gradients, so a larger batch is free
+        scores = forward_all(ours_model, eval_store, normalize, forward, batch_size=max(bs, 64), num_workers=workers,
+                             pin=pin, autocast=autocast)
+        out["ours_eval_map"] = float(average_precision(torch.sigmoid(scores), eval_targets).mean()) * 100
+        return n_eval
+
+    def ref_eval_pass() -> int:
+        out["ref_eval_map"] = reference_evaluate(ref_model, reference_loader(ref_eval, bs, workers, False, pin), labels[:n_eval], device)
+        return n_eval
+
+    if s["compile"]:  # eval mode is another graph: compile it before the clock starts
+        forward_all(ours_model, Subset(eval_store, np.arange(min(n_eval, bs))), normalize, forward,
+                    batch_size=bs, pin=pin, autocast=autocast)
+    ref_ev, ours_ev = timed(device, ref_eval_pass), timed(device, ours_eval)
+    out["ref_eval_images_per_s"], out["ours_eval_images_per_s"] = ref_ev.per_second, ours_ev.per_second
+    out["eval_speedup"] = ours_ev.per_second / ref_ev.per_second
+    say(f"(c) evaluation pass: ours {ours_ev.per_second:.0f} images/s, reference {ref_ev.per_second:.0f} images/s "
+        f"→ {out['eval_speedup']:.2f}x")
+    out["ours_train_images_per_s_median_epoch"] = statistics.median(out["ours_train_images_per_s_per_epoch"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
+            "ref_train_images_per_s", "cache_build_images_per_s")
+    print(json.dumps({k: result[k] for k in keys}, indent=1))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0
