@@ -23,7 +23,9 @@ COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id
 #: config fields that do not change a run's numbers (mirrors ``benchmark.config.NON_IDENTITY_FIELDS``;
 #: the leaderboard must not import the harness, a test keeps the two equal), plus the seed, which
 #: is what varies inside a cell
-NOT_CELL_IDENTITY = frozenset({"seed", "device", "num_workers", "data_root", "checkpoint", "keep_checkpoint"})
+NOT_CELL_IDENTITY = frozenset(
+    {"seed", "device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
+)
 
 
 class RecordError(ValueError):
