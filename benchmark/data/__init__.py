@@ -89,13 +89,15 @@ DATASETS: dict[str, DatasetSpec] = {
         title="Digit mosaics (embedded)",
         num_classes=10,
         description="embedded default: 2x2 mosaics of sklearn's handwritten digits, 10 classes, CPU-sized",
+        # tuned here (2 seeds each, see README "The embedded dataset"): lr 1e-2 converges in ~5-8
+        # epochs from the pretrained small CNN; 1e-3 left every method short of convergence
         defaults={
             "backbone": "smallcnn",
-            "pretrained": False,
+            "pretrained": True,
             "image_size": 24,
-            "epochs": 12,
-            "batch_size": 32,
-            "lr": 3e-3,
+            "epochs": 10,
+            "batch_size": 64,
+            "lr": 1e-2,
             "hflip": False,  # a mirrored digit is a different glyph
         },
         loader="benchmark.data.digits:load",
