@@ -26,7 +26,7 @@ import methods
 from benchmark.config import RunConfig, SweepConfig
 from benchmark.data import DATASETS, DatasetNotFoundError, UnknownDatasetError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
-from benchmark.launch import LAUNCHERS, LaunchOptions, make_launcher
+from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
 from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
 
@@ -174,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     if todo:
         options = dataclasses.replace(options, sweep_dir=new_sweep_dir(log_root))
-        launcher = make_launcher(args.executor, options)
+        try:
+            launcher = make_launcher(args.executor, options)
+        except ExecutorUnavailableError as exc:
+            print(f"run_all.py: error: {exc}", file=sys.stderr)
+            return 2
         if args.no_wait:
             handles = launcher.submit(todo)
             ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})

@@ -13,6 +13,7 @@ needs SLURM's accounting (``sacct``); without it submitit sees every state as UN
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 import benchmark
-from benchmark.launch import LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
+from benchmark.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
 from benchmark.records import read_record, record_status
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
@@ -75,13 +76,14 @@ class Handle:
         sjob = self.sjob
         if not sjob.paths.result_pickle.exists() and not sjob.done(force_check=force):
             return None
-        if sjob.paths.result_pickle.exists():
+        state = sjob.state
+        # a completed job's result file may show up late on a network file system: result() waits
+        if sjob.paths.result_pickle.exists() or state.upper() in ("COMPLETED", "FINISHED"):
             try:
                 return sjob.result()
             except (FailedJobError, UncompletedJobError) as exc:
                 # an error outside train.run's own handling (e.g. the record could not be written)
                 return self._failed(type(exc).__name__, str(exc))
-        state = sjob.state
         stderr = (sjob.stderr() or "").strip().splitlines()[-15:]
         message = f"{self.executor} job {sjob.job_id} ended in state {state} without writing a record"
         if stderr:
@@ -151,6 +153,14 @@ class SlurmLauncher(SubmititLauncher):
     """One SLURM job array per resource shape, at most ``max_parallel`` tasks of it at once."""
 
     name = cluster = "slurm"
+
+    def __init__(self, options: LaunchOptions) -> None:
+        missing = [tool for tool in ("sbatch", "srun", "sacct") if shutil.which(tool) is None]
+        if missing:
+            raise ExecutorUnavailableError(
+                f"--executor slurm needs the SLURM client programs; not found: {', '.join(missing)} "
+                "(a single-node test cluster: scripts/slurm/start_cluster.sh)")
+        super().__init__(options)
 
     def submit(self, jobs: Sequence[Job]) -> list[Handle]:
         shapes: dict[int, list[Job]] = {}

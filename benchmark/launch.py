@@ -24,6 +24,10 @@ from benchmark.sweep import Job
 Log = Callable[[str], None]
 
 
+class ExecutorUnavailableError(RuntimeError):
+    """The chosen executor cannot run here (e.g. no SLURM client); the message says what is missing."""
+
+
 @dataclass
 class LaunchOptions:
     """Where a sweep's logs go and what its jobs ask of the scheduler (ignored inline)."""

@@ -46,15 +46,13 @@ def default_log_dir(results_dir: str | Path) -> Path:
 
 
 def new_sweep_dir(log_root: str | Path) -> Path:
-    """A fresh folder for one submission of a sweep: its submitit logs and its ledger."""
+    """A fresh folder name for one submission of a sweep (its submitit logs and its ledger);
+    made on the first submission, so a sweep that fails before submitting leaves nothing."""
     root = Path(log_root)
     while True:
-        path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        try:
-            path.mkdir(parents=True)
+        path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        if not path.exists():
             return path
-        except FileExistsError:
-            continue
 
 
 # -- the ledger ---------------------------------------------------------------------------------

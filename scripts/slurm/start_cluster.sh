@@ -35,8 +35,12 @@ done
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    [[ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]] || apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    install() { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    # no package lists yet, or stale ones naming versions the mirror no longer has: update once
+    if [[ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]] || ! install; then
+        apt-get update -q >/dev/null
+        install
+    fi
     log "installed"
 fi
 
@@ -64,6 +68,8 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# a requeued job waits for a scheduling pass after its credential expired: every 2 s, not 60 s
+SchedulerParameters=sched_interval=2,bf_interval=5
 ReturnToService=2
 KillWait=5
 JobRequeue=1
