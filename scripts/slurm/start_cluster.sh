@@ -35,11 +35,11 @@ done
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    install() { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    apt_install() { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
     # no package lists yet, or stale ones naming versions the mirror no longer has: update once
-    if [[ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]] || ! install; then
+    if [[ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]] || ! apt_install; then
         apt-get update -q >/dev/null
-        install
+        apt_install
     fi
     log "installed"
 fi
