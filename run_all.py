@@ -4,6 +4,8 @@
     python run_all.py                          # the default sweep on the embedded dataset
     python run_all.py --datasets voc coco      # the real datasets (prepared under --data-root)
     python run_all.py --list                   # methods, datasets and label regimes
+    python run_all.py --executor slurm --partition gpu --gpus 1 --no-wait   # job arrays on SLURM
+    python run_all.py --executor slurm --status                             # done/failed/running/missing
 
 Thin by design: parse arguments → build the sweep → hand it to a launcher → leaderboard.
 """
@@ -11,10 +13,12 @@ Thin by design: parse arguments → build the sweep → hand it to a launcher �
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,9 @@ import methods
 from benchmark.config import RunConfig, SweepConfig
 from benchmark.data import DATASETS, DatasetNotFoundError, UnknownDatasetError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
-from benchmark.launch import LAUNCHERS
-from benchmark.sweep import plan
+from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
+from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
+from benchmark.sweep import Job
 
 RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers")
 
@@ -36,10 +41,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--labels", nargs="+", default=None, help="label regimes (default: each method's rows of the table)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run records go (default: results)")
     p.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
-    p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
+    p.add_argument("--force", action="store_true", help="rerun every run that is not running right now")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
     p.add_argument("--list", action="store_true", help="list methods, datasets and regimes, then exit")
-    p.add_argument("--executor", choices=sorted(LAUNCHERS), default="inline", help="where runs execute (default: inline)")
+    p.add_argument("--status", action="store_true",
+                   help="print, per dataset x method, how many runs are done/failed/running/interrupted/missing, then exit")
+    p.add_argument("--executor", choices=sorted(LAUNCHERS), default="inline",
+                   help="inline: in this process (default); local: local processes; slurm: SLURM job arrays")
+    p.add_argument("--no-wait", action="store_true", help="slurm: return right after submitting (see --status)")
+    p.add_argument("--log-dir", type=Path, default=None,
+                   help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)")
+    p.add_argument("--max-parallel", type=int, default=None,
+                   help="runs at once: slurm array parallelism, local processes (default: slurm 256, local CPUs/--cpus)")
+    r = p.add_argument_group("slurm resources, per run (local uses --gpus, --cpus, --time)")
+    r.add_argument("--partition")
+    r.add_argument("--gpus", type=int, default=0, help="GPUs per run (default 0; runs on --device cpu ask for none)")
+    r.add_argument("--cpus", type=int, default=None, help="CPUs per run")
+    r.add_argument("--mem-gb", type=float, default=None)
+    r.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
+                   help="time limit per job; a timed-out run is requeued and resumes (default: 1440)")
+    r.add_argument("--account")
+    r.add_argument("--qos")
+    r.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra sbatch option, e.g. --sbatch constraint=a100 (repeatable)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not rebuild the leaderboard at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     g = p.add_argument_group("run overrides (default: the dataset's protocol values)")
@@ -110,6 +134,21 @@ def check_data(datasets: list[str], data_root: Path) -> None:
             check_prepared(key, data_root)  # the formatted files and dataset.json, not just the folder
 
 
+def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
+    """The launcher's options; ``sweep_dir`` is set to a fresh folder only when something is submitted."""
+    sbatch = {}
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--sbatch expects KEY=VALUE (e.g. constraint=a100), got '{item}'")
+        sbatch[key.lstrip("-")] = value
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise ValueError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+    return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
+                         cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
+                         sbatch=sbatch)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -120,16 +159,41 @@ def main(argv: list[str] | None = None) -> int:
                             labels=args.labels, overrides=overrides_from(args))
         sweep.runs()  # validates every run's config, hyper-parameters included
         check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
+        log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
+        options = launch_options(args, log_root)
     except (KeyError, ValueError, DatasetNotFoundError) as exc:
         print(f"run_all.py: error: {exc}", file=sys.stderr)
         return 2
+    states = sweep_state([Job(cfg, args.results_dir) for cfg in sweep.runs()], log_root)
+    if args.status:
+        print(format_status(states))
+        return 0
+    if args.no_wait and args.executor != "slurm":
+        print("run_all.py: error: --no-wait needs --executor slurm (local and inline runs need this process)", file=sys.stderr)
+        return 2
     t0 = time.time()
-    todo, skipped = plan(sweep, args.results_dir, force=args.force, retry_failed=args.retry_failed)
-    print(f"{len(todo)} runs to do, {len(skipped)} already recorded in {args.results_dir}", file=sys.stderr)
-    results = LAUNCHERS[args.executor]().launch(todo, verbose=not args.quiet)
+    todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
+    by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
+    print(f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}", file=sys.stderr)
+    results: list[dict[str, Any]] = []
+    if todo:
+        options = dataclasses.replace(options, sweep_dir=new_sweep_dir(log_root))
+        try:
+            launcher = make_launcher(args.executor, options)
+        except ExecutorUnavailableError as exc:
+            print(f"run_all.py: error: {exc}", file=sys.stderr)
+            return 2
+        if args.no_wait:
+            handles = launcher.submit(todo)
+            ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})
+            print(f"submitted {len(handles)} runs as SLURM job(s) {', '.join(ids)}; logs in {options.sweep_dir}\n"
+                  f"follow with: run_all.py <the same sweep flags> --status; the leaderboard: "
+                  f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
+            return 0
+        results = launcher.launch(todo, verbose=not args.quiet)
     failed = [r for r in results if r["status"] != "done"]
     print(f"sweep finished in {time.time() - t0:.1f}s: {len(results) - len(failed)} done, {len(failed)} failed, "
-          f"{len(skipped)} skipped", file=sys.stderr)
+          f"{len(left)} left alone", file=sys.stderr)
     if not args.no_leaderboard:
         from leaderboard.build import write_leaderboard
 
