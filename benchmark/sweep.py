@@ -1,11 +1,11 @@
-"""Sweep planning: which runs of a sweep still need running, judged from the records alone."""
+"""A sweep's unit of work: one run and where its record goes (planning is in ``status``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.config import RunConfig, SweepConfig
+from benchmark.config import RunConfig
 from benchmark.records import record_path, record_status
 
 
@@ -25,17 +25,3 @@ class Job:
     def status(self) -> str | None:
         return record_status(self.record_path)
 
-
-def plan(sweep: SweepConfig, results_dir: Path, *, force: bool = False, retry_failed: bool = False) -> tuple[list[Job], list[Job]]:
-    """(to run, skipped): a run is skipped when its ``done`` record exists (or ``failed`` one,
-    unless ``retry_failed``); ``force`` runs everything."""
-    todo: list[Job] = []
-    skipped: list[Job] = []
-    for cfg in sweep.runs():
-        job = Job(cfg, Path(results_dir))
-        status = None if force else job.status
-        if status == "done" or (status == "failed" and not retry_failed):
-            skipped.append(job)
-        else:
-            todo.append(job)
-    return todo, skipped
