@@ -88,7 +88,8 @@ class RunConfig(BaseModel):
         """This config with every ``None`` training field filled in and the method's full
         hyper-parameters."""
         spec = get_spec(self.dataset)
-        filled = {k: (spec.defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in spec.defaults}
+        defaults = {**spec.defaults, **(spec.linear_defaults if self.protocol == "linear" else {})}
+        filled = {k: (defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in defaults}
         filled["hparams"] = methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
         return self.model_copy(update=filled)
 

@@ -65,3 +65,10 @@ def test_default_sweep_is_every_method_in_its_table_regimes() -> None:
     assert {m for m, _ in rows} == set(methods.available())
     assert {r.seed for r in runs} == {0, 1, 8}
     assert all(r.dataset == "digits" for r in runs)
+
+
+def test_linear_probe_uses_the_linear_phase_schedule() -> None:
+    voc = RunConfig(dataset="voc", method="an", protocol="linear").resolve()
+    assert (voc.lr, voc.batch_size, voc.epochs) == (1e-3, 16, 25)
+    assert RunConfig(dataset="cub", method="an", protocol="linear").resolve().batch_size == 8
+    assert RunConfig(dataset="voc", method="an", protocol="linear", lr=0.1).resolve().lr == 0.1

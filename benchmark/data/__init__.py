@@ -67,6 +67,10 @@ class DatasetSpec:
     loader: str
     #: the command that prepares the data, for error messages
     prepare_hint: str
+    #: overrides of ``defaults`` under the linear-probe protocol. For a linear head the fine-tuning
+    #: lr (1e-5) is far too small; we adopt the schedule of ROLE+LI's linear phase (PROTOCOL.md:
+    #: 25 epochs, lr 1e-3, batch 16, 8 for CUB)
+    linear_defaults: dict[str, Any] = field(default_factory=lambda: {"lr": 1e-3, "batch_size": 16, "epochs": 25})
 
     def load(self, data_root: str | Path, **kwargs: Any) -> Dataset:
         module, func = self.loader.split(":")
@@ -102,6 +106,7 @@ DATASETS: dict[str, DatasetSpec] = {
         },
         loader="benchmark.data.digits:load",
         prepare_hint="built automatically on first use",
+        linear_defaults={"lr": 1e-2, "epochs": 25},
     ),
     "voc": DatasetSpec(
         "voc", "PASCAL VOC 2012", 20, "PASCAL VOC 2012, 20 classes (train → pool, val → test)",
@@ -122,6 +127,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "cub", "CUB-200-2011", 312, "CUB-200-2011, 312 binary attributes",
         {**_REAL_DEFAULTS, "batch_size": 8, "lr": 1e-4},
         "benchmark.data.formatted:load_cub", "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
+        linear_defaults={"lr": 1e-3, "batch_size": 8, "epochs": 25},
     ),
 }
 
