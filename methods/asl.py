@@ -4,10 +4,10 @@
     y=0:  -p_m^γ- log(1-p_m),  p_m = max(p - m, 0)        (probability shifting by the margin m)
     y=-1: -log(1-p)
 
-γ+ = 0, γ- = 4, m = 0.05 **(adopted)**: the ASL paper's default values; ``log`` is PROTOCOL.md's
-``log(x + 1e-5)`` and the focusing weights are differentiated through. Observed negatives (absent under the
-1p regime) are plain negatives, PROTOCOL.md's rule for rows that say nothing else. Override with
-``gamma_pos=``, ``gamma_neg=``, ``margin=``.
+γ+ = 0, γ- = 4, m = 0.05 **(adopted)**: the ASL paper's default values. ``log`` is PROTOCOL.md's
+``log(x + 1e-5)``; the focusing weights are differentiated through. Observed negatives (absent
+under the 1p regime) are plain negatives, PROTOCOL.md's rule for rows that say nothing else.
+Override with ``gamma_pos=``, ``gamma_neg=``, ``margin=``.
 Paper: Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021.
 """
 

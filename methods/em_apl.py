@@ -14,7 +14,8 @@ reference's slice does the same).
 
 Per dataset (PROTOCOL.md): α as EM (VOC 0.2, COCO 0.1, NUS-WIDE 0.1, CUB 0.01); β: VOC 0.02,
 COCO 0.9, NUS-WIDE 0.2, CUB 0.4; T_w: VOC 5, COCO 5, NUS-WIDE 4, CUB 3; T_t = 10; θ = 0.9.
-The ``"*"`` fallback is COCO's. The embedded ``digits`` set's schedule values are in ``DIGITS``.
+The ``"*"`` fallback (another dataset, or none) is NUS-WIDE's: α as EM's fallback, and β and T_w
+in the middle of the four datasets' ranges. The embedded ``digits`` set's schedule values are in ``DIGITS``.
 
 The pseudo-labelled matrix is a buffer (``labels``), so it is part of ``state_dict`` and a resumed
 run continues with the same pseudo-labels. A soft label is clamped into ``[tiny, 1 - 2^-24]`` so
@@ -43,7 +44,7 @@ class EMWithAPL(Method):
     paper = "Zhou et al., ECCV 2022"
     allows_soft_labels = True
     defaults = {
-        "*": {"alpha": 0.1, "beta": 0.9, "T_w": 5, "T_t": 10, "theta": 0.9},
+        "*": {"alpha": 0.1, "beta": 0.2, "T_w": 4, "T_t": 10, "theta": 0.9},  # NUS-WIDE's
         "voc": {"alpha": 0.2, "beta": 0.02, "T_w": 5},
         "coco": {"alpha": 0.1, "beta": 0.9, "T_w": 5},
         "nuswide": {"alpha": 0.1, "beta": 0.2, "T_w": 4},
@@ -55,9 +56,11 @@ class EMWithAPL(Method):
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
         if not (isinstance(self.T_w, int) and isinstance(self.T_t, int) and 1 <= self.T_w < self.T_t):
-            raise ValueError(f"em_apl: need integer epochs 1 <= T_w < T_t, got T_w={self.T_w!r}, T_t={self.T_t!r}")
+            raise ValueError(f"em_apl: need integer epochs 1 <= T_w < T_t, got T_w={self.T_w!r}, "
+                             f"T_t={self.T_t!r}")
         if not 0 <= self.theta <= 1:
-            raise ValueError(f"em_apl: theta (proportion of unannotated entries to pseudo-label) must be in [0, 1], got {self.theta!r}")
+            raise ValueError(f"em_apl: theta (the proportion of unannotated entries to pseudo-label) must "
+                             f"be in [0, 1], got {self.theta!r}")
         # filled by setup(); None buffers are left out of state_dict until then
         self.register_buffer("labels", None)  # observed training labels with pseudo-labels written in
         self.register_buffer("unannotated_at_start", None)  # U_c

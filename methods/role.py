@@ -93,7 +93,8 @@ class ROLE(Method):
             )
         if index is None:
             raise ValueError(f"{self.key}: loss() needs index=, the training-set rows of the batch's images")
-        if index.ndim != 1 or len(index) != batch_size or index.dtype == torch.bool or index.is_floating_point():
+        integer = not (index.dtype == torch.bool or index.is_floating_point() or index.is_complex())
+        if index.ndim != 1 or len(index) != batch_size or not integer:
             raise ValueError(f"{self.key}: index must be {batch_size} integer row numbers (one per image), "
                              f"got dtype {index.dtype} shape {tuple(index.shape)}")
         n = self.estimator_logits.shape[0]

@@ -10,6 +10,7 @@ loop hands over.
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -132,7 +133,7 @@ def check_metadata(cls: type[Method]) -> None:
     assert cls.key and cls.key == cls.key.lower() and " " not in cls.key, f"bad key {cls.key!r}"
     assert cls.summary and "\n" not in cls.summary, f"{cls.key}: summary must be one line"
     assert cls.paper, f"{cls.key}: paper is empty"
-    doc = __import__(cls.__module__, fromlist=["_"]).__doc__ or ""
+    doc = sys.modules[cls.__module__].__doc__ or ""
     assert len(doc.strip()) > 40, f"{cls.key}: its module needs a docstring with the formula and the paper"
     assert cls.regimes, f"{cls.key}: no label regime"
 
