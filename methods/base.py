@@ -176,10 +176,20 @@ class Method(nn.Module):
         model: nn.Module | None = None,
     ) -> torch.Tensor:
         """Scalar loss with PROTOCOL.md's reduction: ``sum(loss matrix) / (B*C) + penalty``."""
-        check_inputs(logits, observed, allow_soft_negative=self.allows_soft_labels)
+        self.check_inputs(logits, observed)
         observed = observed.to(logits.dtype)
         matrix = self.loss_matrix(logits, observed, index=index)
         return matrix.sum() / logits.numel() + self.penalty(model if model is not None else self.model)
+
+    def check_inputs(self, logits: torch.Tensor, observed: torch.Tensor) -> None:
+        """``check_inputs`` plus: the logits have this method's number of classes (DW's γ and
+        ROLE's regulariser depend on it)."""
+        check_inputs(logits, observed, allow_soft_negative=self.allows_soft_labels)
+        if logits.shape[1] != self.num_classes:
+            raise LabelError(
+                f"method '{self.key}' was built for {self.num_classes} classes but the logits have "
+                f"{logits.shape[1]} (shape {tuple(logits.shape)})"
+            )
 
     def loss_matrix(
         self, logits: torch.Tensor, observed: torch.Tensor, *, index: torch.Tensor | None = None

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""What each method adds to a run on the embedded set, measured side by side in one process.
+
+For every method, with the harness's pieces (digits data, its small CNN, its batch size and lr):
+one training epoch (batch labels, loss, backward, Adam step), ``before_training`` (ROLE+LI's linear
+phase) and one ``on_epoch_end`` that fires (APL's pseudo-labelling pass). Methods are interleaved
+over repeats; times are the process's CPU time on one torch thread (a machine shared with other
+jobs slows wall time by whatever else runs) and the medians are reported as ratios to AN's
+training epoch.
+
+    PYTHONPATH=. python benchmarks/method_overhead.py [--repeats 3] [--data-root /tmp/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import methods
+from benchmark.config import RunConfig
+from benchmark.models import build_model
+from benchmark.train import Normalizer, iterate, prepare_data
+
+
+def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
+    torch.manual_seed(seed)
+    ds = data.dataset
+    normalize = Normalizer(ds.mean, ds.std, torch.device("cpu"), channels_last=False)
+    model = build_model(cfg.backbone, ds.num_classes, in_chans=len(ds.mean))
+    method = methods.build(key, num_classes=ds.num_classes, dataset=cfg.dataset)
+    observed = data.observed
+    method.setup(methods.TrainInfo(len(data.train), ds.num_classes, observed, num_epochs=cfg.epochs))
+    method.attach(model)
+    optimizer = torch.optim.Adam([{"params": list(model.parameters()), "lr": cfg.lr}, *method.param_groups(cfg.lr)])
+
+    @torch.no_grad()
+    def forward_all(fn) -> torch.Tensor:
+        model.eval()
+        out = torch.cat([fn(normalize(x)) for x, _ in iterate(data.train, torch.arange(len(data.train)).numpy(), 64)])
+        model.train()
+        return out
+
+    ctx = methods.TrainContext(
+        num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=torch.device("cpu"),
+        predict_train=lambda: torch.sigmoid(forward_all(model)), train_features=lambda: forward_all(model.features),
+        head=model.head, generator=torch.Generator().manual_seed(seed),
+    )
+    t0 = time.process_time()
+    method.before_training(ctx)
+    t1 = time.process_time()
+    model.train()
+    order = torch.randperm(len(data.train), generator=ctx.generator).numpy()
+    for x, idx in iterate(data.train, order, cfg.batch_size):
+        logits = model(normalize(x))
+        loss = method.loss(logits, method.batch_labels(observed[idx], idx), index=idx, model=model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    t2 = time.process_time()
+    method.on_epoch_end(int(method.hparams.get("T_w", 1)), ctx)  # an epoch at which APL fires
+    t3 = time.process_time()
+    return {"before_training": t1 - t0, "epoch": t2 - t1, "on_epoch_end": t3 - t2}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--data-root", default="/tmp/spml-bench-data")
+    p.add_argument("--methods", nargs="+", default=None)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU time is then per core)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = RunConfig(dataset="digits", method="an", data_root=args.data_root).resolve()
+    data = prepare_data(cfg)
+    keys = args.methods or methods.available()
+    times: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
+    measure(keys[0], cfg, data)  # warm-up (allocator, first-call dispatch), not counted
+    for _ in range(args.repeats):
+        for key in keys:
+            times[key].append(measure(key, cfg, data))
+    med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
+    base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
+    print(f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
+          f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU")
+    print(f"{'method':10s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
+    for key, m in med.items():
+        print(f"{key:10s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""EM+APL: the EM loss plus asymmetric pseudo-labelling of the likely negatives.
+
+    y=+1: -log p        y=-1: -log(1-p)
+    y=0 (still unannotated): -α H(p),  H(p) = -[p log p + (1-p) log(1-p)]
+    y=-s, s in (0, 1) (pseudo-labelled with soft label s): β[-s log p - (1-s) log(1-p)]
+
+APL, as in Zhou et al.'s code: ``U_c`` is the number of unannotated training entries of class c at
+the start. After the training phase of every epoch e >= T_w (epochs counted from 1) the model
+predicts the whole training set in eval mode; for each class c, among the entries still unannotated,
+the ``int(θ U_c / (T_t - T_w))`` with the lowest probability p get the label ``-p`` (the soft label
+s is the probability at assignment time). Pseudo-labels accumulate over epochs and are never
+positive. When fewer entries remain unannotated than the count, all of them are taken (the
+reference's slice does the same).
+
+Per dataset (PROTOCOL.md): α as EM (VOC 0.2, COCO 0.1, NUS-WIDE 0.1, CUB 0.01); β: VOC 0.02,
+COCO 0.9, NUS-WIDE 0.2, CUB 0.4; T_w: VOC 5, COCO 5, NUS-WIDE 4, CUB 3; T_t = 10; θ = 0.9.
+The ``"*"`` fallback (another dataset, or none) is NUS-WIDE's: α as EM's fallback, and β and T_w
+in the middle of the four datasets' ranges. The embedded ``digits`` set's schedule values are in ``DIGITS``.
+
+The pseudo-labelled matrix is a buffer (``labels``), so it is part of ``state_dict`` and a resumed
+run continues with the same pseudo-labels. A soft label is clamped into ``[tiny, 1 - 2^-24]`` so
+that ``-s`` can never read as "unannotated" (0) or "observed negative" (-1).
+Paper: Zhou et al., "Acknowledging the Unknown for Multi-label Learning with Single Positive
+Labels", ECCV 2022.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from methods.base import LabelError, Method, TrainContext, TrainInfo, check_inputs, log_1mp, log_p
+from methods.em import entropy
+
+#: the embedded digit-mosaic set trains up to 12 epochs (its DatasetSpec); the schedule is scaled to
+#: that, and these are the numbers to tune for it
+DIGITS: dict[str, Any] = {"alpha": 0.1, "beta": 0.2, "T_w": 4, "T_t": 12, "theta": 0.9}
+
+
+class EMWithAPL(Method):
+    key = "em_apl"
+    summary = "EM loss + asymmetric pseudo-labelling of likely negatives (Zhou et al. 2022)"
+    paper = "Zhou et al., ECCV 2022"
+    allows_soft_labels = True
+    defaults = {
+        "*": {"alpha": 0.1, "beta": 0.2, "T_w": 4, "T_t": 10, "theta": 0.9},  # NUS-WIDE's
+        "voc": {"alpha": 0.2, "beta": 0.02, "T_w": 5},
+        "coco": {"alpha": 0.1, "beta": 0.9, "T_w": 5},
+        "nuswide": {"alpha": 0.1, "beta": 0.2, "T_w": 4},
+        "cub": {"alpha": 0.01, "beta": 0.4, "T_w": 3},
+        "digits": DIGITS,
+    }
+    test_config = {"T_w": 1, "T_t": 3}
+
+    def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
+        super().__init__(num_classes, dataset, **overrides)
+        if not (isinstance(self.T_w, int) and isinstance(self.T_t, int) and 1 <= self.T_w < self.T_t):
+            raise ValueError(f"em_apl: need integer epochs 1 <= T_w < T_t, got T_w={self.T_w!r}, "
+                             f"T_t={self.T_t!r}")
+        if not 0 <= self.theta <= 1:
+            raise ValueError(f"em_apl: theta (the proportion of unannotated entries to pseudo-label) must "
+                             f"be in [0, 1], got {self.theta!r}")
+        # filled by setup(); None buffers are left out of state_dict until then
+        self.register_buffer("labels", None)  # observed training labels with pseudo-labels written in
+        self.register_buffer("unannotated_at_start", None)  # U_c
+
+    # -- the loss ---------------------------------------------------------------------------
+    def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
+        observed_pos = (observed == 1).to(logits.dtype)
+        observed_neg = (observed == -1).to(logits.dtype)
+        unannotated = (observed == 0).to(logits.dtype)
+        pseudo = ((observed > -1) & (observed < 0)).to(logits.dtype)
+        soft = -observed * pseudo  # s, and 0 off the pseudo-labelled entries
+        lp, l1p = log_p(logits), log_1mp(logits)
+        return (
+            -observed_pos * lp
+            - observed_neg * l1p
+            - self.alpha * unannotated * entropy(logits)
+            + self.beta * pseudo * -(soft * lp + (1 - soft) * l1p)
+        )
+
+    # -- pseudo-labelling -------------------------------------------------------------------
+    def setup(self, info: TrainInfo) -> None:
+        observed = info.observed
+        if tuple(observed.shape) != (info.num_train, self.num_classes):
+            raise LabelError(f"em_apl: observed training labels have shape {tuple(observed.shape)}, expected "
+                             f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]")
+        check_inputs(observed, observed)
+        self.labels = observed.detach().clone().float()
+        self.unannotated_at_start = (observed == 0).sum(0)
+
+    def batch_labels(self, observed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return observed if self.labels is None else self.labels[index].to(observed.dtype)
+
+    def per_epoch_counts(self) -> torch.Tensor:
+        """``int(θ U_c / (T_t - T_w))`` per class: how many entries one pseudo-labelling step takes."""
+        u = self.unannotated_at_start.double()
+        return torch.floor(self.theta * u / (self.T_t - self.T_w)).long()
+
+    @torch.no_grad()
+    def pseudo_label(self, probs: torch.Tensor) -> torch.Tensor:
+        """One APL step from training-set probabilities ``[N, C]``; returns the new pseudo-label mask."""
+        if self.labels is None:
+            raise RuntimeError("em_apl: pseudo-labelling before setup(); call setup(TrainInfo) first")
+        if probs.shape != self.labels.shape:
+            raise ValueError(f"em_apl: predictions have shape {tuple(probs.shape)}, expected the training "
+                             f"set's {tuple(self.labels.shape)}")
+        if not bool(torch.isfinite(probs).all()):
+            raise FloatingPointError("em_apl: the training-set predictions contain NaN or inf")
+        probs = probs.to(self.labels)
+        eligible = self.labels == 0
+        count = torch.minimum(self.per_epoch_counts(), eligible.sum(0))
+        # lowest probabilities first among the still-unannotated; stable, so ties go by row index
+        order = probs.masked_fill(~eligible, float("inf")).sort(dim=0, stable=True).indices
+        rank = torch.arange(probs.shape[0], device=probs.device).unsqueeze(1)
+        chosen = torch.zeros_like(eligible).scatter_(0, order, rank < count.unsqueeze(0))
+        finfo = torch.finfo(self.labels.dtype)
+        soft = probs.clamp(min=finfo.tiny, max=1 - finfo.eps / 2)
+        self.labels = torch.where(chosen, -soft, self.labels)
+        return chosen
+
+    def on_epoch_end(self, epoch: int, ctx: TrainContext) -> None:
+        if epoch >= self.T_w:
+            self.pseudo_label(ctx.predict_train())

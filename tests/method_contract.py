@@ -1,0 +1,273 @@
+"""The contract every method plugin must meet, as plain functions of the method's class.
+
+``tests/test_method_contract.py`` runs each check over ``methods.available()``, so a new plugin is
+tested without writing a test; ``tests/test_adding_a_method.py`` runs them on the README's example.
+A check builds the method with its ``test_config`` on a tiny fake training set (12 images, 4
+classes, one observed positive each) and a tiny model with a linear head, the shapes the training
+loop hands over.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+import torch
+from torch import nn
+
+from methods.base import LabelError, Method, TrainContext, TrainInfo
+
+NUM_TRAIN = 12
+NUM_CLASSES = 4
+FEATURES = 6
+EPOCHS = 3
+BATCH = 5
+
+
+class TinyModel(nn.Module):
+    """``features`` → ``head`` like ``benchmark.models.Classifier``, on vector inputs."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(FEATURES, 5), nn.Tanh())
+        self.head = nn.Linear(5, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@dataclass
+class FakeRun:
+    """A tiny training set, model, method and context, wired as the training loop wires them."""
+
+    inputs: torch.Tensor
+    observed: torch.Tensor
+    model: TinyModel
+    method: Method
+    info: TrainInfo
+    ctx: TrainContext
+    calls: dict[str, int]
+
+
+def tiny_observed(num_train: int = NUM_TRAIN, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """One observed positive per image (the 1p regime), cycling over the classes."""
+    observed = torch.zeros(num_train, num_classes)
+    observed[torch.arange(num_train), torch.arange(num_train) % num_classes] = 1
+    return observed
+
+
+def build(cls: type[Method], num_classes: int = NUM_CLASSES, **overrides: Any) -> Method:
+    return cls(num_classes=num_classes, dataset=None, **{**cls.test_config, **overrides})
+
+
+def fake_run(cls: type[Method], seed: int = 0, **overrides: Any) -> FakeRun:
+    """Seeded like a run: model init, method setup (ROLE draws its estimator here), attach."""
+    inputs = torch.randn(NUM_TRAIN, FEATURES, generator=torch.Generator().manual_seed(1234))
+    torch.manual_seed(seed)
+    observed = tiny_observed()
+    model = TinyModel()
+    method = build(cls, **overrides)
+    info = TrainInfo(NUM_TRAIN, NUM_CLASSES, observed.clone(), num_epochs=EPOCHS)
+    method.setup(info)
+    method.attach(model)
+    calls = {"predict_train": 0, "train_features": 0}
+
+    @torch.no_grad()
+    def predict_train() -> torch.Tensor:
+        calls["predict_train"] += 1
+        model.eval()
+        probs = torch.sigmoid(model(inputs))
+        model.train()
+        return probs
+
+    @torch.no_grad()
+    def train_features() -> torch.Tensor:
+        calls["train_features"] += 1
+        return model.features(inputs)
+
+    ctx = TrainContext(
+        num_epochs=EPOCHS, lr=1e-2, batch_size=BATCH, device=torch.device("cpu"),
+        predict_train=predict_train, train_features=train_features, head=model.head,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return FakeRun(inputs, observed, model, method, info, ctx, calls)
+
+
+def batch_loss(run: FakeRun, index: torch.Tensor) -> torch.Tensor:
+    """The loss of one batch as the training loop computes it."""
+    logits = run.model(run.inputs[index])
+    labels = run.method.batch_labels(run.observed[index], index)
+    return run.method.loss(logits, labels, index=index, model=run.model)
+
+
+def train_cycle(run: FakeRun, epochs: int = EPOCHS) -> list[float]:
+    """What the training loop does: optimiser with the method's groups, ``before_training``, then
+    per epoch the batches and ``on_epoch_end``. Returns the batch losses."""
+    params = [p for p in run.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam([{"params": params, "lr": run.ctx.lr}, *run.method.param_groups(run.ctx.lr)])
+    run.method.before_training(run.ctx)
+    losses = []
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(NUM_TRAIN, generator=run.ctx.generator)
+        for index in order.split(BATCH):
+            labels = run.method.batch_labels(run.observed[index], index)
+            assert labels.shape == (len(index), NUM_CLASSES)
+            loss = batch_loss(run, index)
+            assert loss.ndim == 0 and torch.isfinite(loss), f"epoch {epoch}: loss {loss}"
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        run.method.on_epoch_end(epoch, run.ctx)
+    return losses
+
+
+# -- the checks --------------------------------------------------------------------------------
+def check_metadata(cls: type[Method]) -> None:
+    assert cls.key and cls.key == cls.key.lower() and " " not in cls.key, f"bad key {cls.key!r}"
+    assert cls.summary and "\n" not in cls.summary, f"{cls.key}: summary must be one line"
+    assert cls.paper, f"{cls.key}: paper is empty"
+    doc = sys.modules[cls.__module__].__doc__ or ""
+    assert len(doc.strip()) > 40, f"{cls.key}: its module needs a docstring with the formula and the paper"
+    assert cls.regimes, f"{cls.key}: no label regime"
+
+
+def check_defaults(cls: type[Method], dataset_keys: set[str]) -> None:
+    unknown = set(cls.defaults) - {"*"} - dataset_keys
+    assert not unknown, f"{cls.key}: defaults for unknown dataset keys {sorted(unknown)}"
+    for dataset in [None, *sorted(dataset_keys)]:
+        cls.resolve_hparams(dataset, dict(cls.test_config))
+
+
+def check_scalar_and_gradient(cls: type[Method]) -> None:
+    run = fake_run(cls)
+    index = torch.arange(BATCH)
+    logits = run.model(run.inputs[index]).detach().requires_grad_()
+    labels = run.method.batch_labels(run.observed[index], index)
+    loss = run.method.loss(logits, labels, index=index, model=run.model)
+    assert loss.ndim == 0, f"{cls.key}: loss has shape {tuple(loss.shape)}, expected a scalar"
+    assert torch.isfinite(loss), f"{cls.key}: loss is {loss}"
+    loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert logits.grad.abs().sum() > 0, f"{cls.key}: no gradient reaches the logits"
+
+
+def check_deterministic(cls: type[Method]) -> None:
+    def once() -> tuple[torch.Tensor, list[float]]:
+        run = fake_run(cls, seed=3)
+        first = batch_loss(run, torch.arange(BATCH)).detach()
+        return first, train_cycle(run)
+
+    a, b = once(), once()
+    assert torch.equal(a[0], b[0]) and a[1] == b[1], f"{cls.key}: two identical runs differ"
+
+
+def _bad_labels(cls: type[Method]) -> list[float]:
+    bad = [2.0, 0.5, -2.0, float("nan"), 1.5]
+    return bad if cls.allows_soft_labels else [*bad, -0.5]
+
+
+def check_rejects_bad_labels(cls: type[Method]) -> None:
+    run = fake_run(cls)
+    index = torch.arange(BATCH)
+    logits = run.model(run.inputs[index])
+    for value in _bad_labels(cls):
+        observed = run.observed[index].clone()
+        observed[1, 2] = value
+        with pytest.raises(LabelError, match=r"observed labels must be in"):
+            run.method.loss(logits, observed, index=index)
+    if cls.allows_soft_labels:  # APL's soft pseudo-labels are in range
+        observed = run.observed[index].clone()
+        observed[1, 2] = -0.25
+        assert torch.isfinite(run.method.loss(logits, observed, index=index))
+
+
+def check_rejects_bad_shapes(cls: type[Method]) -> None:
+    run = fake_run(cls)
+    index = torch.arange(BATCH)
+    logits = run.model(run.inputs[index])
+    observed = run.observed[index]
+    with pytest.raises(LabelError, match=r"shape"):
+        run.method.loss(logits, observed[:, :-1], index=index)
+    with pytest.raises(LabelError, match=r"shape"):
+        run.method.loss(logits, observed[:-1], index=index)
+    with pytest.raises(LabelError, match=r"\[B, C\]"):
+        run.method.loss(logits[0], observed[0], index=index)
+    wider = torch.cat([logits, logits[:, :1]], 1)
+    with pytest.raises(LabelError, match=rf"built for {NUM_CLASSES} classes"):
+        run.method.loss(wider, torch.cat([observed, observed[:, :1]], 1), index=index)
+
+
+def _finite_loss_and_grad(run: FakeRun, index: torch.Tensor, observed: torch.Tensor) -> None:
+    logits = run.model(run.inputs[index]).detach().requires_grad_()
+    loss = run.method.loss(logits, observed, index=index, model=run.model)
+    assert loss.ndim == 0 and torch.isfinite(loss), f"{run.method.key}: loss {loss}"
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def check_edge_batches(cls: type[Method]) -> None:
+    run = fake_run(cls)
+    # a batch of one image
+    _finite_loss_and_grad(run, torch.tensor([7]), run.observed[[7]])
+    # a row with no positive at all
+    index = torch.arange(BATCH)
+    observed = run.observed[index].clone()
+    observed[2] = 0
+    _finite_loss_and_grad(run, index, observed)
+    # every class of every image unannotated
+    _finite_loss_and_grad(run, index, torch.zeros_like(observed))
+    # extreme logits: saturated sigmoids must not give inf or NaN
+    logits = torch.tensor([[-60.0, 60.0, 0.0, 30.0]] * BATCH, requires_grad=True)
+    loss = run.method.loss(logits, run.observed[index], index=index, model=run.model)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all(), f"{cls.key}: not finite at |g| = 60"
+
+
+def check_epoch_cycle(cls: type[Method]) -> None:
+    run = fake_run(cls)
+    losses = train_cycle(run)
+    assert len(losses) == EPOCHS * -(-NUM_TRAIN // BATCH)
+    # labels the loss will see next are still valid observed labels
+    labels = run.method.batch_labels(run.observed, torch.arange(NUM_TRAIN))
+    run.method.check_inputs(torch.zeros(NUM_TRAIN, NUM_CLASSES), labels)
+
+
+def check_state_round_trip(cls: type[Method]) -> None:
+    run = fake_run(cls, seed=1)
+    train_cycle(run)
+    buf = io.BytesIO()
+    torch.save(run.method.state_dict(), buf)
+    # a fresh run as the harness builds it on resume (setup with another RNG state), then restore
+    fresh = fake_run(cls, seed=2)
+    fresh.model.load_state_dict(run.model.state_dict())
+    fresh.method.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
+    before, after = run.method.state_dict(), fresh.method.state_dict()
+    assert before.keys() == after.keys()
+    for name in before:
+        assert torch.equal(before[name], after[name]), f"{cls.key}: {name} differs after load_state_dict"
+    index = torch.arange(NUM_TRAIN)
+    assert torch.equal(batch_loss(run, index), batch_loss(fresh, index)), f"{cls.key}: loss differs after restore"
+
+
+CHECKS: dict[str, Callable[[type[Method]], None]] = {
+    "metadata": check_metadata,
+    "scalar_and_gradient": check_scalar_and_gradient,
+    "deterministic": check_deterministic,
+    "rejects_bad_labels": check_rejects_bad_labels,
+    "rejects_bad_shapes": check_rejects_bad_shapes,
+    "edge_batches": check_edge_batches,
+    "epoch_cycle": check_epoch_cycle,
+    "state_round_trip": check_state_round_trip,
+}
+
+
+def run_all_checks(cls: type[Method]) -> None:
+    for check in CHECKS.values():
+        check(cls)
