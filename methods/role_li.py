@@ -23,7 +23,7 @@ from methods.role import ROLE
 
 #: the linear phase on the embedded digits set, in one place to tune: batches of 64 rather than 16,
 #: so that its 25 epochs cost about half a training epoch on the CPU instead of about one and a half
-#: (``benchmarks/method_overhead.py``)
+#: (``python -m benchmark.bench.method_overhead``)
 DIGITS: dict[str, Any] = {"k": 2.4, "li_epochs": 25, "li_lr": 1e-3, "li_batch_size": 64}
 
 

@@ -8,7 +8,7 @@ over repeats; times are the process's CPU time on one torch thread (a machine sh
 jobs slows wall time by whatever else runs) and the medians are reported as ratios to AN's
 training epoch.
 
-    PYTHONPATH=. python benchmarks/method_overhead.py [--repeats 3] [--data-root /tmp/data]
+    python -m benchmark.bench.method_overhead [--repeats 3] [--data-root /tmp/data]
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ import argparse
 import statistics
 import time
 
+from pathlib import Path
+
 import torch
 
 import methods
+from benchmark.data import default_data_root
 from benchmark.config import RunConfig
 from benchmark.models import build_model
 from benchmark.train import Normalizer, iterate, prepare_data
@@ -29,7 +32,8 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     torch.manual_seed(seed)
     ds = data.dataset
     normalize = Normalizer(ds.mean, ds.std, torch.device("cpu"), channels_last=False)
-    model = build_model(cfg.backbone, ds.num_classes, in_chans=len(ds.mean))
+    model = build_model(cfg.backbone, ds.num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
+                        weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root())
     method = methods.build(key, num_classes=ds.num_classes, dataset=cfg.dataset)
     observed = data.observed
     method.setup(methods.TrainInfo(len(data.train), ds.num_classes, observed, num_epochs=cfg.epochs))
