@@ -67,9 +67,13 @@ def test_features_extracted_once_and_shared_by_methods(tmp_path: Path, counted_e
     assert second["status"] == "done", second.get("error")
     assert len(counted_extraction) == 3  # the second method read the cached features
     assert len(first["history"]) == 2 and 0 < first["test_map"] <= 100
-    # a randomly initialised backbone differs per seed, so its features do too
+    # the pretrained backbone is the same for every seed, so are its features
     train.run(cfg(tmp_path, "an", seed=1))
-    assert len(counted_extraction) == 6
+    assert len(counted_extraction) == 3
+    # a randomly initialised backbone differs per seed, so its features do too
+    train.run(cfg(tmp_path, "an", seed=1, pretrained=False))
+    train.run(cfg(tmp_path, "an", seed=2, pretrained=False))
+    assert len(counted_extraction) == 9
 
 
 def test_same_numbers_from_cache_and_from_extraction(tmp_path: Path) -> None:

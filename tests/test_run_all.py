@@ -53,5 +53,5 @@ def test_sweep_writes_records_and_skips_them_next_time(tmp_path: Path, capsys: p
     mtimes = [p.stat().st_mtime_ns for p in records]
     capsys.readouterr()
     assert run_all.main(argv) == 0
-    assert "0 runs to do, 3 already recorded" in capsys.readouterr().err
+    assert "0 runs to do (inline); left alone: 3 done" in capsys.readouterr().err
     assert [p.stat().st_mtime_ns for p in records] == mtimes
