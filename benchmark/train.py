@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 import methods
+from methods.base import check_inputs
 from benchmark import analysis, linear
 from benchmark.data import Dataset, default_data_root, load as load_dataset
 from benchmark.data.cache import cached_images
@@ -369,6 +370,8 @@ class Trainer:
         self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.model) if cfg.compile else self.model
         method = methods.build(cfg.method, num_classes=num_classes, dataset=cfg.dataset, **cfg.hparams)
         observed = data.observed.to(self.device)
+        check_inputs(observed, observed)  # once, whole matrix: per-batch value checks are CPU-only
+        method.check_values = self.device.type == "cpu"
         method.setup(methods.TrainInfo(len(data.train), num_classes, observed, num_epochs=cfg.epochs))
         method.to(self.device)
         method.attach(self.model)

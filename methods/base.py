@@ -82,8 +82,11 @@ class LabelError(ValueError):
     """Observed labels or logits of the wrong shape or with values a method cannot read."""
 
 
-def check_inputs(logits: torch.Tensor, observed: torch.Tensor, *, allow_soft_negative: bool = False) -> None:
-    """Raise ``LabelError`` naming what is wrong with a (logits, observed) pair."""
+def check_inputs(
+    logits: torch.Tensor, observed: torch.Tensor, *, allow_soft_negative: bool = False, values: bool = True
+) -> None:
+    """Raise ``LabelError`` naming what is wrong with a (logits, observed) pair. ``values=False``
+    checks shapes only: reading the values back is a host-device sync on an accelerator."""
     if logits.ndim != 2:
         raise LabelError(f"logits must be [B, C], got shape {tuple(logits.shape)}")
     if observed.shape != logits.shape:
@@ -91,6 +94,8 @@ def check_inputs(logits: torch.Tensor, observed: torch.Tensor, *, allow_soft_neg
             f"observed labels have shape {tuple(observed.shape)} but logits have shape "
             f"{tuple(logits.shape)}; expected the same [B, C]"
         )
+    if not values:
+        return
     exact = (observed == 1) | (observed == 0) | (observed == -1)
     ok = exact | ((observed > -1) & (observed < 0)) if allow_soft_negative else exact
     if not bool(ok.all()):
@@ -117,6 +122,9 @@ class Method(nn.Module):
     lr_multiplier: ClassVar[float] = 1.0
     #: whether observed labels may hold soft negative pseudo-labels in (-1, 0)
     allows_soft_labels: ClassVar[bool] = False
+    #: check label values on every ``loss`` call. The harness turns it off on an accelerator after
+    #: checking the whole observed training matrix once, so that no batch waits for the device.
+    check_values: bool = True
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -184,7 +192,7 @@ class Method(nn.Module):
     def check_inputs(self, logits: torch.Tensor, observed: torch.Tensor) -> None:
         """``check_inputs`` plus: the logits have this method's number of classes (DW's γ and
         ROLE's regulariser depend on it)."""
-        check_inputs(logits, observed, allow_soft_negative=self.allows_soft_labels)
+        check_inputs(logits, observed, allow_soft_negative=self.allows_soft_labels, values=self.check_values)
         if logits.shape[1] != self.num_classes:
             raise LabelError(
                 f"method '{self.key}' was built for {self.num_classes} classes but the logits have "

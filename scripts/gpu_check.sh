@@ -36,11 +36,18 @@ timeout 120 "$PY" -m benchmark.bench --device cuda --workdir /tmp/spml-bench --b
   && "$PY" -m benchmark.bench.cost "$OUT/bench_b16.json" --gpus 1 4 8 | tee "$OUT/cost.md" \
   || { echo "batch-16 run failed or timed out (not fatal); last lines:"; tail -5 "$OUT/bench_b16.log"; }
 
+echo "== end to end: run_all.py on the embedded set on CUDA (bf16, channels_last) =="
+timeout 150 "$PY" run_all.py --methods bce an em em_apl role role_li --seeds 0 --device cuda --amp bf16 \
+    --channels-last --results-dir "$OUT/e2e_results" --data-root /tmp/spml-e2e-data --no-leaderboard --quiet \
+    2>&1 | tail -4 || echo "end-to-end run failed (see above)"
+
+if [ "${GPU_CHECK_COMPILE:-1}" = "0" ]; then echo "== 3/3 compile variant skipped (GPU_CHECK_COMPILE=0) =="; else
 echo "== 3/3 bench, batch 64, torch.compile (optional) =="
 timeout 150 "$PY" -m benchmark.bench --device cuda --workdir /tmp/spml-bench --compile \
     --json "$OUT/bench_compile.json" > "$OUT/bench_compile.log" 2>&1 \
   && grep -E '^\((a|b|c)\)' "$OUT/bench_compile.log" \
   || { echo "compile variant failed or timed out (not fatal); last lines:"; tail -5 "$OUT/bench_compile.log"; }
+fi
 
 echo "== summary =="
 "$PY" - "$OUT" <<'PYEOF'
