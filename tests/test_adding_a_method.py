@@ -20,7 +20,7 @@ import methods
 from tests.method_contract import run_all_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "adding_a_method.md"
+DOC = ROOT / "README.md"
 EXAMPLE_FILE = "methods/weak_negatives.py"
 
 
