@@ -15,8 +15,6 @@ is pretrained.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from torch import nn
 from benchmark.data import default_data_root
 from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
+from benchmark.records import atomic_path
 
 if TYPE_CHECKING:
     from benchmark.config import RunConfig
@@ -128,19 +127,8 @@ def cached_features(
     if not path.exists():
         t0 = time.time()
         feats = extract_features(model, store, normalize, num_workers=num_workers, pin=pin)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, feats)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # shared by every run and user of the data root (mkstemp makes 0600)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, feats)
         if log is not None:
             log(f"extracted {feats.shape[0]} features of dim {feats.shape[1]} in {time.time() - t0:.1f}s → {path}")
     feats = np.load(path)

@@ -78,6 +78,11 @@ def _same_kind(reference: Any, value: Any) -> bool:
     return isinstance(value, type(reference))
 
 
+def trainable_parameters(model: nn.Module | None) -> list[nn.Parameter]:
+    """The parameters a regulariser covers: those of ``model`` the optimiser updates."""
+    return [] if model is None else [p for p in model.parameters() if p.requires_grad]
+
+
 class LabelError(ValueError):
     """Observed labels or logits of the wrong shape or with values a method cannot read."""
 

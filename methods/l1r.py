@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from methods.an import AssumeNegative
+from methods.base import trainable_parameters
 
 
 class L1Regularized(AssumeNegative):
@@ -29,7 +30,7 @@ class L1Regularized(AssumeNegative):
     defaults = {"*": {"lambda1": 1e-5}}
 
     def penalty(self, model: nn.Module | None) -> torch.Tensor | float:
-        params = [] if model is None else [p for p in model.parameters() if p.requires_grad]
+        params = trainable_parameters(model)
         if not params:
             return 0.0
         return self.lambda1 * torch.stack([p.abs().sum() for p in params]).sum()

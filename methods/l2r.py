@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from methods.an import AssumeNegative
+from methods.base import trainable_parameters
 
 
 class L2Regularized(AssumeNegative):
@@ -28,7 +29,7 @@ class L2Regularized(AssumeNegative):
     defaults = {"*": {"lambda2": 1e-4}}
 
     def penalty(self, model: nn.Module | None) -> torch.Tensor | float:
-        params = [] if model is None else [p for p in model.parameters() if p.requires_grad]
+        params = trainable_parameters(model)
         if not params:
             return 0.0
         return self.lambda2 * torch.stack([p.pow(2).sum() for p in params]).sum()

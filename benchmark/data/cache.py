@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from benchmark.data.store import ArrayImages, ImageStore, Subset
+from benchmark.records import atomic_path
 
 CACHE_DIRNAME = "_cache"
 #: bumped when the file layout changes, so old caches are not read
@@ -137,11 +137,8 @@ def build_cache(
             f"{tuple(first.shape)}"
         )
     shape = (n, *first.shape[1:])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-    os.close(fd)
     t0 = time.time()
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         chunks = [np.arange(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
         loader = torch.utils.data.DataLoader(
@@ -157,14 +154,6 @@ def build_cache(
             out[rows[0] : rows[-1] + 1] = images.numpy()
         out.flush()
         del out
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # shared by every run and user of the data root (mkstemp makes 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     if log is not None:
         log(f"cached {n} images {shape[1:]} in {time.time() - t0:.1f}s → {path}")
     return path
