@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
     g.add_argument("--channels-last", action="store_true", default=None)
+    g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model's forward")
     g.add_argument("--protocol", choices=["finetune", "linear"])
     g.add_argument("--num-workers", type=int)
     g.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
@@ -100,8 +101,9 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
     if args.pretrained is not None:
         out["pretrained"] = args.pretrained
-    if args.channels_last:
-        out["channels_last"] = True
+    for switch in ("channels_last", "compile"):
+        if getattr(args, switch):
+            out[switch] = True
     out["data_root"] = str(args.data_root if args.data_root is not None else default_data_root())
     hparams = {}
     for item in args.hparam:
