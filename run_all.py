@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
     g.add_argument("--channels-last", action="store_true", default=None)
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model's forward")
+    g.add_argument("--keep-checkpoints", action="store_true", default=None,
+                   help="keep each run's last epoch checkpoint after its record is written")
     g.add_argument("--protocol", choices=["finetune", "linear"])
     g.add_argument("--num-workers", type=int)
     g.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
@@ -104,6 +106,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     for switch in ("channels_last", "compile"):
         if getattr(args, switch):
             out[switch] = True
+    if args.keep_checkpoints:
+        out["keep_checkpoint"] = True
     out["data_root"] = str(args.data_root if args.data_root is not None else default_data_root())
     hparams = {}
     for item in args.hparam:

@@ -55,3 +55,11 @@ def test_sweep_writes_records_and_skips_them_next_time(tmp_path: Path, capsys: p
     assert run_all.main(argv) == 0
     assert "0 runs to do (inline); left alone: 3 done" in capsys.readouterr().err
     assert [p.stat().st_mtime_ns for p in records] == mtimes
+
+
+def test_checkpoints_are_removed_unless_kept(tmp_path: Path) -> None:
+    base = ["--methods", "an", "--seeds", "0", "--epochs", "1", "--quiet", "--no-leaderboard"]
+    assert run_all.main([*base, "--results-dir", str(tmp_path / "a")]) == 0
+    assert not list((tmp_path / "a" / "_checkpoints").glob("*.pt"))
+    assert run_all.main([*base, "--results-dir", str(tmp_path / "b"), "--keep-checkpoints"]) == 0
+    assert len(list((tmp_path / "b" / "_checkpoints").glob("*.pt"))) == 1
