@@ -24,7 +24,7 @@ from typing import Any
 
 import methods
 from benchmark.config import RunConfig, SweepConfig
-from benchmark.data import DATASETS, DatasetNotFoundError, UnknownDatasetError, default_data_root, get_spec
+from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
 from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
@@ -126,18 +126,10 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 def check_data(datasets: list[str], data_root: Path) -> None:
     """Fail before the sweep, naming the path and the command that prepares it."""
     for key in datasets:
-        spec = get_spec(key)
-        if spec.prepare_hint.startswith("built"):
-            continue
-        if not (data_root / key).is_dir():
-            raise DatasetNotFoundError(
-                f"dataset '{key}' not found at {data_root / key}. Prepare it with: "
-                f"{spec.prepare_hint.replace('DATA_ROOT', str(data_root))}"
-            )
-        if spec.loader.startswith("benchmark.data.formatted:"):
+        if get_spec(key).loader.startswith("benchmark.data.formatted:"):
             from benchmark.data.formatted import check_prepared
 
-            check_prepared(key, data_root)  # the formatted files and dataset.json, not just the folder
+            check_prepared(key, data_root)  # the folder, its formatted files and dataset.json
 
 
 def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:

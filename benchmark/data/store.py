@@ -53,7 +53,4 @@ class Subset:
 
 
 def subset(store: ImageStore, index: Sequence[int] | np.ndarray) -> ImageStore:
-    index = np.asarray(index, dtype=np.int64)
-    if isinstance(store, ArrayImages):
-        return Subset(store, index)
-    return Subset(store, index)
+    return Subset(store, np.asarray(index, dtype=np.int64))
