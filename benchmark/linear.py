@@ -27,12 +27,13 @@ from torch import nn
 from benchmark.data import default_data_root
 from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
+from benchmark.loop import iterate
 from benchmark.records import atomic_path
 
 if TYPE_CHECKING:
     from benchmark.config import RunConfig
     from benchmark.models import Classifier
-    from benchmark.train import RunData
+    from benchmark.rundata import RunData
 
 FEATURES_DIRNAME = "_features"
 #: bumped when extraction changes, so old feature files are not read
@@ -100,8 +101,6 @@ def extract_features(
     pin: bool = False,
 ) -> np.ndarray:
     """Pooled ``model.features`` of every image of ``store``: eval mode, float32, no flip."""
-    from benchmark.train import iterate  # the training loop imports this module
-
     was_training = model.training
     model.eval()
     out: list[np.ndarray] = []

@@ -113,27 +113,27 @@ def test_mapped_images_pickle_by_path(tmp_path: Path) -> None:
 
 
 def test_prepare_data_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmark import train
+    from benchmark import rundata
 
     pool, test = store(n=20, prefix="pool"), store(n=6, prefix="test")
     labels = np.eye(10, dtype=np.uint8)
     fake = Dataset("digits", [str(i) for i in range(10)], LabelledImages(pool, labels[np.arange(20) % 10]),
                    LabelledImages(test, labels[np.arange(6) % 10]))
-    monkeypatch.setattr(train, "load_dataset", lambda *a, **k: fake)
+    monkeypatch.setattr(rundata, "load_dataset", lambda *a, **k: fake)
     cfg = RunConfig(dataset="digits", method="an", data_root=str(tmp_path), num_workers=0)
-    data = train.prepare_data(cfg)
+    data = rundata.prepare_data(cfg)
     assert isinstance(data.train, Subset) and isinstance(data.train.base, MappedImages)
     assert isinstance(data.test, MappedImages)
     assert torch.equal(data.train.load(np.arange(3)), pool.load(data.train.index[:3]))
     assert len(list((tmp_path / "_cache" / "digits").glob("*.npy"))) == 2
-    off = train.prepare_data(cfg.model_copy(update={"image_cache": False}))
+    off = rundata.prepare_data(cfg.model_copy(update={"image_cache": False}))
     assert off.test is test
     # the switch does not change a run's identity: the numbers are the same either way
     assert cfg.run_id() == cfg.model_copy(update={"image_cache": False}).run_id()
 
 
 def test_decoded_stores_are_read_ahead_in_order() -> None:
-    from benchmark.train import Normalizer, iterate
+    from benchmark.loop import Normalizer, iterate
 
     arr = ArrayImages(np.random.RandomState(0).randint(0, 256, (37, 3, 6, 6)).astype(np.uint8))
     sub = Subset(arr, np.arange(5, 35))

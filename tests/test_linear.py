@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import methods
-from benchmark import linear, train
+from benchmark import linear, loop, train
 from benchmark.config import RunConfig
 from methods.an import AssumeNegative
 
@@ -123,7 +123,7 @@ def test_batched_nonfinite_check_names_the_first_bad_batch() -> None:
     observed[:, 0] = 1
     method = NaNAfter(num_classes=3)
     opt = torch.optim.Adam(model.parameters())
-    with pytest.raises(train.NonFiniteLossError, match="batch 2 "):
-        train.train_epoch(model, method, opt, torch.amp.GradScaler(enabled=False), flat, store, observed,
+    with pytest.raises(loop.NonFiniteLossError, match="batch 2 "):
+        loop.train_epoch(model, method, opt, torch.amp.GradScaler(enabled=False), flat, store, observed,
                           np.arange(40), None, batch_size=4, autocast=contextlib.nullcontext,
                           describe=lambda step, loss: f"loss is {loss} at batch {step} ", check_every=5)

@@ -42,7 +42,7 @@ from benchmark.data.protocol import observe
 from benchmark.metrics import average_precision
 from benchmark.models import build_model
 from benchmark.seeding import set_determinism
-from benchmark.train import Normalizer, forward_all, iterate, train_epoch
+from benchmark.loop import Normalizer, forward_all, iterate, train_epoch
 
 NUM_CLASSES = 20  # VOC's
 

@@ -25,7 +25,8 @@ import methods
 from benchmark.data import default_data_root
 from benchmark.config import RunConfig
 from benchmark.models import build_model
-from benchmark.train import Normalizer, iterate, prepare_data
+from benchmark.loop import Normalizer, iterate
+from benchmark.rundata import prepare_data
 
 
 def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:

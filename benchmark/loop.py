@@ -1,0 +1,237 @@
+"""The loop's primitives, shared by the Trainer, the linear probe and ``python -m benchmark.bench``:
+batches of a split in a given order (read ahead by a thread or decoded in workers), the on-device
+normaliser, one training epoch and one prediction pass. Nothing here knows a run's config or its
+records, so ``linear`` and the bench import it without importing the training loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+import methods
+from benchmark.data.store import ArrayImages, ImageStore, Subset
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: the run is recorded as failed with this message."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' requested but CUDA is not available; use device 'auto' or 'cpu'")
+    return device
+
+
+class _Batches(torch.utils.data.Dataset):
+    def __init__(self, store: ImageStore, batches: list[np.ndarray]) -> None:
+        self.store, self.batches = store, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.store.load(self.batches[i]), torch.from_numpy(self.batches[i])
+
+
+def _is_decoded(store: Any) -> bool:
+    """Whether ``store``'s rows are already decoded arrays (a copy per batch, no decoding)."""
+    while isinstance(store, Subset):
+        store = store.base
+    return isinstance(store, ArrayImages)
+
+
+_END = object()
+
+
+def _prefetched(store: ImageStore, batches: list[np.ndarray], depth: int, pin: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches gathered (and pinned) by one background thread, ``depth`` ahead: for decoded
+    stores, where a batch is a memory copy (numpy releases the GIL) and worker processes would
+    only add start-up and inter-process copies."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for b in batches:
+                x = store.load(b)
+                if not put(((x.pin_memory() if pin else x), torch.from_numpy(b))):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=work, name="batch-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def iterate(store: ImageStore, order: np.ndarray, batch_size: int, num_workers: int = 0, pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(uint8 images, indices) in the given order. With ``num_workers`` > 0: a decoded store is
+    read ahead by a thread, any other store is decoded in that many DataLoader workers."""
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if num_workers == 0:
+        for b in batches:
+            x = store.load(b)
+            yield (x.pin_memory() if pin else x), torch.from_numpy(b)
+        return
+    if _is_decoded(store):
+        yield from _prefetched(store, batches, depth=num_workers + 1, pin=pin)
+        return
+    loader = torch.utils.data.DataLoader(
+        _Batches(store, batches), batch_size=None, shuffle=False, num_workers=num_workers,
+        pin_memory=pin, persistent_workers=False,
+    )
+    yield from loader
+
+
+class Normalizer:
+    """uint8 → float on the device, optional horizontal flip, mean/std normalisation."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, channels_last: bool) -> None:
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255.0
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255.0
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, x: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        """``flip``: a CPU bool ``[b]`` (read on the host, so no device sync)."""
+        # the layout change is done on uint8 (a quarter of the bytes); the float ops keep it
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        if flip is not None and bool(flip.any()):
+            flip = flip.to(self.device, non_blocking=True)
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        x = (x.float() - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)  # a no-op where the ops kept the layout
+
+
+# -- one epoch, one prediction pass ----------------------------------------------------------------
+@dataclass
+class EpochSums:
+    """Device-side sums of a training epoch (read once at its end: no per-batch host sync)."""
+
+    loss: torch.Tensor
+    observed_pos_loss: torch.Tensor
+    num_observed_pos: torch.Tensor
+
+
+def train_epoch(
+    model: nn.Module,
+    method: methods.Method,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    normalize: Callable[..., torch.Tensor],
+    store: ImageStore,
+    observed: torch.Tensor,
+    order: np.ndarray,
+    flips: torch.Tensor | None,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    pin: bool = False,
+    autocast: Callable[[], AbstractContextManager[Any]],
+    describe: Callable[[int, float], str] = lambda step, loss: f"loss is {loss} at batch {step}",
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    check_every: int | None = None,
+) -> EpochSums:
+    """Train ``model`` for one pass over ``store`` in ``order``. ``observed`` lives on the device;
+    ``flips`` is a CPU bool per training image. A non-finite loss raises ``NonFiniteLossError``
+    with ``describe(batch, loss)``: checked every batch on the CPU, every ``check_every`` batches
+    (default 50) and at the end on an accelerator, where each check is a host-device sync."""
+    device = observed.device
+    forward = model if forward is None else forward
+    every = check_every if check_every is not None else (1 if device.type == "cpu" else 50)
+    f64 = dict(device=device, dtype=torch.float64)
+    sums = EpochSums(torch.zeros((), **f64), torch.zeros((), **f64), torch.zeros((), **f64))
+    first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+    bad_loss = torch.zeros((), device=device)
+
+    def check() -> None:
+        step = int(first_bad)
+        if step >= 0:
+            raise NonFiniteLossError(describe(step, float(bad_loss)))
+
+    for step, (x, idx_cpu) in enumerate(iterate(store, order, batch_size, num_workers, pin)):
+        idx = idx_cpu.to(device, non_blocking=True)
+        flip = None if flips is None else flips[idx_cpu]
+        inputs = normalize(x, flip)
+        with autocast():
+            logits = forward(inputs)
+        logits = logits.float()
+        labels = method.batch_labels(observed[idx], idx)
+        loss = method.loss(logits, labels, index=idx, model=model)
+        new_bad = ~torch.isfinite(loss) & (first_bad < 0)
+        first_bad = torch.where(new_bad, torch.full_like(first_bad, step), first_bad)
+        bad_loss = torch.where(new_bad, loss.detach().float(), bad_loss)
+        if (step + 1) % every == 0:
+            check()
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        with torch.no_grad():
+            sums.loss += loss.detach() * len(idx_cpu)
+            # the loss of annotated labels (-log p on observed positives): the paper's curve;
+            # a mask product rather than boolean indexing, which would sync on the device
+            is_pos = (observed[idx] == 1).to(logits.dtype)
+            sums.observed_pos_loss += (nn.functional.softplus(-logits.detach()) * is_pos).sum()
+            sums.num_observed_pos += is_pos.sum()
+    check()
+    return sums
+
+
+@torch.no_grad()
+def forward_all(
+    model: nn.Module,
+    store: ImageStore,
+    normalize: Callable[..., torch.Tensor],
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    pin: bool = False,
+    autocast: Callable[[], AbstractContextManager[Any]],
+) -> torch.Tensor:
+    """``fn`` over a whole split in eval mode, accumulated on the device (float32)."""
+    was_training = model.training
+    model.eval()
+    outs = []
+    for x, _ in iterate(store, np.arange(len(store)), batch_size, num_workers, pin):
+        with autocast():
+            outs.append(fn(normalize(x)).float())
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+__all__ = [
+    "EpochSums", "NonFiniteLossError", "Normalizer", "forward_all", "iterate", "resolve_device", "train_epoch",
+]

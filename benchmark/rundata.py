@@ -1,0 +1,63 @@
+"""A run's data: the dataset after PROTOCOL.md's split and label regime, its images read through the
+decoded-image cache where the config asks for it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+
+from benchmark.data import Dataset, default_data_root, load as load_dataset
+from benchmark.data.cache import cached_images
+from benchmark.data.protocol import observe, split_train_val
+from benchmark.data.store import ImageStore, subset
+
+if TYPE_CHECKING:
+    from benchmark.config import RunConfig
+
+
+@dataclass
+class RunData:
+    """A dataset after PROTOCOL.md's split and label regime."""
+
+    dataset: Dataset
+    train: ImageStore
+    val: ImageStore
+    test: ImageStore
+    train_labels: torch.Tensor  # [N, C] 0/1, clean (for the analyses only; never trained on)
+    observed: torch.Tensor  # [N, C] observed training labels
+    val_labels: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> RunData:
+    ds = load_dataset(cfg.dataset, cfg.data_root, image_size=cfg.image_size)
+    if cfg.image_cache:
+        # decoded once into a memory-mapped uint8 file shared by every run; ArrayImages pass through
+        root = cfg.data_root if cfg.data_root is not None else default_data_root()
+        workers = cfg.num_workers or None
+        pool = cached_images(ds.pool.images, root, cfg.dataset, "pool", num_workers=workers, log=log)
+        test = cached_images(ds.test.images, root, cfg.dataset, "test", num_workers=workers, log=log)
+        ds = dataclasses.replace(
+            ds, pool=dataclasses.replace(ds.pool, images=pool), test=dataclasses.replace(ds.test, images=test)
+        )
+    # observed labels are drawn over the whole pool, then the pool is split (the reference order)
+    observed_pool = observe(ds.pool.labels, cfg.labels)
+    train_idx, val_idx = split_train_val(len(ds.pool.images))
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
+    return RunData(
+        dataset=ds,
+        train=subset(ds.pool.images, train_idx),
+        val=subset(ds.pool.images, val_idx),
+        test=ds.test.images,
+        train_labels=as_tensor(ds.pool.labels[train_idx]),
+        observed=as_tensor(observed_pool[train_idx]),
+        val_labels=as_tensor(ds.pool.labels[val_idx]),
+        test_labels=as_tensor(ds.test.labels),
+    )
+
+
+__all__ = ["RunData", "prepare_data"]
