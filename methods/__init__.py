@@ -15,12 +15,14 @@ import pkgutil
 from importlib import metadata
 from typing import Any
 
-from methods.base import LabelError, Method, TrainContext, TrainInfo
+from methods.base import HParamError, LabelError, Method, Range, TrainContext, TrainInfo
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "HParamError",
     "LabelError",
     "Method",
+    "Range",
     "TrainContext",
     "TrainInfo",
     "UnknownMethodError",

@@ -18,6 +18,7 @@ the inputs and applies PROTOCOL.md's reduction: sum over entries divided by ``B*
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -68,6 +69,52 @@ def log_p(logits: torch.Tensor) -> torch.Tensor:
 def log_1mp(logits: torch.Tensor) -> torch.Tensor:
     """``log(1 - p + 1e-5)``, the reference form (see ``log_p``)."""
     return torch.log(1.0 - torch.sigmoid(logits) + LOG_EPS)
+
+
+class HParamError(ValueError):
+    """A hyper-parameter value outside its declared range; the message names the method, the
+    hyper-parameter, the value and the valid range."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric hyper-parameter and, for tuning, where to search.
+
+    ``low``/``high`` bound the valid interval (``low_open``/``high_open`` exclude the bound);
+    ``integer`` requires a whole number. ``search`` is the interval a tuning study draws from
+    (inside the valid one; ``None``: not tuned), on a log scale when ``log``.
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    search: tuple[float, float] | None = None
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.search is not None:
+            lo, hi = self.search
+            if not (self.contains(lo) and self.contains(hi) and lo <= hi):
+                raise ValueError(f"search interval {self.search} is not inside the valid range {self.describe()}")
+            if self.log and lo <= 0:
+                raise ValueError(f"a log-scale search interval must be positive, got {self.search}")
+
+    def contains(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.integer and value != int(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """``(0, 1]``, ``an integer in [1, inf)``: how error messages show the range."""
+        interval = f"{'(' if self.low_open or self.low == -math.inf else '['}{self.low:g}, " \
+                   f"{self.high:g}{')' if self.high_open or self.high == math.inf else ']'}"
+        return f"an integer in {interval}" if self.integer else f"a finite number in {interval}"
 
 
 def _same_kind(reference: Any, value: Any) -> bool:
@@ -121,6 +168,8 @@ class Method(nn.Module):
     regimes: ClassVar[tuple[str, ...]] = ("1p",)
     #: hyper-parameter defaults: ``"*"`` for every dataset, then per dataset key overrides
     defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: valid range (and tuning interval) of each numeric hyper-parameter, next to ``defaults``
+    ranges: ClassVar[Mapping[str, Range]] = {}
     #: the small CI configuration that tests use (keyword overrides), benchopt-style
     test_config: ClassVar[Mapping[str, Any]] = {}
     #: optimiser learning-rate multiplier for the method's own parameters
@@ -170,7 +219,18 @@ class Method(nn.Module):
                 f"method '{cls.key}' has no default for {missing} on dataset {dataset!r}; pass them "
                 f"as keywords"
             )
+        cls.check_hparams(hp)
         return hp
+
+    @classmethod
+    def check_hparams(cls, hp: Mapping[str, Any], *, epochs: int | None = None) -> None:
+        """Raise ``HParamError`` for a value outside its declared ``ranges`` (``None`` values are
+        left to the method, e.g. a default that must be given per dataset). A method with rules
+        across hyper-parameters or on the schedule (``epochs``: the run's, when known) extends this."""
+        for name, valid in cls.ranges.items():
+            value = hp.get(name)
+            if value is not None and not valid.contains(value):
+                raise HParamError(f"method '{cls.key}' hyper-parameter '{name}' is {value!r}; expected {valid.describe()}")
 
     def __getattr__(self, name: str) -> Any:
         # hyper-parameters read as attributes (self.alpha) keep loss code close to the formula

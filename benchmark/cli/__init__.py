@@ -1,0 +1,53 @@
+"""``spml-bench``: one command for the benchmark, with a subcommand per task.
+
+    spml-bench run [...]          the sweep (what ``python run_all.py`` does)
+    spml-bench status [...]       the sweep's state: ``spml-bench run --status``
+    spml-bench leaderboard [...]  rebuild the leaderboard from the records (``python -m leaderboard``)
+    spml-bench data [...]         download / prepare datasets (``python -m benchmark.data``)
+    spml-bench bench [...]        ours vs the reference-style loop (``python -m benchmark.bench``)
+
+Each subcommand's module is imported only when it is chosen, so ``spml-bench leaderboard`` never
+imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Callable
+
+#: subcommand → ("module:function", one line of help); the function takes ``argv`` and returns an exit status
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("benchmark.cli.run:main", "run a sweep: every method × dataset × seed, records under results/"),
+    "status": ("benchmark.cli.run:status_main", "a sweep's runs: done / failed / running / interrupted / missing"),
+    "leaderboard": ("leaderboard.__main__:main", "rebuild the leaderboard from the run records"),
+    "data": ("benchmark.data.__main__:main", "download and prepare the real datasets"),
+    "bench": ("benchmark.bench.compare:main", "measure ours against the reference-style loop"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:{width}s}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return "usage: spml-bench COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(lines) + \
+        "\n\n'spml-bench COMMAND --help' for a command's options."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"spml-bench: error: unknown command '{name}'; expected one of {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    module, func = SUBCOMMANDS[name][0].split(":")
+    fn: Callable[..., int] = getattr(importlib.import_module(module), func)
+    return int(fn(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
