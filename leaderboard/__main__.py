@@ -16,7 +16,11 @@ Exit status: 0 built, 2 a usage error (one line on stderr), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROG = "python -m leaderboard"
@@ -50,9 +54,39 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextmanager
+def _interrupt_after_imports() -> Iterator[None]:
+    """Hold a Ctrl-C that comes while numpy/pandas/matplotlib are imported until they are: numpy
+    turns an interrupt inside its C import into an ImportError with a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hit: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        raise KeyboardInterrupt
+
+
 def _run(args: argparse.Namespace) -> int:
-    from leaderboard.build import FIGURES, default_out, export, load, power_text, write_leaderboard, write_text
     from leaderboard.errors import LeaderboardError
+    from leaderboard.paths import check_out, check_results_dir, default_out
+
+    # the arguments and paths first, before pandas and matplotlib are imported: a typo is answered at once
+    if args.power and not args.delta > 0:
+        raise LeaderboardError(f"--delta is {args.delta}, expected a difference in mAP points > 0")
+    check_results_dir(args.results_dir)
+    markdown_out = args.out or default_out(args.results_dir)
+    if args.format == "markdown" and not args.power:
+        check_out(markdown_out, create_parents=args.out is None)
+    elif args.out is not None:
+        check_out(args.out)
+
+    with _interrupt_after_imports():
+        from leaderboard.build import FIGURES, export, load, power_text, write_leaderboard, write_text
 
     warned: list[str] = []
 
@@ -67,26 +101,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.power:
         text = power_text(args.results_dir, args.delta, warn)
         strict_check()
-        sys.stdout.write(text)
-        return 0
-    if args.format == "markdown":
-        out = args.out or default_out(args.results_dir)
+    elif args.format == "markdown":
         if args.strict:
             load(args.results_dir, warn)
             strict_check()
-            warned.clear()
-        write_leaderboard(args.results_dir, out, args.gain_method, args.class_name,
+        write_leaderboard(args.results_dir, markdown_out, args.gain_method, args.class_name,
                           warn=None if args.strict else warn, create_parents=args.out is None)
-        print(f"wrote {out} and its figures under {Path(out).parent / FIGURES}", file=sys.stderr)
+        print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}", file=sys.stderr)
         return 0
-    if args.out:
-        from leaderboard.build import check_out
-
-        check_out(args.out)
-    text = export(args.results_dir, args.format, warn)
-    strict_check()
-    if args.out:
+    else:
+        text = export(args.results_dir, args.format, warn)
+        strict_check()
+    if args.out is not None:
         write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

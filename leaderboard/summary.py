@@ -13,11 +13,13 @@ import pandas as pd
 from tabulate import tabulate
 
 from leaderboard.errors import LeaderboardError
-from leaderboard.records import CELL, read_records, row_label
+from leaderboard.records import CELL, Records, read_records, row_label
 from leaderboard.table import DATASET_ORDER, DECIMALS, main_cells, ordered, row_key
+from leaderboard.tuning import tuned_frame
 
 #: rows shown at most (a screen); the rest is counted, and is on the full leaderboard
 MAX_ROWS = 30
+WIDTH = 150  # characters of a table line; more datasets go to a second table below
 WARN = "⚠"
 LIT = "‡"
 
@@ -38,6 +40,40 @@ def _cell(r: pd.Series) -> str:
         mark = LIT if r["published_source"] == "literature" else ""
         text += f"  pub {r['published_mean']:.2f}{mark} Δ {r['delta']:+.2f}" + (f" {WARN}" if r["outside_2sigma"] else "")
     return text
+
+
+def _chunks(datasets: list[str], texts: dict[tuple[str, ...], str]) -> list[list[str]]:
+    """The datasets in groups whose columns fit ``WIDTH`` characters side by side (one table each)."""
+    width = {d: max([len(d)] + [len(t) for k, t in texts.items() if k[-1] == d]) + 2 for d in datasets}
+    chunks: list[list[str]] = [[]]
+    used = 30  # the method and labels columns
+    for d in datasets:
+        if chunks[-1] and used + width[d] > WIDTH:
+            chunks.append([])
+            used = 30
+        chunks[-1].append(d)
+        used += width[d]
+    return chunks
+
+
+def _tuned_lines(records: Records, mine: pd.DataFrame) -> list[str]:
+    """One line per tuned cell this sweep touched: the chosen trial against the defaults."""
+    studies = {(s, t, p) for s, t, p in zip(mine["study"], mine["trials"], mine["space_seed"]) if s}
+    if not studies:
+        return []
+    tuned = tuned_frame(records)
+    touched = {tuple(k) for k in mine[["protocol", "labels", "method", "dataset"]].itertuples(index=False)}
+    tuned = tuned[[(s, t, p) in studies and (pr, l, m, d) in touched for s, t, p, pr, l, m, d in
+                   tuned[["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]].itertuples(index=False)]]
+    out = ["", "tuned (chosen by mean validation mAP): test mAP of the chosen trial vs the defaults, same seeds"]
+    for _, r in tuned.head(MAX_ROWS).iterrows():
+        chosen = "no eligible trial" if r["chosen_trial"] < 0 else \
+            f"trial {r['chosen_trial']} ({r['chosen_values']}): {r['mean']:.{DECIMALS}f} ({r['n']}) vs {r['default_mean']:.{DECIMALS}f}"
+        out.append(f"  {r['study']}/{r['protocol']}/{r['dataset']}/{r['labels']} {r['method']}: {chosen} "
+                   f"[{r['eligible']}/{r['trials']} trials eligible]")
+    if len(tuned) > MAX_ROWS:
+        out.append(f"  … and {len(tuned) - MAX_ROWS} more")
+    return out
 
 
 def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
@@ -64,23 +100,23 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
     cells = cells[[tuple(k) in touched for k in cells[CELL].itertuples(index=False)]]
     lines = [head]
     if len(trials):
-        lines.append(f"{len(trials)} of them tuning trials: see the tuned table of the full leaderboard")
+        lines.append(f"{len(trials)} of them tuning trials (not in the defaults' table below)")
     for protocol, part in cells.groupby("protocol", sort=False):
         datasets = ordered(part["dataset"], DATASET_ORDER)
         rows = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])},
                       key=lambda mlv: row_key(*mlv))
-        body = []
+        texts = {}
         for method, labels, variant in rows:
-            line = [row_label(method, variant), labels]
             for d in datasets:
                 c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant)
                          & (part["dataset"] == d)]
-                line.append("" if c.empty else _cell(c.iloc[0]))
-            body.append(line)
-        shown = body[:MAX_ROWS]
+                texts[(method, labels, variant, d)] = "" if c.empty else _cell(c.iloc[0])
         lines += ["", f"test mAP (%), {protocol}: mean ± std (n seeds); * = best or tied with it (Welch, 5%)"
-                  + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else ""),
-                  tabulate(shown, headers=["method", "labels", *datasets], tablefmt="simple", disable_numparse=True)]
-        if len(body) > MAX_ROWS:
-            lines.append(f"… and {len(body) - MAX_ROWS} more rows")
+                  + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else "")]
+        for chunk in _chunks(datasets, texts):
+            body = [[row_label(m, v), l, *[texts[(m, l, v, d)] for d in chunk]] for m, l, v in rows[:MAX_ROWS]]
+            lines.append(tabulate(body, headers=["method", "labels", *chunk], tablefmt="simple", disable_numparse=True))
+        if len(rows) > MAX_ROWS:
+            lines.append(f"… and {len(rows) - MAX_ROWS} more rows")
+    lines += _tuned_lines(records, mine)
     return "\n".join(lines) + "\n"
