@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from leaderboard.compare import poi_frame, power_frame
 from leaderboard.records import Records, records_runs, row_label
 from leaderboard.table import (
     DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PAPER_REGIMES, PROTOCOL_ORDER, main_cells, method_group,
@@ -60,6 +61,10 @@ def to_json(records: Records) -> str:
         "interval": "95% Student-t interval of the mean over seeds (ci_low, ci_high); null for a single run",
         "bold": "best: the highest mean among main rows with n >= 2 of the column; bold: it and every such row that a "
                 "one-sided Welch t-test at 5% does not put below it (p_below_best >= 0.05)",
+        "probability_of_improvement": "P(run of the method > run of an) over all seed pairs, ties 1/2; low/high: 95% "
+                                      "percentile interval of a stratified bootstrap (null where a side has one run)",
+        "power": "seeds_<delta>: seeds per row for 80% power to resolve delta mAP, two-sided two-sample t-test at 5%, "
+                 "sigma = pooled_std",
         "records": len(records.frame), "done": int((records.frame["status"] == "done").sum()),
         "failed": len(records.failed), "diverged": len(records.diverged),
         "invalid_files": len(records.invalid), "cells_left_out": len(records.bad_cells),
@@ -67,7 +72,9 @@ def to_json(records: Records) -> str:
         "commits": sorted({str(c) for c in records.frame["commit"].dropna()}),
     }
     tuned = tuned_frame(records)
-    data = {"meta": meta, "cells": _rows(_cells(records)), "tuned": _rows(tuned), "failed_runs": failed,
+    data = {"meta": meta, "cells": _rows(_cells(records)), "tuned": _rows(tuned),
+            "probability_of_improvement": _rows(poi_frame(records)), "power": _rows(power_frame(records)),
+            "failed_runs": failed,
             "diverged_runs": diverged,
             "invalid_files": [{"path": x.path, "problem": x.problem} for x in records.invalid],
             "cells_left_out": [{"cell": c.name, "problem": c.problem, "records": list(c.paths)} for c in records.bad_cells]}

@@ -217,3 +217,26 @@ def test_runs_csv_and_jsonl_round_trip() -> None:
 def test_runs_frame_never_raises_for_bad_files(tmp_path: Path) -> None:
     root = _folder(tmp_path, {name: content for name, (content, _) in BAD_FILES.items()})
     assert len(runs_frame(root)) == 1
+
+
+def test_the_readme_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Every run in a notebook"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    assert len([l for l in code.strip().splitlines() if l.strip()]) == 3
+    shutil.copytree(FIXTURES, tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the documented example, as written
+    assert len(scope["runs"]) == 39
+
+
+def test_a_diverged_record_with_nan_numbers_is_valid_and_listed_apart(tmp_path: Path) -> None:
+    div = json.dumps(_record(seed=3, run_id="d3", status="diverged", test_map=float("nan"), val_map=float("nan"),
+                             divergence={"rule": "non_finite_predictions", "reason": "NaN outputs", "evidence": {"epoch": 1}}))
+    root = _folder(tmp_path, {"voc/d.json": div.encode()})
+    records = read_records(root)
+    assert not records.invalid and len(records.diverged) == 1
+    cell = main_cells(records).iloc[0]
+    assert (cell["n"], cell["diverged"], cell["mean"]) == (1, 1, 85.0)
+    assert "| non_finite_predictions | NaN outputs |" in markdown(root)
