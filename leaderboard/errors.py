@@ -9,6 +9,10 @@ class LeaderboardError(Exception):
     """The leaderboard cannot be built or written: a missing or unreadable results folder, an output
     path that cannot be written, a folder without any run record."""
 
+    def __init__(self, message: object) -> None:
+        # one line whatever it quotes (an OS message, a value with a newline): a command prints it as is
+        super().__init__(" ".join(str(message).split()))
+
 
 class RecordError(LeaderboardError, ValueError):
     """A file that cannot be read as a run record, or records that cannot share a cell (raised by the

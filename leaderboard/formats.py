@@ -12,10 +12,11 @@ from typing import Any
 import pandas as pd
 
 from leaderboard.compare import poi_frame, power_frame
+from leaderboard.published import DATASET_COLUMNS
 from leaderboard.records import Records, records_runs, row_label
 from leaderboard.table import (
     DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PAPER_REGIMES, PROTOCOL_ORDER, main_cells, method_group,
-    ordered, row_key, table_group, table_groups,
+    ordered, published_figure, row_key, table_group, table_groups,
 )
 from leaderboard.tuning import tuned_frame
 
@@ -99,11 +100,12 @@ def to_latex(records: Records) -> str:
             part = part_p[part_p["labels"].map(table_group) == group]
             datasets = ordered(part["dataset"], DATASET_ORDER)
             compare = protocol == "finetune" and group == "paper"
-            cols = "ll" + ("rr" if compare else "r") * len(datasets)
-            width = 2 + (2 if compare else 1) * len(datasets)
+            pub = {d: compare and d in DATASET_COLUMNS for d in datasets}  # a paper column where one can exist
+            cols = "ll" + "".join("rr" if pub[d] else "r" for d in datasets)
+            width = len(cols)
             head = ["Method", "Labels"]
             for d in datasets:
-                head += [_tex(d), "paper"] if compare else [_tex(d)]
+                head += [_tex(d), "paper"] if pub[d] else [_tex(d)]
             out += [f"% {protocol}, {'labels ' + group if group != 'paper' else 'regimes ' + ', '.join(PAPER_REGIMES)}",
                     f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
             keys = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])},
@@ -118,18 +120,18 @@ def to_latex(records: Records) -> str:
                 for d in datasets:
                     c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant)
                              & (part["dataset"] == d)]
+                    pm = published_figure(protocol, method, labels, d, variant)[0]
                     if c.empty or c.iloc[0]["n"] == 0:
-                        row += ["--", "--"] if compare else ["--"]
-                        continue
-                    r = c.iloc[0]
-                    text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" $\\pm$ {r['std']:.{DECIMALS}f}")
-                    if r["bold"]:
-                        text = f"\\textbf{{{text}}}"
-                    if r["outside_2sigma"]:
-                        text += "$^\\dagger$"
-                    row.append(text)
-                    if compare:
-                        pm = r["published_mean"]
+                        row.append("--")
+                    else:
+                        r = c.iloc[0]
+                        text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" $\\pm$ {r['std']:.{DECIMALS}f}")
+                        if r["bold"]:
+                            text = f"\\textbf{{{text}}}"
+                        if r["outside_2sigma"]:
+                            text += "$^\\dagger$"
+                        row.append(text)
+                    if pub[d]:
                         row.append("--" if math.isnan(pm) else f"{pm:.2f}")
                 out.append(" & ".join(row) + " \\\\")
             out += ["\\bottomrule", "\\end{tabular}", ""]

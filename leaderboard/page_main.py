@@ -12,7 +12,7 @@ from leaderboard import published
 from leaderboard.mdutil import DASH, LIT, WARN, escape, fmt_cell, fmt_ci, fmt_delta, fmt_published, table
 from leaderboard.records import row_label
 from leaderboard.table import (
-    DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PROTOCOL_ORDER, method_group, ordered,
+    DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PROTOCOL_ORDER, literature_rows, method_group, ordered,
     published_figure, row_key, table_group,
 )
 
@@ -97,8 +97,6 @@ def published_only_rows(part: pd.DataFrame, datasets: list[str]) -> list[str]:
     shown = [d for d in datasets if d in published.DATASET_COLUMNS]
     if not shown:
         return []
-    from leaderboard.table import literature_rows
-
     lit = literature_rows(set(part.loc[part["variant"] == "", "method"]))
     if lit.empty:
         return []
