@@ -4,54 +4,142 @@
     python -m leaderboard --results-dir /tmp/r   # /tmp/r/_leaderboard/README.md and its figures
     python -m leaderboard --format csv           # the main table, one row per cell, to stdout
     python -m leaderboard --format latex --out table.tex
+    python -m leaderboard --format runs --out runs.csv   # every run, one row (also runs-jsonl)
+    python -m leaderboard --power                # seeds needed to resolve a 1-mAP difference
     python -m leaderboard --class person         # also the per-class density figures of 'person'
+
+Files under the results folder that are not run records, and cells whose records cannot be averaged
+together, are named on stderr (one line each) and on the page, and left out; the rest is built.
+Exit status: 0 built, 2 a usage error (one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from leaderboard.build import DEFAULT_GAIN_METHOD, FIGURES, default_out, export, write_leaderboard
-from leaderboard.figures import class_names
-from leaderboard.records import RecordError, read_records
+PROG = "python -m leaderboard"
+FORMATS = ["markdown", "csv", "latex", "json", "runs", "runs-jsonl"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage block first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where the run records are (default: results)")
+    p.add_argument("--format", choices=FORMATS, default="markdown",
+                   help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table; "
+                        "runs/runs-jsonl: one row per record with every hyper-parameter and config field")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output file, in an existing folder (markdown: figures go beside it; default leaderboard/README.md "
+                        "for the repository's results/, <results-dir>/_leaderboard/README.md for any other; others: stdout)")
+    p.add_argument("--gain-method", default="em", help="method of the class-wise gain over AN (default: em)")
+    p.add_argument("--class", dest="class_name", default=None, metavar="NAME",
+                   help="also draw the unannotated-label densities of this class (e.g. person)")
+    p.add_argument("--power", action="store_true",
+                   help="print, per dataset, the pooled seed std and the seeds needed to resolve a difference of --delta mAP")
+    p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 if any file is not a valid record or any cell is left out (for CI), instead of skipping them")
+    return p
+
+
+@contextmanager
+def _interrupt_after_imports() -> Iterator[None]:
+    """Hold a Ctrl-C that comes while numpy/pandas/matplotlib are imported until they are: numpy
+    turns an interrupt inside its C import into an ImportError with a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hit: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace) -> int:
+    from leaderboard.errors import LeaderboardError
+    from leaderboard.paths import check_out, check_results_dir, default_out
+
+    # the arguments and paths first, before pandas and matplotlib are imported: a typo is answered at once
+    if args.power and not args.delta > 0:
+        raise LeaderboardError(f"--delta is {args.delta}, expected a difference in mAP points > 0")
+    check_results_dir(args.results_dir)
+    markdown_out = args.out or default_out(args.results_dir)
+    if args.format == "markdown" and not args.power:
+        check_out(markdown_out, create_parents=args.out is None)
+    elif args.out is not None:
+        check_out(args.out)
+
+    with _interrupt_after_imports():
+        from leaderboard.build import FIGURES, export, load, power_text, write_leaderboard, write_text
+
+    warned: list[str] = []
+
+    def warn(line: str) -> None:
+        warned.append(line)
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+
+    def strict_check() -> None:
+        if args.strict and warned:
+            raise LeaderboardError(f"--strict: {len(warned)} invalid record file(s) or cell(s) left out (named above)")
+
+    if args.power:
+        text = power_text(args.results_dir, args.delta, warn)
+        strict_check()
+    elif args.format == "markdown":
+        if args.strict:
+            load(args.results_dir, warn)
+            strict_check()
+        write_leaderboard(args.results_dir, markdown_out, args.gain_method, args.class_name,
+                          warn=None if args.strict else warn, create_parents=args.out is None)
+        print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}", file=sys.stderr)
+        return 0
+    else:
+        text = export(args.results_dir, args.format, warn)
+        strict_check()
+    if args.out is not None:
+        write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where the run records are (default: results)")
-    p.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown",
-                   help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output file (markdown: figures go beside it; default leaderboard/README.md for the "
-                        "repository's results/, <results-dir>/_leaderboard/README.md for any other; others: stdout)")
-    p.add_argument("--gain-method", default=DEFAULT_GAIN_METHOD, help="method of the class-wise gain over AN (default: em)")
-    p.add_argument("--class", dest="class_name", default=None, metavar="NAME",
-                   help="also draw the unannotated-label densities of this class (e.g. person)")
-    args = p.parse_args(argv)
+    """The command line; returns the exit status (``spml-bench leaderboard`` calls it too)."""
     try:
-        if args.format == "markdown":
-            out = args.out or default_out(args.results_dir)
-            write_leaderboard(args.results_dir, out, args.gain_method, args.class_name)
-            print(f"wrote {out} and its figures under {out.parent / FIGURES}", file=sys.stderr)
-            if args.class_name:
-                records = read_records(args.results_dir)
-                datasets = sorted({r["dataset"] for r in records.raw if args.class_name in class_names(records, r["dataset"])})
-                if not datasets:
-                    print(f"no dataset in {args.results_dir} has a class named '{args.class_name}'", file=sys.stderr)
-                    return 2
+        args = _parser().parse_args(argv)
+        from leaderboard.errors import LeaderboardError
+
+        try:
+            return _run(args)
+        except LeaderboardError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # `... --format csv | head`: the reader left, nothing to report
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
             return 0
-        text = export(args.results_dir, args.format)
-        if args.out:
-            args.out.write_text(text, encoding="utf-8")
-        else:
-            sys.stdout.write(text)
-        return 0
-    except RecordError as exc:
-        print(f"python -m leaderboard: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

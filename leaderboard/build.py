@@ -1,35 +1,137 @@
-"""Build the leaderboard from the run records: ``leaderboard/README.md`` and its figures, or the
-main table as CSV, JSON or LaTeX. Reads JSON records with pandas; never imports torch or the
-training code."""
+"""Build the leaderboard from the run records: ``leaderboard/README.md`` and its figures, the main
+table as CSV, JSON or LaTeX, every run as one row, or the seeds-needed table. Reads JSON records with
+pandas; never imports torch or the training code.
+
+The functions a command line calls (``write_leaderboard``, ``export``, ``power_text``, and
+``leaderboard.summary.sweep_summary``) raise only ``LeaderboardError`` (``RecordError`` being one),
+whose text is one line naming the path or cell at fault; a file that is not a run record is not an
+error — it is listed on the page and passed to ``warn`` — and the rest is built.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from leaderboard import figures as figs
+from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
+from leaderboard.paths import HERE, REPO_RESULTS, check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
 
-HERE = Path(__file__).resolve().parent
-REPO_RESULTS = HERE.parent / "results"
+__all__ = ["DEFAULT_GAIN_METHOD", "FIGURES", "HERE", "REPO_RESULTS", "LeaderboardError", "check_out", "check_results_dir",
+           "default_out", "export", "load", "markdown", "power_text", "write_leaderboard", "write_text"]
+
 FIGURES = "figures"  # beside the markdown file; links are relative to it
 DEFAULT_GAIN_METHOD = "em"
+Warn = Callable[[str], None]
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Atomically (a temporary file beside it, then a rename): a full disk leaves the old file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise LeaderboardError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def load(results_dir: str | Path, warn: Warn | None = None, *, require: bool = True) -> Records:
+    """The records of an existing results folder; each invalid file and bad cell passed to ``warn``;
+    ``require``: no valid record is an error."""
+    root = check_results_dir(results_dir)
+    records = read_records(root)
+    for line in records.warnings():
+        if warn is not None:
+            warn(line)
+    if require and records.frame.empty:
+        bad = f" ({len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}, named above)" \
+            if records.invalid else ""
+        raise LeaderboardError(f"no run records under {root}{bad}; run a sweep first: spml-bench run --results-dir {root}")
+    return records
+
+
+# -- outputs ---------------------------------------------------------------------------------------
 def markdown(results_dir: str | Path, gain_method: str = DEFAULT_GAIN_METHOD) -> str:
-    """The leaderboard markdown for the records under ``results_dir`` (draws nothing)."""
+    """The leaderboard markdown for the records under ``results_dir`` (draws nothing; a missing or
+    empty folder gives the page that says there are no records)."""
     records = read_records(results_dir)
     return render(records, figs.plan(records, gain_method), gain_method)
 
 
-def export(results_dir: str | Path, fmt: str) -> str:
-    """The main table as ``csv``, ``json`` or ``latex`` (``markdown``: the whole leaderboard)."""
+def export(results_dir: str | Path, fmt: str, warn: Warn | None = None) -> str:
+    """``csv``/``json``/``latex``: the main table; ``runs``/``runs-jsonl``: one row per record;
+    ``markdown``: the whole leaderboard (no figures)."""
+    if fmt != "markdown" and fmt not in FORMATS:
+        raise LeaderboardError(f"unknown format '{fmt}'; expected one of markdown, {', '.join(FORMATS)}")
+    records = load(results_dir, warn)
     if fmt == "markdown":
-        return markdown(results_dir)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format '{fmt}'; expected one of markdown, {', '.join(FORMATS)}")
-    return FORMATS[fmt](read_records(results_dir))
+        return render(records, figs.plan(records, DEFAULT_GAIN_METHOD), DEFAULT_GAIN_METHOD)
+    return FORMATS[fmt](records)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """``text`` to ``path`` (an existing, writable folder), or a ``LeaderboardError``."""
+    _write_text(check_out(path), text)
+
+
+def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None) -> str:
+    """The seeds-needed table (``python -m leaderboard --power``) for a difference of ``delta`` mAP
+    (and the page's 0.5 / 1 / 2)."""
+    from leaderboard.compare import POWER, POWER_DELTAS, power_frame
+    from leaderboard.page_stats import POWER_METHOD, power_table
+
+    if not delta > 0:
+        raise LeaderboardError(f"--delta is {delta}, expected a difference in mAP points > 0")
+    deltas = tuple(sorted({*POWER_DELTAS, delta}))
+    power = power_frame(load(results_dir, warn), deltas)
+    if power.empty:
+        raise LeaderboardError(f"no cell under {results_dir} has two runs or more: nothing to estimate the seed std from; "
+                               "run more seeds (--seeds 0 1 8)")
+    return (f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power ({POWER_METHOD}):\n\n"
+            + power_table(power, deltas) + "\n")
+
+
+def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
+                      gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None, *,
+                      warn: Warn | None = None, create_parents: bool = True) -> str:
+    """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
+    beside it; returns the markdown. ``class_name`` also draws the per-class density figures of
+    that class (not linked). Raises only ``LeaderboardError``: a missing or unreadable results
+    folder, no valid record, an output that cannot be written, a class no dataset has."""
+    out = Path(default_out(results_dir) if out is None else out)
+    check_out(out, create_parents=create_parents or out == default_out(results_dir))
+    records = load(results_dir, warn)
+    if class_name is not None and not any(class_name in figs.class_names(records, d) for d in set(records.frame["dataset"])):
+        raise LeaderboardError(f"no dataset in {results_dir} has a class named '{class_name}'")
+    specs = figs.plan(records, gain_method)
+    text = render(records, specs, gain_method)
+    folder = out.parent / FIGURES
+    extra = [s for s in figs.plan(records, gain_method, class_name) if s.class_name] if class_name else []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _clear_stale(folder, {s.name for s in specs + extra} | _on_demand(folder))
+        figs.draw(records, specs + extra, folder)
+    except OSError as exc:
+        raise LeaderboardError(f"cannot write the figures under {folder}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        # a record shaped in a way the figure code did not foresee: say which, keep the sweep's output readable
+        raise LeaderboardError(f"cannot draw the figures under {folder} ({type(exc).__name__}: {exc}); "
+                               "the tables are unaffected: python -m leaderboard --format csv") from None
+    _write_text(out, text)
+    return text
 
 
 def _clear_stale(folder: Path, keep: set[str]) -> None:
@@ -38,35 +140,6 @@ def _clear_stale(folder: Path, keep: set[str]) -> None:
         for png in folder.glob("*.png"):
             if png.name not in keep:
                 png.unlink()
-
-
-def default_out(results_dir: str | Path) -> Path:
-    """Where the markdown goes by default: the committed ``leaderboard/README.md`` for the
-    repository's own ``results/``; for any other results folder (a scratch sweep, a test),
-    ``<results_dir>/_leaderboard/README.md``, so it never overwrites the committed leaderboard
-    (a ``_`` folder is not read as records)."""
-    if Path(results_dir).resolve() == REPO_RESULTS:
-        return HERE / "README.md"
-    return Path(results_dir) / "_leaderboard" / "README.md"
-
-
-def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
-                      gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None) -> str:
-    """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
-    beside it; returns the markdown. ``class_name`` also draws the per-class density figures of
-    that class (not linked)."""
-    records: Records = read_records(results_dir)
-    out = default_out(results_dir) if out is None else out
-    specs = figs.plan(records, gain_method)
-    text = render(records, specs, gain_method)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    folder = out.parent / FIGURES
-    extra = [s for s in figs.plan(records, gain_method, class_name) if s.class_name] if class_name else []
-    _clear_stale(folder, {s.name for s in specs + extra} | _on_demand(folder))
-    figs.draw(records, specs + extra, folder)
-    out.write_text(text, encoding="utf-8")
-    return text
 
 
 def _on_demand(folder: Path) -> set[str]:

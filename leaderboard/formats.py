@@ -1,5 +1,6 @@
-"""The main table in machine-readable and paper-ready forms: CSV and JSON (full precision, one row
-per cell) and LaTeX (as printed, best in bold)."""
+"""The main table in machine-readable and paper-ready forms — CSV and JSON (full precision, one row
+per cell) and LaTeX (as printed, bold as on the page) — and every run as one row (``runs``: CSV,
+``runs-jsonl``: JSON lines)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from leaderboard.records import Records
-from leaderboard.table import DATASET_ORDER, DECIMALS, PAPER_REGIMES, PROTOCOL_ORDER, main_cells, ordered, row_key, table_group, table_groups
+from leaderboard.compare import poi_frame, power_frame
+from leaderboard.published import DATASET_COLUMNS
+from leaderboard.records import Records, records_runs, row_label
+from leaderboard.table import (
+    DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PAPER_REGIMES, PROTOCOL_ORDER, main_cells, method_group,
+    ordered, published_figure, row_key, table_group, table_groups,
+)
+from leaderboard.tuning import tuned_frame
 
-CSV_COLUMNS = ["protocol", "labels", "method", "dataset", "mean", "std", "n", "seeds", "failed", "published_mean",
-               "published_std", "published_source", "delta", "outside_2sigma", "best"]
+CSV_COLUMNS = ["protocol", "labels", "method", "variant", "dataset", "group", "mean", "std", "n", "seeds", "ci_low",
+               "ci_high", "failed", "diverged", "excluded", "published_mean", "published_std", "published_source", "delta",
+               "outside_2sigma", "best", "p_below_best", "bold"]
 
 
 def _cells(records: Records) -> pd.DataFrame:
@@ -30,69 +38,115 @@ def to_csv(records: Records) -> str:
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
     if hasattr(v, "item"):  # numpy scalars
         return _jsonable(v.item())
     return v
 
 
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
 def to_json(records: Records) -> str:
-    cells = [{k: _jsonable(v) for k, v in row.items()} for row in _cells(records).to_dict(orient="records")]
-    failed = [{k: _jsonable(r[k]) for k in ("protocol", "labels", "method", "dataset", "seed", "error", "path")}
-              for _, r in records.failed.iterrows()]
+    keys = ["protocol", "labels", "method", "variant", "dataset", "seed", "path"]
+    failed = [{k: _jsonable(r[k]) for k in [*keys, "error"]} for _, r in records.failed.iterrows()]
+    diverged = []
+    for i, r in records.diverged.iterrows():
+        d = records.raw[i].get("divergence")
+        diverged.append({**{k: _jsonable(r[k]) for k in keys}, "divergence": d if isinstance(d, dict) else None})
     meta = {
         "metric": "test mAP (%) at the best validation epoch",
         "std": "sample standard deviation over seeds (ddof=1); null for a single run",
-        "records": len(records.frame), "done": len(records.done), "failed": len(records.failed),
+        "interval": "95% Student-t interval of the mean over seeds (ci_low, ci_high); null for a single run",
+        "bold": "best: the highest mean among main rows with n >= 2 of the column; bold: it and every such row that a "
+                "one-sided Welch t-test at 5% does not put below it (p_below_best >= 0.05)",
+        "probability_of_improvement": "P(run of the method > run of an) over all seed pairs, ties 1/2; low/high: 95% "
+                                      "percentile interval of a stratified bootstrap (null where a side has one run)",
+        "power": "seeds_<delta>: seeds per row for 80% power to resolve delta mAP, two-sided two-sample t-test at 5%, "
+                 "sigma = pooled_std",
+        "records": len(records.frame), "done": int((records.frame["status"] == "done").sum()),
+        "failed": len(records.failed), "diverged": len(records.diverged),
+        "invalid_files": len(records.invalid), "cells_left_out": len(records.bad_cells),
         "seeds": sorted(int(s) for s in records.done["seed"].unique()),
         "commits": sorted({str(c) for c in records.frame["commit"].dropna()}),
     }
-    return json.dumps({"meta": meta, "cells": cells, "failed_runs": failed}, indent=1, ensure_ascii=False) + "\n"
+    tuned = tuned_frame(records)
+    data = {"meta": meta, "cells": _rows(_cells(records)), "tuned": _rows(tuned),
+            "probability_of_improvement": _rows(poi_frame(records)), "power": _rows(power_frame(records)),
+            "failed_runs": failed,
+            "diverged_runs": diverged,
+            "invalid_files": [{"path": x.path, "problem": x.problem} for x in records.invalid],
+            "cells_left_out": [{"cell": c.name, "problem": c.problem, "records": list(c.paths)} for c in records.bad_cells]}
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
 def _tex(text: str) -> str:
-    return text.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&") \
+        .replace("#", r"\#").replace("$", r"\$").replace("{", r"\{").replace("}", r"\}") \
+        .replace(r"\textbackslash\{\}", r"\textbackslash{}")
 
 
 def to_latex(records: Records) -> str:
     """One ``tabular`` per protocol and table (the paper's regimes together, other regimes apart)."""
     cells = main_cells(records)
     out = ["% generated by `python -m leaderboard --format latex`: test mAP (%), mean $\\pm$ sample std over seeds;",
-           "% bold: best SPML (1p) row per column; $^\\dagger$: |ours - published| > 2 published std"]
+           "% bold: best SPML (1p) row with n >= 2 per column and every row a one-sided Welch t-test (5%) does not put "
+           "below it; $^\\dagger$: |ours - published| > 2 published std"]
     for protocol in ordered(cells["protocol"], PROTOCOL_ORDER):
         part_p = cells[cells["protocol"] == protocol]
         for group in table_groups(part_p["labels"]):
             part = part_p[part_p["labels"].map(table_group) == group]
             datasets = ordered(part["dataset"], DATASET_ORDER)
             compare = protocol == "finetune" and group == "paper"
-            cols = "ll" + ("rr" if compare else "r") * len(datasets)
+            pub = {d: compare and d in DATASET_COLUMNS for d in datasets}  # a paper column where one can exist
+            cols = "ll" + "".join("rr" if pub[d] else "r" for d in datasets)
+            width = len(cols)
             head = ["Method", "Labels"]
             for d in datasets:
-                head += [_tex(d), "paper"] if compare else [_tex(d)]
+                head += [_tex(d), "paper"] if pub[d] else [_tex(d)]
             out += [f"% {protocol}, {'labels ' + group if group != 'paper' else 'regimes ' + ', '.join(PAPER_REGIMES)}",
                     f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
-            keys = sorted({(m, l) for m, l in zip(part["method"], part["labels"])}, key=lambda ml: row_key(*ml))
-            for method, labels in keys:
-                row = [_tex(method), _tex(labels)]
+            keys = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])},
+                          key=lambda mlv: row_key(*mlv))
+            shown_group = "paper"
+            for method, labels, variant in keys:
+                g = method_group(method)
+                if g != shown_group and labels not in ORACLE_REGIMES:
+                    out += ["\\midrule", f"\\multicolumn{{{width}}}{{l}}{{\\emph{{{GROUP_TITLES[g]}}}}} \\\\"]
+                    shown_group = g
+                row = [_tex(row_label(method, variant)), _tex(labels)]
                 for d in datasets:
-                    c = part[(part["method"] == method) & (part["labels"] == labels) & (part["dataset"] == d)]
+                    c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant)
+                             & (part["dataset"] == d)]
+                    pm = published_figure(protocol, method, labels, d, variant)[0]
                     if c.empty or c.iloc[0]["n"] == 0:
-                        row += ["--", "--"] if compare else ["--"]
-                        continue
-                    r = c.iloc[0]
-                    text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" $\\pm$ {r['std']:.{DECIMALS}f}")
-                    if r["best"]:
-                        text = f"\\textbf{{{text}}}"
-                    if r["outside_2sigma"]:
-                        text += "$^\\dagger$"
-                    row.append(text)
-                    if compare:
-                        pm = r["published_mean"]
+                        row.append("--")
+                    else:
+                        r = c.iloc[0]
+                        text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" $\\pm$ {r['std']:.{DECIMALS}f}")
+                        if r["bold"]:
+                            text = f"\\textbf{{{text}}}"
+                        if r["outside_2sigma"]:
+                            text += "$^\\dagger$"
+                        row.append(text)
+                    if pub[d]:
                         row.append("--" if math.isnan(pm) else f"{pm:.2f}")
                 out.append(" & ".join(row) + " \\\\")
             out += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(out)
 
 
-FORMATS = {"csv": to_csv, "json": to_json, "latex": to_latex}
+def to_runs_csv(records: Records) -> str:
+    buf = io.StringIO()
+    records_runs(records).to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
+    return buf.getvalue()
+
+
+def to_runs_jsonl(records: Records) -> str:
+    rows = _rows(records_runs(records))
+    return "".join(json.dumps({k: v for k, v in r.items()}, ensure_ascii=False, default=str) + "\n" for r in rows)
+
+
+FORMATS = {"csv": to_csv, "json": to_json, "latex": to_latex, "runs": to_runs_csv, "runs-jsonl": to_runs_jsonl}

@@ -2,8 +2,16 @@
 
 One row per record in ``Records.frame`` (the scalar fields); the nested sections (per-class AP,
 threshold metrics, analysis, history) stay in ``Records.raw`` and are unfolded on demand by
-``per_class_frame``, ``threshold_frame`` and ``history_frame``. A record that does not have the
-shape the harness writes raises ``RecordError`` naming the file, the field and what was expected.
+``per_class_frame``, ``threshold_frame`` and ``history_frame``.
+
+Reading never stops at one bad file: a file that is not a run record (empty, truncated, a list, a
+stray ``notes.json``, a field missing or not finite) is listed in ``Records.invalid`` with the
+reason, and a cell whose records cannot be averaged together (two configurations, two records of
+one seed) in ``Records.bad_cells``; both are left out of every table and figure, the rest is built.
+``read_records(..., strict=True)`` raises ``RecordError`` at the first of them instead.
+
+For a notebook, ``runs_frame(results_dir)`` is one row per record with every hyper-parameter
+(``hp.<name>``) and run-config field (``cfg.<name>``) as columns.
 """
 
 from __future__ import annotations
@@ -16,20 +24,61 @@ from typing import Any
 
 import pandas as pd
 
-#: the fields that identify a table cell; seeds vary inside a cell
-CELL = ["protocol", "labels", "method", "dataset"]
-STATUSES = ("done", "failed")
-COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error", "path"]
+from leaderboard.errors import LeaderboardError, RecordError
+from leaderboard.validate import STATUSES, check_record, is_number, load_json
+
+__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
+           "RecordError", "Records", "analysis_frame", "history_frame", "load_records", "per_class_frame",
+           "read_records", "row_label", "runs_frame", "threshold_frame", "variant_label"]
+
+#: the fields that identify a table cell; seeds vary inside a cell. ``variant`` is the label of the
+#: hyper-parameters that differ from the method's defaults ("" for the default configuration)
+CELL = ["protocol", "labels", "method", "variant", "dataset"]
+COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",
+           "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
 #: config fields that do not change a run's numbers (mirrors ``benchmark.config.NON_IDENTITY_FIELDS``;
 #: the leaderboard must not import the harness, a test keeps the two equal), plus the seed, which
 #: is what varies inside a cell
 NOT_CELL_IDENTITY = frozenset(
     {"seed", "device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
 )
+#: a record's part in the tables: the method's main row, a variant row, or a trial of a tuning
+#: study (shown only in the tuned table; trial 0 is the default configuration, a ``main`` record)
+ROLES = ("main", "variant", "trial")
 
 
-class RecordError(ValueError):
-    """A record file that cannot be read as a run record, or records that cannot share a cell."""
+@dataclass(frozen=True)
+class InvalidFile:
+    """A file under the results folder that is not a usable run record."""
+
+    path: str  # relative to the results folder, POSIX
+    problem: str
+    full: str = ""  # the path as the user can open it
+
+    def line(self) -> str:
+        return f"{self.full or self.path}: {self.problem}; left out"
+
+
+@dataclass(frozen=True)
+class BadCell:
+    """A cell whose records cannot be averaged together; all of them are left out of the tables."""
+
+    key: tuple[str, ...]  # the CELL values
+    problem: str
+    paths: tuple[str, ...] = ()
+    trial: bool = False  # a tuning trial's cell (shown in the tuned table only)
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.key)
+
+    def line(self) -> str:
+        return f"cell {self.name}: {self.problem}; left out"
+
+
+def cell_name(key: tuple[str, ...] | list[str]) -> str:
+    protocol, labels, method, variant, dataset = key
+    return f"{protocol}/{labels}/{row_label(method, variant)}/{dataset}"
 
 
 @dataclass
@@ -38,133 +87,139 @@ class Records:
 
     frame: pd.DataFrame
     raw: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[InvalidFile] = field(default_factory=list)
+    bad_cells: list[BadCell] = field(default_factory=list)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The records that feed the tables and figures: main and variant rows of good cells."""
+        f = self.frame
+        return f[(f["role"] != "trial") & (f["excluded"] == "")]
 
     @property
     def done(self) -> pd.DataFrame:
-        return self.frame[self.frame["status"] == "done"]
+        t = self.table
+        return t[t["status"] == "done"]
 
     @property
     def failed(self) -> pd.DataFrame:
+        """Every failed record (tuning trials included): never averaged in."""
         return self.frame[self.frame["status"] == "failed"]
 
+    @property
+    def diverged(self) -> pd.DataFrame:
+        """Every diverged record: its numbers carry no information and never enter a mean."""
+        return self.frame[self.frame["status"] == "diverged"]
 
-def _expect(cond: bool, path: str, fld: str, value: Any, expected: str) -> None:
-    if not cond:
-        shown = json.dumps(value, default=str)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise RecordError(f"{path}: field '{fld}' is {shown}, expected {expected}")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    def warnings(self) -> list[str]:
+        """One line per invalid file and per bad cell, for stderr."""
+        return [x.line() for x in self.invalid] + [c.line() for c in self.bad_cells]
 
 
-def _check(rec: Any, path: str) -> dict[str, Any]:
-    _expect(isinstance(rec, dict), path, "<top level>", type(rec).__name__, "a JSON object (a run record)")
-    for key in ("method", "dataset", "labels"):
-        _expect(isinstance(rec.get(key), str) and bool(rec.get(key)), path, key, rec.get(key), "a non-empty string")
-    _expect(isinstance(rec.get("seed"), int) and not isinstance(rec.get("seed"), bool), path, "seed", rec.get("seed"), "an integer")
-    _expect(rec.get("status") in STATUSES, path, "status", rec.get("status"), f"one of {', '.join(STATUSES)}")
-    protocol = rec.get("protocol", (rec.get("config") or {}).get("protocol", "finetune"))
-    _expect(isinstance(protocol, str), path, "protocol", protocol, "a string such as 'finetune' or 'linear'")
-    rec["protocol"] = protocol
-    if rec["status"] == "done":
-        _expect(_is_number(rec.get("test_map")), path, "test_map", rec.get("test_map"), "a finite number (a done run's test mAP)")
-        pca = rec.get("per_class_ap", {})
-        _expect(isinstance(pca, dict) and all(_is_number(v) for v in pca.values()), path, "per_class_ap", pca,
-                "an object {class name: AP} of finite numbers")
-        thr = rec.get("thresholds", {})
-        _expect(isinstance(thr, dict) and all(isinstance(v, dict) for v in thr.values()), path, "thresholds", thr,
-                "an object {threshold: {metric: value}}")
-        hist = rec.get("history", [])
-        _expect(isinstance(hist, list) and all(isinstance(h, dict) and "epoch" in h for h in hist), path, "history",
-                hist, "a list of per-epoch objects with an 'epoch'")
-        ana = rec.get("analysis")
-        if ana is not None:
-            _expect(isinstance(ana, dict) and isinstance(ana.get("bins"), int), path, "analysis.bins",
-                    (ana or {}).get("bins"), "an integer number of histogram bins")
-            for part in ("pos_hist", "neg_hist"):
-                h = ana.get(part)
-                _expect(isinstance(h, list) and len(h) == ana["bins"], path, f"analysis.{part}", h,
-                        f"a list of {ana['bins']} counts")
-    return rec
+# -- variants --------------------------------------------------------------------------------------
+def format_value(v: Any) -> str:
+    """A hyper-parameter value as a row label shows it: shortest round-trip floats (0.3, 1e-05)."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float, str)):
+        return repr(v) if isinstance(v, float) else str(v)
+    return json.dumps(v, sort_keys=True, default=str)
 
 
+def variant_label(variant: dict[str, Any]) -> str:
+    """``alpha=0.3, theta=0.1`` (sorted names); "" for the default configuration."""
+    return ", ".join(f"{k}={format_value(variant[k])}" for k in sorted(variant))
+
+
+def row_label(method: str, variant: str = "") -> str:
+    """A method's row: ``em`` for its defaults, ``em (alpha=0.3)`` for a variant."""
+    return f"{method} ({variant})" if variant else method
+
+
+# -- reading ---------------------------------------------------------------------------------------
 def _error_text(rec: dict[str, Any]) -> str:
     err = rec.get("error") or {}
     if not isinstance(err, dict):
         return str(err)
-    text = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip()
-    return text
+    return f"{err.get('type', 'Error')}: {err.get('message', '')}".strip()
 
 
-def read_records(results_dir: str | Path) -> Records:
-    """Every record under ``results_dir``, in sorted path order (folders starting with ``_`` hold
-    checkpoints and logs, files starting with ``.`` are unfinished writes: both skipped)."""
-    root = Path(results_dir)
-    rows, raw = [], []
+def _role(rec: dict[str, Any]) -> str:
+    if rec["study"] is not None and rec["variant"]:
+        return "trial"
+    return "variant" if rec["variant"] else "main"
+
+
+def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
+    git = (rec.get("provenance") or {}).get("git") or {}
+    study = rec["study"] or {}
+    test_map = rec.get("test_map")
+    return {
+        "protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"],
+        "variant": variant_label(rec["variant"]), "dataset": rec["dataset"], "seed": rec["seed"], "status": rec["status"],
+        # a diverged run keeps its numbers in the record; here they are NaN so no mean can take them
+        "test_map": float(test_map) if rec["status"] == "done" else math.nan,
+        "val_map": float(rec["val_map"]) if rec["status"] == "done" and is_number(rec.get("val_map")) else math.nan,
+        "best_epoch": rec.get("best_epoch"), "run_id": str(rec.get("run_id", "")),
+        "commit": git.get("commit"), "dirty": git.get("dirty"),
+        "error": _error_text(rec) if rec["status"] == "failed" else "", "path": shown,
+        "role": _role(rec), "study": study.get("name", ""), "trial": study.get("trial", -1),
+        "trials": study.get("trials", 0), "space_seed": study.get("space_seed", -1), "excluded": "",
+    }
+
+
+def record_files(root: Path) -> list[Path]:
+    """The candidate record files under ``root``, sorted (folders starting with ``_`` hold
+    checkpoints, logs and the leaderboard itself; files starting with ``.`` are unfinished writes)."""
+    out = []
     for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
         rel = path.relative_to(root)
         if path.name.startswith(".") or any(part.startswith("_") for part in rel.parts):
             continue
-        shown = rel.as_posix()
+        out.append(path)
+    return out
+
+
+def read_records(results_dir: str | Path, *, strict: bool = False) -> Records:
+    """Every record under ``results_dir``, in sorted path order. Files that are not run records and
+    cells that cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise
+    ``RecordError`` instead). A missing folder reads as no records; the command line refuses it."""
+    from leaderboard.cells import check_cells  # the cell rules need Records; they live apart
+
+    root = Path(results_dir)
+    rows, raw, invalid = [], [], []
+    for path in record_files(root):
+        shown = path.relative_to(root).as_posix()
         try:
-            with open(path, encoding="utf-8") as fh:
-                rec = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path}: not valid JSON ({exc}); expected a run record written by the harness") from None
-        rec = _check(rec, str(path))
-        git = (rec.get("provenance") or {}).get("git") or {}
-        rows.append({
-            "protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"], "dataset": rec["dataset"],
-            "seed": rec["seed"], "status": rec["status"],
-            "test_map": float(rec["test_map"]) if rec["status"] == "done" else math.nan,
-            "val_map": float(rec["val_map"]) if _is_number(rec.get("val_map")) else math.nan,
-            "best_epoch": rec.get("best_epoch"), "run_id": str(rec.get("run_id", "")),
-            "commit": git.get("commit"), "dirty": git.get("dirty"),
-            "error": _error_text(rec) if rec["status"] == "failed" else "", "path": shown,
-        })
+            rec = check_record(load_json(path))
+        except RecordError as exc:
+            if strict:
+                raise RecordError(f"{path}: {exc}") from None
+            invalid.append(InvalidFile(shown, str(exc), str(path)))
+            continue
+        rows.append(_row(rec, shown))
         raw.append(rec)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["test_map"] = frame["test_map"].astype(float)
-    records = Records(frame=frame, raw=raw)
-    check_cells(records)
+    frame["val_map"] = frame["val_map"].astype(float)
+    for col in ("trial", "trials", "space_seed"):
+        frame[col] = frame[col].astype(int)
+    records = Records(frame=frame, raw=raw, invalid=invalid)
+    records.bad_cells = check_cells(records)
+    if strict and records.bad_cells:
+        raise RecordError(records.bad_cells[0].line().removesuffix("; left out"))
     return records
 
 
 def load_records(results_dir: str | Path) -> pd.DataFrame:
-    """The scalar fields of every record, one row per record file."""
+    """The scalar fields of every valid record, one row per record file."""
     return read_records(results_dir).frame
 
 
-def _identity(rec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (rec.get("config") or {}).items() if k not in NOT_CELL_IDENTITY}
-
-
-def check_cells(records: Records) -> None:
-    """Done runs averaged into one cell must differ only in their seed: two configurations (say 3
-    and 10 epochs) in one results folder would otherwise be silently mixed."""
-    done = records.done
-    for key, group in done.groupby(CELL, sort=True):
-        seeds = group["seed"].tolist()
-        if len(set(seeds)) != len(seeds):
-            dup = sorted({s for s in seeds if seeds.count(s) > 1})
-            files = ", ".join(group[group["seed"].isin(dup)]["path"])
-            raise RecordError(
-                f"cell {'/'.join(map(str, key))} has more than one done record for seed(s) {dup}: {files}; "
-                "each cell takes one run per seed — move the records of the other configuration to another results folder"
-            )
-        identities = {i: _identity(records.raw[i]) for i in group.index}
-        first_i = group.index[0]
-        for i, ident in identities.items():
-            if ident != identities[first_i]:
-                diff = sorted(k for k in set(ident) | set(identities[first_i]) if ident.get(k) != identities[first_i].get(k))
-                shown = "; ".join(f"{k}: {identities[first_i].get(k)!r} in {records.frame.at[first_i, 'path']} "
-                                  f"vs {ident.get(k)!r} in {records.frame.at[i, 'path']}" for k in diff[:3])
-                raise RecordError(
-                    f"cell {'/'.join(map(str, key))} mixes runs of different configurations ({shown}); "
-                    "keep one configuration per results folder"
-                )
+# -- long frames for the sections and figures ------------------------------------------------------
+def _keys(rec: dict[str, Any]) -> dict[str, Any]:
+    return {"protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"],
+            "variant": variant_label(rec["variant"]), "dataset": rec["dataset"], "seed": rec["seed"]}
 
 
 def per_class_frame(records: Records) -> pd.DataFrame:
@@ -173,7 +228,7 @@ def per_class_frame(records: Records) -> pd.DataFrame:
     for i in records.done.index:
         rec = records.raw[i]
         for j, (name, ap) in enumerate((rec.get("per_class_ap") or {}).items()):
-            rows.append({**{k: rec[k] for k in CELL}, "seed": rec["seed"], "class": str(name), "class_index": j, "ap": float(ap)})
+            rows.append({**_keys(rec), "class": str(name), "class_index": j, "ap": float(ap)})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "class", "class_index", "ap"])
 
 
@@ -184,9 +239,8 @@ def threshold_frame(records: Records) -> pd.DataFrame:
         rec = records.raw[i]
         for thr, metrics in (rec.get("thresholds") or {}).items():
             for metric, value in metrics.items():
-                if _is_number(value):
-                    rows.append({**{k: rec[k] for k in CELL}, "seed": rec["seed"], "threshold": str(thr),
-                                 "metric": metric, "value": float(value)})
+                if is_number(value):
+                    rows.append({**_keys(rec), "threshold": str(thr), "metric": metric, "value": float(value)})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "threshold", "metric", "value"])
 
 
@@ -196,8 +250,8 @@ def history_frame(records: Records, column: str = "train_observed_pos_loss") -> 
     for i in records.done.index:
         rec = records.raw[i]
         for h in rec.get("history") or []:
-            if _is_number(h.get(column)):
-                rows.append({**{k: rec[k] for k in CELL}, "seed": rec["seed"], "epoch": int(h["epoch"]), "value": float(h[column])})
+            if is_number(h.get(column)):
+                rows.append({**_keys(rec), "epoch": int(h["epoch"]), "value": float(h[column])})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "epoch", "value"])
 
 
@@ -210,8 +264,72 @@ def analysis_frame(records: Records) -> pd.DataFrame:
         ana = rec.get("analysis")
         if not ana:
             continue
-        num = lambda v: float(v) if _is_number(v) else math.nan  # noqa: E731
-        rows.append({**{k: rec[k] for k in CELL}, "seed": rec["seed"], "wasserstein": num(ana.get("wasserstein")),
+        num = lambda v: float(v) if is_number(v) else math.nan  # noqa: E731
+        count = lambda v: int(v) if is_number(v) else 0  # noqa: E731
+        rows.append({**_keys(rec), "wasserstein": num(ana.get("wasserstein")),
                      "pos_mean": num(ana.get("pos_mean")), "neg_mean": num(ana.get("neg_mean")),
-                     "num_pos": int(ana.get("num_unannotated_pos") or 0), "num_neg": int(ana.get("num_unannotated_neg") or 0)})
+                     "num_pos": count(ana.get("num_unannotated_pos")), "num_neg": count(ana.get("num_unannotated_neg"))})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "wasserstein", "pos_mean", "neg_mean", "num_pos", "num_neg"])
+
+
+# -- one row per run, for a notebook ---------------------------------------------------------------
+#: the leading columns of ``runs_frame``; ``hp.<name>`` and ``cfg.<name>`` follow, sorted
+RUN_COLUMNS = ["method", "variant", "dataset", "labels", "protocol", "seed", "status", "val_map", "test_map",
+               "best_epoch", "epochs_run", "wall_seconds", "images_per_second", "commit", "dirty", "run_id",
+               "study", "trial", "trials", "space_seed", "divergence_rule", "divergence_reason", "error",
+               "excluded", "path"]
+
+
+def _cell_value(v: Any) -> Any:
+    """Scalars as they are; lists and objects as JSON text, so each column holds one kind of value."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def records_runs(records: Records) -> pd.DataFrame:
+    """``runs_frame`` of records already read."""
+    rows = []
+    for i, rec in enumerate(records.raw):
+        r = records.frame.iloc[i]
+        config = rec.get("config") or {}
+        div = rec.get("divergence") or {}
+        row: dict[str, Any] = {
+            "method": rec["method"], "variant": r["variant"], "dataset": rec["dataset"], "labels": rec["labels"],
+            "protocol": rec["protocol"], "seed": rec["seed"], "status": rec["status"],
+            # a diverged run's numbers, as recorded (for inspection; the tables never average them)
+            "val_map": rec.get("val_map") if is_number(rec.get("val_map")) else math.nan,
+            "test_map": rec.get("test_map") if is_number(rec.get("test_map")) else math.nan,
+            "best_epoch": rec.get("best_epoch"), "epochs_run": rec.get("epochs_run"),
+            "wall_seconds": rec.get("wall_seconds"), "images_per_second": rec.get("images_per_second"),
+            "commit": r["commit"], "dirty": r["dirty"], "run_id": r["run_id"],
+            "study": r["study"] or None, "trial": r["trial"] if r["study"] else None,
+            "trials": r["trials"] if r["study"] else None, "space_seed": r["space_seed"] if r["study"] else None,
+            "divergence_rule": _cell_value(div.get("rule")) if isinstance(div, dict) else None,
+            "divergence_reason": _cell_value(div.get("reason")) if isinstance(div, dict) else None,
+            "error": r["error"] or None, "excluded": r["excluded"] or None, "path": r["path"],
+        }
+        for k, v in sorted((config.get("hparams") or {}).items()):
+            row[f"hp.{k}"] = _cell_value(v)
+        for k, v in sorted(config.items()):
+            if k != "hparams":
+                row[f"cfg.{k}"] = _cell_value(v)
+        rows.append(row)
+    extra = sorted({k for row in rows for k in row if k not in RUN_COLUMNS},
+                   key=lambda k: (not k.startswith("hp."), k))
+    out = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *extra])
+    for col in out.columns:
+        values = [row[col] for row in rows if row.get(col) is not None]
+        # integers stay integers where some records lack the field (pandas would make them floats)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            out[col] = out[col].astype("Int64")
+    return out
+
+
+def runs_frame(results_dir: str | Path) -> pd.DataFrame:
+    """One row per valid record under ``results_dir`` — method, variant, dataset, regime, seed,
+    status, val/test mAP, best epoch, epochs run, wall time, images/s, commit, study, every
+    hyper-parameter (``hp.<name>``) and run-config field (``cfg.<name>``) — for a notebook. Never
+    raises for a bad file: those are in ``read_records(results_dir).invalid``; ``excluded`` says
+    why a record is kept out of the tables (a cell mixing configurations)."""
+    return records_runs(read_records(results_dir))

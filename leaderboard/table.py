@@ -1,5 +1,6 @@
-"""The leaderboard's numbers: cells (mean, sample std and count over seeds) in the paper's order,
-with the published figure and the difference beside each. Pure pandas; rendering is elsewhere."""
+"""The leaderboard's numbers: cells (mean, sample std, count and 95% interval over seeds) in the
+paper's order, the published figure and the difference beside each, and which rows are bold (the
+best ``1p`` row and every row not significantly below it). Pure pandas; rendering is elsewhere."""
 
 from __future__ import annotations
 
@@ -9,18 +10,26 @@ import pandas as pd
 
 from leaderboard.published import literature_figure, literature_table, paper_figure
 from leaderboard.records import CELL, Records
+from leaderboard.stats import ALPHA, t_interval, welch_below
 
-#: the paper's row order (Zhou et al. 2022, main table); unknown methods follow alphabetically
+#: the paper's row order (Zhou et al. 2022, main table)
 PAPER_ORDER = ["bce", "an", "dw", "l1r", "l2r", "ls", "nls", "entmin", "focal", "asl", "role", "role_li", "em", "em_apl"]
+#: methods published after the paper, grouped under "since the paper" in this order
+SINCE_PAPER = ["epr", "ll_r", "ll_ct", "ll_cp", "hill", "splc", "boostlu_ll_r", "gr_loss"]
+#: row groups: the paper's rows, then the methods since the paper, then any other (a user's plugin,
+#: alphabetically)
+GROUPS = ("paper", "since", "other")
+GROUP_TITLES = {"paper": "the paper's rows", "since": "since the paper", "other": "other methods"}
 #: the oracle regimes first (the paper's top rows), then the SPML regime, then missing-label fractions
 REGIME_ORDER = ["full", "1p_all_n", "1p", "frac80", "frac50", "frac20"]
-#: the regimes of the paper's main table: one table; the best is bold among its ``1p`` rows only
+#: the regimes of the paper's main table: one table; bold is among its ``1p`` rows only
 PAPER_REGIMES = ("full", "1p_all_n", "1p")
 ORACLE_REGIMES = ("full", "1p_all_n")
 DATASET_ORDER = ["voc", "coco", "nuswide", "cub", "digits"]
 PROTOCOL_ORDER = ["finetune", "linear"]
-#: decimals shown for mAP; ties for the best are judged at this precision
+#: decimals shown for mAP
 DECIMALS = 2
+BASELINE = "an"  # the paper's gains and the probability of improvement are over the AN loss
 
 
 def rank(key: str, order: list[str]) -> tuple[int, str]:
@@ -31,8 +40,24 @@ def ordered(keys: object, order: list[str]) -> list[str]:
     return sorted(set(keys), key=lambda k: rank(k, order))  # type: ignore[arg-type]
 
 
-def row_key(method: str, labels: str) -> tuple:
-    return (rank(labels, REGIME_ORDER), rank(method, PAPER_ORDER))
+def method_group(method: str) -> str:
+    if method in PAPER_ORDER:
+        return "paper"
+    return "since" if method in SINCE_PAPER else "other"
+
+
+def method_rank(method: str) -> tuple[int, int, str]:
+    group = method_group(method)
+    within = {"paper": PAPER_ORDER, "since": SINCE_PAPER}.get(group, [])
+    return GROUPS.index(group), within.index(method) if method in within else 0, method
+
+
+def row_key(method: str, labels: str, variant: str = "") -> tuple:
+    """Oracle rows on top (``full`` then ``1p_all_n``), then the paper's methods, the methods since
+    the paper and other methods, each method's main row followed by its variants."""
+    oracle = labels in ORACLE_REGIMES
+    return (not oracle, rank(labels, REGIME_ORDER) if oracle else (0, ""), method_rank(method),
+            rank(labels, REGIME_ORDER), variant != "", variant)
 
 
 def table_group(labels: str) -> str:
@@ -50,6 +75,8 @@ def stats(long: pd.DataFrame, value: str, by: list[str] = CELL) -> pd.DataFrame:
     """Mean, sample std (ddof=1; NaN for a single run), count and sorted seeds of ``value`` per
     group, NaN values left out."""
     present = long.dropna(subset=[value])
+    if present.empty:
+        return pd.DataFrame(columns=[*by, "mean", "std", "n", "seeds"])
     g = present.groupby(by, sort=True)
     out = g[value].agg(mean="mean", std=lambda s: s.std(ddof=1), n="count")
     out["seeds"] = g["seed"].agg(lambda s: tuple(sorted(int(x) for x in s)))
@@ -58,15 +85,18 @@ def stats(long: pd.DataFrame, value: str, by: list[str] = CELL) -> pd.DataFrame:
 
 def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Protocols, then rows in the paper's order, then datasets in the paper's order."""
-    key = df.apply(lambda r: (rank(r["protocol"], PROTOCOL_ORDER), row_key(r["method"], r["labels"]),
+    if df.empty:
+        return df.reset_index(drop=True)
+    key = df.apply(lambda r: (rank(r["protocol"], PROTOCOL_ORDER), row_key(r["method"], r["labels"], r["variant"]),
                               rank(r["dataset"], DATASET_ORDER)), axis=1)
     return df.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
 
 
-def published_figure(protocol: str, method: str, labels: str, dataset: str) -> tuple[float, float, str]:
+def published_figure(protocol: str, method: str, labels: str, dataset: str, variant: str = "") -> tuple[float, float, str]:
     """(mean, std, source) of the published figure for a cell; NaN and '' where none. The published
-    numbers are end-to-end fine-tuning, so a linear-probe cell has none."""
-    if protocol != "finetune":
+    numbers are end-to-end fine-tuning at the authors' hyper-parameters, so a linear-probe cell and
+    a variant row have none."""
+    if protocol != "finetune" or variant:
         return math.nan, math.nan, ""
     paper = paper_figure(method, labels, dataset)
     if paper is not None:
@@ -78,43 +108,61 @@ def published_figure(protocol: str, method: str, labels: str, dataset: str) -> t
     return math.nan, math.nan, ""
 
 
-def _mark_best(cells: pd.DataFrame, value: str = "mean", higher: bool = True, decimals: int = DECIMALS) -> pd.Series:
-    """True for the best cell of each column of each table: among the ``1p`` rows of the paper's
-    table (the oracles are references, never bold), among all rows of the other tables; only where
-    at least two rows compete, ties judged at the shown precision."""
+def mark_bold(cells: pd.DataFrame, value: str = "mean", alpha: float = ALPHA) -> pd.DataFrame:
+    """``best``: the highest mean of each column of each table among the main rows with two runs
+    or more (among the ``1p`` rows of the paper's table: the oracles are references); ``p_below_best``:
+    the one-sided Welch p-value of each such row being below it; ``bold``: the best and every row
+    with p ≥ ``alpha``. A column needs two competing rows; rows of one run cannot be tested and are
+    never bold; variant rows are shown beside their method, never bold."""
     best = pd.Series(False, index=cells.index)
-    candidates = cells[(~cells["labels"].isin(ORACLE_REGIMES)) & cells[value].notna()]
+    bold = pd.Series(False, index=cells.index)
+    p = pd.Series(math.nan, index=cells.index)
+    candidates = cells[(~cells["labels"].isin(ORACLE_REGIMES)) & (cells["variant"] == "") & (cells["n"] >= 1)]
     groups = candidates.assign(_t=candidates["labels"].map(table_group)).groupby(["protocol", "_t", "dataset"])
     for _, g in groups:
-        if len(g) < 2:
+        testable = g[g["n"] >= 2]
+        if len(g) < 2 or testable.empty:
             continue
-        shown = g[value].round(decimals)
-        top = shown.max() if higher else shown.min()
-        best[g.index[shown == top]] = True
-    return best
+        top = testable[value].idxmax()
+        t = testable.loc[top]
+        best[top] = True
+        for i, r in testable.iterrows():
+            p[i] = 0.5 if i == top else welch_below(r[value], r["std"], int(r["n"]), t[value], t["std"], int(t["n"]))
+            bold[i] = i == top or p[i] >= alpha
+    return cells.assign(best=best, p_below_best=p, bold=bold)
 
 
 def main_cells(records: Records) -> pd.DataFrame:
-    """One row per cell that has a record: protocol, labels, method, dataset, mean, std, n,
-    seeds, failed (count), published_mean, published_std, published_source, delta (mean minus
-    published mean), outside_2sigma (|delta| > 2 published std), best (bold)."""
-    done = records.done
-    cells = stats(done, "test_map") if len(done) else pd.DataFrame(columns=[*CELL, "mean", "std", "n", "seeds"])
-    failed = records.failed.groupby(CELL).size().rename("failed").reset_index()
-    cells = cells.merge(failed, on=CELL, how="outer")
+    """One row per cell that has a record (main and variant rows; tuning trials are in
+    ``tuning``): protocol, labels, method, variant, dataset, group, mean, std, n, seeds, ci_low,
+    ci_high (95%, t over seeds), failed, diverged (counts, never averaged), excluded (why a cell is
+    left out, or ""), published_mean, published_std, published_source, delta (mean minus published
+    mean), outside_2sigma (|delta| > 2 published std), best, p_below_best, bold."""
+    table = records.table
+    cells = stats(records.done, "test_map")
+    counts = table.assign(failed=table["status"] == "failed", diverged=table["status"] == "diverged")
+    counts = counts.groupby(CELL)[["failed", "diverged"]].sum().reset_index()
+    cells = cells.merge(counts, on=CELL, how="outer")
+    bad = pd.DataFrame([(*c.key, c.problem) for c in records.bad_cells if not c.trial],
+                       columns=[*CELL, "excluded"])
+    cells = cells.merge(bad.drop_duplicates(CELL), on=CELL, how="outer")
+    cells["excluded"] = cells["excluded"].fillna("").astype(str)
     cells["n"] = cells["n"].fillna(0).astype(int)
-    cells["failed"] = cells["failed"].fillna(0).astype(int)
+    for col in ("failed", "diverged"):
+        cells[col] = cells[col].fillna(0).astype(int)
     cells["seeds"] = cells["seeds"].apply(lambda s: s if isinstance(s, tuple) else ())
     cells[["mean", "std"]] = cells[["mean", "std"]].astype(float)
-    pub = [published_figure(*k) for k in cells[["protocol", "method", "labels", "dataset"]].itertuples(index=False)]
+    cells["group"] = cells["method"].map(method_group)
+    ci = [t_interval(m, s, n) for m, s, n in zip(cells["mean"], cells["std"], cells["n"])]
+    cells["ci_low"] = [c[0] for c in ci]
+    cells["ci_high"] = [c[1] for c in ci]
+    pub = [published_figure(*k) for k in cells[["protocol", "method", "labels", "dataset", "variant"]].itertuples(index=False)]
     cells["published_mean"] = [p[0] for p in pub]
     cells["published_std"] = [p[1] for p in pub]
     cells["published_source"] = [p[2] for p in pub]
     cells["delta"] = cells["mean"] - cells["published_mean"]
     cells["outside_2sigma"] = (cells["delta"].abs() > 2 * cells["published_std"]).fillna(False).astype(bool)
-    cells = sort_rows(cells)
-    cells["best"] = _mark_best(cells)
-    return cells
+    return mark_bold(sort_rows(cells))
 
 
 def literature_rows(run_methods: set[str]) -> pd.DataFrame:

@@ -1,0 +1,75 @@
+"""The end-of-sweep summary (contract 5): the cells a sweep touched, on one screen, with the
+published figure and Δ where there is one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from leaderboard.records import read_records
+from leaderboard.summary import sweep_summary
+from leaderboard.table import PAPER_ORDER, SINCE_PAPER
+
+FIXTURES = Path(__file__).resolve().parent / "data" / "records"
+TEMPLATE = FIXTURES / "voc" / "an__1p__seed0__0004f1x7ur300000.json"
+
+
+def _ids(pattern: str) -> list[str]:
+    return [json.loads(p.read_text())["run_id"] for p in FIXTURES.glob(pattern)]
+
+
+def test_only_the_cells_the_sweep_touched() -> None:
+    text = sweep_summary(FIXTURES, _ids("voc/an__1p__seed[018]__*.json") + _ids("digits/asl__*.json"))
+    lines = text.splitlines()
+    assert lines[0] == "this sweep: 6 runs — 5 done, 1 diverged"
+    rows = [l.split()[0] for l in lines if l and l.split()[0] in {"an", "asl", "em", "bce", "epr"}]
+    assert rows == ["an", "asl"]
+    an = next(l for l in lines if l.startswith("an "))
+    # the whole cell (every seed in the folder), its published figure and the difference
+    assert "*86.17 ± 1.26 (3)  pub 85.89 Δ +0.28" in an
+    asl = next(l for l in lines if l.startswith("asl "))
+    assert "*62.75 ± 0.35 (2) +1 diverged" in asl
+
+
+def test_variants_trials_failures_and_left_out_cells_are_named() -> None:
+    text = sweep_summary(FIXTURES, read_records(FIXTURES).frame["run_id"])
+    assert "em (alpha=0.3)" in text and "left out ⚠" in text and "— (1 failed)" in text
+    assert "6 of them tuning trials" in text
+    assert "tune/finetune/digits/1p em: trial 2 (alpha=0.5): 61.25 (2) vs 63.50 [3/4 trials eligible]" in text
+    assert "alpha=0.5 " not in text.split("tuned (chosen")[0]  # a trial is not a row of the defaults' table
+
+
+def test_nothing_of_this_sweep_and_a_missing_folder_do_not_raise(tmp_path: Path) -> None:
+    assert sweep_summary(FIXTURES, ["no-such-run"]).startswith("no record of this sweep's runs")
+    assert sweep_summary(tmp_path / "missing", ["x"]).startswith("no record of this sweep's runs")
+
+
+def test_a_full_sweep_of_every_row_on_four_datasets_fits_a_screen(tmp_path: Path) -> None:
+    """23 methods × 4 real datasets × 3 seeds: at most 60 lines of at most 160 characters."""
+    base = json.loads(TEMPLATE.read_text())
+    ids = []
+    for dataset in ("voc", "coco", "nuswide", "cub"):
+        (tmp_path / dataset).mkdir()
+        for i, method in enumerate([*PAPER_ORDER, *SINCE_PAPER, "my_plugin"]):
+            labels = "full" if method == "bce" else "1p"
+            for seed in (0, 1, 8):
+                rid = f"{dataset}{method}{seed}"
+                rec = {**base, "dataset": dataset, "method": method, "labels": labels, "seed": seed, "run_id": rid,
+                       "test_map": 50.0 + i + 0.1 * seed, "config": {**base["config"], "dataset": dataset, "method": method}}
+                (tmp_path / dataset / f"{rid}.json").write_text(json.dumps(rec))
+                ids.append(rid)
+    text = sweep_summary(tmp_path, ids)
+    lines = text.splitlines()
+    assert len(lines) <= 60 and max(len(l) for l in lines) <= 160, (len(lines), max(len(l) for l in lines))
+    assert sum(l.startswith("gr_loss ") for l in lines) == 2  # the datasets in two tables side by side
+    assert "pub 73.17‡ Δ" in text  # gr_loss on COCO, a later paper's single number
+    an = [l for l in lines if l.startswith("an ")]
+    assert "51.30 ± 0.44 (3)  pub 85.89 Δ -34.59 ⚠" in an[0] and "pub 64.92 Δ -13.62 ⚠" in an[0]  # voc, coco: first table
+
+
+def test_bad_files_elsewhere_in_the_folder_do_not_stop_it(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    shutil.copytree(FIXTURES, root)
+    (root / "garbage.json").write_bytes(b"\x00\x01")
+    assert "this sweep: 3 runs" in sweep_summary(root, _ids("voc/an__1p__seed[018]__*.json"))
