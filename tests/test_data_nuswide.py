@@ -100,7 +100,7 @@ def test_existing_files_that_disagree_are_reported_with_both_names(tmp_path: Pat
     with pytest.raises(ValueError) as err:
         prepare("nuswide", tmp_path / "raw", tmp_path / "out")
     msg = str(err.value)
-    assert "formatted_train_labels.npy (shape (3, 10))" in msg and "formatted_val_labels.npy (shape (1, 7))" in msg
+    assert "formatted_train_labels.npy (shape (3, 81))" in msg and "formatted_val_labels.npy (shape (1, 7))" in msg
 
 
 def test_partial_existing_files_are_refused(tmp_path: Path) -> None:

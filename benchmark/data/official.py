@@ -56,6 +56,8 @@ class Formatted:
     #: counts beyond the split sizes (images dropped and why, malformed lines tolerated, ...)
     counts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: split → where its images come from, for messages ("official val, ImageSets/Main/<class>_val.txt")
+    split_origin: dict[str, str] = field(default_factory=dict)
 
 
 def fetch_hint(key: str, root: Path) -> str:
