@@ -78,6 +78,18 @@ def test_parallel_build_equals_serial(tmp_path: Path) -> None:
     assert np.array_equal(np.load(serial), np.load(parallel))
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_building_a_cache_leaves_the_global_rng_alone(tmp_path: Path, workers: int) -> None:
+    # a run that builds the cache must train from the same random state as one that finds it built
+    torch.manual_seed(0)
+    cached_images(store(n=12), tmp_path, "toy", f"pool{workers}", num_workers=workers)
+    after_build = torch.rand(4)
+    torch.manual_seed(0)
+    cached_images(store(n=12), tmp_path, "toy", f"pool{workers}", num_workers=workers)
+    after_read = torch.rand(4)
+    assert torch.equal(after_build, after_read)
+
+
 def test_decoded_stores_pass_through_and_fingerprints(tmp_path: Path) -> None:
     arr = ArrayImages(np.zeros((3, 1, 4, 4), dtype=np.uint8))
     assert cached_images(arr, tmp_path, "toy", "pool") is arr

@@ -152,8 +152,11 @@ def build_cache(
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         chunks = [np.arange(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+        # its own generator: a DataLoader draws its base seed from the global RNG otherwise, and a run
+        # that built the cache would then train from another random state than one that found it
         loader = torch.utils.data.DataLoader(
-            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers
+            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers,
+            generator=torch.Generator(),
         )
         for i, images in loader:
             rows = chunks[int(i)]
