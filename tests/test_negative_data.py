@@ -90,7 +90,8 @@ def test_coco_folder_under_the_voc_key_is_refused_before_any_run(prepared: Path,
     (lambda m: m["class_names"].__setitem__(0, "airplane"), "adds 'airplane'"),
     (lambda m: m.update(class_names=[m["class_names"][0]] * 20), "repeats 'aeroplane'"),
     (lambda m: m.pop("dataset"), "expected a 'dataset' field"),
-], ids=["count", "name", "repeated", "unnamed"])
+    (lambda m: m.update(image_root=5), "'image_root' must be the path of the image folder, got 5"),
+], ids=["count", "name", "repeated", "unnamed", "image-root"])
 def test_a_class_list_not_the_keys_is_refused_at_load(prepared: Path, tmp_path: Path, edit: object, needle: str) -> None:
     from benchmark import data as data_pkg
 
@@ -347,6 +348,20 @@ def test_bad_image_files_are_found_at_prepare_time(tmp_path: Path, content: byte
     bad.write_bytes(content)
     line = refused(tmp_path, "voc", str(bad), needle)
     assert "--skip-missing-images" in line
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_an_image_cut_short_after_its_header_is_named_when_the_cache_is_built(tmp_path: Path, workers: str) -> None:
+    write_voc(tmp_path / "raw")
+    bad = tmp_path / "raw" / JPEG / "2008_000010.jpg"
+    Image.effect_noise((64, 48), 80).convert("RGB").save(bad, format="JPEG", quality=95)
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # the header says 64x48: prepare accepts it
+    assert data("prepare", "voc", "--root", tmp_path / "raw", "--out", tmp_path / "data/voc").returncode == 0
+    line = assert_user_error(data("cache", "voc", "--image-size", "16", "--data-root", tmp_path / "data",
+                                  "--workers", workers), "cannot build the image cache", str(bad), "truncated")
+    assert "Traceback" not in line
+    cache = tmp_path / "data/_cache/voc"
+    assert not list(cache.glob("*.npy")) and not list(cache.glob(".*.tmp"))
 
 
 def test_deeply_nested_coco_json(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ class CacheSpaceError(OSError):
     """The file system has less free space than a cache needs; nothing was written."""
 
 
+class CacheBuildError(OSError):
+    """An image could not be decoded while building a cache; the message names it. Nothing was kept."""
+
+
 # -- what identifies a store's images -------------------------------------------------------------
 def store_fingerprint(store: ImageStore) -> str:
     """A hash of a store's image list: what the cache key needs to know about the images.
@@ -113,8 +117,13 @@ class _Chunks(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
-        return i, self.store.load(self.chunks[i])
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | str]:
+        try:
+            return i, self.store.load(self.chunks[i])
+        except (OSError, ValueError) as exc:
+            # returned, not raised: a DataLoader worker's exception reaches the caller wrapped in
+            # its traceback's text, and the file the message names is what the user needs
+            return i, f"{type(exc).__name__}: {exc}"
 
 
 def default_build_workers() -> int:
@@ -160,6 +169,8 @@ def build_cache(
         )
         for i, images in loader:
             rows = chunks[int(i)]
+            if isinstance(images, str):
+                raise CacheBuildError(f"cannot build the image cache {path}: {images}")
             if tuple(images.shape[1:]) != shape[1:]:
                 raise ValueError(
                     f"{type(store).__name__} returned images of shape {tuple(images.shape[1:])} for rows "
@@ -282,6 +293,7 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
 
 __all__ = [
     "CACHE_DIRNAME",
+    "CacheBuildError",
     "CacheSpaceError",
     "MappedImages",
     "build_cache",

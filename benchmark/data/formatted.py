@@ -123,6 +123,8 @@ def read_meta(directory: Path) -> dict[str, Any]:
     for field in ("dataset", "class_names", "image_root"):
         if field not in meta:
             raise FormattedDataError(f"{path}: expected a '{field}' field (written by python -m benchmark.data prepare)")
+    if not isinstance(meta["image_root"], str) or not meta["image_root"]:
+        raise FormattedDataError(f"{path}: 'image_root' must be the path of the image folder, got {meta['image_root']!r}")
     return meta
 
 

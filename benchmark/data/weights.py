@@ -61,6 +61,9 @@ def pretrained_cfg(name: str) -> Any:
     import timm
     from timm.models import get_pretrained_cfg
 
+    if name == "smallcnn":
+        raise WeightsError("'smallcnn' (the embedded set's backbone) builds its pretrained weights locally on first "
+                           "use; there is nothing to fetch")
     if not timm.is_model(name.split(".")[0]):
         raise WeightsError(f"unknown backbone '{name}': not a timm model name")
     try:
