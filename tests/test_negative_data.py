@@ -533,7 +533,8 @@ def test_unreachable_download_is_one_line(tmp_path: Path) -> None:
     (["prepare", "imagenet", "--root", "x"], "invalid choice: 'imagenet'"),
     (["prepare", "voc"], "the following arguments are required: --root"),
     ([], "the following arguments are required: command"),
-    (["cache", "voc", "--image-size", "0"], "--image-size must be a positive number of pixels, got 0"),
+    (["cache", "voc", "--image-size", "0"], "--image-size must be a number of pixels from 1 to 4096, got 0"),
+    (["cache", "voc", "--image-size", "100000"], "from 1 to 4096, got 100000"),
     (["cache", "voc", "--image-size", "big"], "invalid int value: 'big'"),
     (["download", "voc", "--bogus"], "unrecognized arguments: --bogus"),
 ])

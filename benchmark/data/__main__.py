@@ -22,6 +22,8 @@ from benchmark.data import DATASETS, UnknownDatasetError, default_data_root
 
 REAL = ("voc", "coco", "nuswide", "cub")
 PROG = "python -m benchmark.data"
+#: a sanity bound (the protocol's size is 448): one image at 4096 px is already 50 MB decoded
+MAX_IMAGE_SIZE = 4096
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -91,8 +93,8 @@ def _prepare(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     from benchmark.data.cache import cache_dataset
 
-    if args.image_size is not None and args.image_size <= 0:
-        raise ValueError(f"--image-size must be a positive number of pixels, got {args.image_size}")
+    if args.image_size is not None and not 0 < args.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be a number of pixels from 1 to {MAX_IMAGE_SIZE}, got {args.image_size}")
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be 0 or more, got {args.workers}")
     data_root = args.data_root if args.data_root is not None else default_data_root()

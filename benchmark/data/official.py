@@ -76,7 +76,8 @@ def require_file(path: Path, key: str, root: Path, what: str = "") -> Path:
 
 def require_root(root: Path, key: str) -> Path:
     if not root.is_dir():
-        raise DatasetNotFoundError(f"raw {key} root {root} does not exist; {fetch_hint(key, root)}")
+        state = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetNotFoundError(f"raw {key} root {root} {state}; {fetch_hint(key, root)}")
     return root
 
 
