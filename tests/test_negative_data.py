@@ -519,6 +519,16 @@ def test_unpack_into_place_merges_and_moves_the_marker_last(tmp_path: Path) -> N
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["VOCdevkit", "extra.txt"]
 
 
+def test_a_path_in_the_way_stops_the_unpack_before_anything_moves(tmp_path: Path) -> None:
+    (tmp_path / "raw/VOCdevkit").mkdir(parents=True)
+    (tmp_path / "raw/VOCdevkit/VOC2012").write_text("a file where the archive has a folder")
+    archive = _tar(tmp_path / "a.tar", [_file("extra.txt"), _file("VOCdevkit/VOC2012/x.txt"), _file("VOCdevkit/y.txt")])
+    before = tree(tmp_path / "raw")
+    with pytest.raises(dl.ArchiveError, match=r"VOCdevkit/VOC2012 exists and is not a folder; nothing of it was left"):
+        dl.unpack(archive, tmp_path / "raw")
+    assert tree(tmp_path / "raw") == before and sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["VOCdevkit"]
+
+
 def test_unreachable_download_is_one_line(tmp_path: Path) -> None:
     table = {"voc": [{"url": (tmp_path / "nowhere.tar").as_uri(), "filename": "v.tar", "md5": "0" * 32, "marker": "m"}]}
     proc = download_cli(table, "voc", "--root", str(tmp_path / "raw"), "--no-progress")

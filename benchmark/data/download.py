@@ -189,6 +189,22 @@ def _extract(path: Path, into: Path) -> None:
     raise _RefusedMember("neither a zip nor a tar archive")
 
 
+def _conflict(src: Path, dst: Path) -> str | None:
+    """A path of ``dst`` whose kind (folder or not) differs from the same path under ``src``, which
+    would stop a merge half way: found before anything is moved."""
+    if not os.path.lexists(dst):
+        return None
+    src_dir, dst_dir = src.is_dir() and not src.is_symlink(), dst.is_dir() and not dst.is_symlink()
+    if src_dir != dst_dir:
+        return f"{dst} exists and is {'not ' if src_dir else ''}a folder"
+    if src_dir:
+        for child in src.iterdir():
+            found = _conflict(child, dst / child.name)
+            if found is not None:
+                return found
+    return None
+
+
 def _place(src: Path, dst: Path, last: PurePosixPath | None) -> None:
     """Move ``src`` to ``dst``: a rename where ``dst`` is free, else a merge of the two trees. The
     entry on the way to ``last`` (the archive's marker) moves last, so an interrupted move is never
@@ -225,6 +241,10 @@ def unpack(path: Path, dest: Path, marker: str = "") -> None:
             # RuntimeError: an encrypted zip member; EOFError/zlib.error: a truncated or corrupt stream
             raise ArchiveError(f"{path}: cannot unpack ({exc}); nothing of it was left in {dest}. Delete the "
                                "archive and run download again to fetch it afresh") from None
+        conflict = _conflict(staging, dest)
+        if conflict is not None:
+            raise ArchiveError(f"{path}: cannot unpack into {dest}: {conflict}; nothing of it was left there. "
+                               "Move that path away and run download again")
         _place(staging, dest, PurePosixPath(marker) if marker else None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -33,10 +33,10 @@ from benchmark.data.validate import check_image_files, check_image_names, check_
 FORMATTERS: dict[str, ModuleType] = {"voc": voc, "coco": coco, "nuswide": nuswide, "cub": cub}
 OBSERVED_REGIME = "1p"
 FORMAT_VERSION = 1
-#: ``<split>_dropped_<reason>`` count keys of the formatters → the reason in words
 #: where the official class list lies under the raw root, for messages
 CLASS_LIST_FILES = {"voc": "built in", "coco": "annotations/instances_train2014.json",
                     "nuswide": "Concepts81.txt", "cub": "attributes.txt"}
+#: ``<split>_dropped_<reason>`` count keys of the formatters → the reason in words
 DROP_REASONS = {"no_positive": "have no positive label", "no_annotation": "have no annotation",
                 "no_concept": "have no concept"}
 
