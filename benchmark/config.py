@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -34,6 +35,10 @@ class RunConfig(BaseModel):
     protocol: Literal["finetune", "linear"] = "finetune"
     backbone: str | None = None
     pretrained: bool | None = None
+    #: a local state dict of the timm backbone to start from instead of timm's download (offline
+    #: compute nodes); its path is part of the run's identity, so such runs are never averaged with
+    #: runs on the downloaded weights
+    pretrained_file: str | None = None
     image_size: int | None = Field(default=None, gt=0)
     epochs: int | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
@@ -75,6 +80,25 @@ class RunConfig(BaseModel):
     @classmethod
     def _known_regime(cls, v: str) -> str:
         return check_regime(v)
+
+    @field_validator("pretrained_file")
+    @classmethod
+    def _absolute_pretrained_file(cls, v: str | None) -> str | None:
+        # absolute, so a job started in another folder reads the same file
+        return None if v is None else os.path.abspath(os.path.expanduser(v))
+
+    @model_validator(mode="after")
+    def _pretrained_file_fits(self) -> "RunConfig":
+        if self.pretrained_file is not None:
+            defaults = get_spec(self.dataset).defaults
+            backbone = self.backbone if self.backbone is not None else defaults.get("backbone")
+            pretrained = self.pretrained if self.pretrained is not None else defaults.get("pretrained")
+            if not pretrained:
+                raise ValueError("pretrained_file: a pretrained checkpoint needs pretrained=True (drop --no-pretrained)")
+            if backbone == "smallcnn":
+                raise ValueError("pretrained_file: 'smallcnn' builds its pretrained weights locally; "
+                                 "--pretrained-file is for timm backbones")
+        return self
 
     @model_validator(mode="after")
     def _valid_hparams(self) -> "RunConfig":

@@ -50,9 +50,14 @@ class Classifier(nn.Module):
 
 
 def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3,
-                weights_root: Path | None = None) -> Classifier:
+                weights_root: Path | None = None, pretrained_file: str | Path | None = None) -> Classifier:
     """``name`` is ``smallcnn`` or any timm model name (e.g. ``resnet50.tv_in1k``, ``resnet18``).
-    ``smallcnn``'s pretrained weights are built offline under ``weights_root`` (see ``pretrain``)."""
+    ``smallcnn``'s pretrained weights are built offline under ``weights_root`` (see ``pretrain``);
+    a timm backbone's come from ``pretrained_file`` (a local state dict) when given, else from the
+    timm / Hugging Face cache, downloaded there if missing (``benchmark.data.weights``)."""
+    if pretrained_file is not None and (name in LOCAL_BACKBONES or not pretrained):
+        raise ValueError(f"pretrained_file is for pretrained timm backbones, not for '{name}' with "
+                         f"pretrained={pretrained}")
     if name in LOCAL_BACKBONES:
         backbone = LOCAL_BACKBONES[name](in_chans=in_chans)
         if pretrained:
@@ -66,6 +71,14 @@ def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_cha
 
     if not timm.is_model(name.split(".")[0]):
         raise ValueError(f"unknown backbone '{name}': neither {sorted(LOCAL_BACKBONES)} nor a timm model name")
+    from benchmark.data import weights
+
     # num_classes=0: timm returns pooled features and we own the head
-    backbone = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
+    if pretrained_file is not None:
+        backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
+        weights.load_pretrained_file(backbone, name, pretrained_file)
+    elif pretrained:
+        backbone = weights.create_pretrained(name, num_classes=0, in_chans=in_chans)
+    else:
+        backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
     return Classifier(backbone, backbone.num_features, num_classes)

@@ -117,7 +117,7 @@ class Trainer:
         self.normalize: Callable[..., torch.Tensor] = Normalizer(ds.mean, ds.std, self.device, cfg.channels_last)
         model: Classifier = build_model(
             cfg.backbone, ds.num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
-            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(), pretrained_file=cfg.pretrained_file,
         ).to(self.device)
         self.probe_features: Callable[[], torch.Tensor] | None = None
         if cfg.protocol == "linear":

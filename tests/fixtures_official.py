@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from benchmark.data.coco import CATEGORIES as COCO_OFFICIAL
+from benchmark.data.nuswide import CONCEPTS as NUS_OFFICIAL
 from benchmark.data.voc import CLASSES as VOC_CLASSES
 
 
@@ -55,13 +57,8 @@ def write_voc(root: Path, with_images: bool = True) -> dict[str, dict[str, tuple
 
 
 # -- MS-COCO 2014 --------------------------------------------------------------------------------
-#: ids are not contiguous (the official ones run 1..90 with gaps)
-COCO_CATEGORIES = [
-    {"supercategory": "person", "id": 1, "name": "person"},
-    {"supercategory": "vehicle", "id": 3, "name": "car"},
-    {"supercategory": "animal", "id": 18, "name": "dog"},
-    {"supercategory": "indoor", "id": 90, "name": "toothbrush"},
-]
+#: the official 80 categories, in the official files' order; ids are not contiguous (1..90 with gaps)
+COCO_CATEGORIES = [{"supercategory": "object", "id": i, "name": name} for i, name in COCO_OFFICIAL]
 #: image id → category ids of its annotations (repeats: several instances); [] = no annotation
 COCO_TRAIN = {9: [1, 1, 18], 25: [90], 100: [3, 1], 1000: [18], 77: []}
 COCO_VAL = {42: [3], 73: [1, 90, 90], 5: []}
@@ -92,7 +89,8 @@ def write_coco(root: Path) -> dict[str, dict[int, list[int]]]:
 
 
 # -- NUS-WIDE ------------------------------------------------------------------------------------
-NUS_CONCEPTS = ["airport", "animal", "beach", "bear", "birds", "boats", "book", "bridge", "buildings", "cars"]
+#: the official 81 concepts, in Concepts81.txt's order
+NUS_CONCEPTS = list(NUS_OFFICIAL)
 #: (image list entry as in the official list, positive concepts), in list order
 NUS_TRAIN = [
     ("actor\\0001_2124494179.jpg", ["beach", "birds"]),

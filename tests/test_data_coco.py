@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 
 from benchmark.data import DatasetNotFoundError
+from benchmark.data.coco import CATEGORIES
 from benchmark.data.official import AnnotationError
 from benchmark.data.prepare import prepare
 from tests import protocol_reference as ref
 from tests.fixtures_official import write_coco
+
+
+#: the columns of person, car, dog and toothbrush, the categories the fixture annotates
+FOUR = [0, 2, 16, 79]
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +37,24 @@ def test_formatted_arrays_match_hand_computed(prepared: tuple[Path, Path]) -> No
         "train2014/COCO_train2014_000000000025.jpg",
         "train2014/COCO_train2014_000000000009.jpg",
     ]
-    # columns: person (id 1), car (3), dog (18), toothbrush (90) — the file's order, not the ids
-    np.testing.assert_array_equal(np.load(out / "formatted_train_labels.npy"), [
+    # columns in the file's order: person (id 1) is column 0, car (3) 2, dog (18) 16, toothbrush (90) 79
+    train = np.load(out / "formatted_train_labels.npy")
+    assert train.shape == (4, 80)
+    np.testing.assert_array_equal(train[:, FOUR], [
         [1, 1, 0, 0],   # 100: car, person
         [0, 0, 1, 0],   # 1000: dog
         [0, 0, 0, 1],   # 25: toothbrush
         [1, 0, 1, 0],   # 9: two persons and a dog
     ])
+    assert train.sum() == 6  # nothing outside those four columns
     assert np.load(out / "formatted_val_images.npy").tolist() == [
         "val2014/COCO_val2014_000000000042.jpg", "val2014/COCO_val2014_000000000073.jpg"]
-    np.testing.assert_array_equal(np.load(out / "formatted_val_labels.npy"), [[0, 1, 0, 0], [1, 0, 0, 1]])
+    val = np.load(out / "formatted_val_labels.npy")
+    np.testing.assert_array_equal(val[:, FOUR], [[0, 1, 0, 0], [1, 0, 0, 1]])
+    assert val.sum() == 3
     meta = json.loads((out / "dataset.json").read_text())
-    assert meta["class_names"] == ["person", "car", "dog", "toothbrush"]
+    assert meta["class_names"] == [name for _, name in CATEGORIES]
+    assert [meta["class_names"][c] for c in FOUR] == ["person", "car", "dog", "toothbrush"]
     assert meta["counts"]["train_dropped_no_annotation"] == 1 and meta["counts"]["val_dropped_no_annotation"] == 1
 
 
@@ -62,8 +73,9 @@ def test_category_order_follows_the_file_not_the_ids(tmp_path: Path) -> None:
         data["categories"] = data["categories"][::-1]
         path.write_text(json.dumps(data))
     meta = prepare("coco", tmp_path / "raw", tmp_path / "out")
-    assert meta["class_names"] == ["toothbrush", "dog", "car", "person"]
-    assert np.load(tmp_path / "out/formatted_train_labels.npy")[0].tolist() == [0, 0, 1, 1]
+    assert meta["class_names"] == [name for _, name in CATEGORIES][::-1]
+    # image 100 (car, person): person is now the last column, car the third from last
+    assert np.flatnonzero(np.load(tmp_path / "out/formatted_train_labels.npy")[0]).tolist() == [77, 79]
 
 
 def test_truncated_json_names_file_and_position(tmp_path: Path) -> None:
@@ -83,9 +95,9 @@ def test_annotation_with_unknown_category_names_its_index(tmp_path: Path) -> Non
     write_coco(tmp_path / "raw")
     path = tmp_path / "raw/annotations/instances_train2014.json"
     data = json.loads(path.read_text())
-    data["annotations"][2]["category_id"] = 2  # not among the (non-contiguous) ids
+    data["annotations"][2]["category_id"] = 12  # a gap among the (non-contiguous) official ids
     path.write_text(json.dumps(data))
-    with pytest.raises(AnnotationError, match=r"annotations\[2\] has category_id 2, which is not among"):
+    with pytest.raises(AnnotationError, match=r"annotations\[2\] has category_id 12, which is not among"):
         prepare("coco", tmp_path / "raw", tmp_path / "out")
 
 

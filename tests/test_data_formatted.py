@@ -17,6 +17,7 @@ from benchmark.config import RunConfig
 from benchmark.data import DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.files import FileImages, ImageDecodeError
 from benchmark.data.formatted import FormattedDataError
+from benchmark.data.identity import DatasetIdentityError
 from benchmark.data.prepare import prepare
 from benchmark.rundata import prepare_data
 from tests import protocol_reference as ref
@@ -127,7 +128,13 @@ def test_class_names_disagreeing_with_labels(data_root: Path, tmp_path: Path) ->
     meta = json.loads((out / "dataset.json").read_text())
     meta["class_names"] = meta["class_names"][:-1]
     (out / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(FormattedDataError, match=r"dataset\.json names 19 classes but .*formatted_train_labels\.npy"):
+    with pytest.raises(DatasetIdentityError, match=r"dataset\.json: the class list is not the 20 classes of PASCAL VOC "
+                                                  r"2012: it has 19, lacks 'tvmonitor'; prepare voc there with"):
+        data.load("voc", tmp_path)
+    # a dataset.json naming another dataset is refused before its class list is read
+    meta["class_names"] = [f"c{i}" for i in range(19)]
+    (out / "dataset.json").write_text(json.dumps({**meta, "dataset": "cub"}))
+    with pytest.raises(DatasetIdentityError, match=r"prepared for dataset 'cub' \(19 classes\), not 'voc'"):
         data.load("voc", tmp_path)
 
 

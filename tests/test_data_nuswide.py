@@ -100,7 +100,7 @@ def test_existing_files_that_disagree_are_reported_with_both_names(tmp_path: Pat
     with pytest.raises(ValueError) as err:
         prepare("nuswide", tmp_path / "raw", tmp_path / "out")
     msg = str(err.value)
-    assert "formatted_train_labels.npy (shape (3, 10))" in msg and "formatted_val_labels.npy (shape (1, 7))" in msg
+    assert "formatted_train_labels.npy (shape (3, 81))" in msg and "formatted_val_labels.npy (shape (1, 7))" in msg
 
 
 def test_partial_existing_files_are_refused(tmp_path: Path) -> None:
@@ -130,3 +130,14 @@ def test_blank_line_inside_a_label_file_would_misalign_it(tmp_path: Path) -> Non
     path.write_bytes(b"0\r\n\r\n0\r\n0\r\n0\r\n")
     with pytest.raises(AnnotationError, match=r"Labels_book_Train\.txt, line 2: blank line inside the file"):
         prepare("nuswide", tmp_path / "raw", tmp_path / "out")
+
+
+def test_existing_files_without_a_concept_list_are_refused(tmp_path: Path) -> None:
+    # the column names are what shows the files are NUS-WIDE's 81 concepts: no generic names
+    write_nuswide(tmp_path / "raw")
+    (tmp_path / "raw/Concepts81.txt").unlink()
+    _distributed_files(tmp_path / "out", with_obs=False)
+    with pytest.raises(ValueError, match=r"cannot name the 81 columns of .*formatted_train_labels\.npy: no class list "
+                                         r"found under --root .*\(Concepts81\.txt\)"):
+        prepare("nuswide", tmp_path / "raw", tmp_path / "out")
+    assert not (tmp_path / "out/dataset.json").exists()

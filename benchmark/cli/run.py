@@ -30,7 +30,8 @@ from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan
 from benchmark.sweep import Job
 
 PROG = "spml-bench run"
-RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers")
+RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
+              "pretrained_file")
 
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
@@ -72,6 +73,9 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     g.add_argument("--lr", type=float)
     g.add_argument("--backbone", help="'smallcnn' or any timm model name")
     g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--pretrained-file", metavar="PATH",
+                   help="start from this local state dict of the timm backbone instead of timm's download "
+                        "(offline nodes; 'python -m benchmark.data weights MODEL --out DIR' writes one)")
     g.add_argument("--image-size", type=int)
     g.add_argument("--patience", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
@@ -132,6 +136,21 @@ def check_data(datasets: list[str], data_root: Path) -> None:
             check_prepared(key, data_root)  # the folder, its formatted files and dataset.json
 
 
+#: at most this many problems are printed when a submission is refused
+MAX_PROBLEMS = 5
+
+
+def check_submittable(configs: list[RunConfig]) -> list[str]:
+    """Before a SLURM submission: the lines saying what its offline jobs would lack (data,
+    weights), each with its fix; ``[]`` when everything is here (``benchmark.data.availability``)."""
+    from benchmark.data.availability import sweep_problems
+
+    problems = sweep_problems(configs, default_data_root())
+    if len(problems) > MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS - 1] + [f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
+    return problems
+
+
 def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     """The launcher's options; ``sweep_dir`` is set to a fresh folder only when something is submitted."""
     sbatch = {}
@@ -172,6 +191,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         return 2
     t0 = time.time()
     todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
+    if args.executor == "slurm" and todo:
+        # compute nodes are often offline: what a job would lack is found here, once, not in every job
+        problems = check_submittable([job.cfg for job in todo])
+        for problem in problems:
+            print(f"{prog}: error: not submitted: {problem}", file=sys.stderr)
+        if problems:
+            return 2
     by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
     print(f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}", file=sys.stderr)
     results: list[dict[str, Any]] = []

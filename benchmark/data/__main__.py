@@ -3,6 +3,11 @@
     python -m benchmark.data download voc --root RAW          # fetch, verify, unpack the official archives
     python -m benchmark.data download nuswide                 # prints the manual steps
     python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc
+    python -m benchmark.data cache voc --image-size 448       # decoded-image caches, ahead of a sweep
+    python -m benchmark.data weights resnet50.tv_in1k         # pretrained weights, for offline compute nodes
+
+A mistake in the arguments or the files exits with status 2 and one line on stderr; Ctrl-C exits
+with status 130 (every command resumes where it stopped when run again).
 """
 
 from __future__ import annotations
@@ -11,15 +16,25 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from benchmark.data import default_data_root
+from benchmark.data import DATASETS, UnknownDatasetError, default_data_root
 
 REAL = ("voc", "coco", "nuswide", "cub")
+PROG = "python -m benchmark.data"
+#: a sanity bound (the protocol's size is 448): one image at 4096 px is already 50 MB decoded
+MAX_IMAGE_SIZE = 4096
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (the usage itself is under ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="fetch a dataset's official archives, verify checksums, unpack")
     d.add_argument("dataset", choices=REAL)
@@ -34,39 +49,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     q.add_argument("--force", action="store_true", help="rebuild from the official files even if formatted files exist")
     q.add_argument("--skip-missing-images", action="store_true",
                    help="drop listed images that are not on disk (recorded in dataset.json) instead of failing")
+    c = sub.add_parser("cache", help="build a prepared dataset's decoded-image caches (pool and test) ahead of a sweep")
+    c.add_argument("dataset", choices=list(DATASETS))
+    c.add_argument("--image-size", type=int, default=None,
+                   help="the runs' image size (default: the dataset's protocol value, 448 for the real datasets)")
+    c.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
+    c.add_argument("--workers", type=int, default=None, help="decoding processes (default: CPUs, at most 8)")
+    w = sub.add_parser("weights", help="fetch a timm backbone's pretrained weights, for runs on offline compute nodes")
+    w.add_argument("model", help="timm model name with a pretrained tag, e.g. resnet50.tv_in1k (the protocol's)")
+    w.add_argument("--out", type=Path, default=None,
+                   help="also save the backbone's state dict to OUT/<model>.pth, for --pretrained-file "
+                        "(default: only the timm/Hugging Face cache)")
     return p.parse_args(argv)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from benchmark.data.download import download
+
+    root = args.root if args.root is not None else default_data_root() / "raw" / args.dataset
+    download(args.dataset, root, progress=not args.no_progress, keep_archives=not args.delete_archives)
+    if args.dataset != "nuswide":
+        print(f"next: {PROG} prepare {args.dataset} --root {root} --out {default_data_root() / args.dataset}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from benchmark.data.prepare import prepare
+
+    out = args.out if args.out is not None else default_data_root() / args.dataset
+    meta = prepare(args.dataset, args.root, out, force=args.force, skip_missing=args.skip_missing_images)
+    counts = meta["counts"]
+    state = "already prepared (use --force to rebuild)" if meta.get("already_prepared") else "prepared"
+    print(f"{args.dataset} {state} in {out}: {counts['train_images']} train-pool images, {counts['val_images']} "
+          f"test images, {meta['num_classes']} classes; source: {meta['source']['kind']}")
+    for warning in meta.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    dropped = {k: v for k, v in counts.items() if k.endswith("dropped") or "dropped_" in k}
+    if dropped:
+        print("dropped: " + json.dumps(dropped))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from benchmark.data.cache import cache_dataset
+
+    if args.image_size is not None and not 0 < args.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"--image-size must be a number of pixels from 1 to {MAX_IMAGE_SIZE}, got {args.image_size}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    data_root = args.data_root if args.data_root is not None else default_data_root()
+    cache_dataset(args.dataset, data_root, image_size=args.image_size, num_workers=args.workers, log=print)
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from benchmark.data.weights import fetch_weights
+
+    fetch_weights(args.model, out=args.out, log=print)
+    return 0
+
+
+COMMANDS = {"download": _download, "prepare": _prepare, "cache": _cache, "weights": _weights}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.command == "download":
-            from benchmark.data.download import download
-
-            root = args.root if args.root is not None else default_data_root() / "raw" / args.dataset
-            download(args.dataset, root, progress=not args.no_progress, keep_archives=not args.delete_archives)
-            if args.dataset != "nuswide":
-                print(f"next: python -m benchmark.data prepare {args.dataset} --root {root} "
-                      f"--out {default_data_root() / args.dataset}")
-            return 0
-        from benchmark.data.prepare import prepare
-
-        out = args.out if args.out is not None else default_data_root() / args.dataset
-        meta = prepare(args.dataset, args.root, out, force=args.force, skip_missing=args.skip_missing_images)
-    except (OSError, ValueError) as exc:
-        print(f"python -m benchmark.data {args.command}: error: {exc}", file=sys.stderr)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        # every command writes through temporary files and renames: nothing half-written is left
+        print(f"{PROG} {args.command}: interrupted; rerun to resume", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, UnknownDatasetError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the exception's text holds
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
         return 2
-    counts = meta["counts"]
-    state = "already prepared (use --force to rebuild)" if meta.get("already_prepared") else "prepared"
-    print(f"{args.dataset} {state} in {out}: {counts['train_images']} train-pool images, {counts['val_images']} "
-          f"test images, {meta['num_classes']} classes; source: {meta['source']['kind']}")
-    if meta["num_classes"] != meta["official_num_classes"]:
-        print(f"warning: {meta['num_classes']} classes, the official {args.dataset} has {meta['official_num_classes']}",
-              file=sys.stderr)
-    dropped = {k: v for k, v in counts.items() if k.endswith("dropped") or "dropped_" in k}
-    if dropped:
-        print("dropped: " + json.dumps(dropped))
-    return 0
 
 
 if __name__ == "__main__":

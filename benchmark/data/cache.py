@@ -6,13 +6,17 @@ cost. Here any ``ImageStore`` is decoded once, in parallel chunks, into a uint8 
 dataset, split, resolution and image list opens it memory-mapped (the page cache shares it between
 concurrent runs). The file name is the key, so a changed image list or resolution builds a new file
 rather than reading a stale one; the file is written under a temporary name and renamed, so a
-reader sees a whole cache or none.
+reader sees a whole cache or none. Processes that find a cache missing at the same time (the jobs of
+a sweep starting together) build it once: the first takes ``<cache>.npy.lock`` (``benchmark.data.lock``)
+and builds, the others wait and read its file. The cache's size is checked against the free space
+before building; ``python -m benchmark.data cache`` builds a dataset's caches ahead of a sweep.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +25,23 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from benchmark.data.lock import build_lock
 from benchmark.data.store import ArrayImages, ImageStore, Subset
 from benchmark.records import atomic_path
 
 CACHE_DIRNAME = "_cache"
 #: bumped when the file layout changes, so old caches are not read
 CACHE_VERSION = 1
+#: an .npy header is padded to a multiple of 64 bytes; 128 covers a 4-D uint8 array's
+NPY_HEADER_BYTES = 128
+
+
+class CacheSpaceError(OSError):
+    """The file system has less free space than a cache needs; nothing was written."""
+
+
+class CacheBuildError(OSError):
+    """An image could not be decoded while building a cache; the message names it. Nothing was kept."""
 
 
 # -- what identifies a store's images -------------------------------------------------------------
@@ -102,8 +117,13 @@ class _Chunks(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
-        return i, self.store.load(self.chunks[i])
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | str]:
+        try:
+            return i, self.store.load(self.chunks[i])
+        except (OSError, ValueError) as exc:
+            # returned, not raised: a DataLoader worker's exception reaches the caller wrapped in
+            # its traceback's text, and the file the message names is what the user needs
+            return i, f"{type(exc).__name__}: {exc}"
 
 
 def default_build_workers() -> int:
@@ -141,11 +161,16 @@ def build_cache(
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         chunks = [np.arange(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+        # its own generator: a DataLoader draws its base seed from the global RNG otherwise, and a run
+        # that built the cache would then train from another random state than one that found it
         loader = torch.utils.data.DataLoader(
-            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers
+            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers,
+            generator=torch.Generator(),
         )
         for i, images in loader:
             rows = chunks[int(i)]
+            if isinstance(images, str):
+                raise CacheBuildError(f"cannot build the image cache {path}: {images}")
             if tuple(images.shape[1:]) != shape[1:]:
                 raise ValueError(
                     f"{type(store).__name__} returned images of shape {tuple(images.shape[1:])} for rows "
@@ -157,6 +182,46 @@ def build_cache(
     if log is not None:
         log(f"cached {n} images {shape[1:]} in {time.time() - t0:.1f}s → {path}")
     return path
+
+
+def cache_bytes(num_images: int, image_shape: tuple[int, ...]) -> int:
+    """Size on disk of a cache of ``num_images`` uint8 images of ``image_shape`` (plus the .npy header)."""
+    return int(num_images) * int(np.prod(image_shape)) + NPY_HEADER_BYTES
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_space(directory: Path, need: int, what: str) -> None:
+    """Refuse to start writing ``need`` bytes into ``directory`` when its file system has less free."""
+    probe = Path(directory)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise CacheSpaceError(f"{what} needs {format_bytes(need)} but {probe} has {format_bytes(free)} free; free some "
+                              "space there or use a data root on a larger disk (--data-root, SPML_DATA)")
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Temporary files of ``path`` left by a builder that was killed (only the lock holder calls this)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def cache_path(store: ImageStore, data_root: str | Path, dataset: str, split: str,
+               first: torch.Tensor | None = None) -> tuple[Path, tuple[int, ...]]:
+    """Where ``store``'s cache lives, and the shape of one decoded image (read from the first one)."""
+    if first is None:
+        first = store.load(np.arange(1))
+    shape = tuple(first.shape[1:])
+    key = cache_key(dataset, split, shape, store_fingerprint(store))
+    return cache_dir(data_root, dataset) / f"{key}.npy", shape
 
 
 def cached_images(
@@ -172,28 +237,73 @@ def cached_images(
 
     An ``ArrayImages`` (already decoded) is returned as it is. The key is the dataset, the split,
     the decoded image shape (read from the first image, so the resolution the store resizes to is
-    part of the key) and the store's image list (``store_fingerprint``)."""
+    part of the key) and the store's image list (``store_fingerprint``). Concurrent callers that
+    find the cache missing take its lock (``build_lock``): one builds, the others wait and then
+    read its file; a builder that dies releases the lock and the next one builds."""
     if isinstance(store, ArrayImages):
         return store
     first = store.load(np.arange(1))
-    key = cache_key(dataset, split, tuple(first.shape[1:]), store_fingerprint(store))
-    path = cache_dir(data_root, dataset) / f"{key}.npy"
+    path, shape = cache_path(store, data_root, dataset, split, first)
     if not path.exists():
-        workers = default_build_workers() if num_workers is None else num_workers
-        build_cache(store, path, num_workers=workers, first=first, log=log)
+        with build_lock(path, log):
+            if not path.exists():  # else another process built it while this one waited
+                _remove_stale_parts(path)
+                need = cache_bytes(len(store), shape)
+                what = f"the decoded-image cache of {dataset} {split} ({len(store)} images at {'x'.join(map(str, shape))})"
+                check_space(path.parent, need, what)
+                if log is not None:
+                    log(f"building {what}: {format_bytes(need)} → {path}")
+                workers = default_build_workers() if num_workers is None else num_workers
+                build_cache(store, path, num_workers=workers, first=first, log=log)
     mapped = MappedImages.open(path)
     if len(mapped) != len(store):
         raise ValueError(f"image cache {path} holds {len(mapped)} images but the store has {len(store)}; delete it")
     return mapped
 
 
+def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = None, num_workers: int | None = None,
+                  log: Callable[[str], None] = print) -> list[Path]:
+    """Build ``key``'s pool and test caches at ``image_size`` (default: the dataset's), as the runs
+    would on first use; their total size is checked against the free space before either is built.
+    Returns the cache files (none for a dataset held in memory)."""
+    from benchmark.data import get_spec, load
+
+    size = image_size if image_size is not None else get_spec(key).defaults["image_size"]
+    ds = load(key, data_root, image_size=size)
+    todo: list[tuple[str, ImageStore, Path, int]] = []
+    paths: list[Path] = []
+    for split, store in (("pool", ds.pool.images), ("test", ds.test.images)):
+        if isinstance(store, ArrayImages):
+            log(f"{key} {split}: {len(store)} images held in memory, nothing to cache")
+            continue
+        path, shape = cache_path(store, data_root, key, split)
+        need = cache_bytes(len(store), shape)
+        paths.append(path)
+        if path.exists():
+            log(f"{key} {split}: already cached, {format_bytes(path.stat().st_size)} in {path}")
+        else:
+            log(f"{key} {split}: {len(store)} images at {'x'.join(map(str, shape))} → {format_bytes(need)} in {path}")
+            todo.append((split, store, path, need))
+    if todo:
+        check_space(todo[0][2].parent, sum(t[3] for t in todo), f"the decoded-image caches of {key} at {size}px")
+    for split, store, _, _ in todo:
+        cached_images(store, data_root, key, split, num_workers=num_workers, log=log)
+    return paths
+
+
 __all__ = [
     "CACHE_DIRNAME",
+    "CacheBuildError",
+    "CacheSpaceError",
     "MappedImages",
     "build_cache",
+    "cache_bytes",
+    "cache_dataset",
     "cache_dir",
     "cache_key",
+    "cache_path",
     "cached_images",
+    "check_space",
     "default_build_workers",
     "store_fingerprint",
 ]

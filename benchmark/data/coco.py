@@ -15,10 +15,28 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, require_file, require_root
 
 #: official split → formatted split
 PHASES = {"train": "train", "val": "val"}
+
+#: the 80 categories of ``instances_{train,val}2014.json`` as (id, name), in the files' order
+CATEGORIES: tuple[tuple[int, str], ...] = (
+    (1, "person"), (2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"), (6, "bus"), (7, "train"),
+    (8, "truck"), (9, "boat"), (10, "traffic light"), (11, "fire hydrant"), (13, "stop sign"),
+    (14, "parking meter"), (15, "bench"), (16, "bird"), (17, "cat"), (18, "dog"), (19, "horse"), (20, "sheep"),
+    (21, "cow"), (22, "elephant"), (23, "bear"), (24, "zebra"), (25, "giraffe"), (27, "backpack"),
+    (28, "umbrella"), (31, "handbag"), (32, "tie"), (33, "suitcase"), (34, "frisbee"), (35, "skis"),
+    (36, "snowboard"), (37, "sports ball"), (38, "kite"), (39, "baseball bat"), (40, "baseball glove"),
+    (41, "skateboard"), (42, "surfboard"), (43, "tennis racket"), (44, "bottle"), (46, "wine glass"), (47, "cup"),
+    (48, "fork"), (49, "knife"), (50, "spoon"), (51, "bowl"), (52, "banana"), (53, "apple"), (54, "sandwich"),
+    (55, "orange"), (56, "broccoli"), (57, "carrot"), (58, "hot dog"), (59, "pizza"), (60, "donut"), (61, "cake"),
+    (62, "chair"), (63, "couch"), (64, "potted plant"), (65, "bed"), (67, "dining table"), (70, "toilet"),
+    (72, "tv"), (73, "laptop"), (74, "mouse"), (75, "remote"), (76, "keyboard"), (77, "cell phone"),
+    (78, "microwave"), (79, "oven"), (80, "toaster"), (81, "sink"), (82, "refrigerator"), (84, "book"),
+    (85, "clock"), (86, "vase"), (87, "scissors"), (88, "teddy bear"), (89, "hair drier"), (90, "toothbrush"),
+)
 
 
 def annotation_path(root: Path, phase: str) -> Path:
@@ -37,6 +55,10 @@ def load_json(path: Path) -> dict[str, Any]:
         ) from None
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path}: not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        # json recurses once per nesting level: '[' x 200000 exhausts the interpreter's stack
+        raise AnnotationError(f"{path}: JSON nested too deeply to read; expected the official COCO instances file "
+                              "(a handful of levels deep)") from None
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
     for key in ("annotations", "categories"):
@@ -98,6 +120,7 @@ def format_official(root: Path) -> Formatted:
         data = load_json(paths[phase])
         phase_names, phase_column = parse_categories(paths[phase], data["categories"])
         if phase == "train":
+            check_class_list("coco", phase_names, f"{paths[phase]} (its 'categories')")
             names, column = phase_names, phase_column
         elif (phase_names, phase_column) != (names, column):
             raise AnnotationError(f"{paths[phase]}: its categories differ from those of {train_path} "
@@ -110,6 +133,7 @@ def format_official(root: Path) -> Formatted:
         sources=list(paths.values()), label_dtype="float64", counts=counts,
         notes=["columns in the order of 'categories' of instances_train2014.json; images with no annotation "
                "dropped; image ids sorted as strings"],
+        split_origin={name: f"{phase}2014, {paths[phase]}" for phase, name in PHASES.items()},
     )
 
 

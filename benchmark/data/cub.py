@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.identity import check_class_list
 from benchmark.data.official import (
     AnnotationError, Formatted, Split, parse_int, quote, records, require_file, require_root,
 )
@@ -93,6 +94,7 @@ def format_official(root: Path) -> Formatted:
     extra = _ExtraColumns()
 
     attributes = read_attributes(attr_path, extra)
+    check_class_list("cub", attributes, str(attr_path))
     images = read_id_table(images_path, IMAGES_SYNTAX, extra)
     ids = list(images)  # images.txt order
     row = {image_id: r for r, image_id in enumerate(ids)}
@@ -145,6 +147,7 @@ def format_official(root: Path) -> Formatted:
         label_dtype="int64", counts=counts,
         notes=["label = is_present (certainty ignored); lines with extra columns parsed from their leading "
                "fields; images.txt order; train_test_split.txt 1 → train pool, 0 → test"],
+        split_origin={"train": f"is_training_image 1 in {split_path}", "val": f"is_training_image 0 in {split_path}"},
     )
 
 

@@ -8,15 +8,23 @@ are not distributed as an archive, so for it the manual steps are printed instea
 from __future__ import annotations
 
 import hashlib
+import http.client
+import lzma
 import os
+import posixpath
+import shutil
 import tarfile
+import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, TextIO
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
+
+from benchmark.data.validate import unsafe_reason
 
 CHUNK = 1 << 20
 
@@ -76,6 +84,11 @@ used as they are.
 """
 
 
+def _inside(base: Path, member: str) -> bool:
+    resolved = (base / member).resolve()
+    return resolved == base.resolve() or base.resolve() in resolved.parents
+
+
 class ChecksumError(ValueError):
     """A downloaded archive's checksum differs from the published one."""
 
@@ -86,6 +99,15 @@ def md5_of(path: Path) -> str:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class DownloadError(OSError):
+    """An archive could not be fetched; the message names its URL."""
+
+
+class ArchiveError(ValueError):
+    """An archive could not be unpacked (unreadable, truncated, or a member refused); the message
+    names the archive and says that nothing of it was left behind."""
 
 
 def fetch(archive: Archive, dest: Path, progress: bool = True) -> Path:
@@ -106,6 +128,10 @@ def fetch(archive: Archive, dest: Path, progress: bool = True) -> Path:
                     fh.write(block)
                     digest.update(block)
                     bar.update(len(block))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadError(f"cannot download {archive.url}: {reason} (nothing was kept; run download again)") from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -118,26 +144,110 @@ def fetch(archive: Archive, dest: Path, progress: bool = True) -> Path:
     return target
 
 
-def _inside(base: Path, member: str) -> bool:
-    resolved = (base / member).resolve()
-    return resolved == base.resolve() or base.resolve() in resolved.parents
+#: ``extractall(filter="data")`` exists from Python 3.10.12 / 3.11.4 / 3.12; on every version the
+#: members are also checked here (no absolute or '..' names, no link leaving the tree, no devices),
+#: so the code is safe on all the Python versions ``requires-python`` allows
+TAR_DATA_FILTER = hasattr(tarfile, "data_filter")
 
 
-def unpack(path: Path, dest: Path) -> None:
-    """Unpack a .tar/.tgz/.zip into ``dest``; members that would land outside it are refused."""
-    dest.mkdir(parents=True, exist_ok=True)
+class _RefusedMember(tarfile.TarError):
+    pass
+
+
+def _checked_members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    for member in tf:
+        reason = unsafe_reason(member.name)
+        if reason is None and (member.issym() or member.islnk()):
+            base = posixpath.dirname(member.name) if member.issym() else ""
+            target = posixpath.normpath(posixpath.join(base, member.linkname))
+            if member.linkname.startswith(("/", "\\")) or target == ".." or target.startswith("../"):
+                reason = f"link to {member.linkname!r} leaves the archive's tree"
+        if reason is None and not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            reason = "a device, fifo or other special file"
+        if reason is not None:
+            raise _RefusedMember(f"member {member.name!r} refused: {reason}")
+        member.mode &= 0o755  # no setuid/setgid/sticky bits or group/other write, as the data filter
+        yield member
+
+
+def _extract(path: Path, into: Path) -> None:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             for name in zf.namelist():
-                if not _inside(dest, name):
-                    raise ValueError(f"{path}: member {name!r} would unpack outside {dest}; refusing")
-            zf.extractall(dest)
+                reason = unsafe_reason(name.rstrip("/")) if name.rstrip("/") else None
+                if reason is not None or not _inside(into, name):
+                    raise _RefusedMember(f"member {name!r} would unpack outside the target folder "
+                                         f"({reason or 'path leaves it'}); refusing")
+            zf.extractall(into)
         return
     if tarfile.is_tarfile(path):
         with tarfile.open(path) as tf:
-            tf.extractall(dest, filter="data")
+            # our rules on every Python (they also refuse absolute names, which the data filter
+            # would only make relative), and the data filter on top where it exists
+            tf.extractall(into, members=_checked_members(tf), **({"filter": "data"} if TAR_DATA_FILTER else {}))
         return
-    raise ValueError(f"{path}: neither a zip nor a tar archive")
+    raise _RefusedMember("neither a zip nor a tar archive")
+
+
+def _conflict(src: Path, dst: Path) -> str | None:
+    """A path of ``dst`` whose kind (folder or not) differs from the same path under ``src``, which
+    would stop a merge half way: found before anything is moved."""
+    if not os.path.lexists(dst):
+        return None
+    src_dir, dst_dir = src.is_dir() and not src.is_symlink(), dst.is_dir() and not dst.is_symlink()
+    if src_dir != dst_dir:
+        return f"{dst} exists and is {'not ' if src_dir else ''}a folder"
+    if src_dir:
+        for child in src.iterdir():
+            found = _conflict(child, dst / child.name)
+            if found is not None:
+                return found
+    return None
+
+
+def _place(src: Path, dst: Path, last: PurePosixPath | None) -> None:
+    """Move ``src`` to ``dst``: a rename where ``dst`` is free, else a merge of the two trees. The
+    entry on the way to ``last`` (the archive's marker) moves last, so an interrupted move is never
+    taken for a finished one."""
+    if not os.path.lexists(dst):
+        os.replace(src, dst)
+        return
+    if src.is_dir() and not src.is_symlink():
+        if not dst.is_dir() or dst.is_symlink():
+            raise ArchiveError(f"cannot unpack {src.name} into {dst.parent}: {dst} exists and is not a folder")
+        head = last.parts[0] if last is not None and last.parts else None
+        children = sorted(src.iterdir(), key=lambda p: p.name == head)
+        for child in children:
+            rest = PurePosixPath(*last.parts[1:]) if child.name == head and last is not None and len(last.parts) > 1 else None
+            _place(child, dst / child.name, rest)
+        return
+    if dst.is_dir() and not dst.is_symlink():
+        raise ArchiveError(f"cannot unpack {src.name} into {dst.parent}: {dst} exists and is a folder")
+    os.replace(src, dst)
+
+
+def unpack(path: Path, dest: Path, marker: str = "") -> None:
+    """Unpack a .tar/.tgz/.zip into ``dest``: first whole into a hidden folder inside ``dest`` (same
+    file system), then moved into place, so a failed or interrupted unpack leaves no partial tree.
+    Members that would land outside ``dest``, links leaving it and special files are refused;
+    unreadable or truncated archives are reported as ``ArchiveError`` naming the archive."""
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest, prefix=f".unpacking-{path.name}-"))
+    try:
+        try:
+            _extract(path, staging)
+        except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError,
+                NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+            # RuntimeError: an encrypted zip member; EOFError/zlib.error: a truncated or corrupt stream
+            raise ArchiveError(f"{path}: cannot unpack ({exc}); nothing of it was left in {dest}. Delete the "
+                               "archive and run download again to fetch it afresh") from None
+        conflict = _conflict(staging, dest)
+        if conflict is not None:
+            raise ArchiveError(f"{path}: cannot unpack into {dest}: {conflict}; nothing of it was left there. "
+                               "Move that path away and run download again")
+        _place(staging, dest, PurePosixPath(marker) if marker else None)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def download(key: str, root: Path, *, progress: bool = True, keep_archives: bool = True,
@@ -157,10 +267,11 @@ def download(key: str, root: Path, *, progress: bool = True, keep_archives: bool
             continue
         path = fetch(archive, root, progress=progress)
         write(f"{archive.filename}: MD5 {archive.md5} verified; unpacking into {root / archive.unpack_to}")
-        unpack(path, root / archive.unpack_to)
+        unpack(path, root / archive.unpack_to, marker=archive.marker if archive.unpack_to == "." else "")
         if not keep_archives:
             path.unlink()
     return root
 
 
-__all__ = ["ARCHIVES", "Archive", "ChecksumError", "NUSWIDE_STEPS", "download", "fetch", "md5_of", "unpack"]
+__all__ = ["ARCHIVES", "Archive", "ArchiveError", "ChecksumError", "DownloadError", "NUSWIDE_STEPS", "download", "fetch",
+           "md5_of", "unpack"]

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:  # imported in load(): the data CLI's prepare starts without torch
+    import torch
 
 
 class ImageDecodeError(OSError):
@@ -54,11 +57,13 @@ class FileImages:
         try:
             with Image.open(path) as image:
                 rgb = image.convert("RGB").resize((self.image_size, self.image_size), Image.BILINEAR)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise ImageDecodeError(f"cannot read image {path}: {exc}") from exc
         return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
     def load(self, index: np.ndarray) -> torch.Tensor:
+        import torch
+
         index = np.asarray(index).reshape(-1)
         out = np.empty((len(index), 3, self.image_size, self.image_size), dtype=np.uint8)
         for j, i in enumerate(index):

@@ -17,6 +17,8 @@ import numpy as np
 
 from benchmark.data import Dataset, DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD, LabelledImages, get_spec
 from benchmark.data.files import FileImages
+from benchmark.data.identity import check_prepared_identity
+from benchmark.data.validate import check_image_names
 
 META_FILE = "dataset.json"
 SPLITS = ("train", "val")
@@ -50,14 +52,21 @@ def check_prepared(key: str, data_root: Path) -> Path:
     if missing:
         raise DatasetNotFoundError(f"dataset '{key}' is not prepared: {directory} lacks {', '.join(missing)}. "
                                    f"Prepare it with: {prepare_command(key, data_root)}")
+    # a folder prepared from another dataset must not be trained and ranked as this one
+    meta = read_meta(directory)
+    check_prepared_identity(key, meta, str(directory / META_FILE), prepare_command(key, data_root))
+    for split in SPLITS:  # names that would read files outside the image root
+        path = directory / array_file(split, "images")
+        check_image_names({split: load_array(path).tolist()}, str(path), resolve_image_root(directory, meta))
     return directory
 
 
 def load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        # object arrays need pickle, which we do not load from downloaded files
+    except (ValueError, EOFError, OSError) as exc:
+        # object arrays need pickle, which we do not load from downloaded files; a truncated file
+        # ends in EOFError or ValueError depending on where it was cut
         raise FormattedDataError(f"{path}: cannot be read as a plain numpy array ({exc}); expected a string array "
                                  "of image paths or a numeric label matrix") from None
 
@@ -104,9 +113,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise FormattedDataError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    for field in ("class_names", "image_root"):
+    except UnicodeDecodeError as exc:
+        raise FormattedDataError(f"{path}: not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise FormattedDataError(f"{path}: JSON nested too deeply to read; expected the dataset.json written by "
+                                 "python -m benchmark.data prepare") from None
+    if not isinstance(meta, dict):
+        raise FormattedDataError(f"{path}: expected a JSON object at the top level, got {type(meta).__name__}")
+    for field in ("dataset", "class_names", "image_root"):
         if field not in meta:
             raise FormattedDataError(f"{path}: expected a '{field}' field (written by python -m benchmark.data prepare)")
+    if not isinstance(meta["image_root"], str) or not meta["image_root"]:
+        raise FormattedDataError(f"{path}: 'image_root' must be the path of the image folder, got {meta['image_root']!r}")
     return meta
 
 

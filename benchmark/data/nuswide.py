@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, numbered_lines, require_file, require_root
 
 CONCEPT_LISTS = (Path("Concepts81.txt"), Path("ConceptsList/Concepts81.txt"))
@@ -30,6 +31,16 @@ LABEL_DIR = Path("Groundtruth/TrainTestLabels")
 IMAGE_DIR = Path("Flickr")
 #: official split → formatted split
 PHASES = {"Train": "train", "Test": "val"}
+#: the 81 concepts of ``Concepts81.txt`` (the file fixes the column order; this list only the names)
+CONCEPTS: tuple[str, ...] = (
+    "airport", "animal", "beach", "bear", "birds", "boats", "book", "bridge", "buildings", "cars", "castle", "cat",
+    "cityscape", "clouds", "computer", "coral", "cow", "dancing", "dog", "earthquake", "elk", "fire", "fish", "flags",
+    "flowers", "food", "fox", "frost", "garden", "glacier", "grass", "harbor", "horses", "house", "lake", "leaf",
+    "map", "military", "moon", "mountain", "nighttime", "ocean", "person", "plane", "plants", "police", "protest",
+    "railroad", "rainbow", "reflection", "road", "rocks", "running", "sand", "sign", "sky", "snow", "soccer",
+    "sports", "statue", "street", "sun", "sunset", "surf", "swimmers", "tattoo", "temple", "tiger", "tower", "town",
+    "toy", "train", "tree", "valley", "vehicle", "water", "waterfall", "wedding", "whales", "window", "zebra",
+)
 
 
 def concept_list_path(root: Path) -> Path:
@@ -102,6 +113,7 @@ def format_official(root: Path) -> Formatted:
     require_root(root, "nuswide")
     concepts_path = concept_list_path(root)
     concepts = read_concepts(concepts_path)
+    check_class_list("nuswide", concepts, str(concepts_path))
     splits, counts, sources = {}, {}, [concepts_path]
     for phase, name in PHASES.items():
         list_path = require_file(root / IMAGE_LISTS[phase], "nuswide", root, "NUS-WIDE image list")
@@ -121,6 +133,7 @@ def format_official(root: Path) -> Formatted:
         image_root=(root / IMAGE_DIR).resolve(), sources=sources, label_dtype="float64", counts=counts,
         notes=["official Train → train pool, Test → test; columns in Concepts81.txt order; images with no "
                "concept dropped; official list order kept"],
+        split_origin={name: f"official {phase}, {root / IMAGE_LISTS[phase]}" for phase, name in PHASES.items()},
     )
 
 

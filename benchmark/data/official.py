@@ -56,6 +56,8 @@ class Formatted:
     #: counts beyond the split sizes (images dropped and why, malformed lines tolerated, ...)
     counts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: split → where its images come from, for messages ("official val, ImageSets/Main/<class>_val.txt")
+    split_origin: dict[str, str] = field(default_factory=dict)
 
 
 def fetch_hint(key: str, root: Path) -> str:
@@ -74,7 +76,8 @@ def require_file(path: Path, key: str, root: Path, what: str = "") -> Path:
 
 def require_root(root: Path, key: str) -> Path:
     if not root.is_dir():
-        raise DatasetNotFoundError(f"raw {key} root {root} does not exist; {fetch_hint(key, root)}")
+        state = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetNotFoundError(f"raw {key} root {root} {state}; {fetch_hint(key, root)}")
     return root
 
 

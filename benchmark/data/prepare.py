@@ -21,16 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import cub, coco, get_spec, nuswide, voc
+from benchmark.data import DATASETS, cub, coco, get_spec, nuswide, voc
 from benchmark.data.formatted import (
-    CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays,
+    CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays, read_meta,
 )
+from benchmark.data.identity import DatasetIdentityError, check_class_list, official_class_names
 from benchmark.data.official import Formatted, MissingImagesError, Split, quote, require_root
 from benchmark.data.protocol import DATA_SEED, observe
+from benchmark.data.validate import check_image_files, check_image_names, check_splits, split_warnings
 
 FORMATTERS: dict[str, ModuleType] = {"voc": voc, "coco": coco, "nuswide": nuswide, "cub": cub}
 OBSERVED_REGIME = "1p"
 FORMAT_VERSION = 1
+#: where the official class list lies under the raw root, for messages
+CLASS_LIST_FILES = {"voc": "built in", "coco": "annotations/instances_train2014.json",
+                    "nuswide": "Concepts81.txt", "cub": "attributes.txt"}
+#: ``<split>_dropped_<reason>`` count keys of the formatters → the reason in words
+DROP_REASONS = {"no_positive": "have no positive label", "no_annotation": "have no annotation",
+                "no_concept": "have no concept"}
 
 
 def tool_version() -> dict[str, Any]:
@@ -106,16 +114,40 @@ def _check_images(image_root: Path, splits: dict[str, list[str]], listed_in: str
     return missing
 
 
+def _dropped(formatted: Formatted, missing: dict[str, list[str]], split: str) -> str:
+    """Why images were removed from ``split``, in words (for the message of an empty split)."""
+    parts = [f"{n} listed images {DROP_REASONS.get(k.split('_dropped_', 1)[1], k)} and were dropped"
+             for k, n in formatted.counts.items() if k.startswith(f"{split}_dropped_") and isinstance(n, int) and n]
+    if missing[split]:
+        parts.append(f"{len(missing[split])} listed images are missing on disk and were dropped (--skip-missing-images)")
+    return "; ".join(parts)
+
+
+def _check_out(key: str, out: Path) -> None:
+    """Refuse an output folder named after another dataset: the loaders look for ``key`` under
+    ``DATA_ROOT/key``, and a folder named ``voc`` holding COCO invites the wrong run."""
+    if out.name in DATASETS and out.name != key:
+        raise DatasetIdentityError(f"--out {out} is named after dataset '{out.name}' but would hold {key}; the runs "
+                                   f"read {key} from DATA_ROOT/{key}: use --out {out.parent / key}")
+
+
 def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missing: bool = False) -> dict[str, Any]:
-    """Write the formatted directory ``out`` from the raw root ``root``; returns the JSON written."""
+    """Write the formatted directory ``out`` from the raw root ``root``; returns the JSON written.
+
+    Everything is checked before the first file is written (``benchmark.data.validate``): a
+    refused dataset leaves ``out`` as it was."""
     spec = get_spec(key)
     if key not in FORMATTERS:
         raise ValueError(f"'{key}' has no official files to prepare; datasets with a formatter: {', '.join(FORMATTERS)}")
     module = FORMATTERS[key]
     root, out = Path(root), Path(out)
+    _check_out(key, out)
     existing = [name for name in CORE_FILES if (out / name).is_file()]
     if existing and not force and (out / META_FILE).is_file():
-        previous = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+        previous = read_meta(out)
+        if previous.get("dataset") != key:
+            raise DatasetIdentityError(f"{out / META_FILE}: {out} holds prepared dataset {previous.get('dataset')!r}, "
+                                       f"not '{key}'; pass --force to replace it, or choose another --out")
         if previous.get("source", {}).get("kind") == "official files" and len(existing) == len(CORE_FILES):
             # our own earlier output: nothing to redo (--force rebuilds it)
             check_arrays(read_arrays(out), out, previous.get("class_names"))
@@ -126,14 +158,16 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
 
     formatted: Formatted = module.format_official(root)
     splits = {"train": formatted.train, "val": formatted.val}
-    missing = _check_images(formatted.image_root, {s: sp.images for s, sp in splits.items()},
-                            ", ".join(str(p) for p in formatted.sources[:3]) + (" ..." if len(formatted.sources) > 3 else ""),
-                            skip_missing)
+    listed_in = ", ".join(str(p) for p in formatted.sources[:3]) + (" ..." if len(formatted.sources) > 3 else "")
+    check_image_names({s: sp.images for s, sp in splits.items()}, listed_in, formatted.image_root)
+    missing = _check_images(formatted.image_root, {s: sp.images for s, sp in splits.items()}, listed_in, skip_missing)
     for split in SPLITS:
         if missing[split]:
             splits[split] = _drop_missing(splits[split], set(missing[split]))
+    check_splits({s: splits[s].labels for s in SPLITS}, formatted.split_origin,
+                 {s: _dropped(formatted, missing, s) for s in SPLITS})
+    check_image_files(formatted.image_root, [n for s in SPLITS for n in splits[s].images])
 
-    out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for split in SPLITS:
         labels = splits[split].labels.astype(formatted.label_dtype)
@@ -141,6 +175,7 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
         arrays[array_file(split, "labels")] = labels
         arrays[array_file(split, "labels_obs")] = observed_labels(labels)
     check_arrays(arrays, out, formatted.class_names, "class names")
+    out.mkdir(parents=True, exist_ok=True)
     # without its JSON a directory reads as not prepared: an interrupted rebuild cannot pass for whole
     (out / META_FILE).unlink(missing_ok=True)
     for name, array in arrays.items():
@@ -155,6 +190,8 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     meta["counts"]["missing_images_dropped"] = {s: len(missing[s]) for s in SPLITS}
     meta["missing_images_dropped"] = {s: missing[s] for s in SPLITS if missing[s]}
     meta["notes"] = formatted.notes
+    meta["warnings"] = split_warnings({s: splits[s].labels for s in SPLITS}, {s: splits[s].images for s in SPLITS},
+                                      formatted.class_names)
     _write_meta(out, meta)
     return meta
 
@@ -207,14 +244,22 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
     require_root(root, key)
     arrays = read_arrays(out)
     num_classes = arrays[array_file("train", "labels")].shape[1]
+    labels_file = out / array_file("train", "labels")
     class_names = module.class_names(root)
     names_from = "official files under --root"
-    if class_names is None or len(class_names) != num_classes:
+    if class_names is None and official_class_names(key) is not None:
+        # the column names are what tells these files are the dataset they claim to be
+        raise DatasetIdentityError(f"cannot name the {num_classes} columns of {labels_file}: no class list found under "
+                                   f"--root {root}; put the official one there ({CLASS_LIST_FILES[key]})")
+    if class_names is None:
         class_names = [f"class_{i}" for i in range(num_classes)]
         names_from = "generic (no class list found under --root)"
+    check_class_list(key, class_names, f"the class list for {labels_file} ({names_from})")
     check_arrays(arrays, out, class_names, "class names")
     image_root = module.image_root(root)
-    missing = {s: missing_images(image_root, arrays[array_file(s, "images")]) for s in SPLITS}
+    names = {s: arrays[array_file(s, "images")] for s in SPLITS}
+    check_image_names(names, f"{out / array_file('train', 'images')}, {out / array_file('val', 'images')}", image_root)
+    missing = {s: missing_images(image_root, names[s]) for s in SPLITS}
     if any(missing.values()):
         # dropping rows changes the arrays, so the adopted files cannot stay as they are
         raise MissingImagesError(
@@ -222,6 +267,9 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
             f"{image_root}, first: {quote([n for s in SPLITS for n in missing[s]])}; existing formatted files are "
             "used as they are, so restore the images (or remove the files and prepare from the official files)"
         )
+    split_labels = {s: arrays[array_file(s, "labels")] for s in SPLITS}
+    check_splits(split_labels, {s: str(out / array_file(s, "labels")) for s in SPLITS}, {})
+    check_image_files(image_root, [str(n) for s in SPLITS for n in names[s]])
     observed_match: dict[str, bool] = {}
     for split in SPLITS:
         labels = arrays[array_file(split, "labels")]
@@ -241,5 +289,6 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         "class_names_from": names_from,
         "observed_files_match_protocol": observed_match,
     }
+    meta["warnings"] = split_warnings(split_labels, names, class_names)
     _write_meta(out, meta)
     return meta

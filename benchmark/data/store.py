@@ -5,10 +5,12 @@ device, so a store does no per-epoch float work."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where pixels are loaded: the data CLI's download/prepare start without it
+    import torch
 
 
 class ImageStore(Protocol):
@@ -35,6 +37,8 @@ class ArrayImages:
         return int(self.array.shape[0])
 
     def load(self, index: np.ndarray) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(self.array[np.asarray(index)]))
 
 

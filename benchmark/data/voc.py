@@ -82,6 +82,7 @@ def format_official(root: Path) -> Formatted:
         key="voc", class_names=list(CLASSES), train=splits["train"], val=splits["val"],
         image_root=(root / IMAGE_DIR).resolve(), sources=sources, label_dtype="float64", counts=counts,
         notes=["label 1 → positive; 0 (difficult) and -1 → negative; images with no positive dropped; sorted by name"],
+        split_origin={name: f"official {phase}, {root / MAIN}/<class>_{phase}.txt" for phase, name in PHASES.items()},
     )
 
 

@@ -1,0 +1,99 @@
+"""What a dataset key promises: its official class list.
+
+``prepare`` checks that the official files list the key's classes, and the loaders check that a
+prepared folder is the dataset its key names (``dataset.json``'s ``dataset`` field and class list),
+so a folder prepared from COCO and put where VOC is expected is refused instead of being trained and
+ranked against VOC's published figure. Names are compared as sets: a formatter follows the order of
+the official file (COCO's columns follow ``categories``), and mAP does not depend on the order.
+CUB's 312 attribute names are not listed here; for it the class count is what is checked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from benchmark.data import get_spec
+
+#: official class names (any order) of the datasets whose list is fixed and public; filled on first
+#: use (the formatter modules that hold the lists import this one)
+_OFFICIAL: dict[str, frozenset[str]] = {}
+
+
+def official_class_names(key: str) -> frozenset[str] | None:
+    """The official class names of ``key``, or ``None`` where only the count is known (CUB, digits)."""
+    if not _OFFICIAL:
+        from benchmark.data import coco, nuswide, voc
+
+        _OFFICIAL.update({
+            "voc": frozenset(voc.CLASSES),
+            "coco": frozenset(name for _, name in coco.CATEGORIES),
+            "nuswide": frozenset(nuswide.CONCEPTS),
+        })
+    return _OFFICIAL.get(key)
+
+
+class DatasetIdentityError(ValueError):
+    """A class list or a prepared folder is not the dataset its key names; the message names both."""
+
+
+def _first(names: Sequence[str] | set[str], n: int = 5) -> str:
+    items = sorted(names)
+    more = f" (and {len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(repr(x) for x in items[:n]) + more
+
+
+def class_list_problem(key: str, names: Sequence[str]) -> str | None:
+    """``None`` when ``names`` is the official class list of ``key``; else what differs, to follow
+    the words "the class list"."""
+    spec = get_spec(key)
+    if not names:
+        return f"is empty; {spec.title} has {spec.num_classes} classes"
+    repeated = [name for name, n in Counter(names).items() if n > 1]
+    if repeated:
+        return f"repeats {_first(repeated)} (expected {spec.num_classes} distinct names)"
+    official = official_class_names(key)
+    if official is not None and set(names) != official:
+        extra, missing = set(names) - official, official - set(names)
+        parts = [f"it has {len(names)}"]
+        if missing:
+            parts.append(f"lacks {_first(missing)}")
+        if extra:
+            parts.append(f"adds {_first(extra)}")
+        return f"is not the {spec.num_classes} classes of {spec.title}: " + ", ".join(parts)
+    if len(names) != spec.num_classes:
+        return f"has {len(names)} classes, but {spec.title} has {spec.num_classes}"
+    return None
+
+
+def check_class_list(key: str, names: Sequence[str], source: str) -> None:
+    """Raise ``DatasetIdentityError`` naming ``source`` unless ``names`` are the key's classes."""
+    problem = class_list_problem(key, names)
+    if problem is not None:
+        raise DatasetIdentityError(f"{source}: the class list {problem}")
+
+
+def check_prepared_identity(key: str, meta: dict[str, Any], source: str, prepare_hint: str) -> None:
+    """A prepared folder's ``dataset.json`` (``meta``, read from ``source``) must name ``key`` and
+    carry its classes; otherwise ``DatasetIdentityError`` naming both and the command that prepares
+    ``key`` there."""
+    named = meta.get("dataset")
+    spec = get_spec(key)
+    if named != key:
+        shown = f"'{named}'" if isinstance(named, str) else repr(named)
+        names = meta.get("class_names")
+        count = len(names) if isinstance(names, list) else meta.get("num_classes", "?")
+        raise DatasetIdentityError(
+            f"{source} was prepared for dataset {shown} ({count} classes), not '{key}' ({spec.title}, "
+            f"{spec.num_classes} classes); prepare {key} there with: {prepare_hint}"
+        )
+    names = meta.get("class_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DatasetIdentityError(f"{source}: 'class_names' must be a list of strings, got {type(names).__name__}")
+    problem = class_list_problem(key, names)
+    if problem is not None:
+        raise DatasetIdentityError(f"{source}: the class list {problem}; prepare {key} there with: {prepare_hint}")
+
+
+__all__ = ["DatasetIdentityError", "check_class_list", "check_prepared_identity", "class_list_problem",
+           "official_class_names"]
