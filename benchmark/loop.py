@@ -107,9 +107,11 @@ def iterate(store: ImageStore, order: np.ndarray, batch_size: int, num_workers: 
     if _is_decoded(store):
         yield from _prefetched(store, batches, depth=num_workers + 1, pin=pin)
         return
+    # the loader's own generator: its workers' base seed would otherwise be drawn from the global
+    # RNG, so a run would train differently with workers than without (loading draws no randomness)
     loader = torch.utils.data.DataLoader(
         _Batches(store, batches), batch_size=None, shuffle=False, num_workers=num_workers,
-        pin_memory=pin, persistent_workers=False,
+        pin_memory=pin, persistent_workers=False, generator=torch.Generator().manual_seed(0),
     )
     yield from loader
 
