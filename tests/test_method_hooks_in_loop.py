@@ -150,3 +150,51 @@ def test_a_run_interrupted_after_an_epoch_resumes_to_the_same_record(data_root: 
     assert comparable(again.run()) == comparable(reference)
     if key == "ll_cp":  # and the corrections made after the resume are those of the whole run
         assert torch.equal(again.method.labels, whole.method.labels)
+
+
+def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root: Path, tmp_path: Path) -> None:
+    """The real thing for the method with the most state: ``run_all.py`` is killed (SIGKILL) once
+    the checkpoint of epoch 2 — the first epoch that corrects labels — exists; the same command
+    resumes from it and ends with the record of an uninterrupted sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import run_all
+    from benchmark import train
+    from benchmark.records import read_record
+    from benchmark.sweep import Job
+    from tests.runs_compare import assert_same_run
+
+    repo = Path(__file__).resolve().parent.parent
+    sweep = ["--methods", "ll_cp", "--hparam", "delta_rel=5.0", "--seeds", "0", "--epochs", "4", "--batch-size", "256",
+             "--patience", "0", "--data-root", str(data_root), "--quiet", "--no-leaderboard"]
+    reference_dir = tmp_path / "uninterrupted"
+    assert run_all.main([*sweep, "--results-dir", str(reference_dir)]) == 0
+    (reference,) = [read_record(p) for p in (reference_dir / "digits").glob("*.json")]
+
+    results = tmp_path / "results"
+    job = Job(RunConfig(dataset="digits", method="ll_cp", seed=0, epochs=4, batch_size=256, patience=0,
+                        hparams={"delta_rel": 5.0}, data_root=str(data_root)), results)
+    ckpt = train.checkpoint_path(results, job.cfg)
+    proc = subprocess.Popen([sys.executable, "run_all.py", *sweep, "--results-dir", str(results)], cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    saved: dict[str, Any] = {}
+    try:
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline:
+            if ckpt.exists():
+                saved = torch.load(ckpt, weights_only=False)
+                if saved["epoch"] >= 2:
+                    break
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert saved.get("epoch", 0) >= 2 and not job.record_path.exists(), "the run was not caught between epochs 2 and 4"
+    labels = torch.load(ckpt, weights_only=False)["method"]["labels"].cpu()
+    assert int((labels == 1).sum()) > labels.shape[0]  # 1p: one observed positive per image, plus corrections
+    assert run_all.main([*sweep, "--results-dir", str(results)]) == 0
+    assert_same_run(read_record(job.record_path), reference)
