@@ -56,8 +56,12 @@ AUTHORS: dict[str, Any] = {
     "mu_0": 0.5, "sigma_0": 2.0, "mu_T": 0.8, "sigma_T": 0.5,
     "q2": 0.01, "q3": 1.0,
 }
-#: the embedded digit-mosaic set, tuned on the validation split (see the tuning note)
-DIGITS: dict[str, Any] = dict(AUTHORS)
+#: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
+#: 0 1 8, the authors' values with one or two changed: none → 79.69 ± 4.84, w_T 4 → 81.73 ± 0.88,
+#: μ_T 0.9 → 80.89 ± 0.54, q2 0.1 → 83.82 ± 0.84, σ_T 1 → 85.75 ± 0.60, σ_T 1.5 → 84.31 ± 3.33,
+#: σ_T 2 (σ constant) → 83.54 ± 2.54, σ_T 1 and w_T 4 → 82.65 ± 0.40, σ_T 1 and q2 0.1 → 85.50 ± 0.95.
+#: A wider weight v at the end of the run (σ_T 1 rather than 0.5) keeps more unannotated entries in play.
+DIGITS: dict[str, Any] = {**AUTHORS, "sigma_T": 1.0}
 
 
 class Schedule(NamedTuple):

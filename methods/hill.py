@@ -32,8 +32,12 @@ from torch.nn import functional as F
 
 from methods.base import Method, Range, nll_negative
 
-#: the embedded digit-mosaic set, tuned on the validation split (see the tuning note)
-DIGITS: dict[str, Any] = {"lamb": 1.5, "margin": 1.0, "gamma": 2.0}
+#: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
+#: 0 1 8, per (λ, m) tried (γ = 2): (1.5, 1) → 75.25 ± 2.70, (1.5, 0.5) → 75.78 ± 1.42,
+#: (1, 1) → 35.81 ± 1.94 (at λ = 1 the loss falls as p -> 1: predictions collapse upward),
+#: (2, 1) → 71.05 ± 3.38, (1.25, 1) → 74.71 ± 4.03, (1.75, 1) → 75.76 ± 0.54, (1.25, 0.5) → 72.11 ± 7.92.
+#: The best is within the seeds' spread of the authors' values.
+DIGITS: dict[str, Any] = {"lamb": 1.5, "margin": 0.5, "gamma": 2.0}
 AUTHORS: dict[str, Any] = {"lamb": 1.5, "margin": 1.0, "gamma": 2.0}
 
 
