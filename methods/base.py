@@ -26,6 +26,7 @@ the inputs and applies PROTOCOL.md's reduction: sum over entries divided by ``B*
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -379,10 +380,10 @@ class Scheduled(Method):
     def setup(self, info: TrainInfo) -> None:
         self.num_epochs = int(info.num_epochs)
 
-    def on_epoch_start(self, epoch: int, ctx: TrainContext) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+    def on_epoch_start(self, epoch: int, ctx: TrainContext | None) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
             raise ValueError(f"{self.key}: epochs are counted from 1, got epoch={epoch!r}")
-        self.epoch = epoch
+        self.epoch = int(epoch)
 
     def get_extra_state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "num_epochs": self.num_epochs}
