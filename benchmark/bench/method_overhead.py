@@ -94,9 +94,10 @@ def main() -> None:
     base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
     print(f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
           f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU")
-    print(f"{'method':10s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
+    width = max(10, *map(len, med))
+    print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
     for key, m in med.items():
-        print(f"{key:10s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+        print(f"{key:{width}s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
 
 
 if __name__ == "__main__":
