@@ -108,6 +108,15 @@ class RunConfig(BaseModel):
             raise ValueError(f"hparams: {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _method_runs_under_protocol(self) -> "RunConfig":
+        # e.g. a method that makes its logits from the unpooled feature map cannot train on the
+        # linear protocol's cached pooled features: refused here, not as a failed record
+        problem = methods.get(self.method).protocol_problem(self.protocol)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
     def resolve(self) -> "RunConfig":
         """This config with every ``None`` training field filled in and the method's full
         hyper-parameters."""

@@ -1,9 +1,12 @@
 """Backbones: any timm model by name, or the small CNN of the embedded set, behind one shape:
-``features(x)`` → pooled ``[B, D]``, ``head`` an ``nn.Linear(D, C)`` with bias."""
+``feature_map(x)`` → the unpooled ``[B, D, H, W]``, ``features(x)`` → pooled ``[B, D]``, ``head`` an
+``nn.Linear(D, C)`` with bias. ``forward_for`` is the model's forward for a method: the model
+itself, or the method's own way of making logits from the feature map and the head."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -26,6 +29,12 @@ class SmallCNN(nn.Module):
         )
         self.num_features = 2 * width
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's unpooled map ``[B, D, H, W]`` (timm's name for it)."""
+        for layer in self.net[:-2]:
+            x = layer(x)
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -45,8 +54,36 @@ class Classifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's last feature map before pooling, ``[B, D, H, W]`` for a CNN (a vision
+        transformer's tokens are ``[B, N, D]``: a method that needs a spatial map says so)."""
+        return self.backbone.forward_features(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+#: a method's way of making logits: (feature map, head) → ``[B, C]``
+MakeLogits = Callable[[torch.Tensor, nn.Module], torch.Tensor]
+
+
+class MapLogits(nn.Module):
+    """The forward of a model whose logits a method makes from the unpooled feature map and the
+    head (``Method.logits_from_map``): in training and at every prediction alike."""
+
+    def __init__(self, model: Classifier, make_logits: MakeLogits) -> None:
+        super().__init__()
+        self.model = model
+        self.make_logits = make_logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.make_logits(self.model.feature_map(x), self.model.head)
+
+
+def forward_for(model: Classifier, make_logits: MakeLogits | None) -> nn.Module:
+    """The model itself (so every other method's numbers stay those of ``model(x)``), or a
+    ``MapLogits`` when a method makes its own logits."""
+    return model if make_logits is None else MapLogits(model, make_logits)
 
 
 def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3,

@@ -27,7 +27,7 @@ from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
 from benchmark.loop import Normalizer, forward_all, resolve_device, train_epoch
 from benchmark.metrics import average_precision, threshold_metrics
-from benchmark.models import Classifier, build_model
+from benchmark.models import Classifier, build_model, forward_for
 from benchmark.provenance import provenance
 from benchmark.records import atomic_write_bytes
 from benchmark.rundata import prepare_data
@@ -133,10 +133,15 @@ class Trainer:
         if cfg.channels_last and cfg.protocol == "finetune":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        # compiled forward for speed; self.model stays the plain module so state_dicts keep their keys
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model) if cfg.compile else model
-
         method = methods.build(cfg.method, num_classes=ds.num_classes, dataset=cfg.dataset, **cfg.hparams)
+        problem = method.protocol_problem(cfg.protocol)
+        if problem is not None:  # RunConfig refuses it first; this guards a config built otherwise
+            raise ValueError(problem)
+        # the model's forward, or the method's own logits from the feature map (in training and at
+        # every prediction); compiled for speed, self.model stays the plain module so state_dicts
+        # keep their keys
+        forward = forward_for(model, method.logits_from_map if method.makes_own_logits() else None)
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(forward) if cfg.compile else forward
         self.observed = data.observed.to(self.device)
         check_inputs(self.observed, self.observed)  # once, whole matrix: per-batch value checks are CPU-only
         method.check_values = self.device.type == "cpu"
@@ -182,10 +187,11 @@ class Trainer:
 
     # -- one epoch ----------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> dict[str, Any]:
-        """The training phase of ``epoch`` and the method's end-of-epoch hook; returns the
-        history entry's training part."""
+        """The method's start-of-epoch hook, the training phase of ``epoch`` and the method's
+        end-of-epoch hook; returns the history entry's training part."""
         cfg, n_train = self.cfg, len(self.data.train)
         self.epoch_started = t0 = time.time()
+        self.method.on_epoch_start(epoch, self.ctx)
         self.model.train()
         self.in_epoch = True
         order = torch.randperm(n_train, generator=self.generator).numpy()

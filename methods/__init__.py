@@ -15,7 +15,7 @@ import pkgutil
 from importlib import metadata
 from typing import Any
 
-from methods.base import HParamError, LabelError, Method, Range, TrainContext, TrainInfo
+from methods.base import HParamError, LabelError, Method, Range, Scheduled, TrainContext, TrainInfo
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -23,6 +23,7 @@ __all__ = [
     "LabelError",
     "Method",
     "Range",
+    "Scheduled",
     "TrainContext",
     "TrainInfo",
     "UnknownMethodError",

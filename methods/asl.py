@@ -13,9 +13,11 @@ Paper: Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 202
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from methods.base import LOG_EPS, Method, log_1mp, log_p
+from methods.base import LOG_EPS, Method, Range, log_1mp, log_p
 
 
 class AsymmetricLoss(Method):
@@ -23,6 +25,14 @@ class AsymmetricLoss(Method):
     summary = "asymmetric loss (γ+ = 0, γ- = 4, m = 0.05; adopted) with unannotated labels assumed negative"
     paper = "Ridnik et al., ICCV 2021"
     defaults = {"*": {"gamma_pos": 0.0, "gamma_neg": 4.0, "margin": 0.05}}
+    # focusing exponents >= 0; a shift m >= 1 would zero every unannotated loss. Search intervals
+    # (adopted) around the ASL paper's defaults: γ+ between its two settings 0 and 1, γ- up to 6,
+    # m up to 0.2
+    ranges = {
+        "gamma_pos": Range(0, math.inf, search=(0.0, 1.0)),
+        "gamma_neg": Range(0, math.inf, search=(1.0, 6.0)),
+        "margin": Range(0, 1, high_open=True, search=(0.0, 0.2)),
+    }
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         p = torch.sigmoid(logits)

@@ -7,18 +7,26 @@ what they are. The harness calls, in order:
 ``setup(info)``            once, with the training set's size and observed labels;
 ``param_groups(lr)``       extra optimiser groups (the method's own parameters);
 ``before_training(ctx)``   once, after the optimiser exists (ROLE+LI's linear phase);
+``on_epoch_start(epoch, ctx)`` before each epoch's training phase (LL's rate, GR's schedules);
 ``batch_labels(obs, idx)`` per batch: the labels the loss sees (APL substitutes pseudo-labels);
 ``loss(logits, observed, index=..., model=...)`` per batch;
 ``on_epoch_end(epoch, ctx)`` after each epoch's training phase (APL's pseudo-labelling).
 
+A method that overrides ``logits_from_map(feature_map, head)`` makes the logits itself from the
+backbone's unpooled feature map and the classifier head (BoostLU), in training and at every
+prediction (validation, test, the training-set pass of ``ctx.predict_train`` and the record's
+analyses); every other method gets the model's own ``head(avgpool(feature_map))``.
+
 A plain loss only implements ``loss_matrix``: the per-entry loss ``[B, C]``. The base class checks
 the inputs and applies PROTOCOL.md's reduction: sum over entries divided by ``B*C``, then
-``penalty`` (a regulariser) is added.
+``penalty`` (a regulariser) is added. A method whose loss depends on the epoch derives from
+``Scheduled``, which keeps the epoch in its ``state_dict``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -71,6 +79,17 @@ def log_1mp(logits: torch.Tensor) -> torch.Tensor:
     return torch.log(1.0 - torch.sigmoid(logits) + LOG_EPS)
 
 
+def nll_positive(logits: torch.Tensor) -> torch.Tensor:
+    """``-log p`` exactly (``softplus(-g)``): the form of the later methods whose authors use
+    ``binary_cross_entropy_with_logits`` or ``logsigmoid`` rather than ``log(p + 1e-5)``."""
+    return torch.nn.functional.softplus(-logits)
+
+
+def nll_negative(logits: torch.Tensor) -> torch.Tensor:
+    """``-log(1 - p)`` exactly (``softplus(g)``); see ``nll_positive``."""
+    return torch.nn.functional.softplus(logits)
+
+
 class HParamError(ValueError):
     """A hyper-parameter value outside its declared range; the message names the method, the
     hyper-parameter, the value and the valid range."""
@@ -109,6 +128,13 @@ class Range:
         above = value > self.low if self.low_open else value >= self.low
         below = value < self.high if self.high_open else value <= self.high
         return above and below
+
+    def coerce(self, value: Any) -> Any:
+        """An integral float (``5.0`` from a JSON sweep file) as the ``int`` an integer range
+        means, so that ``range(value)`` works and ``T_w=5`` and ``T_w=5.0`` are one run."""
+        if self.integer and isinstance(value, float) and math.isfinite(value) and value == int(value):
+            return int(value)
+        return value
 
     def describe(self) -> str:
         """``(0, 1]``, ``an integer in [1, inf)``: how error messages show the range."""
@@ -191,8 +217,12 @@ class Method(nn.Module):
 
     # -- hyper-parameters -------------------------------------------------------------------
     @classmethod
-    def resolve_hparams(cls, dataset: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults for ``dataset`` with ``overrides`` on top; an unknown name is an error."""
+    def resolve_hparams(
+        cls, dataset: str | None, overrides: Mapping[str, Any], *, epochs: int | None = None
+    ) -> dict[str, Any]:
+        """Defaults for ``dataset`` with ``overrides`` on top; an unknown name is an error, and so
+        is a value outside its declared range (``check_hparams``; ``epochs``: the run's, when
+        known, for the rules on the schedule)."""
         hp: dict[str, Any] = dict(cls.defaults.get("*", {}))
         if dataset is not None:
             hp.update(cls.defaults.get(dataset, {}))
@@ -213,13 +243,16 @@ class Method(nn.Module):
                     f"(like its default {reference!r}), got {value!r}"
                 )
         hp.update(overrides)
+        for name, valid in cls.ranges.items():
+            if name in hp:
+                hp[name] = valid.coerce(hp[name])
         missing = sorted(k for k in known if k not in hp)
         if missing:
             raise TypeError(
                 f"method '{cls.key}' has no default for {missing} on dataset {dataset!r}; pass them "
                 f"as keywords"
             )
-        cls.check_hparams(hp)
+        cls.check_hparams(hp, epochs=epochs)
         return hp
 
     @classmethod
@@ -230,7 +263,35 @@ class Method(nn.Module):
         for name, valid in cls.ranges.items():
             value = hp.get(name)
             if value is not None and not valid.contains(value):
-                raise HParamError(f"method '{cls.key}' hyper-parameter '{name}' is {value!r}; expected {valid.describe()}")
+                raise cls.out_of_range(name, value, valid.describe())
+
+    @classmethod
+    def out_of_range(cls, name: str, value: Any, expected: str) -> HParamError:
+        """The error for ``name = value``, naming the method and what was ``expected``."""
+        return HParamError(f"method '{cls.key}' hyper-parameter '{name}' is {value!r}; expected {expected}")
+
+    # -- how logits are made ----------------------------------------------------------------
+    def logits_from_map(self, feature_map: torch.Tensor, head: nn.Module) -> torch.Tensor:
+        """Logits ``[B, C]`` from the backbone's unpooled feature map ``[B, D, H, W]`` and the
+        classifier head. Override it to own how logits are made (the harness then calls it in
+        training and at every prediction); this default, global average pooling then the head,
+        is what the model itself computes for every other method."""
+        return head(feature_map.mean(dim=(2, 3)))
+
+    @classmethod
+    def makes_own_logits(cls) -> bool:
+        """Whether this method overrides ``logits_from_map``."""
+        return cls.logits_from_map is not Method.logits_from_map
+
+    @classmethod
+    def protocol_problem(cls, protocol: str) -> str | None:
+        """Why this method cannot run under ``protocol`` (``None``: it can)."""
+        if protocol == "linear" and cls.makes_own_logits():
+            return (
+                f"method '{cls.key}' makes its logits from the backbone's unpooled feature map, but the "
+                f"linear protocol trains on cached pooled features; use --protocol finetune"
+            )
+        return None
 
     def __getattr__(self, name: str) -> Any:
         # hyper-parameters read as attributes (self.alpha) keep loss code close to the formula
@@ -288,6 +349,10 @@ class Method(nn.Module):
     def before_training(self, ctx: TrainContext) -> None:
         """Called once after the optimiser is built, before the first epoch."""
 
+    def on_epoch_start(self, epoch: int, ctx: TrainContext) -> None:
+        """Called before the training phase of epoch ``epoch`` (counted from 1), also on the
+        first epoch after a resume."""
+
     def batch_labels(self, observed: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The labels the loss sees for a training batch (APL substitutes pseudo-labels)."""
         return observed
@@ -297,3 +362,31 @@ class Method(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.hparams.items())
+
+
+class Scheduled(Method):
+    """Base of a method whose loss depends on the epoch (LL's rejection rate, SPLC's start, GR's
+    schedules). ``self.epoch`` is the epoch being trained, counted from 1, and ``self.num_epochs``
+    the run's length: 1 and 10 (the protocol's) until ``on_epoch_start`` and ``setup`` say
+    otherwise, so a freshly built method's ``loss`` is the first epoch's. Both are the module's
+    extra state, in ``state_dict``: a restored method continues its schedule. They are Python
+    numbers, so reading them in the loss costs no host-device sync."""
+
+    def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
+        super().__init__(num_classes, dataset, **overrides)
+        self.epoch = 1
+        self.num_epochs = 10
+
+    def setup(self, info: TrainInfo) -> None:
+        self.num_epochs = int(info.num_epochs)
+
+    def on_epoch_start(self, epoch: int, ctx: TrainContext | None) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
+            raise ValueError(f"{self.key}: epochs are counted from 1, got epoch={epoch!r}")
+        self.epoch = int(epoch)
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "num_epochs": self.num_epochs}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        self.epoch, self.num_epochs = int(state["epoch"]), int(state["num_epochs"])

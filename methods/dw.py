@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from methods.base import Method, log_1mp, log_p
+from methods.base import Method, Range, log_1mp, log_p
 
 
 class DownWeighting(Method):
@@ -23,6 +23,9 @@ class DownWeighting(Method):
     paper = "Cole et al., CVPR 2021"
     # None: γ = 1/(C-1), resolved in __init__ from the number of classes
     defaults = {"*": {"gamma": None}}
+    # a weight: 0 ignores assumed negatives, 1 is AN. Search (adopted, log scale) from a tenth of
+    # COCO's 1/79 up to AN's weight
+    ranges = {"gamma": Range(0, 1, search=(1e-3, 1.0), log=True)}
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
@@ -30,9 +33,6 @@ class DownWeighting(Method):
             if self.num_classes < 2:
                 raise ValueError("dw: γ = 1/(C-1) needs at least 2 classes; pass gamma= for C = 1")
             self.hparams["gamma"] = 1.0 / (self.num_classes - 1)
-        gamma = self.hparams["gamma"]
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0:
-            raise ValueError(f"dw: gamma must be a number >= 0, got {gamma!r}")
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         observed_pos = (observed == 1).to(logits.dtype)

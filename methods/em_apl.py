@@ -26,12 +26,13 @@ Labels", ECCV 2022.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Mapping
 
 import torch
 
-from methods.base import LabelError, Method, TrainContext, TrainInfo, check_inputs, log_1mp, log_p
-from methods.em import entropy
+from methods.base import LabelError, Method, Range, TrainContext, TrainInfo, check_inputs, log_1mp, log_p
+from methods.em import ALPHA_RANGE, entropy
 
 #: the embedded digit-mosaic set (10 epochs). θ is lower than the paper's 0.9 because ~16% of its
 #: unannotated entries are true positives (VOC: ~2%), so pseudo-labelling 90% of them negative must
@@ -53,16 +54,34 @@ class EMWithAPL(Method):
         "cub": {"alpha": 0.01, "beta": 0.4, "T_w": 3},
         "digits": DIGITS,
     }
+    # Search intervals: α as EM's; β (log scale) and T_w span the paper's per-dataset values
+    # (β 0.02 on VOC to 0.9 on COCO, T_w 3 to 5), widened a little; θ (adopted) from 0.5 to all.
+    # T_t is the schedule's horizon, not tuned. Across fields: T_w < T_t, and T_w <= the run's epochs.
+    ranges = {
+        "alpha": ALPHA_RANGE,
+        "beta": Range(0, math.inf, search=(0.01, 1.0), log=True),
+        "T_w": Range(1, math.inf, integer=True, search=(2, 6)),
+        "T_t": Range(2, math.inf, integer=True),
+        "theta": Range(0, 1, search=(0.5, 1.0)),
+    }
     test_config = {"T_w": 1, "T_t": 3}
+
+    @classmethod
+    def check_hparams(cls, hp: Mapping[str, Any], *, epochs: int | None = None) -> None:
+        super().check_hparams(hp, epochs=epochs)
+        t_w, t_t = hp.get("T_w"), hp.get("T_t")
+        if t_w is None:
+            return
+        # pseudo-labelling runs from the end of epoch T_w until the horizon T_t, within the run
+        limits = [(t_t - 1, f"T_w < T_t = {t_t}")] if t_t is not None else []
+        if epochs is not None:
+            limits.append((epochs, f"T_w <= the run's {epochs} epochs"))
+        if limits and t_w > min(upper for upper, _ in limits):
+            raise cls.out_of_range("T_w", t_w, f"an integer in [1, {min(upper for upper, _ in limits)}] "
+                                                f"({' and '.join(why for _, why in limits)})")
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
-        if not (isinstance(self.T_w, int) and isinstance(self.T_t, int) and 1 <= self.T_w < self.T_t):
-            raise ValueError(f"em_apl: need integer epochs 1 <= T_w < T_t, got T_w={self.T_w!r}, "
-                             f"T_t={self.T_t!r}")
-        if not 0 <= self.theta <= 1:
-            raise ValueError(f"em_apl: theta (the proportion of unannotated entries to pseudo-label) must "
-                             f"be in [0, 1], got {self.theta!r}")
         # filled by setup(); None buffers are left out of state_dict until then
         self.register_buffer("labels", None)  # observed training labels with pseudo-labels written in
         self.register_buffer("unannotated_at_start", None)  # U_c
@@ -84,6 +103,7 @@ class EMWithAPL(Method):
 
     # -- pseudo-labelling -------------------------------------------------------------------
     def setup(self, info: TrainInfo) -> None:
+        self.check_hparams(self.hparams, epochs=info.num_epochs)
         observed = info.observed
         if tuple(observed.shape) != (info.num_train, self.num_classes):
             raise LabelError(f"em_apl: observed training labels have shape {tuple(observed.shape)}, expected "

@@ -23,6 +23,7 @@ class EntropyMinimization(Method):
     summary = "entropy minimisation on unannotated labels (the table's collapsing EntMin row; adopted)"
     paper = "Zhou et al., ECCV 2022 (baseline row; adopted definition)"
     defaults = EntropyMaximization.defaults
+    ranges = EntropyMaximization.ranges
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         observed_pos = (observed == 1).to(logits.dtype)

@@ -10,9 +10,11 @@ Paper: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from methods.base import Method, log_1mp, log_p
+from methods.base import Method, Range, log_1mp, log_p
 
 
 class Focal(Method):
@@ -20,6 +22,8 @@ class Focal(Method):
     summary = "focal loss (γ = 2, adopted) with unannotated labels assumed negative"
     paper = "Lin et al., ICCV 2017"
     defaults = {"*": {"gamma": 2.0}}
+    # γ >= 0 (γ = 0 is AN); search: the focal-loss paper's sweep, γ from 0 to 5
+    ranges = {"gamma": Range(0, math.inf, search=(0.0, 5.0))}
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         p = torch.sigmoid(logits)

@@ -16,11 +16,13 @@ Paper: the L1R row of Zhou et al., ECCV 2022 (Table of SPML baselines).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from methods.an import AssumeNegative
-from methods.base import trainable_parameters
+from methods.base import Range, trainable_parameters
 
 
 class L1Regularized(AssumeNegative):
@@ -28,6 +30,9 @@ class L1Regularized(AssumeNegative):
     summary = "AN loss + λ1·Σ|θ| over the model's trainable parameters (adopted λ1)"
     paper = "Zhou et al., ECCV 2022 (baseline row; adopted definition)"
     defaults = {"*": {"lambda1": 1e-5}}
+    # λ1 >= 0; the paper gives no value, so the search (adopted, log scale) is two decades either
+    # side of the adopted default
+    ranges = {"lambda1": Range(0, math.inf, search=(1e-7, 1e-3), log=True)}
 
     def penalty(self, model: nn.Module | None) -> torch.Tensor | float:
         params = trainable_parameters(model)

@@ -15,11 +15,13 @@ Paper: the L2R row of Zhou et al., ECCV 2022 (Table of SPML baselines).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from methods.an import AssumeNegative
-from methods.base import trainable_parameters
+from methods.base import Range, trainable_parameters
 
 
 class L2Regularized(AssumeNegative):
@@ -27,6 +29,9 @@ class L2Regularized(AssumeNegative):
     summary = "AN loss + λ2·Σθ² over the model's trainable parameters (adopted λ2)"
     paper = "Zhou et al., ECCV 2022 (baseline row; adopted definition)"
     defaults = {"*": {"lambda2": 1e-4}}
+    # λ2 >= 0; the paper gives no value, so the search (adopted, log scale) is two decades either
+    # side of the adopted default
+    ranges = {"lambda2": Range(0, math.inf, search=(1e-6, 1e-2), log=True)}
 
     def penalty(self, model: nn.Module | None) -> torch.Tensor | float:
         params = trainable_parameters(model)

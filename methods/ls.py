@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from methods.base import Method, log_1mp, log_p
+from methods.base import Method, Range, log_1mp, log_p
 
 
 class LabelSmoothing(Method):
@@ -21,6 +21,9 @@ class LabelSmoothing(Method):
     summary = "assume negative with label smoothing ε = 0.1 (Cole's AN-LS)"
     paper = "Cole et al., CVPR 2021"
     defaults = {"*": {"epsilon": 0.1}}
+    # ε in [0, 0.5]: beyond 1/2 the smoothed target of a positive is below that of a negative.
+    # Search (adopted; Cole et al. use 0.1 only) from almost none to 0.3
+    ranges = {"epsilon": Range(0, 0.5, search=(0.01, 0.3))}
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         eps = self.epsilon

@@ -13,11 +13,9 @@ Paper: Wei et al., "To Smooth or Not? When Label Smoothing Meets Noisy Labels", 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from methods.base import Method, log_1mp, log_p
+from methods.base import Method, Range, log_1mp, log_p
 
 
 class NegativeLabelSmoothing(Method):
@@ -25,12 +23,9 @@ class NegativeLabelSmoothing(Method):
     summary = "assume negative with negative label smoothing r = -0.1 (adopted, Wei et al. 2022)"
     paper = "Wei et al., ICML 2022 (adopted for SPML)"
     defaults = {"*": {"rate": -0.1}}
-
-    def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
-        super().__init__(num_classes, dataset, **overrides)
-        if not self.rate < 0:
-            raise ValueError(f"nls: the smoothing rate must be negative (r < 0), got rate={self.rate!r}; "
-                             f"for positive smoothing use method 'ls'")
+    # r < 0 (positive smoothing is method 'ls') and r >= -1, so that the targets 1 - r/2 and r/2
+    # stay within half a unit of {0, 1}. Search (adopted): that whole interval, down to almost 0
+    ranges = {"rate": Range(-1, 0, high_open=True, search=(-1.0, -0.02))}
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         observed_pos = (observed == 1).to(logits.dtype)

@@ -30,12 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from methods.base import LabelError, Method, TrainInfo, check_inputs, log_1mp, log_p
+from methods.base import LabelError, Method, Range, TrainInfo, check_inputs, log_1mp, log_p
 
 #: the estimator's initial logits (Cole et al.)
 LOGIT_POSITIVE = math.log(0.995 / 0.005)
 LOGIT_NEGATIVE = -LOGIT_POSITIVE
 LOGIT_UNOBSERVED = math.log(0.6 / 0.4)
+#: the expected number of positives per image (ROLE's and EPR's k)
+K_RANGE = Range(0, math.inf, low_open=True)
 
 
 def bce(log_q: torch.Tensor, log_1mq: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -55,14 +57,13 @@ class ROLE(Method):
         "cub": {"k": 31.4},
         "digits": {"k": 2.4},
     }
+    # k > 0 (None until setup() is allowed, so that every method can be built from its key alone).
+    # Not tuned: k is a statistic of the dataset's labels, not a knob
+    ranges = {"k": K_RANGE}
     test_config = {"k": 1.5}
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
-        k = self.hparams["k"]
-        # k=None is allowed until setup(), so that every method can be built from its key alone
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, float)) or not k > 0):
-            raise ValueError(f"{self.key}: k must be a positive number, got {k!r}")
         # created by setup(), which knows N_train; None is left out of state_dict until then
         self.register_parameter("estimator_logits", None)
 

@@ -13,12 +13,13 @@ Paper: Cole et al., "Multi-Label Learning from Single Positive Labels", CVPR 202
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from methods.base import TrainContext, TrainInfo
+from methods.base import Range, TrainContext, TrainInfo
 from methods.role import ROLE
 
 #: the linear phase on the embedded digits set, in one place to tune: batches of 64 rather than 16,
@@ -39,14 +40,18 @@ class ROLEWithLinearInit(ROLE):
         "cub": {"k": 31.4, "li_batch_size": 8},
         "digits": DIGITS,
     }
+    # the linear phase's lr in (0, 1]: beyond, Adam steps of that size on a linear head only
+    # diverge. Search (adopted, log scale) a decade either side of Cole et al.'s 1e-3
+    ranges = {
+        **ROLE.ranges,
+        "li_epochs": Range(0, math.inf, integer=True),
+        "li_lr": Range(0, 1, low_open=True, search=(1e-4, 1e-2), log=True),
+        "li_batch_size": Range(1, math.inf, integer=True),
+    }
     test_config = {"k": 1.5, "li_epochs": 2, "li_batch_size": 4}
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
-        for name, least in (("li_epochs", 0), ("li_batch_size", 1)):
-            value = self.hparams[name]
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{self.key}: {name} must be an integer >= {least}, got {value!r}")
         # the training set's observed labels, for the linear phase; rebuilt by setup(), not state
         self.register_buffer("observed_train", None, persistent=False)
 

@@ -3,8 +3,9 @@
 ``tests/test_method_contract.py`` runs each check over ``methods.available()``, so a new plugin is
 tested without writing a test; ``tests/test_adding_a_method.py`` runs them on the README's example.
 A check builds the method with its ``test_config`` on a tiny fake training set (12 images, 4
-classes, one observed positive each) and a tiny model with a linear head, the shapes the training
-loop hands over.
+classes, one observed positive each) and a tiny model with a 2x3 feature map, average pooling and
+a linear head, the shapes the training loop hands over. Logits are made as the loop makes them:
+the model's own, or the method's ``logits_from_map`` where it overrides it.
 """
 
 from __future__ import annotations
@@ -23,23 +24,35 @@ from methods.base import LabelError, Method, TrainContext, TrainInfo
 NUM_TRAIN = 12
 NUM_CLASSES = 4
 FEATURES = 6
+MAP = (2, 3)  # the feature map's height and width
 EPOCHS = 3
 BATCH = 5
 
 
 class TinyModel(nn.Module):
-    """``features`` → ``head`` like ``benchmark.models.Classifier``, on vector inputs."""
+    """``feature_map`` → average pooling (``features``) → ``head``, like
+    ``benchmark.models.Classifier``, on ``[N, FEATURES, 2, 3]`` inputs."""
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
-        self.backbone = nn.Sequential(nn.Linear(FEATURES, 5), nn.Tanh())
+        self.backbone = nn.Sequential(nn.Conv2d(FEATURES, 5, 1), nn.Tanh())
         self.head = nn.Linear(5, num_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def logits_of(model: TinyModel, method: Method, x: torch.Tensor) -> torch.Tensor:
+    """The logits as the training loop makes them for ``method``."""
+    if method.makes_own_logits():
+        return method.logits_from_map(model.feature_map(x), model.head)
+    return model(x)
 
 
 @dataclass
@@ -68,7 +81,7 @@ def build(cls: type[Method], num_classes: int = NUM_CLASSES, **overrides: Any) -
 
 def fake_run(cls: type[Method], seed: int = 0, **overrides: Any) -> FakeRun:
     """Seeded like a run: model init, method setup (ROLE draws its estimator here), attach."""
-    inputs = torch.randn(NUM_TRAIN, FEATURES, generator=torch.Generator().manual_seed(1234))
+    inputs = torch.randn(NUM_TRAIN, FEATURES, *MAP, generator=torch.Generator().manual_seed(1234))
     torch.manual_seed(seed)
     observed = tiny_observed()
     model = TinyModel()
@@ -82,7 +95,7 @@ def fake_run(cls: type[Method], seed: int = 0, **overrides: Any) -> FakeRun:
     def predict_train() -> torch.Tensor:
         calls["predict_train"] += 1
         model.eval()
-        probs = torch.sigmoid(model(inputs))
+        probs = torch.sigmoid(logits_of(model, method, inputs))
         model.train()
         return probs
 
@@ -101,19 +114,20 @@ def fake_run(cls: type[Method], seed: int = 0, **overrides: Any) -> FakeRun:
 
 def batch_loss(run: FakeRun, index: torch.Tensor) -> torch.Tensor:
     """The loss of one batch as the training loop computes it."""
-    logits = run.model(run.inputs[index])
+    logits = logits_of(run.model, run.method, run.inputs[index])
     labels = run.method.batch_labels(run.observed[index], index)
     return run.method.loss(logits, labels, index=index, model=run.model)
 
 
 def train_cycle(run: FakeRun, epochs: int = EPOCHS) -> list[float]:
     """What the training loop does: optimiser with the method's groups, ``before_training``, then
-    per epoch the batches and ``on_epoch_end``. Returns the batch losses."""
+    per epoch ``on_epoch_start``, the batches and ``on_epoch_end``. Returns the batch losses."""
     params = [p for p in run.model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam([{"params": params, "lr": run.ctx.lr}, *run.method.param_groups(run.ctx.lr)])
     run.method.before_training(run.ctx)
     losses = []
     for epoch in range(1, epochs + 1):
+        run.method.on_epoch_start(epoch, run.ctx)
         order = torch.randperm(NUM_TRAIN, generator=run.ctx.generator)
         for index in order.split(BATCH):
             labels = run.method.batch_labels(run.observed[index], index)
@@ -148,7 +162,7 @@ def check_defaults(cls: type[Method], dataset_keys: set[str]) -> None:
 def check_scalar_and_gradient(cls: type[Method]) -> None:
     run = fake_run(cls)
     index = torch.arange(BATCH)
-    logits = run.model(run.inputs[index]).detach().requires_grad_()
+    logits = logits_of(run.model, run.method, run.inputs[index]).detach().requires_grad_()
     labels = run.method.batch_labels(run.observed[index], index)
     loss = run.method.loss(logits, labels, index=index, model=run.model)
     assert loss.ndim == 0, f"{cls.key}: loss has shape {tuple(loss.shape)}, expected a scalar"
@@ -176,7 +190,7 @@ def _bad_labels(cls: type[Method]) -> list[float]:
 def check_rejects_bad_labels(cls: type[Method]) -> None:
     run = fake_run(cls)
     index = torch.arange(BATCH)
-    logits = run.model(run.inputs[index])
+    logits = logits_of(run.model, run.method, run.inputs[index])
     for value in _bad_labels(cls):
         observed = run.observed[index].clone()
         observed[1, 2] = value
@@ -191,7 +205,7 @@ def check_rejects_bad_labels(cls: type[Method]) -> None:
 def check_rejects_bad_shapes(cls: type[Method]) -> None:
     run = fake_run(cls)
     index = torch.arange(BATCH)
-    logits = run.model(run.inputs[index])
+    logits = logits_of(run.model, run.method, run.inputs[index])
     observed = run.observed[index]
     with pytest.raises(LabelError, match=r"shape"):
         run.method.loss(logits, observed[:, :-1], index=index)
@@ -205,7 +219,7 @@ def check_rejects_bad_shapes(cls: type[Method]) -> None:
 
 
 def _finite_loss_and_grad(run: FakeRun, index: torch.Tensor, observed: torch.Tensor) -> None:
-    logits = run.model(run.inputs[index]).detach().requires_grad_()
+    logits = logits_of(run.model, run.method, run.inputs[index]).detach().requires_grad_()
     loss = run.method.loss(logits, observed, index=index, model=run.model)
     assert loss.ndim == 0 and torch.isfinite(loss), f"{run.method.key}: loss {loss}"
     loss.backward()
@@ -251,9 +265,58 @@ def check_state_round_trip(cls: type[Method]) -> None:
     before, after = run.method.state_dict(), fresh.method.state_dict()
     assert before.keys() == after.keys()
     for name in before:
-        assert torch.equal(before[name], after[name]), f"{cls.key}: {name} differs after load_state_dict"
+        a, b = before[name], after[name]
+        same = torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b  # extra state: the schedule
+        assert same, f"{cls.key}: {name} differs after load_state_dict"
     index = torch.arange(NUM_TRAIN)
     assert torch.equal(batch_loss(run, index), batch_loss(fresh, index)), f"{cls.key}: loss differs after restore"
+
+
+def check_first_epoch_loss(cls: type[Method]) -> None:
+    """Before any ``on_epoch_start`` a method's loss is the first epoch's."""
+    run = fake_run(cls)
+    index = torch.arange(BATCH)
+    with torch.no_grad():
+        before = batch_loss(run, index)
+        run.method.on_epoch_start(1, run.ctx)
+        assert torch.equal(batch_loss(run, index), before), f"{cls.key}: the loss changed at on_epoch_start(1)"
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_ranges(cls: type[Method]) -> None:
+    """Every numeric hyper-parameter has a declared range that holds each dataset's default; each
+    search interval lies inside its valid range (``Range`` checks that when it is built)."""
+    known: dict[str, list[Any]] = {}
+    for values in cls.defaults.values():
+        for name, value in values.items():
+            known.setdefault(name, []).append(value)
+    assert set(cls.ranges) <= set(known), f"{cls.key}: ranges for unknown hyper-parameters {set(cls.ranges) - set(known)}"
+    for name, values in known.items():
+        if any(_numeric(v) for v in values):
+            assert name in cls.ranges, f"{cls.key}: numeric hyper-parameter '{name}' declares no range"
+        for value in values if name in cls.ranges else []:
+            assert value is None or cls.ranges[name].contains(value), (
+                f"{cls.key}: default {name}={value!r} is outside {cls.ranges[name].describe()}")
+    for name, valid in cls.ranges.items():
+        if valid.search is not None:
+            lo, hi = valid.search
+            assert valid.contains(lo) and valid.contains(hi) and lo <= hi, f"{cls.key}: {name}'s search {valid.search}"
+
+
+def check_logits(cls: type[Method]) -> None:
+    """A method's logits have the shape ``[B, C]`` and a gradient reaches the backbone and the head;
+    a method that makes its own logits says which protocol it cannot run under."""
+    run = fake_run(cls)
+    logits = logits_of(run.model, run.method, run.inputs[:BATCH])
+    assert logits.shape == (BATCH, NUM_CLASSES) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(p.grad is not None for p in run.model.parameters()), f"{cls.key}: a model parameter gets no gradient"
+    assert cls.protocol_problem("finetune") is None
+    if cls.makes_own_logits():
+        assert cls.protocol_problem("linear"), f"{cls.key}: the linear protocol's pooled features cannot serve it"
 
 
 CHECKS: dict[str, Callable[[type[Method]], None]] = {
@@ -265,6 +328,9 @@ CHECKS: dict[str, Callable[[type[Method]], None]] = {
     "edge_batches": check_edge_batches,
     "epoch_cycle": check_epoch_cycle,
     "state_round_trip": check_state_round_trip,
+    "first_epoch_loss": check_first_epoch_loss,
+    "ranges": check_ranges,
+    "logits": check_logits,
 }
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """What each method adds to a run on the embedded set, measured side by side in one process.
 
-For every method, with the harness's pieces (digits data, its small CNN, its batch size and lr):
-one training epoch (batch labels, loss, backward, Adam step), ``before_training`` (ROLE+LI's linear
-phase) and one ``on_epoch_end`` that fires (APL's pseudo-labelling pass). Methods are interleaved
+For every method, with the harness's pieces (digits data, its small CNN, its batch size and lr, the
+method's own logits where it makes them): one training epoch at epoch 2 (``on_epoch_start``, batch
+labels, loss, backward, Adam step; LL's selection and SPLC's correction are on from the second
+epoch), ``before_training`` (ROLE+LI's linear phase) and one ``on_epoch_end`` that fires (APL's
+pseudo-labelling pass). Methods are interleaved
 over repeats; times are the process's CPU time on one torch thread (a machine shared with other
 jobs slows wall time by whatever else runs) and the medians are reported as ratios to AN's
 training epoch.
@@ -24,7 +26,7 @@ import torch
 import methods
 from benchmark.data import default_data_root
 from benchmark.config import RunConfig
-from benchmark.models import build_model
+from benchmark.models import build_model, forward_for
 from benchmark.loop import Normalizer, iterate
 from benchmark.rundata import prepare_data
 
@@ -39,6 +41,7 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     observed = data.observed
     method.setup(methods.TrainInfo(len(data.train), ds.num_classes, observed, num_epochs=cfg.epochs))
     method.attach(model)
+    forward = forward_for(model, method.logits_from_map if method.makes_own_logits() else None)
     optimizer = torch.optim.Adam([{"params": list(model.parameters()), "lr": cfg.lr}, *method.param_groups(cfg.lr)])
 
     @torch.no_grad()
@@ -50,16 +53,17 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
 
     ctx = methods.TrainContext(
         num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=torch.device("cpu"),
-        predict_train=lambda: torch.sigmoid(forward_all(model)), train_features=lambda: forward_all(model.features),
+        predict_train=lambda: torch.sigmoid(forward_all(forward)), train_features=lambda: forward_all(model.features),
         head=model.head, generator=torch.Generator().manual_seed(seed),
     )
     t0 = time.process_time()
     method.before_training(ctx)
     t1 = time.process_time()
+    method.on_epoch_start(2, ctx)
     model.train()
     order = torch.randperm(len(data.train), generator=ctx.generator).numpy()
     for x, idx in iterate(data.train, order, cfg.batch_size):
-        logits = model(normalize(x))
+        logits = forward(normalize(x))
         loss = method.loss(logits, method.batch_labels(observed[idx], idx), index=idx, model=model)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,9 +94,10 @@ def main() -> None:
     base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
     print(f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
           f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU")
-    print(f"{'method':10s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
+    width = max(10, *map(len, med))
+    print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
     for key, m in med.items():
-        print(f"{key:10s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+        print(f"{key:{width}s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
 
 
 if __name__ == "__main__":

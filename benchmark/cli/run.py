@@ -93,8 +93,9 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
 
 def print_list() -> None:
     print("methods:")
+    width = max(10, *map(len, methods.registry()))  # boostlu_ll_r is longer than the others
     for key, cls in sorted(methods.registry().items()):
-        print(f"  {key:10s} {cls.summary}  [{cls.paper}; regimes: {', '.join(cls.regimes)}]")
+        print(f"  {key:{width}s} {cls.summary}  [{cls.paper}; regimes: {', '.join(cls.regimes)}]")
     print("datasets:")
     for key, spec in DATASETS.items():
         print(f"  {key:10s} {spec.description}")
