@@ -19,9 +19,10 @@ import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # imported where a run's device is described, so ``spml-bench --version`` stays light
+    import torch
 
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "pydantic", "spml-bench")
 #: the packages whose sources identify the code of a run (the record's ``code.sha256``)
@@ -108,11 +109,15 @@ def _version(name: str) -> str | None:
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
+        import torch
+
         return torch.cuda.get_device_name(device)
     return platform.processor() or platform.machine()
 
 
 def provenance(device: torch.device, determinism: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
     return {
         "git": git_commit(),
         "code": code_identity(),

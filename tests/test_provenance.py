@@ -4,8 +4,10 @@ a content hash of the code's sources that two installs of the same code share.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,13 @@ def test_provenance_is_computed_once_per_process(monkeypatch: pytest.MonkeyPatch
     assert provenance.provenance(torch.device("cpu"), {}) == first
     assert calls == []
     assert set(first["code"]) >= {"sha256", "files"} and set(first["git"]) == {"commit", "dirty"}
+
+
+def test_version_names_the_code_without_importing_torch() -> None:
+    script = ("import sys; from benchmark.cli import main; code = main(['--version']); "
+              "assert 'torch' not in sys.modules, 'torch imported'; raise SystemExit(code)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("spml-bench 0.1.0 (code sha256 ")
+    assert provenance.code_identity()["sha256"][:16] in proc.stdout
