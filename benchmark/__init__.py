@@ -1,4 +1,26 @@
 """spml-bench harness: configuration, data, models, the training loop, metrics, launching and
-run records. Submodules are imported where needed so that ``import benchmark`` stays cheap."""
+run records. Submodules are imported where needed so that ``import benchmark`` stays cheap.
+
+The Python API that runs one configuration and writes its record::
+
+    from benchmark import run_and_record
+    from benchmark.config import RunConfig
+
+    record = run_and_record(RunConfig(dataset="digits", method="an", seed=0), "results")
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["run_and_record"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy, so ``import benchmark`` (and ``spml-bench leaderboard``) never imports torch
+    if name == "run_and_record":
+        from benchmark.launch import run_and_record
+
+        return run_and_record
+    raise AttributeError(f"module 'benchmark' has no attribute '{name}'")

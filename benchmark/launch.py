@@ -15,11 +15,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from benchmark.records import read_record, record_status, write_record
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
+
+if TYPE_CHECKING:
+    from benchmark.config import RunConfig
+    from benchmark.train import EpochObserver
 
 Log = Callable[[str], None]
 
@@ -64,14 +68,65 @@ def summary_of(job: Job, record: dict[str, Any]) -> dict[str, Any]:
             "test_map": record.get("test_map"), "error": (record.get("error") or {}).get("message")}
 
 
-def run_job(job: Job, log: Log | None = None) -> dict[str, Any]:
-    """Train ``job`` and write its record atomically; returns a short summary."""
+def end_line(summary: dict[str, Any], seconds: float | None = None) -> str:
+    """The one line that says how a run ended, with its label."""
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    if summary["status"] == "done":
+        return f"[{summary['label']}] done: test mAP {summary['test_map']:.2f}{took}"
+    why = summary.get("error") or summary.get("reason") or "see its record"
+    return f"[{summary['label']}] {str(summary['status']).upper()}{took}: {why}"
+
+
+def epoch_observers(job: Job) -> list[EpochObserver]:
+    """The run's per-epoch logs: the CSV beside its record, and TensorBoard events if asked for."""
+    from benchmark.epochlog import EpochCSV, TensorBoardLog, epochs_csv_path, tensorboard_run_dir
+
+    observers: list[EpochObserver] = [EpochCSV(epochs_csv_path(job.record_path))]
+    if job.tensorboard_dir is not None:
+        observers.append(TensorBoardLog(tensorboard_run_dir(Path(job.tensorboard_dir), job.record_path)))
+    return observers
+
+
+def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
+    """Train ``job``, logging its epochs as they end (``epoch_observers``), and write its record
+    atomically; returns the record."""
     from benchmark import train  # torch is imported only where a run happens
 
-    record = train.run(job.cfg, job.results_dir, log=log)
+    observers = epoch_observers(job)
+    try:
+        record = train.run(job.cfg, job.results_dir, log=log, observers=observers)
+    finally:
+        for observer in observers:
+            getattr(observer, "close", lambda: None)()
     record["launch"] = launch_info()
     write_record(job.record_path, record)
-    return summary_of(job, record)
+    return record
+
+
+def run_and_record(cfg: RunConfig, results_dir: str | Path, *, log: Log | None = None,
+                   tensorboard_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train one run and write its record: the Python API of ``spml-bench run`` for one config.
+
+    The record lands at ``<results_dir>/<dataset>/<method>__<labels>__seed<seed>__<run id>.json``
+    (``benchmark.sweep.Job(cfg, results_dir).record_path``), the epoch log beside it
+    (``.epochs.csv``); a run that fails is written as a ``failed`` record and returned, never
+    raised. ``log`` receives the run's progress lines; ``tensorboard_dir`` adds TensorBoard events.
+    A run interrupted earlier resumes from its checkpoint under ``<results_dir>/_checkpoints``.
+    Returns the record as written."""
+    job = Job(cfg, Path(results_dir), Path(tensorboard_dir) if tensorboard_dir is not None else None)
+    return train_and_record(job, log)
+
+
+def run_job(job: Job, log: Log | None = None, *, announce: bool = True) -> dict[str, Any]:
+    """Train ``job`` and write its record; returns a short summary. With ``log``, the run's lines
+    go there: its start and end (unless ``announce`` is off: the caller says them) and each epoch."""
+    t0 = time.time()
+    if log is not None and announce:
+        log(f"[{job.cfg.label()}] started")
+    summary = summary_of(job, train_and_record(job, log))
+    if log is not None and announce:
+        log(end_line(summary, time.time() - t0))
+    return summary
 
 
 def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str, Any]) -> dict[str, Any]:
@@ -94,27 +149,48 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
 
 
 class Progress:
-    """A progress bar over runs and one line per finished run."""
+    """What a sweep says on stderr while it runs. On a terminal: a progress bar over runs, with the
+    run and epoch lines printed above it. Anywhere else (a file, a pipe, a SLURM log): no bar and no
+    carriage return, one line per run start, per epoch and per run end, each with the run's label.
+    Not ``verbose`` (``--quiet``): only the runs that did not end ``done``."""
 
     def __init__(self, total: int, verbose: bool) -> None:
-        from tqdm import tqdm
-
+        self.stream = sys.stderr
+        self.total, self.ended = total, 0
         self.verbose = verbose
-        self.bar = tqdm(total=total, desc="runs", unit="run", file=sys.stderr, disable=not verbose or not total)
+        self.bar: Any = None
+        if verbose and total and _isatty(self.stream):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="runs", unit="run", file=self.stream)
 
     def write(self, msg: str) -> None:
-        self.bar.write(msg, file=sys.stderr)
+        if self.bar is not None:
+            self.bar.write(msg, file=self.stream)
+        else:
+            print(msg, file=self.stream, flush=True)
+
+    def started(self, label: str) -> None:
+        if self.verbose:
+            self.write(f"[{label}] started (run {self.ended + 1} of {self.total})")
 
     def finished(self, summary: dict[str, Any], seconds: float | None = None) -> None:
-        took = f" ({seconds:.1f}s)" if seconds is not None else ""
-        if summary["status"] != "done":
-            self.write(f"[{summary['label']}] FAILED: {summary['error']}")
-        elif self.verbose:
-            self.write(f"[{summary['label']}] done: test mAP {summary['test_map']:.2f}{took}")
-        self.bar.update(1)
+        self.ended += 1
+        if summary["status"] != "done" or self.verbose:
+            self.write(f"{end_line(summary, seconds)} ({self.ended}/{self.total} ended)")
+        if self.bar is not None:
+            self.bar.update(1)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 class InlineLauncher:
@@ -136,7 +212,8 @@ class InlineLauncher:
         results = []
         for job in jobs:
             t0 = time.time()
-            summary = run_job(job, log)
+            progress.started(job.cfg.label())
+            summary = run_job(job, log, announce=False)
             results.append(summary)
             progress.finished(summary, time.time() - t0)
         progress.close()

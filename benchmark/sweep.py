@@ -15,6 +15,8 @@ class Job:
 
     cfg: RunConfig
     results_dir: Path
+    #: ``--tensorboard DIR``: the run also logs its epochs as TensorBoard events under DIR
+    tensorboard_dir: Path | None = None
 
     @property
     def record_path(self) -> Path:

@@ -230,6 +230,7 @@ class Trainer:
             "epoch": epoch, "train_loss": trained["train_loss"], "train_observed_pos_loss": trained["train_observed_pos_loss"],
             "val_map": val_map, "test_map": test_map, "train_seconds": trained["train_seconds"],
             "seconds": time.time() - self.epoch_started, "images_per_second": trained["images_per_second"],
+            "lr": self.optimizer.param_groups[0]["lr"],  # the backbone's; constant under the protocol
         }
         state.history.append(entry)
         if val_map > state.best["val_map"]:
@@ -297,9 +298,11 @@ def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
     return Path(results_dir) / "_checkpoints" / f"{cfg.run_id()}.pt"
 
 
-def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None) -> dict[str, Any]:
+def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None,
+        observers: Sequence[EpochObserver] = ()) -> dict[str, Any]:
     """Train one run and return its full record, ``done`` or ``failed`` — never raises for a
-    failure inside the run, so a sweep goes on."""
+    failure inside the run, so a sweep goes on. Writes no record: ``results_dir`` only holds the
+    run's checkpoint; ``benchmark.run_and_record`` trains and writes the record."""
     resolved = cfg.resolve()
     ckpt = checkpoint_path(results_dir, cfg) if (results_dir is not None and cfg.checkpoint) else None
     started = time.time()
@@ -310,7 +313,7 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        record.update(Trainer(cfg, ckpt, log).run())
+        record.update(Trainer(cfg, ckpt, log, observers).run())
         record["status"] = "done"
         if ckpt is not None and ckpt.exists() and not cfg.keep_checkpoint:
             ckpt.unlink()

@@ -82,7 +82,7 @@ def test_the_example_copied_into_methods_is_listed_run_and_on_the_leaderboard(tm
     listed, _, board = done.stdout.partition("=== sweep ===")
     assert re.search(r"^\s+weak_neg\s+assume negative with a fixed weight", listed, re.M), listed
     assert re.search(r"^\|\s*weak_neg\s*\|\s*1p\s*\|\s*(\*\*)?\d+\.\d\d", board, re.M), board
-    assert len(list((tmp_path / "results" / "digits").glob("weak_neg__1p__seed0__*"))) == 1
+    assert len(list((tmp_path / "results" / "digits").glob("weak_neg__1p__seed0__*.json"))) == 1
 
 
 # -- entry points -------------------------------------------------------------------------------

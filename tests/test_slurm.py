@@ -92,8 +92,10 @@ def test_sweep_lands_every_record_once_equal_to_inline(tmp_path: Path, data_root
     argv = ["--methods", "an", "em", "--seeds", "0", "1", *FAST, "--results-dir", str(results), "--data-root", str(data_root)]
     assert run_all.main([*argv, "--executor", "slurm", "--max-parallel", "2", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
 
-    files = sorted((results / "digits").iterdir())
+    # the records, each with its epoch log beside it, and nothing else (no temporary file)
+    files = sorted(f for f in (results / "digits").iterdir() if not f.name.endswith(".epochs.csv"))
     assert len(files) == 4 and all(f.suffix == ".json" and not f.name.startswith(".") for f in files), files
+    assert all(f.with_name(f.stem + ".epochs.csv").is_file() for f in files)
     records = [read_record(f) for f in files]
     assert all(r["status"] == "done" for r in records), [r.get("error") for r in records]
     assert sorted((r["method"], r["seed"]) for r in records) == [("an", 0), ("an", 1), ("em", 0), ("em", 1)]

@@ -30,8 +30,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     lines = [f"  {name:{width}s}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
-    return "usage: spml-bench COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(lines) + \
-        "\n\n'spml-bench COMMAND --help' for a command's options."
+    return "usage: spml-bench [--version] COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(lines) + \
+        "\n\n'spml-bench COMMAND --help' for a command's options; --version: the version and code identity."
+
+
+def version() -> str:
+    """The version and what identifies the code of this install (see ``benchmark.provenance``)."""
+    from benchmark.provenance import code_identity, git_commit
+
+    code, git = code_identity(), git_commit()
+    where = (f"commit {git['commit'][:12]}{' with uncommitted changes' if git['dirty'] else ''}"
+             if git["commit"] else "not a git checkout")
+    return f"spml-bench {code['version']} (code sha256 {code['sha256'][:16]}, {code['files']} files; {where})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2
+    if args[0] == "--version":
+        print(version())
+        return 0
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:
         print(f"spml-bench: error: unknown command '{name}'; expected one of {', '.join(SUBCOMMANDS)}", file=sys.stderr)

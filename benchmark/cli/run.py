@@ -1,5 +1,5 @@
 """``spml-bench run`` (and ``python run_all.py``): run every method on the chosen datasets with
-fixed seeds, then rebuild the leaderboard.
+fixed seeds, then rebuild the leaderboard; print a summary of the sweep's cells and its path.
 
     spml-bench run                             # the default sweep on the embedded dataset
     spml-bench run --datasets voc coco         # the real datasets (prepared under --data-root)
@@ -25,6 +25,7 @@ import methods
 from benchmark.config import RunConfig, SweepConfig
 from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
+from benchmark.epochlog import TensorBoardUnavailableError, check_tensorboard
 from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
 from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
@@ -66,7 +67,12 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     r.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option, e.g. --sbatch constraint=a100 (repeatable)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not rebuild the leaderboard at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--print-leaderboard", action="store_true",
+                   help="print the whole leaderboard at the end (default: a summary of this sweep's cells and its path)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-run / per-epoch lines")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also log each run's epochs as TensorBoard events under DIR/<dataset>/<run> "
+                        "(needs: pip install \"spml-bench[tensorboard]\"); the CSV beside each record is always written")
     g = p.add_argument_group("run overrides (default: the dataset's protocol values)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -180,10 +186,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
         log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
         options = launch_options(args, log_root)
-    except (KeyError, ValueError, DatasetNotFoundError) as exc:
+        if args.tensorboard is not None:
+            check_tensorboard()
+    except (KeyError, ValueError, DatasetNotFoundError, TensorBoardUnavailableError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    states = sweep_state([Job(cfg, args.results_dir) for cfg in sweep.runs()], log_root)
+    jobs = [Job(cfg, args.results_dir, args.tensorboard) for cfg in sweep.runs()]
+    states = sweep_state(jobs, log_root)
     if args.status:
         print(format_status(states))
         return 0
@@ -217,14 +226,62 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
                   f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
             return 0
         results = launcher.launch(todo, verbose=not args.quiet)
-    failed = [r for r in results if r["status"] != "done"]
-    print(f"sweep finished in {time.time() - t0:.1f}s: {len(results) - len(failed)} done, {len(failed)} failed, "
-          f"{len(left)} left alone", file=sys.stderr)
-    if not args.no_leaderboard:
-        from leaderboard.build import write_leaderboard
+    ended = Counter(r["status"] for r in results)
+    ran = ", ".join(f"{n} {status}" for status, n in sorted(ended.items(), key=lambda kv: kv[0] != "done"))
+    print(f"sweep finished in {time.time() - t0:.1f}s: {ran or 'nothing run'}; {len(left)} left alone", file=sys.stderr)
+    report_end(args, [job.cfg.run_id() for job in jobs])
+    return 1 if set(ended) - {"done"} else 0
 
-        print(write_leaderboard(args.results_dir))
-    return 1 if failed else 0
+
+def report_end(args: argparse.Namespace, run_ids: list[str]) -> None:
+    """stdout at the end of a sweep: a summary of the sweep's cells (at most a screen) and where
+    the full leaderboard is, or the whole leaderboard with ``--print-leaderboard``."""
+    from leaderboard.build import default_out, write_leaderboard
+
+    text = None if args.no_leaderboard else write_leaderboard(args.results_dir)
+    if args.print_leaderboard and text is not None:
+        print(text)
+        return
+    print(summary(args.results_dir, run_ids))
+    if text is not None:
+        print(f"full leaderboard: {default_out(args.results_dir)}")
+
+
+def summary(results_dir: Path, run_ids: list[str]) -> str:
+    """``leaderboard.summary.sweep_summary`` (contract 5), or a minimal one until it exists."""
+    try:
+        from leaderboard.summary import sweep_summary
+    except ImportError:  # TODO(merge): leaderboard.summary lands with the leaderboard branch; drop this fallback
+        return fallback_summary(results_dir, run_ids)
+    return sweep_summary(results_dir, run_ids)
+
+
+def fallback_summary(results_dir: Path, run_ids: list[str]) -> str:
+    """Per cell (dataset, method, labels) holding one of ``run_ids``: test mAP mean ± std (n) over
+    its ``done`` runs, the paper's figure and the difference where there is one."""
+    import statistics
+
+    from benchmark.records import iter_records
+    from leaderboard.published import paper_figure
+
+    wanted, cells = set(run_ids), {}
+    for _, rec in iter_records(results_dir):
+        if rec.get("run_id") in wanted:
+            cell = cells.setdefault((rec["dataset"], rec["method"], rec["labels"]), {"maps": [], "other": Counter()})
+            if rec.get("status") == "done" and rec.get("test_map") is not None:
+                cell["maps"].append(float(rec["test_map"]))
+            else:
+                cell["other"][str(rec.get("status"))] += 1
+    lines = [f"{'dataset':8s} {'method':10s} {'labels':9s} {'test mAP':>17s} {'paper':>6s} {'delta':>6s}"]
+    for (dataset, method, labels), cell in sorted(cells.items()):
+        maps, other = cell["maps"], cell["other"]
+        spread = f" ± {statistics.stdev(maps):.2f}" if len(maps) > 1 else ""
+        mean = f"{statistics.fmean(maps):.2f}{spread} ({len(maps)})" if maps else "-"
+        pub = paper_figure(method, labels, dataset)
+        paper, delta = (f"{pub[0]:.1f}", f"{statistics.fmean(maps) - pub[0]:+.1f}" if maps else "") if pub else ("", "")
+        note = "  " + ", ".join(f"{n} {s}" for s, n in sorted(other.items())) if other else ""
+        lines.append(f"{dataset:8s} {method:10s} {labels:9s} {mean:>17s} {paper:>6s} {delta:>6s}{note}")
+    return "\n".join(lines) if cells else f"no records of this sweep in {results_dir}"
 
 def status_main(argv: list[str] | None = None) -> int:
     """``spml-bench status``: the sweep's state, from the same flags as ``spml-bench run``."""
