@@ -229,59 +229,31 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     ended = Counter(r["status"] for r in results)
     ran = ", ".join(f"{n} {status}" for status, n in sorted(ended.items(), key=lambda kv: kv[0] != "done"))
     print(f"sweep finished in {time.time() - t0:.1f}s: {ran or 'nothing run'}; {len(left)} left alone", file=sys.stderr)
-    report_end(args, [job.cfg.run_id() for job in jobs])
+    report_end(args, [job.cfg.run_id() for job in jobs], prog)
     return 1 if set(ended) - {"done"} else 0
 
 
-def report_end(args: argparse.Namespace, run_ids: list[str]) -> None:
+def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> None:
     """stdout at the end of a sweep: a summary of the sweep's cells (at most a screen) and where
-    the full leaderboard is, or the whole leaderboard with ``--print-leaderboard``."""
+    the full leaderboard is, or the whole leaderboard with ``--print-leaderboard``. A leaderboard
+    error is one line on stderr: the records are written, the sweep's exit status stands."""
     from leaderboard.build import default_out, write_leaderboard
+    from leaderboard.errors import LeaderboardError
+    from leaderboard.summary import sweep_summary
 
-    text = None if args.no_leaderboard else write_leaderboard(args.results_dir)
-    if args.print_leaderboard and text is not None:
-        print(text)
+    warn = lambda msg: print(f"{prog}: leaderboard: {msg}", file=sys.stderr)  # noqa: E731
+    try:
+        text = None if args.no_leaderboard else write_leaderboard(args.results_dir, warn=warn)
+        if args.print_leaderboard and text is not None:
+            print(text)
+            return
+        print(sweep_summary(args.results_dir, run_ids))
+    except LeaderboardError as exc:
+        print(f"{prog}: leaderboard not rebuilt: {exc}", file=sys.stderr)
         return
-    print(summary(args.results_dir, run_ids))
     if text is not None:
         print(f"full leaderboard: {default_out(args.results_dir)}")
 
-
-def summary(results_dir: Path, run_ids: list[str]) -> str:
-    """``leaderboard.summary.sweep_summary`` (contract 5), or a minimal one until it exists."""
-    try:
-        from leaderboard.summary import sweep_summary
-    except ImportError:  # TODO(merge): leaderboard.summary lands with the leaderboard branch; drop this fallback
-        return fallback_summary(results_dir, run_ids)
-    return sweep_summary(results_dir, run_ids)
-
-
-def fallback_summary(results_dir: Path, run_ids: list[str]) -> str:
-    """Per cell (dataset, method, labels) holding one of ``run_ids``: test mAP mean ± std (n) over
-    its ``done`` runs, the paper's figure and the difference where there is one."""
-    import statistics
-
-    from benchmark.records import iter_records
-    from leaderboard.published import paper_figure
-
-    wanted, cells = set(run_ids), {}
-    for _, rec in iter_records(results_dir):
-        if rec.get("run_id") in wanted:
-            cell = cells.setdefault((rec["dataset"], rec["method"], rec["labels"]), {"maps": [], "other": Counter()})
-            if rec.get("status") == "done" and rec.get("test_map") is not None:
-                cell["maps"].append(float(rec["test_map"]))
-            else:
-                cell["other"][str(rec.get("status"))] += 1
-    lines = [f"{'dataset':8s} {'method':10s} {'labels':9s} {'test mAP':>17s} {'paper':>6s} {'delta':>6s}"]
-    for (dataset, method, labels), cell in sorted(cells.items()):
-        maps, other = cell["maps"], cell["other"]
-        spread = f" ± {statistics.stdev(maps):.2f}" if len(maps) > 1 else ""
-        mean = f"{statistics.fmean(maps):.2f}{spread} ({len(maps)})" if maps else "-"
-        pub = paper_figure(method, labels, dataset)
-        paper, delta = (f"{pub[0]:.1f}", f"{statistics.fmean(maps) - pub[0]:+.1f}" if maps else "") if pub else ("", "")
-        note = "  " + ", ".join(f"{n} {s}" for s, n in sorted(other.items())) if other else ""
-        lines.append(f"{dataset:8s} {method:10s} {labels:9s} {mean:>17s} {paper:>6s} {delta:>6s}{note}")
-    return "\n".join(lines) if cells else f"no records of this sweep in {results_dir}"
 
 def status_main(argv: list[str] | None = None) -> int:
     """``spml-bench status``: the sweep's state, from the same flags as ``spml-bench run``."""
