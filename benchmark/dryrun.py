@@ -25,11 +25,15 @@ def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: boo
     return options.gpus > 0 or device.startswith("cuda")
 
 
+def hours(h: float) -> str:
+    return f"{h:.2f}" if h < 1 else f"{h:.1f}"
+
+
 def _estimate_lines(e: Estimate, what: str) -> list[str]:
     bound = ("an upper bound: every run does all its epochs (no early stopping), at the slowest "
              "measured figure that fits" if e.bound else "NOT a bound (see the caveats)")
-    lines = [f"  {what}: {e.gpu_hours:.1f} GPU-hours; wall-clock on {e.gpus} GPU(s): {e.wall_hours:.1f} h "
-             f"(longest job {e.longest_job_hours:.1f} h); {bound}",
+    lines = [f"  {what}: {hours(e.gpu_hours)} GPU-hours; wall-clock on {e.gpus} GPU(s): {hours(e.wall_hours)} h "
+             f"(longest job {hours(e.longest_job_hours)} h); {bound}",
              f"    measured on {e.device_name}:"]
     lines += [f"      {line}" for line in e.figures]
     lines += [f"    packing: {line}" for line in e.packing]
@@ -109,8 +113,8 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
             if k > 1:  # the same runs one per GPU, on as many GPUs, for comparison
                 single = estimate_jobs([[c] for runs in group for c in runs], figures, gpus_per_job=gpus_per_job,
                                        concurrent_jobs=min(concurrent, len(group)))
-                lines.append(f"  without packing: {single.gpu_hours:.1f} GPU-hours; wall-clock on {single.gpus} "
-                             f"GPU(s): {single.wall_hours:.1f} h")
+                lines.append(f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
+                             f"GPU(s): {hours(single.wall_hours)} h")
         lines += [f"  note: {p}" for p in problems]
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines)
