@@ -209,3 +209,22 @@ def test_a_requeued_pack_resumes_both_runs(tmp_path: Path, ready_root: Path) -> 
     assert sorted(records) == sorted(reference)
     for run_id, record in records.items():
         assert_same_run(record, reference[run_id])
+
+
+# -- shared data built by whichever run comes first ---------------------------------------------------
+def test_building_the_image_cache_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    """The run that builds a decoded-image cache must get the numbers of a run that reads it: with
+    K runs starting together, which one builds it is a race. (Iterating a DataLoader draws a seed
+    from torch's global RNG, between the run's seeding and its model's initialisation.)"""
+    import numpy as np
+    import torch
+
+    from benchmark.data.cache import build_cache
+    from benchmark.data.store import ArrayImages
+
+    store = ArrayImages(np.arange(5 * 3 * 4 * 4, dtype=np.uint8).reshape(5, 3, 4, 4))
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    build_cache(store, tmp_path / "cache.npy", chunk_size=2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert np.array_equal(np.load(tmp_path / "cache.npy"), store.array)

@@ -141,8 +141,11 @@ def build_cache(
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         chunks = [np.arange(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+        # its own generator: iterating a DataLoader draws a seed from torch's global RNG, and the
+        # run that builds the cache would then initialise its model unlike every run that reads it
         loader = torch.utils.data.DataLoader(
-            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers
+            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers,
+            generator=torch.Generator(),
         )
         for i, images in loader:
             rows = chunks[int(i)]
