@@ -80,7 +80,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
 
         launcher = LocalLauncher(options)
         wanted = max((gpus_of(r[0]) for r in layout), default=0)
-        cap = launcher._cap(wanted, len(visible_gpus()) if wanted else 0)
+        cap = launcher.cap(wanted, len(visible_gpus()) if wanted else 0)
         concurrent = max(1, min(cap, len(layout)))
         lines.append(f"  local: {len(layout)} job(s), {k} run(s) each{' under CUDA MPS' if options.mps else ''}, "
                      f"at most {cap} at once, {launcher.threads(cap)} torch thread(s) per run")

@@ -262,19 +262,21 @@ def visible_gpus() -> list[int]:
 class LocalLauncher(SubmititLauncher):
     """Local processes through submitit's local executor, which starts whatever it is given at
     once: this launcher submits a job only while fewer than the cap run. The cap: ``max_parallel``,
-    else the CPUs over ``--cpus``, or, for GPU jobs, the GPUs over ``--gpus``; each GPU job gets
-    GPUs of its own. Each run gets the CPUs over the processes at once as torch threads (a fixed
-    share, so a run's thread count, and so its numbers, do not depend on what else is queued)."""
+    else, for GPU jobs, the GPUs over ``--gpus`` (each GPU job gets GPUs of its own), for CPU jobs
+    the CPUs over ``--cpus`` (or over the runs of a job). Each run gets the CPUs over the processes
+    at once as torch threads: a fixed share, so a run's thread count, and with it its numbers, do
+    not depend on what else is queued."""
 
     name = cluster = "local"
 
-    def _cap(self, gpus: int, free_gpus: int) -> int:
+    def cap(self, gpus: int, free_gpus: int) -> int:
         o = self.options
         if o.max_parallel is not None:
             return o.max_parallel
         if gpus > 0 and free_gpus > 0:
             return max(1, free_gpus // gpus)
-        return max(1, available_cpus() // (o.cpus or 1))
+        # CPU jobs: --cpus each, else a CPU for each of a job's runs
+        return max(1, available_cpus() // (o.cpus or o.runs_per_gpu))
 
     def threads(self, cap: int) -> int:
         """Torch threads per run: the job's CPUs (``--cpus``, else this machine's over the jobs
@@ -291,7 +293,7 @@ class LocalLauncher(SubmititLauncher):
         wanted = max((self._gpus(r[0]) for r in queue), default=0)
         if managed and wanted > len(free):
             raise ExecutorUnavailableError(f"--gpus {wanted} per job, but this machine has {len(free)} GPU(s)")
-        cap = self._cap(wanted, len(free))
+        cap = self.cap(wanted, len(free))
         threads = self.threads(cap)
         executors: dict[int, submitit.AutoExecutor] = {}
         progress = Progress(sum(len(runs) for runs in queue), verbose)

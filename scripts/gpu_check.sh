@@ -18,6 +18,7 @@
 # 3. Ours against the reference-style loop at batch 16 (python -m benchmark.bench): $OUT/bench_b16.json.
 # 4. The whole table's GPU-hours, one run per GPU and 4 per GPU, from the figures measured here (and the
 #    repository's): $OUT/cost_table.md.
+# GPU_CHECK_B64=1 adds, budget permitting, the batch-64 rows of README "Cost" (eager and --compile).
 # Steps 2-4 failing does not fail the check; their logs say why. Exit status: step 1's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +70,17 @@ if [ "$(left)" -gt 60 ]; then
       || { echo "batch-16 bench failed or timed out (not fatal); last lines:"; tail -5 "$OUT/bench_b16.log"; }
 else
     echo "== 3/4 reference comparison: skipped, $(left)s of the budget left =="
+fi
+
+if [ "${GPU_CHECK_B64:-0}" = "1" ] && [ "$(left)" -gt 60 ]; then
+    echo "== extra (GPU_CHECK_B64=1): batch 64, eager then compiled (budget $(left)s) =="
+    for variant in eager compile; do
+        extra=(); [ "$variant" = compile ] && extra=(--compile)
+        timeout $(($(left) + 20)) "$PY" -m benchmark.bench "${BENCH[@]}" --batch-size 64 "${extra[@]}" \
+            --json "$OUT/bench_b64_$variant.json" > "$OUT/bench_b64_$variant.log" 2>&1 \
+          && grep -E '^\((a|b|c)\)' "$OUT/bench_b64_$variant.log" \
+          || { echo "batch-64 $variant failed or timed out (not fatal)"; tail -3 "$OUT/bench_b64_$variant.log"; }
+    done
 fi
 
 echo "== 4/4 the whole table's GPU-hours from these figures and the repository's =="

@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument("--log-dir", type=Path, default=None,
                    help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)")
     p.add_argument("--max-parallel", type=int, default=None,
-                   help="jobs at once: slurm array parallelism, local processes (default: slurm 256, local CPUs/--cpus, "
+                   help="jobs at once: slurm array parallelism, local jobs (default: slurm 256; local CPUs/--cpus or CPUs/K, "
                         "or GPUs/--gpus for GPU runs)")
     p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
                    help="local/slurm: each job holds one GPU (--gpus 1) and trains K runs at once, one process each, "
@@ -62,9 +62,9 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (runs, jobs, GPUs) and the estimated GPU-hours and wall-clock, from the measured "
                         "throughput under results/_bench; submit and write nothing")
-    r = p.add_argument_group("slurm resources, per run (local uses --gpus, --cpus, --time)")
+    r = p.add_argument_group("slurm resources, per job: a run, or K runs with --runs-per-gpu (local uses --gpus, --cpus, --time)")
     r.add_argument("--partition")
-    r.add_argument("--gpus", type=int, default=0, help="GPUs per run (default 0; runs on --device cpu ask for none)")
+    r.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0; runs on --device cpu ask for none)")
     r.add_argument("--cpus", type=int, default=None, help="CPUs per job (shared by its runs with --runs-per-gpu)")
     r.add_argument("--mem-gb", type=float, default=None)
     r.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
