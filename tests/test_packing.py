@@ -228,3 +228,30 @@ def test_building_the_image_cache_leaves_the_global_rng_alone(tmp_path: Path) ->
     build_cache(store, tmp_path / "cache.npy", chunk_size=2)
     assert torch.equal(torch.get_rng_state(), before)
     assert np.array_equal(np.load(tmp_path / "cache.npy"), store.array)
+
+
+# -- the GPU check's CPU-side parts ---------------------------------------------------------------------
+def test_gpu_check_script_parses() -> None:
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.sh"
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_pack_bench_writes_a_devkit_that_prepare_accepts_and_reads_throughput(tmp_path: Path) -> None:
+    from benchmark.bench.packing import prepare, throughput, write_voc
+    from benchmark.data import load as load_dataset
+
+    write_voc(tmp_path / "raw", pool=12, test=6, unique=4)
+    prepare(tmp_path / "raw", tmp_path / "data", tmp_path / "prepare.log")
+    ds = load_dataset("voc", tmp_path / "data", image_size=16)
+    assert ds.num_classes == 20
+    history = [{"images_per_second": 10.0, "seconds": 3.0, "train_seconds": 2.0},
+               {"images_per_second": 30.0, "seconds": 2.0, "train_seconds": 1.0}]
+    record = {"status": "done", "seed": 0, "history": history, "num_train": 8, "num_val": 2, "num_test": 6,
+              "provenance": {"torch_threads": 1, "device_name": "x"}, "launch": {"pack": {"mps": False}}}
+    t = throughput([record, {**record, "seed": 1}], wall=4.0)
+    # epochs from the second on (the first holds the autotuning), summed over the runs
+    assert t["aggregate_train_images_per_s"] == 60.0 and t["per_run_train_images_per_s"] == [30.0, 30.0]
+    assert t["end_to_end_train_images_per_s"] == 2 * 8 * 2 / 4.0 and t["eval_images_per_s"] == 8.0
