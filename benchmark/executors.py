@@ -109,6 +109,13 @@ class Handle:
         self.gpu_ids = list(gpu_ids)  # local executor: the GPUs this job holds
         self.t0 = time.time()
 
+    @property
+    def job(self) -> Job:
+        """The run of a one-run job (a pack has several: ``jobs``)."""
+        if len(self.jobs) != 1:
+            raise AttributeError(f"a job of {len(self.jobs)} packed runs has no single run: use .jobs")
+        return self.jobs[0]
+
     def outcome(self, force: bool = False) -> list[dict[str, Any]] | None:
         """The summary of each of its runs once the job has ended, else ``None``."""
         sjob = self.sjob
