@@ -1,13 +1,16 @@
 """Running a sweep's jobs through submitit: SLURM job arrays, or local processes.
 
-Each run is one submitit job calling ``RunTask``. ``RunTask`` is ``Checkpointable``: when SLURM
-signals a time-out or a preemption, submitit resubmits the same call (requeue) and the run
-resumes from its last epoch checkpoint (``benchmark.train``), so the requeued job ends with the
-record an uninterrupted run writes.
+Each run is one submitit job calling ``RunTask``; with ``--runs-per-gpu K`` each job (array task)
+holds one GPU and trains K runs at once, one process each (``PackTask``, see
+``benchmark.packing``). Both are ``Checkpointable``: when SLURM signals a time-out or a
+preemption, submitit resubmits the same call (requeue) and every run resumes from its last epoch
+checkpoint (``benchmark.train``), so the requeued job ends with the records an uninterrupted one
+writes.
 
 A job that dies without a record (``scancel``, out of memory, node failure) is noticed from the
-scheduler's state and gets a ``failed`` record: it is reported, never waited on forever. That
-needs SLURM's accounting (``sacct``); without it submitit sees every state as UNKNOWN.
+scheduler's state and each of its runs without a record gets a ``failed`` one: it is reported,
+never waited on forever. That needs SLURM's accounting (``sacct``); without it submitit sees
+every state as UNKNOWN.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 
 import benchmark
 from benchmark.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
+from benchmark.packing import Pack, available_cpus, job_layout, threads_per_run
 from benchmark.records import read_record, record_status
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
@@ -34,10 +38,13 @@ CODE_ROOT = Path(benchmark.__file__).resolve().parent.parent
 
 class RunTask(submitit.helpers.Checkpointable):
     """One run as a submitit job. On requeue the inherited ``checkpoint`` resubmits this same
-    call; training resumes from the run's checkpoint on disk, so nothing else needs saving."""
+    call; training resumes from the run's checkpoint on disk, so nothing else needs saving.
+    ``threads``: torch threads for the run (the local executor shares the CPUs among its
+    processes); ``None`` keeps torch's default (every CPU the job may use)."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, threads: int | None = None) -> None:
         self.job = job
+        self.threads = threads
 
     def __call__(self) -> dict[str, Any]:
         job = self.job
@@ -46,7 +53,37 @@ class RunTask(submitit.helpers.Checkpointable):
             record = read_record(job.record_path)
             if record.get("launch", {}).get("job_id") == launch_info()["job_id"]:
                 return summary_of(job, record)
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
         return run_job(job, log=lambda msg: print(msg, flush=True))
+
+
+class PackTask(submitit.helpers.Checkpointable):
+    """K runs in one job on its one GPU, each in its own process (``benchmark.packing.Pack``).
+    On requeue the run processes are stopped first; the job started again resumes each run from
+    its checkpoint and skips the runs it had finished. ``threads``: torch threads per run,
+    ``None``: the job's CPUs over ``runs_per_gpu``."""
+
+    def __init__(self, jobs: Sequence[Job], runs_per_gpu: int, threads: int | None = None, mps: bool = False) -> None:
+        self.jobs, self.runs_per_gpu, self.threads, self.mps = list(jobs), runs_per_gpu, threads, mps
+        self._pack: Pack | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        env = submitit.JobEnvironment()
+        threads = self.threads or threads_per_run(available_cpus(), self.runs_per_gpu)
+        self._pack = Pack(self.jobs, self.runs_per_gpu, threads, Path(env.paths.folder), launch_info(), mps=self.mps,
+                          log=lambda msg: print(msg, flush=True))
+        return self._pack.run()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        if self._pack is not None:
+            self._pack.stop()
+        return super().checkpoint(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pack": None}  # the run processes stay with this job
 
 
 @contextmanager
@@ -65,14 +102,22 @@ def _code_on_path() -> Iterator[None]:
 
 
 class Handle:
-    """A submitted run: its job, its submitit job, and when it was submitted."""
+    """A submitted job: its runs (one, or a pack), its submitit job, and when it was submitted."""
 
-    def __init__(self, job: Job, sjob: submitit.Job, executor: str) -> None:
-        self.job, self.sjob, self.executor = job, sjob, executor
+    def __init__(self, jobs: Sequence[Job], sjob: submitit.Job, executor: str, gpu_ids: Sequence[int] = ()) -> None:
+        self.jobs, self.sjob, self.executor = list(jobs), sjob, executor
+        self.gpu_ids = list(gpu_ids)  # local executor: the GPUs this job holds
         self.t0 = time.time()
 
-    def outcome(self, force: bool = False) -> dict[str, Any] | None:
-        """The run's summary once its job has ended, else ``None``."""
+    @property
+    def job(self) -> Job:
+        """The run of a one-run job (a pack has several: ``jobs``)."""
+        if len(self.jobs) != 1:
+            raise AttributeError(f"a job of {len(self.jobs)} packed runs has no single run: use .jobs")
+        return self.jobs[0]
+
+    def outcome(self, force: bool = False) -> list[dict[str, Any]] | None:
+        """The summary of each of its runs once the job has ended, else ``None``."""
         sjob = self.sjob
         if not sjob.paths.result_pickle.exists() and not sjob.done(force_check=force):
             return None
@@ -80,7 +125,8 @@ class Handle:
         # a completed job's result file may show up late on a network file system: result() waits
         if sjob.paths.result_pickle.exists() or state.upper() in ("COMPLETED", "FINISHED"):
             try:
-                return sjob.result()
+                result = sjob.result()
+                return result if isinstance(result, list) else [result]
             except (FailedJobError, UncompletedJobError) as exc:
                 # an error outside train.run's own handling (e.g. the record could not be written)
                 return self._failed(type(exc).__name__, str(exc))
@@ -90,14 +136,16 @@ class Handle:
             message += "; end of its stderr:\n" + "\n".join(stderr)
         return self._failed("JobEndedWithoutRecord", message)
 
-    def _failed(self, error_type: str, message: str) -> dict[str, Any]:
+    def _failed(self, error_type: str, message: str) -> list[dict[str, Any]]:
+        """A failed record for each run of the job that has none (a run of a pack that finished
+        before the job died keeps its record)."""
         launch = {"executor": self.executor, "job_id": str(self.sjob.job_id), "logs": str(self.sjob.paths.folder)}
-        return record_job_failure(self.job, error_type, message, launch)
+        return [record_job_failure(job, error_type, message, launch) for job in self.jobs]
 
 
 class SubmititLauncher:
-    """Shared by the SLURM and local launchers: build the executor, record submissions in the
-    ledger, wait for the jobs."""
+    """Shared by the SLURM and local launchers: build the executor, cut the sweep into jobs (a
+    run each, or packs of ``runs_per_gpu``), record submissions in the ledger, wait for the jobs."""
 
     cluster = ""
 
@@ -127,30 +175,46 @@ class SubmititLauncher:
     def _gpus(self, job: Job) -> int:
         return 0 if job.cfg.device == "cpu" else self.options.gpus
 
+    def jobs_of(self, jobs: Sequence[Job]) -> list[list[Job]]:
+        """The runs of each job to submit: one each, or packs of ``runs_per_gpu`` of one
+        resource shape."""
+        return job_layout(jobs, self.options.runs_per_gpu, self._gpus)
+
+    def task(self, runs: Sequence[Job], threads: int | None = None) -> RunTask | PackTask:
+        o = self.options
+        if o.runs_per_gpu == 1:
+            return RunTask(runs[0], threads)
+        return PackTask(runs, o.runs_per_gpu, threads, o.mps)
+
     def _record(self, handles: Sequence[Handle]) -> None:
         now = time.time()
         record_submissions(self.options.sweep_dir, [
-            Submission(h.job.cfg.run_id(), h.job.cfg.label(), self.cluster, str(h.sjob.job_id), launch_info()["host"],
+            Submission(job.cfg.run_id(), job.cfg.label(), self.cluster, str(h.sjob.job_id), launch_info()["host"],
                        now, f"spml-{self.options.sweep_dir.name}")
-            for h in handles
+            for h in handles for job in h.jobs
         ])
 
-    def _poll(self, active: list[Handle], progress: Progress, results: list[dict[str, Any]], last: list[float]) -> None:
-        """Collect the outcome of every ended job in ``active``; ask the scheduler for states at
-        most every ``poll_s`` (the result files are checked on every call)."""
+    def _poll(self, active: list[Handle], progress: Progress, results: list[dict[str, Any]], last: list[float]) -> list[Handle]:
+        """Collect the outcomes of every ended job in ``active`` (returned); ask the scheduler for
+        states at most every ``poll_s`` (the result files are checked on every call)."""
         force = time.time() - last[0] >= self.options.poll_s
         if force:
             last[0] = time.time()
+        ended = []
         for h in list(active):
-            summary = h.outcome(force=force)
-            if summary is not None:
+            summaries = h.outcome(force=force)
+            if summaries is not None:
                 active.remove(h)
-                results.append(summary)
-                progress.finished(summary, time.time() - h.t0)
+                ended.append(h)
+                for summary in summaries:
+                    results.append(summary)
+                    progress.finished(summary, time.time() - h.t0)
+        return ended
 
 
 class SlurmLauncher(SubmititLauncher):
-    """One SLURM job array per resource shape, at most ``max_parallel`` tasks of it at once."""
+    """One SLURM job array per resource shape, at most ``max_parallel`` tasks of it at once; a
+    task is one run, or a pack of ``runs_per_gpu`` runs on its one GPU."""
 
     name = cluster = "slurm"
 
@@ -163,22 +227,22 @@ class SlurmLauncher(SubmititLauncher):
         super().__init__(options)
 
     def submit(self, jobs: Sequence[Job]) -> list[Handle]:
-        shapes: dict[int, list[Job]] = {}
-        for job in jobs:
-            shapes.setdefault(self._gpus(job), []).append(job)
+        shapes: dict[int, list[list[Job]]] = {}
+        for runs in self.jobs_of(jobs):
+            shapes.setdefault(self._gpus(runs[0]), []).append(runs)
         handles: list[Handle] = []
         with _code_on_path():
             for gpus, group in shapes.items():
                 ex = self.executor(gpus)
                 with ex.batch():
-                    sjobs = [ex.submit(RunTask(job)) for job in group]
-                shape = [Handle(job, sjob, self.cluster) for job, sjob in zip(group, sjobs)]
+                    sjobs = [ex.submit(self.task(runs)) for runs in group]
+                shape = [Handle(runs, sjob, self.cluster) for runs, sjob in zip(group, sjobs)]
                 self._record(shape)
                 handles += shape
         return handles
 
     def wait(self, handles: Sequence[Handle], verbose: bool = True) -> list[dict[str, Any]]:
-        progress = Progress(len(handles), verbose)
+        progress = Progress(sum(len(h.jobs) for h in handles), verbose)
         active, results, last = list(handles), [], [0.0]
         while active:
             self._poll(active, progress, results, last)
@@ -191,34 +255,91 @@ class SlurmLauncher(SubmititLauncher):
         return self.wait(self.submit(jobs), verbose) if jobs else []
 
 
+def visible_gpus() -> list[int]:
+    """The GPU indices this process may hand out (``CUDA_VISIBLE_DEVICES`` is renumbered from 0
+    by CUDA); none without CUDA."""
+    try:
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    except Exception:  # noqa: BLE001 - a broken CUDA install means no GPU to hand out
+        return []
+
+
 class LocalLauncher(SubmititLauncher):
     """Local processes through submitit's local executor, which starts whatever it is given at
-    once: this launcher submits a job only while fewer than ``max_parallel`` run."""
+    once: this launcher submits a job only while fewer than the cap run. The cap: ``max_parallel``,
+    else, for GPU jobs, the GPUs over ``--gpus`` (each GPU job gets GPUs of its own), for CPU jobs
+    the CPUs over ``--cpus`` (or over the runs of a job). Each run gets the CPUs over the processes
+    at once as torch threads: a fixed share, so a run's thread count, and with it its numbers, do
+    not depend on what else is queued."""
 
     name = cluster = "local"
 
+    def cap(self, gpus: int, free_gpus: int) -> int:
+        o = self.options
+        if o.max_parallel is not None:
+            return o.max_parallel
+        if gpus > 0 and free_gpus > 0:
+            return max(1, free_gpus // gpus)
+        # CPU jobs: --cpus each, else a CPU for each of a job's runs
+        return max(1, available_cpus() // (o.cpus or o.runs_per_gpu))
+
+    def threads(self, cap: int) -> int:
+        """Torch threads per run: the job's CPUs (``--cpus``, else this machine's over the jobs
+        at once) over the runs of a job."""
+        o = self.options
+        per_job = o.cpus if o.cpus is not None else available_cpus() // cap
+        return threads_per_run(per_job, o.runs_per_gpu)
+
     def launch(self, jobs: Sequence[Job], verbose: bool = True) -> list[dict[str, Any]]:
-        cap = self.options.max_parallel or max(1, (os.cpu_count() or 1) // (self.options.cpus or 1))
+        queue = self.jobs_of(jobs)
+        gpu_jobs = any(self._gpus(runs[0]) > 0 for runs in queue)
+        free = visible_gpus() if gpu_jobs else []
+        managed = bool(free)  # else submitit's default: every GPU job sees GPU 0 onwards
+        wanted = max((self._gpus(r[0]) for r in queue), default=0)
+        if managed and wanted > len(free):
+            raise ExecutorUnavailableError(f"--gpus {wanted} per job, but this machine has {len(free)} GPU(s)")
+        cap = self.cap(wanted, len(free))
+        threads = self.threads(cap)
         executors: dict[int, submitit.AutoExecutor] = {}
-        queue = list(jobs)
-        progress = Progress(len(queue), verbose)
+        progress = Progress(sum(len(runs) for runs in queue), verbose)
         active: list[Handle] = []
         results: list[dict[str, Any]] = []
         last = [0.0]
-        while queue or active:
-            while queue and len(active) < cap:
-                job = queue.pop(0)
-                gpus = self._gpus(job)
-                ex = executors.get(gpus) or executors.setdefault(gpus, self.executor(gpus))
-                with _code_on_path():
-                    handle = Handle(job, ex.submit(RunTask(job)), self.cluster)
-                self._record([handle])
-                active.append(handle)
-            self._poll(active, progress, results, last)
-            if active:
-                time.sleep(0.5)
+        try:
+            while queue or active:
+                while queue and len(active) < cap:
+                    gpus = self._gpus(queue[0][0])
+                    if gpus and managed and len(free) < gpus:
+                        break  # wait for a job to give its GPUs back
+                    runs = queue.pop(0)
+                    ex = executors.get(gpus) or executors.setdefault(gpus, self.executor(gpus))
+                    ids = free[:gpus] if managed else []
+                    del free[:len(ids)]
+                    if ids:
+                        ex.update_parameters(visible_gpus=ids)
+                    with _code_on_path():
+                        handle = Handle(runs, ex.submit(self.task(runs, threads)), self.cluster, ids)
+                    self._record([handle])
+                    active.append(handle)
+                for handle in self._poll(active, progress, results, last):
+                    free = sorted(free + handle.gpu_ids)
+                if active:
+                    time.sleep(0.5)
+        finally:
+            self._remove_placeholder()
         progress.close()
         return results
 
+    def _remove_placeholder(self) -> None:
+        """submitit's local controller makes the executor's folder as written, a literal ``%j``
+        (the logs go to the folder named by the job id): remove it once empty."""
+        placeholder = self.options.sweep_dir / "%j"
+        try:
+            placeholder.rmdir()
+        except OSError:
+            pass
 
-__all__ = ["CODE_ROOT", "Handle", "LocalLauncher", "RunTask", "SlurmLauncher"]
+
+__all__ = ["CODE_ROOT", "Handle", "LocalLauncher", "PackTask", "RunTask", "SlurmLauncher", "visible_gpus"]

@@ -8,6 +8,7 @@ sweep's ledger, so ``run_all.py --status`` sees live runs from another shell.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -50,17 +51,27 @@ class LaunchOptions:
     max_timeouts: int = 10
     #: seconds between scheduler state queries while waiting
     poll_s: float = 5.0
+    #: runs packed into one job holding one GPU (``benchmark.packing``); 1: a job per run
+    runs_per_gpu: int = 1
+    #: start a CUDA MPS daemon in each packed job (where ``nvidia-cuda-mps-control`` exists)
+    mps: bool = False
 
 
 def launch_info() -> dict[str, Any]:
-    """Where this process runs: submitit sets ``SUBMITIT_EXECUTOR`` in its jobs."""
+    """Where this process runs: submitit sets ``SUBMITIT_EXECUTOR`` in its jobs (and a packed
+    run's process inherits it from its job, so both name the same job); a packed run adds its
+    place in the pack (``benchmark.packing``)."""
     executor = os.environ.get("SUBMITIT_EXECUTOR")
     job_id = str(os.getpid())
     if executor:
         import submitit
 
         job_id = str(submitit.JobEnvironment().job_id)
-    return {"executor": executor or "inline", "job_id": job_id, "host": socket.gethostname()}
+    info: dict[str, Any] = {"executor": executor or "inline", "job_id": job_id, "host": socket.gethostname()}
+    pack = os.environ.get("SPML_PACK")  # benchmark.packing.PACK_ENV (not imported: launch stays light)
+    if pack:
+        info["pack"] = json.loads(pack)
+    return info
 
 
 def summary_of(job: Job, record: dict[str, Any]) -> dict[str, Any]:

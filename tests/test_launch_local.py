@@ -1,5 +1,7 @@
 """``--executor local``: runs as local processes through submitit, never more at once than
-``--max-parallel`` (submitit's local executor itself would start them all together)."""
+``--max-parallel`` (submitit's local executor itself would start them all together), each with
+the CPUs over the processes at once as torch threads, logs in a folder per job id.
+(``tests/test_packing.py``: several runs per job.)"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import run_all
+from benchmark.packing import available_cpus
 from benchmark.records import iter_records
 from benchmark.status import LEDGER
 
@@ -28,9 +31,26 @@ def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(tmp_path:
     # the cap: the second run started only once the first had finished
     first_end = datetime.fromisoformat(records[0]["finished_at"])
     assert datetime.fromisoformat(records[1]["started_at"]) >= first_end
-    # submitit's logs of each job sit in the sweep's folder
-    assert len(list(ledger.parent.glob("*/*_log.out"))) == 2
+    # submitit's logs of each job sit in the sweep's folder, in a folder named by its job id
+    logs = sorted(ledger.parent.glob("*/*_log.out"))
+    assert len(logs) == 2 and {p.parent.name for p in logs} == set(pids)
+    assert not (ledger.parent / "%j").exists(), "a literal %j folder"
+    # one process at a time: it gets every CPU
+    assert {r["provenance"]["torch_threads"] for r in records} == {available_cpus()}
 
     # everything is recorded: a second call submits nothing
     assert run_all.main([*args, "--executor", "local"]) == 0
     assert len(list((results / "_logs").iterdir())) == 1
+
+
+def test_parallel_local_runs_share_the_cpus(tmp_path: Path) -> None:
+    """Two processes at once on this machine: each gets half the CPUs as torch threads (two
+    processes with every CPU each ran 4x slower than inline on 2 cores)."""
+    results = tmp_path / "results"
+    args = ["--methods", "an", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "256", "--results-dir", str(results),
+            "--data-root", str(tmp_path / "data"), "--quiet", "--no-leaderboard"]
+    assert run_all.main([*args, "--executor", "local", "--max-parallel", "2", "--time", "10"]) == 0
+    records = [r for _, r in iter_records(results)]
+    assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]
+    assert {r["provenance"]["torch_threads"] for r in records} == {max(1, available_cpus() // 2)}
+    assert not list((results / "_logs").glob("*/%j"))

@@ -1,6 +1,8 @@
 """Against a real SLURM (``scripts/slurm/start_cluster.sh`` starts a single-node one; ``.ci/run``
 does so before the tests): a sweep lands every record exactly once and equal to inline runs, a
-requeued run resumes and ends as an uninterrupted one, a cancelled job is reported failed.
+requeued run resumes and ends as an uninterrupted one, a cancelled job is reported failed. With
+``--runs-per-gpu 2`` an array task trains two runs at once with records equal to inline ones (at
+the same torch thread count), a requeued task resumes both, and a run killed in a pack fails alone.
 
 Skipped, saying why, where no SLURM with accounting is reachable. Jobs run ``sys.executable``:
 run these with the project's venv python.
@@ -8,8 +10,10 @@ run these with the project's venv python.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +31,8 @@ from benchmark.launch import LaunchOptions
 from benchmark.records import iter_records, read_record
 from benchmark.status import LEDGER, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
+from tests.packs import inline_records as inline_records_at
+from tests.packs import run_processes
 from tests.runs_compare import assert_same_run
 
 FAST = ["--epochs", "2", "--batch-size", "256", "--patience", "0"]
@@ -173,3 +179,85 @@ def test_cancelled_job_is_reported_failed_not_waited_on(tmp_path: Path, data_roo
     states = sweep_state([job], logs)
     assert states[0].state == "failed"
     assert plan(states)[0] == [] and plan(states, retry_failed=True)[0] == [job]
+
+
+# -- several runs per GPU (--runs-per-gpu): one array task trains a pack of runs, one process each --
+def _pack_jobs(results: Path, data_root: Path, epochs: int) -> list[Job]:
+    """Two seeds of one run. (The tests using them ask for ``inline_records`` so that the embedded
+    set's pretrained backbone is built before two runs could race to build it.)"""
+    return [Job(RunConfig(dataset="digits", method="an", seed=s, epochs=epochs, batch_size=256, patience=0,
+                          data_root=str(data_root)), results) for s in (0, 1)]
+
+
+def test_packed_sweep_runs_two_per_task_equal_to_inline(tmp_path: Path, data_root: Path,
+                                                         inline_records: dict[str, dict]) -> None:
+    results = tmp_path / "results"
+    argv = ["--methods", "an", "em", "--seeds", "0", "1", *FAST, "--data-root", str(data_root)]
+    assert run_all.main([*argv, "--results-dir", str(results), "--executor", "slurm", "--runs-per-gpu", "2",
+                         "--max-parallel", "2", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
+
+    records = [r for _, r in iter_records(results)]
+    assert len(records) == 4 and all(r["status"] == "done" for r in records), [r.get("error") for r in records]
+    by_task: dict[str, list[dict]] = {}
+    for r in records:
+        by_task.setdefault(r["launch"]["job_id"], []).append(r)
+    # one array of two tasks, each task trained one method's two seeds, one run per slot
+    assert len(by_task) == 2 and len({j.split("_")[0] for j in by_task}) == 1, sorted(by_task)
+    for task in by_task.values():
+        assert len({r["method"] for r in task}) == 1 and sorted(r["launch"]["pack"]["slot"] for r in task) == [0, 1]
+    threads = {r["provenance"]["torch_threads"] for r in records}
+    assert threads == {r["launch"]["pack"]["threads"] for r in records} and len(threads) == 1
+    (ledger,) = (results / "_logs").glob(f"*/{LEDGER}")
+    assert len(ledger.read_text().splitlines()) == 4
+
+    # bit-identical to the same runs inline at the same torch thread count
+    reference = inline_records_at(argv, tmp_path / "inline", threads.pop())
+    assert sorted(reference) == sorted(r["run_id"] for r in records)
+    for record in records:
+        assert_same_run(record, reference[record["run_id"]])
+
+
+def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
+    jobs = _pack_jobs(tmp_path / "results", data_root, epochs=4)
+    ckpts = [train.checkpoint_path(j.results_dir, j.cfg) for j in jobs]
+    launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
+                                           poll_s=2, runs_per_gpu=2))
+    (handle,) = launcher.submit(jobs)
+    _wait_until(lambda: all(c.exists() for c in ckpts), 120, "both runs' first checkpoints")
+    assert not any(j.record_path.exists() for j in jobs)
+    handle.sjob._interrupt(timeout=True)  # what SLURM sends ahead of a time-out
+
+    results = launcher.wait([handle], verbose=False)
+    assert [r["status"] for r in results] == ["done", "done"], results
+    stdout = handle.sjob.stdout() or ""
+    for seed in (0, 1):
+        assert re.search(rf"\[digits/an/1p/seed{seed}\] resumed after epoch [1-3]", stdout), stdout[-3000:]
+    assert not any(c.exists() for c in ckpts)
+    records = [read_record(j.record_path) for j in jobs]
+    threads = records[0]["provenance"]["torch_threads"]
+    argv = ["--methods", "an", "--seeds", "0", "1", "--epochs", "4", "--batch-size", "256", "--patience", "0",
+            "--data-root", str(data_root)]
+    reference = inline_records_at(argv, tmp_path / "inline", threads)
+    for record in records:
+        assert_same_run(record, reference[record["run_id"]])
+
+
+def test_a_run_killed_in_a_pack_fails_alone(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
+    jobs = _pack_jobs(tmp_path / "results", data_root, epochs=6)
+    victim = jobs[1]
+    launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
+                                           poll_s=2, runs_per_gpu=2))
+    (handle,) = launcher.submit(jobs)
+    _wait_until(train.checkpoint_path(victim.results_dir, victim.cfg).exists, 120, "the victim's first checkpoint")
+    (pid,) = _wait_until(lambda: run_processes(victim.cfg.run_id()), 30, "the victim's process")
+    os.kill(pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+
+    results = {r["label"]: r for r in launcher.wait([handle], verbose=False)}
+    assert results[jobs[0].cfg.label()]["status"] == "done", results
+    assert results[victim.cfg.label()]["status"] == "failed" and "SIGKILL" in results[victim.cfg.label()]["error"]
+    record = read_record(victim.record_path)
+    assert record["status"] == "failed" and record["error"]["type"] == "RunProcessDied"
+    assert read_record(jobs[0].record_path)["status"] == "done"
+    # once SLURM has let go of the task (it may still be COMPLETING): the status says failed, not running
+    logs = tmp_path / "results" / "_logs"
+    _wait_until(lambda: [s.state for s in sweep_state(jobs, logs)] == ["done", "failed"], 60, "status done + failed")

@@ -54,11 +54,20 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument("--log-dir", type=Path, default=None,
                    help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)")
     p.add_argument("--max-parallel", type=int, default=None,
-                   help="runs at once: slurm array parallelism, local processes (default: slurm 256, local CPUs/--cpus)")
-    r = p.add_argument_group("slurm resources, per run (local uses --gpus, --cpus, --time)")
+                   help="jobs at once: slurm array parallelism, local jobs (default: slurm 256; local CPUs/--cpus or CPUs/K, "
+                        "or GPUs/--gpus for GPU runs)")
+    p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
+                   help="local/slurm: each job holds one GPU (--gpus 1) and trains K runs at once, one process each, "
+                        "with their own records and checkpoints (default: 1)")
+    p.add_argument("--mps", action="store_true",
+                   help="with --runs-per-gpu: start a CUDA MPS daemon in each job, where nvidia-cuda-mps-control exists")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (runs, jobs, GPUs) and the estimated GPU-hours and wall-clock, from the measured "
+                        "throughput under results/_bench; submit and write nothing")
+    r = p.add_argument_group("slurm resources, per job: a run, or K runs with --runs-per-gpu (local uses --gpus, --cpus, --time)")
     r.add_argument("--partition")
-    r.add_argument("--gpus", type=int, default=0, help="GPUs per run (default 0; runs on --device cpu ask for none)")
-    r.add_argument("--cpus", type=int, default=None, help="CPUs per run")
+    r.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0; runs on --device cpu ask for none)")
+    r.add_argument("--cpus", type=int, default=None, help="CPUs per job (shared by its runs with --runs-per-gpu)")
     r.add_argument("--mem-gb", type=float, default=None)
     r.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
                    help="time limit per job; a timed-out run is requeued and resumes (default: 1440)")
@@ -158,6 +167,17 @@ def check_submittable(configs: list[RunConfig]) -> list[str]:
     return problems
 
 
+def unprepared(datasets: list[str], data_root: Path) -> list[str]:
+    """``check_data``'s complaint about each dataset, without stopping at the first."""
+    notes = []
+    for key in datasets:
+        try:
+            check_data([key], data_root)
+        except (DatasetNotFoundError, ValueError) as exc:
+            notes.append(str(exc))
+    return notes
+
+
 def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     """The launcher's options; ``sweep_dir`` is set to a fresh folder only when something is submitted."""
     sbatch = {}
@@ -168,9 +188,23 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
         sbatch[key.lstrip("-")] = value
     if args.max_parallel is not None and args.max_parallel < 1:
         raise ValueError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+    check_packing(args)
     return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
                          cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
-                         sbatch=sbatch)
+                         sbatch=sbatch, runs_per_gpu=args.runs_per_gpu, mps=args.mps)
+
+
+def check_packing(args: argparse.Namespace) -> None:
+    """``--runs-per-gpu`` and ``--mps`` make sense only for jobs that hold one GPU (or none)."""
+    k = args.runs_per_gpu
+    if k < 1:
+        raise ValueError(f"--runs-per-gpu must be at least 1, got {k}")
+    if k > 1 and args.executor == "inline":
+        raise ValueError("--runs-per-gpu needs --executor local or slurm (inline runs one run at a time in this process)")
+    if k > 1 and args.gpus > 1:
+        raise ValueError(f"--runs-per-gpu packs runs onto one GPU: use --gpus 1 (or 0 for CPU runs), got --gpus {args.gpus}")
+    if args.mps and k < 2:
+        raise ValueError("--mps shares one GPU among packed runs: it needs --runs-per-gpu 2 or more")
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
@@ -183,7 +217,11 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         sweep = SweepConfig(datasets=args.datasets, methods=args.methods, seeds=args.seeds,
                             labels=args.labels, overrides=overrides_from(args))
         sweep.runs()  # validates every run's config, hyper-parameters included
-        check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
+        data_notes = []
+        if args.dry_run:  # missing data is part of the plan's report, not a reason to print no plan
+            data_notes = unprepared(sweep.datasets, Path(sweep.overrides["data_root"]))
+        else:
+            check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
         log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
         options = launch_options(args, log_root)
         if args.tensorboard is not None:
@@ -201,6 +239,11 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         return 2
     t0 = time.time()
     todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
+    if args.dry_run:
+        from benchmark.dryrun import dry_run_report
+
+        print(dry_run_report(todo, left, args.executor, options, results_dir=args.results_dir, notes=data_notes))
+        return 0
     if args.executor == "slurm" and todo:
         # compute nodes are often offline: what a job would lack is found here, once, not in every job
         problems = check_submittable([job.cfg for job in todo])
@@ -221,11 +264,16 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         if args.no_wait:
             handles = launcher.submit(todo)
             ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})
-            print(f"submitted {len(handles)} runs as SLURM job(s) {', '.join(ids)}; logs in {options.sweep_dir}\n"
+            print(f"submitted {sum(len(h.jobs) for h in handles)} runs in {len(handles)} SLURM task(s) of job(s) "
+                  f"{', '.join(ids)}; logs in {options.sweep_dir}\n"
                   f"follow with: {prog} <the same sweep flags> --status; the leaderboard: "
                   f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
             return 0
-        results = launcher.launch(todo, verbose=not args.quiet)
+        try:
+            results = launcher.launch(todo, verbose=not args.quiet)
+        except ExecutorUnavailableError as exc:  # raised before anything is started
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
     ended = Counter(r["status"] for r in results)
     ran = ", ".join(f"{n} {status}" for status, n in sorted(ended.items(), key=lambda kv: kv[0] != "done"))
     print(f"sweep finished in {time.time() - t0:.1f}s: {ran or 'nothing run'}; {len(left)} left alone", file=sys.stderr)

@@ -1,0 +1,123 @@
+"""``spml-bench run ... --dry-run``: the bill before the sweep. The plan (runs, jobs, arrays,
+GPUs, runs per GPU) and the estimated GPU-hours and wall-clock from the measured throughput kept
+under ``results/_bench`` (``benchmark.bench.cost``); nothing is submitted or written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from benchmark.bench.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
+from benchmark.launch import LaunchOptions
+from benchmark.packing import job_layout
+from benchmark.status import RunState
+from benchmark.sweep import Job
+
+
+def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: bool) -> bool:
+    device = job.cfg.device
+    if device == "cpu":
+        return False
+    if executor == "inline":
+        return device.startswith("cuda") or cuda_here
+    return options.gpus > 0 or device.startswith("cuda")
+
+
+def hours(h: float) -> str:
+    return f"{h:.2f}" if h < 1 else f"{h:.1f}"
+
+
+def _estimate_lines(e: Estimate, what: str) -> list[str]:
+    bound = ("an upper bound: every run does all its epochs (no early stopping), at the slowest "
+             "measured figure that fits" if e.bound else "NOT a bound (see the caveats)")
+    lines = [f"  {what}: {hours(e.gpu_hours)} GPU-hours; wall-clock on {e.gpus} GPU(s): {hours(e.wall_hours)} h "
+             f"(longest job {hours(e.longest_job_hours)} h); {bound}",
+             f"    measured on {e.device_name}:"]
+    lines += [f"      {line}" for line in e.figures]
+    lines += [f"    packing: {line}" for line in e.packing]
+    lines += [f"    caveat: {line}" for line in e.caveats]
+    return lines
+
+
+def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str, options: LaunchOptions, *,
+                   results_dir: Path, notes: Sequence[str] = ()) -> str:
+    k = options.runs_per_gpu
+    by_state = ", ".join(f"{n} {s}" for s, n in sorted(Counter(s.state for s in left).items())) or "none"
+    lines = ["dry run: nothing submitted, nothing written",
+             f"plan ({executor}): {len(todo)} runs to do; left alone: {by_state}"]
+    per_dataset: dict[str, list[Job]] = {}
+    for job in todo:
+        per_dataset.setdefault(job.cfg.dataset, []).append(job)
+    for dataset, jobs in per_dataset.items():
+        r = jobs[0].cfg.resolve()
+        epochs = max(j.cfg.resolve().epochs or 0 for j in jobs)
+        lines.append(f"  {dataset}: {len(jobs)} runs, batch {r.batch_size}, {r.backbone} at {r.image_size}, "
+                     f"up to {epochs} epochs, amp {r.amp}")
+    cuda_here = False
+    if executor != "slurm" and any(j.cfg.device in ("auto",) or j.cfg.device.startswith("cuda") for j in todo):
+        from benchmark.executors import visible_gpus
+
+        cuda_here = bool(visible_gpus())
+    gpu = {id(j): _runs_on_gpu(j, executor, options, cuda_here) for j in todo}
+    gpus_per_job = max(1, options.gpus) if executor != "inline" else 1
+
+    def gpus_of(job: Job) -> int:
+        return gpus_per_job if gpu[id(job)] else 0
+
+    layout = job_layout(todo, k if executor != "inline" else 1, gpus_of)
+    concurrent = len(layout)
+    if executor == "slurm":
+        shapes = {gpus_of(runs[0]) for runs in layout}
+        concurrent = min(options.max_parallel or len(layout), len(layout))
+        lines.append(f"  slurm: {len(shapes)} job array(s) (one per resource shape), {len(layout)} array task(s), "
+                     f"{k} run(s) per task{' under CUDA MPS' if options.mps else ''}; "
+                     f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
+                     f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}")
+    elif executor == "local":
+        from benchmark.executors import LocalLauncher, visible_gpus
+
+        launcher = LocalLauncher(options)
+        wanted = max((gpus_of(r[0]) for r in layout), default=0)
+        cap = launcher.cap(wanted, len(visible_gpus()) if wanted else 0)
+        concurrent = max(1, min(cap, len(layout)))
+        lines.append(f"  local: {len(layout)} job(s), {k} run(s) each{' under CUDA MPS' if options.mps else ''}, "
+                     f"at most {cap} at once, {launcher.threads(cap)} torch thread(s) per run")
+    else:
+        concurrent = 1
+        lines.append("  inline: one run after the other in this process")
+
+    gpu_layout = [runs for runs in layout if gpus_of(runs[0])]
+    if not todo:
+        lines.append("estimate: nothing to run")
+    elif not gpu_layout:
+        lines.append("estimate: none: these runs use no GPU (--gpus 0, --device cpu, or no CUDA here); "
+                     "the measured figures under results/_bench are GPU figures")
+    else:
+        folders = [Path(results_dir) / "_bench", REPO_BENCH_DIR]
+        figures, problems = load_figures(folders)
+        lines.append(f"estimate ({len(gpu_layout)} GPU job(s), {min(concurrent, len(gpu_layout))} at once; "
+                     f"figures from {next((f for f in folders if any(Path(f).glob('*.json'))), folders[-1])}):")
+        groups: dict[str, list[list]] = {}
+        for runs in gpu_layout:
+            groups.setdefault(Settings.of(runs[0].cfg).describe(), []).append([j.cfg for j in runs])
+        for what, group in groups.items():
+            try:
+                packed = estimate_jobs(group, figures, runs_per_gpu=k, mps=options.mps, gpus_per_job=gpus_per_job,
+                                       concurrent_jobs=min(concurrent, len(group)))
+            except NoEstimate as exc:
+                lines.append(f"  {what}: no estimate: {exc}")
+                continue
+            lines += _estimate_lines(packed, f"{what}, {k} run(s) per GPU" if k > 1 else what)
+            if k > 1:  # the same runs one per GPU, on as many GPUs, for comparison
+                single = estimate_jobs([[c] for runs in group for c in runs], figures, gpus_per_job=gpus_per_job,
+                                       concurrent_jobs=min(concurrent, len(group)))
+                lines.append(f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
+                             f"GPU(s): {hours(single.wall_hours)} h")
+        lines += [f"  note: {p}" for p in problems]
+    lines += [f"note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+__all__ = ["dry_run_report"]
