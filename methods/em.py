@@ -11,6 +11,8 @@ Labels", ECCV 2022.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from methods.base import Method, log_1mp, log_p
@@ -43,3 +45,8 @@ class EntropyMaximization(Method):
             - observed_neg * log_1mp(logits)
             - self.alpha * unannotated * entropy(logits)
         )
+
+    @property
+    def loss_lower_bound(self) -> float:  # type: ignore[override]
+        # -α H(p) per unannotated entry, H(p) <= log 2; every other term is >= 0
+        return -self.alpha * math.log(2)
