@@ -39,7 +39,7 @@ class RunConfig(BaseModel):
     dataset: str
     method: str
     labels: str = "1p"
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, lt=2**63)  # torch's seeds are 64-bit
     protocol: Literal["finetune", "linear"] = "finetune"
     backbone: str | None = None
     pretrained: bool | None = None

@@ -189,9 +189,19 @@ class Trainer:
         self.log(f"[{self.cfg.label()}] resumed after epoch {ckpt['epoch']} from {self.checkpoint_path}")
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+        path = self.checkpoint_path
+        if path is None or not path.exists():
             return None
-        return torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        try:
+            return torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file: a resume must not fail forever on it
+            # written atomically, so only a damaged disk or a hand makes one unreadable; the run is
+            # deterministic, so starting afresh ends with the record an uninterrupted run writes
+            aside = path.with_name(path.name + ".unreadable")
+            path.replace(aside)
+            self.log(f"[{self.cfg.label()}] checkpoint {path} cannot be read ({type(exc).__name__}: "
+                     f"{' '.join(str(exc).split())[:200]}); moved to {aside}, starting the run afresh")
+            return None
 
     # -- one epoch ----------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> dict[str, Any]:

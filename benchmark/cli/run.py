@@ -199,6 +199,8 @@ def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) ->
     root must not be a file."""
     write = not args.status
     check_folder("--results-dir", args.results_dir, write=write)
+    if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
+        raise ValueError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
     for sub in [*sweep.datasets, "_checkpoints"]:
         if (args.results_dir / sub).exists():
             check_folder("--results-dir", args.results_dir / sub, write=write)
@@ -292,8 +294,6 @@ def _main(argv: list[str] | None, prog: str) -> int:
     report_invalid_files(args.results_dir, jobs, prog)
     states = sweep_state(jobs, log_root)
     if args.status:
-        if not args.results_dir.exists():
-            print(f"{prog}: note: {args.results_dir} does not exist: nothing has run there yet", file=sys.stderr)
         print(format_status(states))
         return 0
     t0 = time.time()
