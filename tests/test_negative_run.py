@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,6 @@ def copy_of(good: Path, dest: Path) -> Path:
 
 # -- test-only methods in a fake installed distribution --------------------------------------------
 PLUGIN = '''
-import math
 import torch
 from methods.base import HParamError, Method, Range
 
@@ -141,14 +140,16 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 # -- user errors: exit 2, one line naming what is wrong, nothing written ---------------------------
 @dataclass(frozen=True)
 class Case:
+    """One user error: the command, its arguments (``{results}``: a copy of the good results,
+    ``{file}``: a plain file, ``{dir}``: an empty folder, ``{readonly}``: a read-only one) and what
+    its one line must name."""
+
     category: str
     command: str
     args: tuple[str, ...]
     needles: tuple[str, ...]
-    #: ``{results}``: a copy of the good results; ``{file}``: a plain file; ``{dir}``: an empty folder
-    plugins: bool = False
-    skip: str = ""
-    extra_env: dict[str, str] = field(default_factory=dict)
+    plugins: bool = False  # the test-only methods installed
+    skip: str = ""  # why it cannot be tested here
 
 
 CUDA = torch.cuda.is_available()
