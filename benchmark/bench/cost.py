@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmark.cli import OneLineParser, guarded, user_error
+
 #: (training pool, test split) sizes
 DATASETS: dict[str, tuple[int, int]] = {
     "voc": (5_700, 5_800),
@@ -100,14 +102,29 @@ def markdown(e: dict[str, Any], bench: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PROG = "python -m benchmark.bench.cost"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.cost", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bench", type=Path, help="a JSON written by python -m benchmark.bench --json")
     p.add_argument("--gpus", nargs="+", type=int, default=[1, 4, 8])
     args = p.parse_args(argv)
-    bench = json.loads(args.bench.read_text())
-    print(markdown(estimate(bench, args.gpus), bench))
+    if any(g < 1 for g in args.gpus):
+        return user_error(PROG, f"--gpus must all be at least 1, got {args.gpus}")
+    try:
+        bench = json.loads(args.bench.read_text(encoding="utf-8"))
+        text = markdown(estimate(bench, args.gpus), bench)
+    except OSError as exc:
+        return user_error(PROG, f"{args.bench}: cannot be read ({exc.strerror or exc})")
+    except (ValueError, KeyError, TypeError) as exc:
+        return user_error(PROG, f"{args.bench}: not a JSON written by python -m benchmark.bench --json "
+                                f"({type(exc).__name__}: {exc})")
+    print(text)
     return 0
 
 
