@@ -16,7 +16,8 @@ A ``diverged`` record keeps its numbers for inspection but never enters a mean; 
 ``constant_predictions``   at the reported (best validation) epoch, on the validation or the test
                            split, at least ``CONSTANT_CLASSES`` of the classes are constant: one
                            score is shared by at least ``CONSTANT_SHARE`` of the images, so the
-                           class ranks nothing and its AP is its prevalence, whatever the labels.
+                           class ranks nothing and its AP is its prevalence, whatever the labels
+                           (a split of fewer than ``MIN_IMAGES`` images is not judged).
 
 The first three and the fourth stop training at once (nothing after them can be trusted); the
 last is judged on the model whose number would be reported.
@@ -40,6 +41,8 @@ import torch
 CONSTANT_SHARE = 0.99
 #: the predictions carry no information when at least this share of the classes is constant
 CONSTANT_CLASSES = 0.5
+#: a split of fewer images is not judged (one image is trivially "constant"; a test fixture has two)
+MIN_IMAGES = 10
 #: the reference's ``log(x + 1e-5)`` lets a loss dip ~1e-5 below its mathematical bound per entry
 LOSS_SLACK = 1e-3
 #: names listed in the evidence, at most
@@ -97,6 +100,8 @@ def predictions_summary(splits: dict[str, torch.Tensor], class_names: Sequence[s
     """How many classes are constant on each split, with a few of them: kept with the best epoch."""
     out: dict[str, Any] = {}
     for split, probs in splits.items():
+        if probs.shape[0] < MIN_IMAGES:
+            continue
         const, value, tied = constant_classes(probs)
         idx = const.nonzero().flatten().tolist()
         out[split] = {
@@ -119,5 +124,5 @@ def check_constant(epoch: int, summary: dict[str, Any]) -> dict[str, Any] | None
     return None
 
 
-__all__ = ["CONSTANT_CLASSES", "CONSTANT_SHARE", "LOSS_SLACK", "check_constant", "check_loss", "check_parameters",
+__all__ = ["CONSTANT_CLASSES", "CONSTANT_SHARE", "LOSS_SLACK", "MIN_IMAGES", "check_constant", "check_loss", "check_parameters",
            "check_predictions", "constant_classes", "divergence", "non_finite_tensors", "predictions_summary"]
