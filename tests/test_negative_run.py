@@ -33,6 +33,12 @@ import run_all
 from benchmark import launch
 from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, run_cli
 
+#: every subprocess: one torch thread (the digits model is too small to share; spare threads only
+#: spin on a busy CI machine), the data root built once
+def env_for(data_root: Path, **extra: str) -> dict[str, str]:
+    return {"SPML_DATA": str(data_root), "OMP_NUM_THREADS": "1", **extra}
+
+
 # -- the results every case starts from -----------------------------------------------------------
 SEEDS = [str(s) for s in range(8)]
 FAST = ["--epochs", "1", "--batch-size", "256"]
@@ -204,14 +210,10 @@ CASES: dict[str, Case] = {
     "spml-run-lr": Case("entry points", "spml-bench", ("run", *SWEEP, "--lr", "inf"), ("spml-bench run: error", "lr = inf")),
     "spml-status-device": Case("entry points", "spml-bench", ("status", "--device", "gpu7", "--results-dir", "{results}"),
                                ("spml-bench status: error", "device 'gpu7'")),
+    # (the bench's other cases, in-process below: each process of it loads torchvision and PIL, ~4 s)
     "bench-device": Case("entry points", "bench", ("--device", "gpu7"), ("device 'gpu7'",)),
-    "bench-cuda-absent": Case("entry points", "bench", ("--device", "cuda"), ("CUDA is not available",), skip=NO_CUDA),
-    "bench-backbone": Case("entry points", "bench", ("--backbone", "nope"), ("backbone 'nope'",)),
-    "bench-images": Case("entry points", "bench", ("--images", "0"), ("--images must be at least 1",)),
     "bench-flag": Case("entry points", "bench", ("--bogus",), ("unrecognized arguments: --bogus",)),
     "bench-json-under-file": Case("paths", "bench", ("--json", "{file}/out.json"), ("--json", "is a file")),
-    "bench-json-dir": Case("paths", "bench", ("--json", "{dir}"), ("--json", "is a folder")),
-    "bench-workdir-file": Case("paths", "bench", ("--workdir", "{file}"), ("--workdir", "is a file")),
 }
 
 
@@ -242,7 +244,7 @@ def user_errors(good: Path, data_root: Path, plugin_path: str, tmp_path_factory:
             continue
         args, results = _prepare(name, case, base, good, data_root)
         todo[name] = (case, args, results, records_of(results))
-    env_of = lambda case: {"SPML_DATA": str(data_root), **({"PYTHONPATH": plugin_path} if case.plugins else {})}  # noqa: E731
+    env_of = lambda case: env_for(data_root, **({"PYTHONPATH": plugin_path} if case.plugins else {}))  # noqa: E731
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
         futures = {name: pool.submit(run_cli, case.command, args, env=env_of(case), timeout=240)
                    for name, (case, args, _, _) in todo.items()}
@@ -261,10 +263,41 @@ def test_a_user_error_is_one_line_exit_2_and_writes_nothing(name: str, user_erro
     assert not (results / "_logs").exists(), "nothing was submitted, so no ledger"
 
 
+BENCH_CASES = {
+    "bench-cuda-absent": (["--device", "cuda"], ["device 'cuda'", "CUDA is not available"]),
+    "bench-device-index": (["--device", "cuda:9"], ["device 'cuda:9'"]),
+    "bench-backbone": (["--backbone", "nope"], ["backbone 'nope'", "timm model name"]),
+    "bench-images": (["--images", "0"], ["--images must be at least 1"]),
+    "bench-workers": (["--workers", "-1"], ["--workers must be at least 0"]),
+    "bench-json-dir": (["--json", "{dir}"], ["--json", "is a folder"]),
+    "bench-workdir-file": (["--workdir", "{file}"], ["--workdir", "is a file"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BENCH_CASES))
+def test_the_bench_refuses_bad_flags_before_measuring(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmark.bench``'s main, in this process (its flag checks run before anything is
+    measured); the same code path as the subprocess cases above."""
+    from benchmark.bench.compare import main
+
+    if "cuda" in name and CUDA:
+        pytest.skip(NO_CUDA)
+    args, needles = BENCH_CASES[name]
+    (tmp_path / "plain.txt").write_text("x")
+    argv = [a.format(file=tmp_path / "plain.txt", dir=tmp_path) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m benchmark.bench: error: "), err
+    for needle in needles:
+        assert needle in lines[0], err
+    assert [p.name for p in tmp_path.iterdir()] == ["plain.txt"], "nothing measured, nothing written"
+
+
 def test_deterministic_switches_exist(good: Path, data_root: Path, tmp_path: Path) -> None:
     results = copy_of(good, tmp_path / "r")
     for flag in ("--deterministic", "--no-deterministic"):
-        proc = run_cli("run_all", [*sweep_args(results, data_root), flag, "--status"], env={"SPML_DATA": str(data_root)})
+        proc = run_cli("run_all", [*sweep_args(results, data_root), flag, "--status"], env=env_for(data_root))
         assert proc.returncode == 0, proc.stderr
         assert_no_traceback(proc)
     # a switch that changes the numbers makes another run: all eight are missing under it
@@ -295,7 +328,7 @@ def test_status_and_sweep_name_every_invalid_file_and_carry_on(good: Path, data_
     results = copy_of(good, tmp_path / "results")
     _add_stray(results)
     before = records_of(results)
-    env = {"SPML_DATA": str(data_root)}
+    env = env_for(data_root)
     for extra in (["--status"], []):
         proc = run_cli("run_all", sweep_args(results, data_root, *extra), env=env)
         assert proc.returncode == 0, proc.stderr
@@ -336,7 +369,7 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
     results = copy_of(good, tmp_path / "results")
     spoilt = _corrupt(results)
     before = records_of(results)
-    env = {"SPML_DATA": str(data_root)}
+    env = env_for(data_root)
     proc = run_cli("run_all", sweep_args(results, data_root, "--status"), env=env)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert _table_total(proc.stdout) == ["1", "0", "0", "7", "0", "0", "0", "8"], proc.stdout
@@ -368,9 +401,9 @@ def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(good: P
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     ckpt.write_bytes(b"PK\x03\x04 not a checkpoint")
     argv = [a for a in sweep_args(results, data_root, seeds=["30"]) if a != "--quiet"]
-    status = run_cli("run_all", [*argv, "--status"], env={"SPML_DATA": str(data_root)})
+    status = run_cli("run_all", [*argv, "--status"], env=env_for(data_root))
     assert _table_total(status.stdout) == ["0", "0", "0", "0", "0", "1", "0", "1"], status.stdout
-    proc = run_cli("run_all", argv, env={"SPML_DATA": str(data_root)})
+    proc = run_cli("run_all", argv, env=env_for(data_root))
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
     assert f"checkpoint {ckpt} cannot be read" in proc.stderr and "starting the run afresh" in proc.stderr
@@ -385,7 +418,7 @@ def test_a_leaderboard_error_is_one_line_not_a_traceback(good: Path, data_root: 
     (results / "_leaderboard").write_text("a file where the leaderboard's folder goes\n")
     before = records_of(results)
     argv = [a for a in sweep_args(results, data_root) if a != "--no-leaderboard"]
-    proc = run_cli("run_all", argv, env={"SPML_DATA": str(data_root)})
+    proc = run_cli("run_all", argv, env=env_for(data_root))
     assert proc.returncode == 1
     assert_no_traceback(proc)
     lines = [ln for ln in proc.stderr.splitlines() if "leaderboard was not rebuilt" in ln]
@@ -398,7 +431,7 @@ def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, dat
                                                                  plugin_path: str) -> None:
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
-    env = {"SPML_DATA": str(data_root), "PYTHONPATH": plugin_path}
+    env = env_for(data_root, PYTHONPATH=plugin_path)
     base = ["--seeds", "0", "--epochs", "2", "--results-dir", str(results), "--data-root", str(data_root), "--quiet",
             "--no-leaderboard"]
     # a learning rate that blows the network up: every image gets one score per class
@@ -459,7 +492,7 @@ def test_a_file_size_limit_stops_the_sweep_through_the_real_cli(good: Path, data
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", "SPML_DATA": str(data_root)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", **env_for(data_root)}
     proc = subprocess.run([*COMMANDS["run_all"], *sweep_args(results, data_root, seeds=["10", "11"])], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, preexec_fn=cap)
     assert proc.returncode == 1, proc.stderr
@@ -502,13 +535,13 @@ def test_ctrl_c_during_a_sweep_exits_130_in_one_line_and_resumes(good: Path, dat
     args = ["--methods", "an", "--seeds", "20", "--epochs", "40", "--patience", "0", "--batch-size", "256",
             "--results-dir", str(results), "--data-root", str(data_root), "--no-leaderboard"]
     # at "epoch 2:" epoch 1's checkpoint is on disk (it is written before epoch 2 starts)
-    proc = _interrupt("run_all", args, "epoch 2:", {"SPML_DATA": str(data_root)})
+    proc = _interrupt("run_all", args, "epoch 2:", env_for(data_root))
     assert proc.returncode == 130, proc.stdout
     assert_no_traceback(proc)
     tail = [ln for ln in proc.stdout.splitlines() if "interrupted" in ln]
     assert tail == ["run_all.py: interrupted; rerun to resume"], proc.stdout
     assert records_of(results) == before, "an interrupted run writes no record"
-    status = run_cli("spml-bench", ["status", *args], env={"SPML_DATA": str(data_root)})
+    status = run_cli("spml-bench", ["status", *args], env=env_for(data_root))
     assert _table_total(status.stdout) == ["0", "0", "0", "0", "0", "1", "0", "1"], status.stdout
 
 
@@ -522,7 +555,7 @@ def test_ctrl_c_in_the_other_entry_points_is_one_line(command: str, args: list[s
                                                        data_root: Path, good: Path, tmp_path: Path) -> None:
     extra = ["--results-dir", str(tmp_path / "r"), "--data-root", str(data_root)] if command == "spml-bench" else \
         ["--workdir", str(tmp_path / "w")]
-    proc = _interrupt(command, [*args, *extra], marker, {"SPML_DATA": str(data_root)})
+    proc = _interrupt(command, [*args, *extra], marker, env_for(data_root))
     assert proc.returncode == 130, proc.stdout
     assert_no_traceback(proc)
     assert [ln for ln in proc.stdout.splitlines() if "interrupted" in ln] == [f"{prog}: interrupted; rerun to resume"]
