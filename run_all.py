@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Sequence
 
-from benchmark.cli.run import main as run_main
+from benchmark.cli import guarded
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    # imported inside the guard: Ctrl-C while torch loads is an interruption, not a traceback
+    from benchmark.cli.run import main as run_main
+
+    return run_main(None if argv is None else list(argv), prog="run_all.py")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(argv, prog="run_all.py")
+    return guarded("run_all.py", _run, argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,14 @@
 A ``RunConfig`` may leave training fields as ``None``; ``resolve()`` fills them from the dataset's
 defaults (PROTOCOL.md for VOC/COCO/NUS-WIDE/CUB) and the method's hyper-parameters from its own
 per-dataset defaults. Every run records its resolved config, and the record's file name is a hash
-of the fields that change the numbers (``identity``).
+of the fields that identify the run (``identity``): those that change the numbers, and the device
+(so that a rerun on another device is not mistaken for the failed run it corrects).
+
+Validation catches, before anything runs, every value a run would fail on or silently misuse: a
+non-finite or non-positive lr, a hyper-parameter outside its method's declared range (with the
+run's resolved epochs, for schedule rules such as em_apl's ``T_w <= epochs``), a malformed device
+name, a backbone that is neither ``smallcnn`` nor a timm model. ``describe_error`` condenses a
+pydantic error to one line: field, value, expected.
 """
 
 from __future__ import annotations
@@ -13,15 +20,17 @@ import json
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import methods
 from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
+from benchmark.validation import check_backbone, check_device_name
 
-#: fields that do not change a run's numbers, so not part of its identity
+#: fields that do not change a run's numbers and do not tell runs apart, so not part of its identity
+#: (``device`` is: a corrected rerun on another device must not be left alone behind the failed one)
 NON_IDENTITY_FIELDS = frozenset(
-    {"device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
+    {"num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
 )
 
 
@@ -31,7 +40,7 @@ class RunConfig(BaseModel):
     dataset: str
     method: str
     labels: str = "1p"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2**63)  # torch's seeds are 64-bit
     protocol: Literal["finetune", "linear"] = "finetune"
     backbone: str | None = None
     pretrained: bool | None = None
@@ -42,7 +51,7 @@ class RunConfig(BaseModel):
     image_size: int | None = Field(default=None, gt=0)
     epochs: int | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
-    lr: float | None = Field(default=None, gt=0)
+    lr: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     #: early stopping: stop after this many epochs without a strictly better validation mAP
     #: (the paper: 1, i.e. stop at the first non-improving epoch); 0 disables early stopping
     patience: int = Field(default=1, ge=0)
@@ -90,20 +99,29 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _pretrained_file_fits(self) -> "RunConfig":
         if self.pretrained_file is not None:
-            defaults = get_spec(self.dataset).defaults
-            backbone = self.backbone if self.backbone is not None else defaults.get("backbone")
-            pretrained = self.pretrained if self.pretrained is not None else defaults.get("pretrained")
+            backbone, pretrained = self._resolved("backbone"), self._resolved("pretrained")
             if not pretrained:
                 raise ValueError("pretrained_file: a pretrained checkpoint needs pretrained=True (drop --no-pretrained)")
             if backbone == "smallcnn":
                 raise ValueError("pretrained_file: 'smallcnn' builds its pretrained weights locally; "
                                  "--pretrained-file is for timm backbones")
         return self
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        return check_device_name(v)
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, v: str | None) -> str | None:
+        return v if v is None else check_backbone(v)
 
     @model_validator(mode="after")
     def _valid_hparams(self) -> "RunConfig":
+        method = methods.get(self.method)
         try:
-            methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
+            hp = method.resolve_hparams(self.dataset, self.hparams)
+            method.check_hparams(hp, epochs=self._resolved("epochs"))
         except TypeError as exc:
             raise ValueError(f"hparams: {exc}") from None
         return self
@@ -116,6 +134,14 @@ class RunConfig(BaseModel):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+    def _resolved(self, name: str) -> Any:
+        """``name``'s value once ``None`` is filled from the dataset's (protocol's) defaults."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        spec = get_spec(self.dataset)
+        return {**spec.defaults, **(spec.linear_defaults if self.protocol == "linear" else {})}.get(name)
 
     def resolve(self) -> "RunConfig":
         """This config with every ``None`` training field filled in and the method's full
@@ -188,3 +214,23 @@ class SweepConfig(BaseModel):
 
 def dataset_names() -> list[str]:
     return list(DATASETS)
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per pydantic error, joined: ``field = value: expected ...`` (a validator's own
+    message as it is: it names the field and the value itself)."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "config"
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error":
+            parts.append(msg.removeprefix("Value error, "))
+            continue
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"unknown field '{loc}'")
+            continue
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        parts.append(f"{loc} = {shown[:60]}: {msg[:1].lower()}{msg[1:]}")
+    return "; ".join(" ".join(p.split()) for p in parts)
+

@@ -1,5 +1,7 @@
 """Launchers: hand a list of jobs to an executor. Each job trains one run and writes its record;
-a failure inside a run is a ``failed`` record, never a lost sweep.
+a failure inside a run is a ``failed`` record, never a lost sweep. A record that cannot be written
+(disk full, no permission) stops an inline sweep with ``SweepStopped``, naming the path and the runs
+not run: every later run would lose its record the same way.
 
 ``inline`` runs here, one after the other; ``local`` (local processes) and ``slurm`` (job arrays)
 go through submitit, see ``benchmark.executors``. Every launcher appends what it started to the
@@ -9,6 +11,7 @@ sweep's ledger, so ``run_all.py --status`` sees live runs from another shell.
 from __future__ import annotations
 
 import json
+import errno
 import os
 import socket
 import sys
@@ -18,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from benchmark.records import read_record, record_status, write_record
+from benchmark.records import write_record
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
 
@@ -74,9 +77,48 @@ def launch_info() -> dict[str, Any]:
     return info
 
 
+#: errors of the storage the records go to: every later run would fail to keep its record too
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+class RecordWriteError(RuntimeError):
+    """A run's record could not be written; the message names the path and the reason."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        super().__init__(f"cannot write the record {path}: {exc.strerror or exc}")
+        self.path, self.errno = path, exc.errno
+
+
+class SweepStopped(RuntimeError):
+    """The sweep cannot go on (its records cannot be written); ``not_run`` are the jobs it did not
+    finish, ``results`` the summaries of those it did."""
+
+    def __init__(self, message: str, not_run: Sequence[Job], results: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.not_run = list(not_run)
+        self.results = list(results)
+
+
 def summary_of(job: Job, record: dict[str, Any]) -> dict[str, Any]:
+    error = (record.get("error") or {}).get("message")
+    if record["status"] == "diverged":
+        error = (record.get("divergence") or {}).get("reason")
     return {"path": str(job.record_path), "label": job.cfg.label(), "status": record["status"],
-            "test_map": record.get("test_map"), "error": (record.get("error") or {}).get("message")}
+            "test_map": record.get("test_map"), "error": error,
+            "errno": (record.get("error") or {}).get("errno")}
+
+
+def storage_failure(summary: dict[str, Any]) -> bool:
+    """Whether a run failed because its storage is full or read-only (``STORAGE_ERRNOS``)."""
+    return summary.get("errno") in STORAGE_ERRNOS
+
+
+def write_job_record(job: Job, record: dict[str, Any]) -> None:
+    """``write_record`` at the job's path; ``RecordWriteError`` naming the path when it fails."""
+    try:
+        write_record(job.record_path, record)
+    except OSError as exc:
+        raise RecordWriteError(job.record_path, exc) from exc
 
 
 def end_line(summary: dict[str, Any], seconds: float | None = None) -> str:
@@ -110,7 +152,11 @@ def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
         for observer in observers:
             getattr(observer, "close", lambda: None)()
     record["launch"] = launch_info()
-    write_record(job.record_path, record)
+    write_job_record(job, record)
+    # only now that the record is on disk may the checkpoint go: a record that could not be
+    # written leaves the run resumable, not lost (a failed run keeps it for --retry-failed)
+    if record["status"] in ("done", "diverged") and job.cfg.checkpoint and not job.cfg.keep_checkpoint:
+        train.checkpoint_path(job.results_dir, job.cfg).unlink(missing_ok=True)
     return record
 
 
@@ -142,11 +188,11 @@ def run_job(job: Job, log: Log | None = None, *, announce: bool = True) -> dict[
 
 def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str, Any]) -> dict[str, Any]:
     """A ``failed`` record for a job that died without writing one (cancelled, killed, out of
-    memory), so the failure is reported and kept; an existing record is never overwritten.
-    The run's checkpoint stays: ``--retry-failed`` resumes from it."""
-    existing = record_status(job.record_path)
-    if existing is not None:
-        return summary_of(job, read_record(job.record_path))
+    memory), so the failure is reported and kept; an existing record is never overwritten (a
+    corrupt file is: it is no record). The run's checkpoint stays: ``--retry-failed`` resumes from it."""
+    check = job.check()
+    if check.record is not None:
+        return summary_of(job, check.record)
     cfg = job.cfg.resolve()
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record = {
@@ -155,7 +201,7 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
         "error": {"type": error_type, "message": message}, "config": cfg.model_dump(),
         "launch": launch, "finished_at": now,
     }
-    write_record(job.record_path, record)
+    write_job_record(job, record)
     return summary_of(job, record)
 
 
@@ -220,14 +266,22 @@ class InlineLauncher:
             ])
         progress = Progress(len(jobs), verbose)
         log = progress.write if verbose else None
-        results = []
-        for job in jobs:
-            t0 = time.time()
-            progress.started(job.cfg.label())
-            summary = run_job(job, log, announce=False)
-            results.append(summary)
-            progress.finished(summary, time.time() - t0)
-        progress.close()
+        results: list[dict[str, Any]] = []
+        try:
+            for i, job in enumerate(jobs):
+                t0 = time.time()
+                progress.started(job.cfg.label())
+                try:
+                    summary = run_job(job, log, announce=False)
+                except RecordWriteError as exc:
+                    raise SweepStopped(str(exc), jobs[i:], results) from exc
+                results.append(summary)
+                progress.finished(summary, time.time() - t0)
+                if storage_failure(summary):
+                    raise SweepStopped(f"{job.cfg.label()} failed for lack of storage: {summary['error']}",
+                                       jobs[i + 1:], results)
+        finally:
+            progress.close()
         return results
 
 

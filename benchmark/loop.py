@@ -21,7 +21,12 @@ from benchmark.data.store import ArrayImages, ImageStore, Subset
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite: the run is recorded as failed with this message."""
+    """The loss became NaN or infinite: the run is recorded as diverged with this message and
+    ``evidence`` (the batch and the loss)."""
+
+    def __init__(self, message: str, *, batch: int | None = None, loss: float | None = None) -> None:
+        super().__init__(message)
+        self.evidence = {"batch": batch, "loss": str(loss)}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -180,7 +185,7 @@ def train_epoch(
     def check() -> None:
         step = int(first_bad)
         if step >= 0:
-            raise NonFiniteLossError(describe(step, float(bad_loss)))
+            raise NonFiniteLossError(describe(step, float(bad_loss)), batch=step, loss=float(bad_loss))
 
     for step, (x, idx_cpu) in enumerate(iterate(store, order, batch_size, num_workers, pin)):
         idx = idx_cpu.to(device, non_blocking=True)

@@ -1,13 +1,16 @@
-"""Sweep state: which runs of a sweep are done, failed, running, interrupted or missing.
+"""Sweep state: which runs of a sweep are done, diverged, failed, corrupt, running, interrupted or
+missing.
 
 The records, the ledger of submitted jobs and the checkpoints decide, in this order:
 
-1. a ``done`` record: ``done``;
+1. a ``done`` or ``diverged`` record (``benchmark.train``: a run whose predictions carry no
+   information): that status;
 2. the ledger of submitted jobs (``<log dir>/<sweep id>/submitted.jsonl``, appended to by every
    launcher), checked against the scheduler: a queued or running job makes its run ``running``
    (a failed run being retried included);
 3. a ``failed`` record, or a SLURM job that ended without writing a record (cancelled, killed,
-   out of memory): ``failed``;
+   out of memory): ``failed``; a file at the record's path that is not this run's record
+   (unreadable, truncated, not a record, another run's): ``corrupt``, named with the reason;
 4. a checkpoint without a live job: ``interrupted`` (it resumes when submitted again);
 5. anything else: ``missing``.
 
@@ -31,7 +34,7 @@ from typing import Iterable, Sequence
 
 from benchmark.sweep import Job
 
-STATES = ("done", "failed", "running", "interrupted", "missing")
+STATES = ("done", "diverged", "failed", "corrupt", "running", "interrupted", "missing")
 LEDGER = "submitted.jsonl"
 #: SLURM states of a job that is still going to run or is running (squeue's long names)
 SLURM_ACTIVE = frozenset({
@@ -156,7 +159,6 @@ class RunState:
 
 def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
     """The state of each of ``jobs``, in order (see the module docstring for the rules)."""
-    from benchmark.records import read_record
     from benchmark.train import checkpoint_path
 
     submissions = read_submissions(log_root)
@@ -178,14 +180,18 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
         elif sub is not None and sub.executor != "slurm" and sub.host == host and sub.job_id != str(os.getpid()) \
                 and _process_alive(sub.job_id):
             live = f"{sub.executor} process {sub.job_id}"
-        status = job.status
+        check = job.check()
+        status = check.status
         if status == "done":
             out.append(RunState(job, "done"))
+        elif status == "diverged":
+            out.append(RunState(job, "diverged", _first_line(((check.record or {}).get("divergence") or {}).get("reason"))))
         elif live:
             out.append(RunState(job, "running", live))
         elif status == "failed":
-            error = (read_record(job.record_path).get("error") or {}).get("message", "")
-            out.append(RunState(job, "failed", error.strip().splitlines()[0] if error.strip() else ""))
+            out.append(RunState(job, "failed", _first_line(((check.record or {}).get("error") or {}).get("message"))))
+        elif status == "corrupt":
+            out.append(RunState(job, "corrupt", check.problem))
         elif ended:
             out.append(RunState(job, "failed", ended))
         elif checkpoint_path(job.results_dir, job.cfg).exists():
@@ -195,20 +201,26 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
     return out
 
 
+def _first_line(text: object) -> str:
+    return str(text).strip().splitlines()[0] if isinstance(text, str) and text.strip() else ""
+
+
 def plan(states: Sequence[RunState], *, force: bool = False, retry_failed: bool = False) -> tuple[list[Job], list[RunState]]:
-    """(to submit, left alone). Missing and interrupted runs are submitted; failed ones with
-    ``retry_failed``; done ones with ``force``. A running run is never submitted twice."""
+    """(to submit, left alone). Missing and interrupted runs are submitted, and so are corrupt ones
+    (the caller names each file it replaces); failed and diverged ones with ``retry_failed``; done
+    ones with ``force``. A running run is never submitted twice."""
     todo: list[Job] = []
     left: list[RunState] = []
     for s in states:
-        submit = s.state in ("missing", "interrupted") or (s.state == "failed" and (retry_failed or force)) or (
-            s.state == "done" and force)
+        submit = s.state in ("missing", "interrupted", "corrupt") or (
+            s.state in ("failed", "diverged") and (retry_failed or force)) or (s.state == "done" and force)
         (todo.append(s.job) if submit else left.append(s))
     return todo, left
 
 
 def format_status(states: Sequence[RunState], max_failures: int = 20) -> str:
-    """A table of counts per dataset × method, then the failed runs with their reasons."""
+    """A table of counts per dataset × method, then the diverged, failed, corrupt and running runs
+    with their reasons."""
     counts: dict[tuple[str, str], Counter[str]] = {}
     for s in states:
         counts.setdefault((s.job.cfg.dataset, s.job.cfg.method), Counter())[s.state] += 1
@@ -219,15 +231,23 @@ def format_status(states: Sequence[RunState], max_failures: int = 20) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     lines = [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
-    failed = [s for s in states if s.state == "failed"]
-    if failed:
-        lines += ["", f"failed runs ({len(failed)}; --retry-failed resubmits them):"]
-        lines += [f"  {s.job.cfg.label()}: {s.detail or 'see its record'}" for s in failed[:max_failures]]
-        if len(failed) > max_failures:
-            lines.append(f"  ... and {len(failed) - max_failures} more")
-    running = [s for s in states if s.state == "running"]
-    if running:
-        lines += ["", f"running ({len(running)}):"] + [f"  {s.job.cfg.label()}: {s.detail}" for s in running[:max_failures]]
+    sections = (
+        ("diverged", "diverged runs ({n}: their predictions carry no information; --retry-failed reruns them):"),
+        ("failed", "failed runs ({n}; --retry-failed resubmits them):"),
+        ("corrupt", "corrupt records ({n}; the next sweep replaces each, naming it):"),
+        ("running", "running ({n}):"),
+    )
+    for state, title in sections:
+        picked = [s for s in states if s.state == state]
+        if not picked:
+            continue
+        lines += ["", title.format(n=len(picked))]
+        if state == "corrupt":
+            lines += [f"  {s.detail}" for s in picked[:max_failures]]
+        else:
+            lines += [f"  {s.job.cfg.label()}: {s.detail or 'see its record'}" for s in picked[:max_failures]]
+        if len(picked) > max_failures:
+            lines.append(f"  ... and {len(picked) - max_failures} more")
     return "\n".join(lines)
 
 

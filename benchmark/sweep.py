@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmark.config import RunConfig
-from benchmark.records import record_path, record_status
+from benchmark.records import RecordCheck, inspect_record, record_path
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,16 @@ class Job:
         c = self.cfg
         return record_path(self.results_dir, c.dataset, c.method, c.labels, c.seed, c.run_id())
 
+    def identity(self) -> dict[str, Any]:
+        """The fields a record at ``record_path`` must carry to be this run's."""
+        c = self.cfg
+        return {"run_id": c.run_id(), "method": c.method, "dataset": c.dataset, "labels": c.labels, "seed": c.seed}
+
+    def check(self) -> RecordCheck:
+        """What is at ``record_path``: this run's record, a corrupt file (and why), or nothing."""
+        return inspect_record(self.record_path, self.identity())
+
     @property
     def status(self) -> str | None:
-        return record_status(self.record_path)
-
+        """``done``/``failed``/``diverged``, ``corrupt``, or ``None`` where there is no record."""
+        return self.check().status

@@ -5,11 +5,15 @@ Adam at a constant learning rate; after each epoch the clean validation mAP deci
 reported number is the test mAP at the best validation epoch. The loop knows methods only through
 ``methods.build`` and the ``Method`` hooks. Each epoch end is checkpointed atomically, so a run
 that is started again resumes and ends with the same numbers.
+
+A run whose predictions carry no information ends ``diverged`` rather than ``done``: the rules and
+why they never flag a legitimate collapse such as EntMin's are in ``benchmark.divergence``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import time
 import traceback
@@ -22,10 +26,10 @@ import torch
 
 import methods
 from methods.base import check_inputs
-from benchmark import analysis, linear
+from benchmark import analysis, divergence, linear
 from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
-from benchmark.loop import Normalizer, forward_all, resolve_device, train_epoch
+from benchmark.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, train_epoch
 from benchmark.metrics import average_precision, threshold_metrics
 from benchmark.models import Classifier, build_model, forward_for
 from benchmark.provenance import provenance
@@ -52,6 +56,8 @@ class LoopState:
     best_state: dict[str, torch.Tensor] | None = None
     since_best: int = 0
     stopped: bool = False
+    #: the first divergence rule that fired (``benchmark.divergence``); training stops there
+    divergence: dict[str, Any] | None = None
 
 
 class Trainer:
@@ -75,7 +81,14 @@ class Trainer:
         self.resume()
         while self.state.epoch < self.cfg.epochs and not self.state.stopped:
             epoch = self.state.epoch + 1
-            self.evaluate(epoch, self.train_one_epoch(epoch))
+            try:
+                trained = self.train_one_epoch(epoch)
+            except FloatingPointError as exc:  # a NaN/inf loss or prediction inside the epoch: diverged
+                rule = "non_finite_loss" if isinstance(exc, NonFiniteLossError) else "non_finite_values"
+                self.state.divergence = divergence.divergence(rule, str(exc), epoch=epoch, **getattr(exc, "evidence", {}))
+                self.state.stopped = True
+                break
+            self.evaluate(epoch, trained)
             self.save_checkpoint()
         return self.finish(started)
 
@@ -176,14 +189,24 @@ class Trainer:
         set_rng_state(ckpt["rng"], self.generator)
         self.state = LoopState(
             epoch=ckpt["epoch"], history=ckpt["history"], best=ckpt["best"], best_state=ckpt["best_state"],
-            since_best=ckpt["since_best"], stopped=ckpt["stopped"],
+            since_best=ckpt["since_best"], stopped=ckpt["stopped"], divergence=ckpt.get("divergence"),
         )
         self.log(f"[{self.cfg.label()}] resumed after epoch {ckpt['epoch']} from {self.checkpoint_path}")
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+        path = self.checkpoint_path
+        if path is None or not path.exists():
             return None
-        return torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        try:
+            return torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file: a resume must not fail forever on it
+            # written atomically, so only a damaged disk or a hand makes one unreadable; the run is
+            # deterministic, so starting afresh ends with the record an uninterrupted run writes
+            aside = path.with_name(path.name + ".unreadable")
+            path.replace(aside)
+            self.log(f"[{self.cfg.label()}] checkpoint {path} cannot be read ({type(exc).__name__}: "
+                     f"{' '.join(str(exc).split())[:200]}); moved to {aside}, starting the run afresh")
+            return None
 
     # -- one epoch ----------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> dict[str, Any]:
@@ -223,9 +246,15 @@ class Trainer:
         cfg, state = self.cfg, self.state
         val_probs = self.predict(self.data.val)
         test_probs = self.predict(self.data.test)
-        val_map = float(average_precision(val_probs, self.val_labels).mean()) * 100
-        test_ap = average_precision(test_probs, self.test_labels)
-        test_map = float(test_ap.mean()) * 100
+        splits = {"val": val_probs, "test": test_probs}
+        found = (divergence.check_parameters(epoch, [*self.model.state_dict().items(), *self.method.state_dict().items()])
+                 or divergence.check_predictions(epoch, splits)
+                 or divergence.check_loss(epoch, trained["train_loss"], float(self.method.loss_lower_bound)))
+        finite = found is None or found["rule"] not in ("non_finite_parameters", "non_finite_predictions")
+        nan = float("nan")
+        val_map = float(average_precision(val_probs, self.val_labels).mean()) * 100 if finite else nan
+        test_ap = average_precision(test_probs, self.test_labels) if finite else None
+        test_map = float(test_ap.mean()) * 100 if test_ap is not None else nan
         entry = {
             "epoch": epoch, "train_loss": trained["train_loss"], "train_observed_pos_loss": trained["train_observed_pos_loss"],
             "val_map": val_map, "test_map": test_map, "train_seconds": trained["train_seconds"],
@@ -233,21 +262,26 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],  # the backbone's; constant under the protocol
         }
         state.history.append(entry)
-        if val_map > state.best["val_map"]:
+        # an epoch with non-finite predictions is never the reported one (its mAP would be noise)
+        if test_ap is not None and val_map > state.best["val_map"]:
             state.since_best = 0
             state.best = {
                 "epoch": epoch, "val_map": val_map, "test_map": test_map,
                 "per_class_ap": [float(a) * 100 for a in test_ap],
                 "thresholds": {str(t): threshold_metrics(test_probs, self.test_labels, t) for t in THRESHOLDS},
+                "predictions": divergence.predictions_summary(splits, self.data.dataset.class_names),
             }
             state.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             state.since_best += 1
         state.stopped = cfg.patience > 0 and state.since_best >= cfg.patience
+        if found is not None and state.divergence is None:
+            state.divergence, state.stopped = found, True
         state.epoch = epoch
+        stop = f" — diverged: {found['reason']}" if found is not None else " — early stop" if state.stopped else ""
         self.log(
             f"[{cfg.label()}] epoch {epoch}: loss {entry['train_loss']:.4f} val mAP {val_map:.2f} "
-            f"test mAP {test_map:.2f} ({entry['seconds']:.1f}s){' — early stop' if state.stopped else ''}"
+            f"test mAP {test_map:.2f} ({entry['seconds']:.1f}s){stop}"
         )
         for observer in self.observers:
             observer(entry)
@@ -263,35 +297,48 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(self.generator), "history": s.history, "best": s.best,
             "best_state": s.best_state, "since_best": s.since_best, "stopped": s.stopped,
+            "divergence": s.divergence,
         }, buf)
         atomic_write_bytes(self.checkpoint_path, buf.getvalue())
 
     # -- finish -------------------------------------------------------------------------------
     def finish(self, started: float) -> dict[str, Any]:
-        """The paper's analyses on the model of the best validation epoch, and the record's fields."""
+        """The paper's analyses on the model of the best validation epoch, and the record's fields;
+        ``divergence`` (``benchmark.divergence``) where the run's predictions carry no information."""
         state, data = self.state, self.data
-        assert state.best_state is not None
-        self.model.load_state_dict(state.best_state)
-        train_probs = self.predict(data.train)
-        analyses = analysis.unannotated_separation(train_probs.cpu(), data.train_labels, data.observed)
+        best = state.best
+        if state.divergence is None and "predictions" in best:
+            state.divergence = divergence.check_constant(best["epoch"], best["predictions"])
         n_train = len(data.train)
         train_secs = sum(h["train_seconds"] for h in state.history)
-        best = state.best
-        return {
-            "test_map": best["test_map"],
-            "val_map": best["val_map"],
-            "best_epoch": best["epoch"],
+        out: dict[str, Any] = {
+            "test_map": None, "val_map": None, "best_epoch": None,
             "epochs_run": len(state.history),
-            "per_class_ap": dict(zip(data.dataset.class_names, best["per_class_ap"])),
-            "thresholds": best["thresholds"],
-            "analysis": analyses,
             "history": state.history,
             "images_per_second": n_train * len(state.history) / max(train_secs, 1e-9),
             "num_train": n_train, "num_val": len(data.val), "num_test": len(data.test),
             "data": data.dataset.provenance,
             "provenance": provenance(self.device, self.determinism),
-            "train_wall_seconds": time.time() - started,
         }
+        if state.divergence is not None:
+            out["divergence"] = state.divergence
+        # diverged before any epoch had finite predictions: nothing to report
+        if state.best_state is None:
+            assert state.divergence is not None, "no epoch was evaluated"
+            out["train_wall_seconds"] = time.time() - started
+            return out
+        self.model.load_state_dict(state.best_state)
+        train_probs = self.predict(data.train)
+        out.update({
+            "test_map": best["test_map"],
+            "val_map": best["val_map"],
+            "best_epoch": best["epoch"],
+            "per_class_ap": dict(zip(data.dataset.class_names, best["per_class_ap"])),
+            "thresholds": best["thresholds"],
+            "analysis": analysis.unannotated_separation(train_probs.cpu(), data.train_labels, data.observed),
+            "train_wall_seconds": time.time() - started,
+        })
+        return out
 
 
 def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
@@ -300,9 +347,10 @@ def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
 
 def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None,
         observers: Sequence[EpochObserver] = ()) -> dict[str, Any]:
-    """Train one run and return its full record, ``done`` or ``failed`` — never raises for a
-    failure inside the run, so a sweep goes on. Writes no record: ``results_dir`` only holds the
-    run's checkpoint; ``benchmark.run_and_record`` trains and writes the record."""
+    """Train one run and return its full record, ``done``, ``diverged`` or ``failed`` — never
+    raises for a failure inside the run, so a sweep goes on. Writes no record: ``results_dir`` only
+    holds the run's checkpoint, which stays — whoever writes the record removes it once the record
+    is safe (``benchmark.run_and_record`` trains and writes the record)."""
     resolved = cfg.resolve()
     ckpt = checkpoint_path(results_dir, cfg) if (results_dir is not None and cfg.checkpoint) else None
     started = time.time()
@@ -314,13 +362,15 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
     }
     try:
         record.update(Trainer(cfg, ckpt, log, observers).run())
-        record["status"] = "done"
-        if ckpt is not None and ckpt.exists() and not cfg.keep_checkpoint:
-            ckpt.unlink()
+        record["status"] = "diverged" if record.get("divergence") else "done"
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         record["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # the launcher stops a sweep whose storage is full: every later run would fail the same way
+            record["error"]["errno"] = exc.errno
+            record["error"]["errno_name"] = errno.errorcode.get(exc.errno, "")
         if "provenance" not in record:
             try:
                 record["provenance"] = provenance(resolve_device(cfg.device), {})

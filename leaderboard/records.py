@@ -38,7 +38,8 @@ COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id
            "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
 #: config fields that do not change a run's numbers (mirrors ``benchmark.config.NON_IDENTITY_FIELDS``;
 #: the leaderboard must not import the harness, a test keeps the two equal), plus the seed, which
-#: is what varies inside a cell
+#: is what varies inside a cell, and the device, which tells runs apart but not cells: a cell may
+#: hold runs from several machines
 NOT_CELL_IDENTITY = frozenset(
     {"seed", "device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
 )

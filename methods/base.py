@@ -202,6 +202,11 @@ class Method(nn.Module):
     lr_multiplier: ClassVar[float] = 1.0
     #: whether observed labels may hold soft negative pseudo-labels in (-1, 0)
     allows_soft_labels: ClassVar[bool] = False
+    #: the least value ``loss`` can take on valid inputs. An epoch's training loss below it means the
+    #: objective is not this method's any more, and the harness records the run as diverged. A method
+    #: whose loss can be negative (EM's -αH) declares its own, as a property where it depends on the
+    #: hyper-parameters; ``tests/test_divergence.py`` checks every method's against its loss.
+    loss_lower_bound: float = 0.0
     #: check label values on every ``loss`` call. The harness turns it off on an accelerator after
     #: checking the whole observed training matrix once, so that no batch waits for the device.
     check_values: bool = True

@@ -51,3 +51,8 @@ class EntropyMaximization(Method):
             - observed_neg * log_1mp(logits)
             - self.alpha * unannotated * entropy(logits)
         )
+
+    @property
+    def loss_lower_bound(self) -> float:  # type: ignore[override]
+        # -α H(p) per unannotated entry, H(p) <= log 2; every other term is >= 0
+        return -self.alpha * math.log(2)

@@ -145,3 +145,8 @@ class EMWithAPL(Method):
     def on_epoch_end(self, epoch: int, ctx: TrainContext) -> None:
         if epoch >= self.T_w:
             self.pseudo_label(ctx.predict_train())
+
+    @property
+    def loss_lower_bound(self) -> float:  # type: ignore[override]
+        # EM's -α H(p) on the still-unannotated entries (H(p) <= log 2); the pseudo-label terms are >= 0
+        return -self.alpha * math.log(2)

@@ -13,9 +13,11 @@ Paper: Wei et al., "To Smooth or Not? When Label Smoothing Meets Noisy Labels", 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from methods.base import Method, Range, log_1mp, log_p
+from methods.base import LOG_EPS, Method, Range, log_1mp, log_p
 
 
 class NegativeLabelSmoothing(Method):
@@ -36,3 +38,9 @@ class NegativeLabelSmoothing(Method):
         target = observed_pos * (1 - self.rate / 2) + unannotated * (self.rate / 2)
         smoothed = -(target * lp + (1 - target) * l1p)
         return (observed_pos + unannotated) * smoothed - observed_neg * l1p
+
+    @property
+    def loss_lower_bound(self) -> float:  # type: ignore[override]
+        # a target beyond [0, 1] by |r|/2 rewards confidence: BCE(p, 1 + |r|/2) falls to
+        # (|r|/2) log(1e-5) at p = 1 with the reference's log(x + 1e-5) (-0.58 at r = -0.1)
+        return (abs(self.rate) / 2) * math.log(LOG_EPS)

@@ -6,7 +6,8 @@ import pydantic
 import pytest
 
 import methods
-from benchmark.config import RunConfig, SweepConfig
+from benchmark.config import RunConfig, SweepConfig, describe_error
+from methods.base import Range
 
 
 def test_resolve_fills_protocol_defaults() -> None:
@@ -50,12 +51,81 @@ def test_unknown_names_list_the_valid_ones(field: str, value: str, match: str) -
         RunConfig(**kwargs)
 
 
-def test_run_id_ignores_where_it_runs_but_not_what_it_computes() -> None:
+def test_run_id_ignores_how_it_runs_but_not_what_it_computes_nor_the_device() -> None:
     base = RunConfig(dataset="digits", method="an")
-    assert base.run_id() == RunConfig(dataset="digits", method="an", device="cpu", num_workers=3).run_id()
+    assert base.run_id() == RunConfig(dataset="digits", method="an", num_workers=3, data_root="/x").run_id()
     assert base.run_id() == RunConfig(dataset="digits", method="an", epochs=base.resolve().epochs).run_id()
     assert base.run_id() != RunConfig(dataset="digits", method="an", seed=1).run_id()
     assert base.run_id() != RunConfig(dataset="digits", method="an", lr=0.5).run_id()
+    # a rerun on another device is another run: it is not left alone behind the failed one
+    assert base.run_id() != RunConfig(dataset="digits", method="an", device="cpu").run_id()
+
+
+@pytest.mark.parametrize("field,value,needles", [
+    ("lr", float("inf"), ["lr = inf", "finite"]),
+    ("lr", float("nan"), ["lr = nan", "finite"]),
+    ("lr", -1e-3, ["lr = -0.001", "greater than 0"]),
+    ("lr", 0.0, ["lr = 0.0", "greater than 0"]),
+    ("epochs", 0, ["epochs = 0", "greater than 0"]),
+    ("batch_size", -8, ["batch_size = -8", "greater than 0"]),
+    ("patience", -1, ["patience = -1", "greater than or equal to 0"]),
+    ("seed", -1, ["seed = -1", "greater than or equal to 0"]),
+    ("device", "gpu7", ["device 'gpu7'", "auto, cpu, cuda, cuda:N"]),
+    ("device", "cuda:x", ["device 'cuda:x'", "auto, cpu, cuda, cuda:N"]),
+    ("backbone", "resnet9000", ["backbone 'resnet9000'", "smallcnn", "timm model name"]),
+    ("amp", "fp8", ["amp = 'fp8'", "'off', 'bf16' or 'fp16'"]),
+    ("learning_rate", 0.1, ["unknown field 'learning_rate'"]),
+])
+def test_invalid_values_are_one_line_naming_field_value_and_what_is_valid(field: str, value: object, needles: list[str]) -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        RunConfig(dataset="digits", method="an", **{field: value})
+    text = describe_error(info.value)
+    assert "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+
+
+def test_valid_devices_and_backbones_pass() -> None:
+    for device in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+        RunConfig(dataset="digits", method="an", device=device)  # whether it exists is checked where it runs
+    for backbone in ("smallcnn", "resnet18", "resnet50.tv_in1k"):
+        RunConfig(dataset="digits", method="an", backbone=backbone)
+
+
+class Scheduled(methods.Method):
+    """A stand-in plugin with declared ranges and a schedule rule that needs the run's epochs."""
+
+    key = "scheduled_for_tests"
+    defaults = {"*": {"rate": 0.5, "start": 2}}
+    ranges = {"rate": Range(0, 1), "start": Range(1, integer=True)}
+
+    @classmethod
+    def check_hparams(cls, hp, *, epochs=None) -> None:  # noqa: ANN001
+        super().check_hparams(hp, epochs=epochs)
+        if epochs is not None and hp["start"] > epochs:
+            raise methods.HParamError(f"method '{cls.key}' hyper-parameter 'start' is {hp['start']}; expected <= epochs ({epochs})")
+
+
+@pytest.fixture()
+def scheduled(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(methods, "_REGISTRY", {**methods.registry(), Scheduled.key: Scheduled})
+    return Scheduled.key
+
+
+@pytest.mark.parametrize("kwargs,needles", [
+    ({"hparams": {"rate": 2}}, ["'rate' is 2", "[0, 1]"]),
+    ({"hparams": {"start": 1.5}}, ["'start' is 1.5", "an integer"]),
+    # the resolved epochs: the digits default (10) when not given, else the given ones
+    ({"hparams": {"start": 11}}, ["'start' is 11", "epochs (10)"]),
+    ({"hparams": {"start": 4}, "epochs": 3}, ["'start' is 4", "epochs (3)"]),
+])
+def test_hyperparameter_ranges_are_checked_with_the_resolved_epochs(scheduled: str, kwargs: dict, needles: list[str]) -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        RunConfig(dataset="digits", method=scheduled, **kwargs)
+    text = describe_error(info.value)
+    for needle in [f"method '{scheduled}'", *needles]:
+        assert needle in text, text
+    RunConfig(dataset="digits", method=scheduled, hparams={"start": 3}, epochs=3)  # on the bound: valid
 
 
 def test_default_sweep_is_every_method_in_its_table_regimes() -> None:

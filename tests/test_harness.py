@@ -13,6 +13,7 @@ import methods
 from benchmark import train
 from benchmark.config import RunConfig
 from benchmark.launch import InlineLauncher
+from benchmark.records import read_record
 from benchmark.sweep import Job
 
 FAST = {"epochs": 2, "patience": 0}
@@ -69,22 +70,86 @@ class NaNLoss(methods.Method):
         return logits * float("nan")
 
 
+class Unbounded(methods.Method):
+    """A loss that can fall without bound, declaring the default bound 0: the same effect as label
+    smoothing with ε > 1 (the loss leaves its valid range) reached inside any declared range."""
+
+    key = "unbounded_for_tests"
+
+    def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index: Any = None) -> torch.Tensor:
+        return -logits
+
+
+class PoisonsHead(methods.Method):
+    """AN, but the head's weights become NaN after the first epoch."""
+
+    key = "poisons_head_for_tests"
+
+    def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index: Any = None) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, (observed == 1).to(logits.dtype), reduction="none")
+
+    def on_epoch_end(self, epoch: int, ctx: methods.TrainContext) -> None:
+        with torch.no_grad():
+            ctx.head.weight.fill_(float("nan"))
+
+
 @pytest.fixture()
-def nan_method(monkeypatch: pytest.MonkeyPatch) -> str:
+def test_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     reg = dict(methods.registry())
-    reg[NaNLoss.key] = NaNLoss
+    for cls in (NaNLoss, Unbounded, PoisonsHead):
+        reg[cls.key] = cls
     monkeypatch.setattr(methods, "_REGISTRY", reg)
-    return NaNLoss.key
 
 
-def test_nan_loss_is_a_failed_record_and_the_sweep_goes_on(data_root: Path, tmp_path: Path, nan_method: str) -> None:
+def test_nan_loss_is_a_diverged_record_and_the_sweep_goes_on(data_root: Path, tmp_path: Path, test_methods: None) -> None:
     jobs = [Job(RunConfig(dataset="digits", method=m, data_root=str(data_root), **FAST), tmp_path)
-            for m in (nan_method, "an")]
+            for m in (NaNLoss.key, "an")]
     summaries = InlineLauncher().launch(jobs, verbose=False)
-    assert [s["status"] for s in summaries] == ["failed", "done"]
-    failed = json.loads(jobs[0].record_path.read_text())
-    assert failed["status"] == "failed" and failed["test_map"] is None
-    assert failed["error"]["type"] == "NonFiniteLossError"
-    assert "loss is nan at epoch 1, batch 0" in failed["error"]["message"]
-    assert "Traceback" in failed["error"]["traceback"] and failed["config"]["method"] == nan_method
+    assert [s["status"] for s in summaries] == ["diverged", "done"]
+    diverged = json.loads(jobs[0].record_path.read_text())
+    assert diverged["status"] == "diverged" and diverged["test_map"] is None and diverged["history"] == []
+    div = diverged["divergence"]
+    assert div["rule"] == "non_finite_loss" and "loss is nan at epoch 1, batch 0" in div["reason"]
+    assert div["evidence"] == {"epoch": 1, "batch": 0, "loss": "nan"}
+    assert diverged["config"]["method"] == NaNLoss.key and "error" not in diverged
     assert json.loads(jobs[1].record_path.read_text())["status"] == "done"
+    assert not list(tmp_path.rglob("*.pt")), "a diverged run has ended: its checkpoint goes, as a done run's"
+
+
+def test_constant_predictions_are_diverged_with_the_numbers_kept(data_root: Path) -> None:
+    """A learning rate that blows the network up: every image gets the same score per class."""
+    rec = train.run(RunConfig(dataset="digits", method="an", lr=1e6, data_root=str(data_root), **FAST))
+    assert rec["status"] == "diverged", rec.get("error")
+    div = rec["divergence"]
+    assert div["rule"] == "constant_predictions"
+    ev = div["evidence"]
+    assert ev["constant_classes"] >= ev["num_classes"] / 2 and ev["epoch"] == rec["best_epoch"]
+    assert ev["split"] in ("val", "test") and ev["examples"][0]["share"] >= 0.99
+    # kept for inspection: the chance-level number it would have reported
+    assert 0 < rec["test_map"] < 40 and rec["per_class_ap"]
+
+
+def test_a_loss_below_its_bound_is_diverged_and_stops_training(data_root: Path, test_methods: None) -> None:
+    rec = train.run(RunConfig(dataset="digits", method=Unbounded.key, data_root=str(data_root), epochs=3, patience=0))
+    assert rec["status"] == "diverged" and rec["epochs_run"] == 1
+    div = rec["divergence"]
+    assert div["rule"] == "loss_below_bound"
+    assert div["evidence"]["train_loss"] < 0 and div["evidence"]["lower_bound"] == 0.0
+    assert div["evidence"]["train_loss"] == rec["history"][0]["train_loss"]
+
+
+def test_non_finite_parameters_are_diverged_and_never_reported(data_root: Path, test_methods: None) -> None:
+    rec = train.run(RunConfig(dataset="digits", method=PoisonsHead.key, data_root=str(data_root), epochs=3, patience=0))
+    assert rec["status"] == "diverged" and rec["epochs_run"] == 1
+    div = rec["divergence"]
+    assert div["rule"] == "non_finite_parameters" and div["evidence"]["tensors"] == ["head.weight"]
+    # the only epoch had NaN predictions: nothing to report, and no NaN in the record
+    assert rec["test_map"] is None and rec["best_epoch"] is None
+    assert rec["history"][0]["val_map"] != rec["history"][0]["val_map"]  # NaN in memory, null once written
+
+
+def test_a_diverged_record_is_strict_json(tmp_path: Path, data_root: Path, test_methods: None) -> None:
+    job = Job(RunConfig(dataset="digits", method=PoisonsHead.key, data_root=str(data_root), epochs=1), tmp_path)
+    InlineLauncher().launch([job], verbose=False)
+    rec = read_record(job.record_path)  # refuses NaN and Infinity, which are not JSON
+    assert rec["status"] == "diverged" and rec["history"][0]["val_map"] is None

@@ -27,6 +27,13 @@ def _jobs(results: Path, n: int = 6, **overrides) -> list[Job]:
     return [Job(RunConfig(dataset="digits", method="bce", labels="1p", seed=s, epochs=1, **overrides), results) for s in range(n)]
 
 
+def _record(job: Job, status: str, **fields) -> dict:
+    """A record as the harness writes it for ``job`` (identity fields and status), plus ``fields``."""
+    c = job.cfg
+    return {"method": c.method, "dataset": c.dataset, "labels": c.labels, "seed": c.seed, "run_id": c.run_id(),
+            "status": status, "test_map": 1.0 if status == "done" else None, **fields}
+
+
 def _fake(bin_dir: Path, name: str, script: str) -> None:
     path = bin_dir / name
     path.write_text("#!/bin/sh\n" + script)
@@ -51,14 +58,18 @@ def test_ledger_keeps_the_latest_submission_and_skips_a_torn_line(tmp_path: Path
     assert {k: v.job_id for k, v in subs.items()} == {"r1": "9", "r2": "5_1"}
 
 
-def test_state_rules_done_failed_running_ended_interrupted_missing(tmp_path: Path, fake_bin: Path) -> None:
+def test_state_rules_done_diverged_failed_corrupt_running_ended_interrupted_missing(tmp_path: Path, fake_bin: Path) -> None:
     results, logs = tmp_path / "results", tmp_path / "results" / "_logs"
-    jobs = _jobs(results)
-    write_record(jobs[0].record_path, {"status": "done", "test_map": 1.0})
-    write_record(jobs[1].record_path, {"status": "failed", "error": {"message": "loss is nan at epoch 3\ntraceback"}})
+    jobs = _jobs(results, 9)
+    write_record(jobs[0].record_path, _record(jobs[0], "done"))
+    write_record(jobs[1].record_path, _record(jobs[1], "failed", error={"message": "out of memory at epoch 3\ntraceback"}))
     # 2: queued on SLURM; 3: ended on SLURM without a record; 4: a checkpoint and nothing live; 5: nothing
     train.checkpoint_path(results, jobs[4].cfg).parent.mkdir(parents=True)
     train.checkpoint_path(results, jobs[4].cfg).write_bytes(b"")
+    # 6: diverged; 7: a truncated record; 8: another run's record copied to its path
+    write_record(jobs[6].record_path, _record(jobs[6], "diverged", divergence={"rule": "r", "reason": "loss is nan"}))
+    jobs[7].record_path.write_text(json.dumps(_record(jobs[7], "done"))[:-20])
+    write_record(jobs[8].record_path, _record(jobs[0], "done"))
     name = "spml-sweep"
     record_submissions(logs / "sweep", [
         Submission(jobs[i].cfg.run_id(), jobs[i].cfg.label(), "slurm", f"7_{i}", "h", 1.0, name) for i in range(6)
@@ -66,18 +77,24 @@ def test_state_rules_done_failed_running_ended_interrupted_missing(tmp_path: Pat
     _fake(fake_bin, "squeue", f"echo '7_2|PENDING|{name}'\necho '7_5|RUNNING|someone-else'\n")
     _fake(fake_bin, "sacct", f"echo '7_3|CANCELLED by 0|{name}'\necho '7_4|COMPLETED|other'\n")
     states = sweep_state(jobs, logs)
-    assert [s.state for s in states] == ["done", "failed", "running", "failed", "interrupted", "missing"]
-    assert states[1].detail == "loss is nan at epoch 3"
+    assert [s.state for s in states] == ["done", "failed", "running", "failed", "interrupted", "missing", "diverged",
+                                         "corrupt", "corrupt"]
+    assert states[1].detail == "out of memory at epoch 3"
     assert "7_3 ended CANCELLED" in states[3].detail
+    assert states[6].detail == "loss is nan"
+    assert str(jobs[7].record_path) in states[7].detail and "not valid JSON (truncated?)" in states[7].detail
+    assert str(jobs[8].record_path) in states[8].detail and "field 'run_id'" in states[8].detail
     table = format_status(states)
-    assert table.splitlines()[2].split() == ["digits", "bce", "1", "2", "1", "1", "1", "6"]
+    # done diverged failed corrupt running interrupted missing total
+    assert table.splitlines()[2].split() == ["digits", "bce", "1", "1", "2", "2", "1", "1", "1", "9"]
+    assert "diverged runs (1" in table and "corrupt records (2" in table and str(jobs[7].record_path) in table
 
     todo, _ = plan(states)
-    assert [j.cfg.seed for j in todo] == [4, 5]
+    assert [j.cfg.seed for j in todo] == [4, 5, 7, 8], "corrupt records are replaced (the caller names them)"
     todo, _ = plan(states, retry_failed=True)
-    assert [j.cfg.seed for j in todo] == [1, 3, 4, 5]
+    assert [j.cfg.seed for j in todo] == [1, 3, 4, 5, 6, 7, 8], "--retry-failed reruns failed and diverged runs"
     todo, _ = plan(states, force=True)
-    assert [j.cfg.seed for j in todo] == [0, 1, 3, 4, 5], "a running run is never submitted twice"
+    assert [j.cfg.seed for j in todo] == [0, 1, 3, 4, 5, 6, 7, 8], "a running run is never submitted twice"
 
 
 def test_a_live_local_process_is_running_until_it_ends(tmp_path: Path) -> None:

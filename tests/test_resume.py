@@ -69,7 +69,8 @@ def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
     capsys.readouterr()
     assert run_all.main([*args, "--status"]) == 0
     status = capsys.readouterr().out
-    assert status.splitlines()[-1].split() == ["all", "0", "0", "0", "1", "0", "1"], status
+    # done diverged failed corrupt running interrupted missing total
+    assert status.splitlines()[-1].split() == ["all", "0", "0", "0", "0", "0", "1", "0", "1"], status
 
     assert run_all.main([a for a in args if a != "--quiet"]) == 0
     assert re.search(r"resumed after epoch [12]", capsys.readouterr().err)

@@ -121,7 +121,8 @@ def test_sweep_lands_every_record_once_equal_to_inline(tmp_path: Path, data_root
     # state: all done; a second submission submits nothing; the leaderboard builds from records alone
     capsys.readouterr()
     assert run_all.main([*argv, "--status"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].split() == ["all", "4", "0", "0", "0", "0", "4"]
+    # done diverged failed corrupt running interrupted missing total
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["all", "4", "0", "0", "0", "0", "0", "0", "4"]
     assert run_all.main([*argv, "--executor", "slurm", "--no-leaderboard"]) == 0
     assert "0 runs to do" in capsys.readouterr().err
     assert len(list((results / "_logs").iterdir())) == 1

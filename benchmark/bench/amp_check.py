@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import methods
+from benchmark.cli import OneLineParser, guarded, user_error
 from benchmark.config import RunConfig
 
 
+PROG = "python -m benchmark.bench.amp_check"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.amp_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 8])
     p.add_argument("--epochs", type=int, default=None, help="default: the dataset's")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         t0 = time.time()
                         rec = train.run(cfg)
                         if rec["status"] != "done":
-                            raise RuntimeError(f"{cfg.label()} amp={amp} failed: {rec['error']['message']}")
+                            why = (rec.get("error") or {}).get("message") or (rec.get("divergence") or {}).get("reason")
+                            raise RuntimeError(f"{cfg.label()} amp={amp} {rec['status']}: {why}")
                         maps.append(rec["test_map"])
                         print(f"{cfg.label()} amp={amp}: test mAP {rec['test_map']:.2f} ({time.time() - t0:.1f}s)",
                               file=sys.stderr, flush=True)
@@ -91,8 +95,31 @@ def table(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """A user's mistake, before minutes of training: ``ValueError``/``KeyError`` naming it."""
+    for key in args.methods or []:
+        methods.get(key)
+    if any(seed < 0 for seed in args.seeds):
+        raise ValueError(f"--seeds must be >= 0, got {args.seeds}")
+    for flag, value in (("--epochs", args.epochs), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        raise ValueError(f"--json {args.json}: expected a file in an existing folder")
+    if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
+        raise ValueError(f"--data-root {args.data_root} is a file, expected a folder")
+
+
 def main(argv: list[str] | None = None) -> int:
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    try:
+        check_args(args)
+    except (KeyError, ValueError) as exc:
+        return user_error(PROG, exc)
     rows = run(args)
     print(table(rows, args.seeds))
     if args.json is not None:

@@ -34,6 +34,7 @@ from benchmark.bench.reference import (
     reference_loader,
     reference_train_epoch,
 )
+from benchmark.cli import OneLineParser, guarded, user_error
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.cache import build_cache, cache_key, store_fingerprint
 from benchmark.data.cache import MappedImages
@@ -43,6 +44,7 @@ from benchmark.metrics import average_precision
 from benchmark.models import build_model
 from benchmark.seeding import set_determinism
 from benchmark.loop import Normalizer, forward_all, iterate, train_epoch
+from benchmark.validation import check_backbone, check_device_available
 
 NUM_CLASSES = 20  # VOC's
 
@@ -78,9 +80,11 @@ def timed(device: torch.device, fn: Callable[[], int]) -> Timing:
     return Timing(n, time.perf_counter() - t0)
 
 
+PROG = "python -m benchmark.bench"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--workdir", type=Path, default=None,
@@ -98,6 +102,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="ours (default: on)")
     p.add_argument("--compile", action="store_true", help="torch.compile our model's forward")
     return p.parse_args(argv)
+
+
+def _writable_file(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder, expected a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path} cannot be written: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path} cannot be written: no permission in {parent}")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """A user's mistake in the flags, before minutes of measuring: ``ValueError`` naming the flag,
+    the value and what is valid."""
+    check_device_available(args.device)
+    if args.backbone is not None:
+        check_backbone(args.backbone)
+    for name in ("image_size", "batch_size", "images", "ref_images", "eval_images", "ours_epochs", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name in ("warmup_batches", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 0, got {value}")
+    if args.json is not None:
+        _writable_file("--json", args.json)
+    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
+        raise ValueError(f"--workdir {args.workdir} is a file, expected a folder")
 
 
 def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -121,8 +157,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(args.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise SystemExit("--device cuda: CUDA is not available here")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     elif device.type == "cpu":
@@ -279,7 +313,15 @@ def _measure(
 
 
 def main(argv: list[str] | None = None) -> int:
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    try:
+        check_args(args)
+    except ValueError as exc:
+        return user_error(PROG, exc)
     result = run(args)
     keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
             "ref_train_images_per_s", "cache_build_images_per_s")

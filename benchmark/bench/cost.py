@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from benchmark.cli import OneLineParser, guarded, user_error
+
 if TYPE_CHECKING:
     from benchmark.config import RunConfig
 
@@ -452,9 +454,15 @@ def markdown(e: dict[str, Any], bench: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PROG = "python -m benchmark.bench.cost"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.cost", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bench", type=Path, nargs="?", help="a JSON written by python -m benchmark.bench --json")
     p.add_argument("--table", action="store_true", help="the whole table from the figures in --bench-dir")
     p.add_argument("--bench-dir", type=Path, default=REPO_BENCH_DIR, help="figure files (default: the repository's)")
@@ -462,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mps", action="store_true", help="--table: packed runs under CUDA MPS")
     p.add_argument("--gpus", nargs="+", type=int, default=[1, 4, 8])
     args = p.parse_args(argv)
+    if any(g < 1 for g in args.gpus):
+        return user_error(PROG, f"--gpus must all be at least 1, got {args.gpus}")
+    if args.runs_per_gpu < 1:
+        return user_error(PROG, f"--runs-per-gpu must be at least 1, got {args.runs_per_gpu}")
     if args.table:
         figures, problems = load_figures([args.bench_dir])
         for line in problems:
@@ -469,13 +481,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(table_markdown(figures, args.runs_per_gpu, args.mps, args.gpus))
         except NoEstimate as exc:
-            print(f"{p.prog}: error: {exc}", file=sys.stderr)
-            return 2
+            return user_error(PROG, str(exc))
         return 0
     if args.bench is None:
-        p.error("give a bench JSON, or --table")
-    bench = json.loads(args.bench.read_text())
-    print(markdown(estimate(bench, args.gpus), bench))
+        return user_error(PROG, "give a bench JSON, or --table")
+    try:
+        bench = json.loads(args.bench.read_text(encoding="utf-8"))
+        text = markdown(estimate(bench, args.gpus), bench)
+    except OSError as exc:
+        return user_error(PROG, f"{args.bench}: cannot be read ({exc.strerror or exc})")
+    except (ValueError, KeyError, TypeError) as exc:
+        return user_error(PROG, f"{args.bench}: not a JSON written by python -m benchmark.bench --json "
+                                f"({type(exc).__name__}: {exc})")
+    print(text)
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch
 
 import methods
 from benchmark.data import default_data_root
+from benchmark.cli import OneLineParser, guarded, user_error
 from benchmark.config import RunConfig
 from benchmark.models import build_model, forward_for
 from benchmark.loop import Normalizer, iterate
@@ -74,13 +76,27 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     return {"before_training": t1 - t0, "epoch": t2 - t1, "on_epoch_end": t3 - t2}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+PROG = "python -m benchmark.bench.method_overhead"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--data-root", default="/tmp/spml-bench-data")
     p.add_argument("--methods", nargs="+", default=None)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU time is then per core)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    try:
+        for key in args.methods or []:
+            methods.get(key)
+        if args.repeats < 1 or args.threads < 1:
+            raise ValueError(f"--repeats and --threads must be at least 1, got {args.repeats} and {args.threads}")
+    except (KeyError, ValueError) as exc:
+        return user_error(PROG, exc)
     torch.set_num_threads(args.threads)
     cfg = RunConfig(dataset="digits", method="an", data_root=args.data_root).resolve()
     data = prepare_data(cfg)
@@ -98,7 +114,8 @@ def main() -> None:
     print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
     for key, m in med.items():
         print(f"{key:{width}s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

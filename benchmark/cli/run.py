@@ -8,27 +8,43 @@ fixed seeds, then rebuild the leaderboard; print a summary of the sweep's cells 
     spml-bench run --executor slurm --status                             # done/failed/running/missing
 
 Thin by design: parse arguments → build the sweep → hand it to a launcher → leaderboard.
+
+A user's mistake — an unknown name, a value out of range, a device this machine lacks, a results
+folder that is a file or cannot be written — exits 2 with one line before anything runs; Ctrl-C
+exits 130 with one line (the interrupted run resumes from its last epoch when the command is
+run again). A file in the results folder that is not a run record is named and ignored; a corrupt
+record at a run's path is named when it is replaced (a copy stays under ``_corrupt/``). A record
+that cannot be written (disk full) stops the sweep, naming the path and the runs not run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import math
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+from pydantic import ValidationError
 
 import methods
-from benchmark.config import RunConfig, SweepConfig
+from benchmark.cli import INTERRUPTED, OneLineParser, one_line, user_error
+from benchmark.config import RunConfig, SweepConfig, describe_error
 from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.epochlog import TensorBoardUnavailableError, check_tensorboard
-from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
-from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
+from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
+from benchmark.records import invalid_records
+from benchmark.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
+from benchmark.validation import check_device_available
 
 PROG = "spml-bench run"
 RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
@@ -36,7 +52,7 @@ RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience"
 
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["digits"], help="dataset keys (default: digits, the embedded set)")
     p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 8], help="model seeds (default: 0 1 8, the reference code's)")
@@ -97,6 +113,8 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
     g.add_argument("--channels-last", action="store_true", default=None)
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model's forward")
+    g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="deterministic algorithms (default: on for the CPU; cuDNN benchmark mode on CUDA)")
     g.add_argument("--keep-checkpoints", action="store_true", default=None,
                    help="keep each run's last epoch checkpoint after its record is written")
     g.add_argument("--protocol", choices=["finetune", "linear"])
@@ -121,8 +139,9 @@ def print_list() -> None:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
-    if args.pretrained is not None:
-        out["pretrained"] = args.pretrained
+    for switch in ("pretrained", "deterministic"):
+        if getattr(args, switch) is not None:
+            out[switch] = getattr(args, switch)
     for switch in ("channels_last", "compile"):
         if getattr(args, switch):
             out[switch] = True
@@ -132,12 +151,14 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     hparams = {}
     for item in args.hparam:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key:
             raise ValueError(f"--hparam expects KEY=VALUE, got '{item}'")
         try:
             hparams[key] = json.loads(value)
         except json.JSONDecodeError:
             hparams[key] = value
+        if isinstance(hparams[key], float) and not math.isfinite(hparams[key]):
+            raise ValueError(f"--hparam {item}: expected a finite number")
     if hparams:
         out["hparams"] = hparams
     return out
@@ -188,6 +209,11 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
         sbatch[key.lstrip("-")] = value
     if args.max_parallel is not None and args.max_parallel < 1:
         raise ValueError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+    for flag, value, least in (("--gpus", args.gpus, 0), ("--cpus", args.cpus, 1), ("--time", args.time, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be at least {least}, got {value}")
+    if args.mem_gb is not None and not (math.isfinite(args.mem_gb) and args.mem_gb > 0):
+        raise ValueError(f"--mem-gb must be a positive number, got {args.mem_gb}")
     check_packing(args)
     return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
                          cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
@@ -207,36 +233,134 @@ def check_packing(args: argparse.Namespace) -> None:
         raise ValueError("--mps shares one GPU among packed runs: it needs --runs-per-gpu 2 or more")
 
 
+def check_folder(flag: str, path: Path, *, write: bool) -> None:
+    """``path`` is a folder, or can be made one; with ``write``, files can be created in it (or in
+    the folder it would be made in). Probed by creating a file, which answers for permissions,
+    read-only file systems and ACLs alike."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, expected a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {path} cannot be made: {existing} is a file")
+    if write:
+        try:
+            with tempfile.TemporaryFile(dir=existing, prefix=".spml-write-check-"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{flag} {path} is not writable: cannot create a file in {existing} "
+                             f"({exc.strerror or exc})") from None
+
+
+def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) -> None:
+    """Every folder the sweep writes to (records, checkpoints, logs) before anything runs; the data
+    root must not be a file."""
+    write = not args.status
+    check_folder("--results-dir", args.results_dir, write=write)
+    if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
+        raise ValueError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
+    for sub in [*sweep.datasets, "_checkpoints"]:
+        if (args.results_dir / sub).exists():
+            check_folder("--results-dir", args.results_dir / sub, write=write)
+    check_folder("--log-dir", log_root, write=write)
+    data_root = Path(sweep.overrides["data_root"])
+    if data_root.exists() and not data_root.is_dir():
+        raise ValueError(f"--data-root {data_root} is a file, expected a folder (or $SPML_DATA)")
+
+
+def check_devices(jobs: Sequence[Job], executor: str) -> None:
+    """Inline and local runs happen on this machine: their device must exist here (SLURM jobs run
+    elsewhere, where the run itself checks)."""
+    if executor == "slurm":
+        return
+    for device in sorted({job.cfg.device for job in jobs}):
+        try:
+            check_device_available(device)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (--executor slurm runs on the cluster's GPU nodes)") from None
+
+
+def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, LaunchOptions, list[str]]:
+    """The validated sweep, its jobs (each run once), its log root, launch options and, for a dry
+    run, what data is missing (a dry run reports it; any other sweep stops on it). A user's mistake
+    raises ``ValueError``/``KeyError`` with a one-line message."""
+    try:
+        sweep = SweepConfig(datasets=args.datasets, methods=args.methods, seeds=args.seeds,
+                            labels=args.labels, overrides=overrides_from(args))
+        runs = sweep.runs()  # validates every run's config, hyper-parameters included
+    except ValidationError as exc:
+        raise ValueError(describe_error(exc)) from None
+    log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
+    check_paths(args, sweep, log_root)
+    data_root = Path(sweep.overrides["data_root"])
+    data_notes = unprepared(sweep.datasets, data_root) if args.dry_run else []
+    if not args.dry_run:
+        check_data(sweep.datasets, data_root)
+    options = launch_options(args, log_root)
+    unique = {cfg.run_id(): Job(cfg, args.results_dir, args.tensorboard) for cfg in runs}  # --seeds 0 0 runs once
+    jobs = list(unique.values())
+    if not args.status and not args.dry_run:
+        check_devices(jobs, args.executor)
+    return sweep, jobs, log_root, options, data_notes
+
+
+def report_invalid_files(results_dir: Path, jobs: Sequence[Job], prog: str, limit: int = 10) -> None:
+    """Name each file under the results folder that is not a run record (the runs' own paths are
+    reported as ``corrupt`` by their state instead)."""
+    bad = invalid_records(results_dir, skip={job.record_path for job in jobs})
+    for _, problem in bad[:limit]:
+        print(f"{prog}: warning: {problem}; not a run record, ignored", file=sys.stderr)
+    if len(bad) > limit:
+        print(f"{prog}: warning: ... and {len(bad) - limit} more files that are not run records", file=sys.stderr)
+
+
+def keep_corrupt(states: Sequence[RunState], todo: Sequence[Job], prog: str) -> None:
+    """Before a corrupt record is replaced: name it, and keep a copy under ``<results>/_corrupt/``
+    (a folder record readers skip) in case it holds something worth reading."""
+    submitted = {id(job) for job in todo}
+    for s in states:
+        if s.state != "corrupt" or id(s.job) not in submitted:
+            continue
+        path = s.job.record_path
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+            copy = s.job.results_dir / "_corrupt" / path.relative_to(s.job.results_dir).parent / f"{path.name}.{digest}"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+            kept = f"a copy is kept at {copy}"
+        except OSError as exc:
+            kept = f"no copy kept ({exc.strerror or exc})"
+        print(f"{prog}: replacing a corrupt record: {one_line(s.detail)}; {kept}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The sweep; ``prog`` names the command in messages (``run_all.py`` for the alias)."""
+    try:
+        return _main(argv, prog)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; rerun to resume", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
     args = parse_args(argv, prog)
     if args.list:
         print_list()
         return 0
     try:
-        sweep = SweepConfig(datasets=args.datasets, methods=args.methods, seeds=args.seeds,
-                            labels=args.labels, overrides=overrides_from(args))
-        sweep.runs()  # validates every run's config, hyper-parameters included
-        data_notes = []
-        if args.dry_run:  # missing data is part of the plan's report, not a reason to print no plan
-            data_notes = unprepared(sweep.datasets, Path(sweep.overrides["data_root"]))
-        else:
-            check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
-        log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
-        options = launch_options(args, log_root)
+        sweep, jobs, log_root, options, data_notes = build_jobs(args)
         if args.tensorboard is not None:
             check_tensorboard()
     except (KeyError, ValueError, DatasetNotFoundError, TensorBoardUnavailableError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    jobs = [Job(cfg, args.results_dir, args.tensorboard) for cfg in sweep.runs()]
+        return user_error(prog, exc)
+    if args.no_wait and args.executor != "slurm":
+        return user_error(prog, "--no-wait needs --executor slurm (local and inline runs need this process)")
+    report_invalid_files(args.results_dir, jobs, prog)
     states = sweep_state(jobs, log_root)
     if args.status:
         print(format_status(states))
         return 0
-    if args.no_wait and args.executor != "slurm":
-        print(f"{prog}: error: --no-wait needs --executor slurm (local and inline runs need this process)", file=sys.stderr)
-        return 2
     t0 = time.time()
     todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
     if args.dry_run:
@@ -253,38 +377,49 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
             return 2
     by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
     print(f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}", file=sys.stderr)
+    keep_corrupt(states, todo, prog)
     results: list[dict[str, Any]] = []
     if todo:
         options = dataclasses.replace(options, sweep_dir=new_sweep_dir(log_root))
         try:
             launcher = make_launcher(args.executor, options)
         except ExecutorUnavailableError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
-        if args.no_wait:
-            handles = launcher.submit(todo)
-            ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})
-            print(f"submitted {sum(len(h.jobs) for h in handles)} runs in {len(handles)} SLURM task(s) of job(s) "
-                  f"{', '.join(ids)}; logs in {options.sweep_dir}\n"
-                  f"follow with: {prog} <the same sweep flags> --status; the leaderboard: "
-                  f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
-            return 0
+            return user_error(prog, exc)
         try:
+            if args.no_wait:
+                handles = launcher.submit(todo)
+                ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})
+                print(f"submitted {sum(len(h.jobs) for h in handles)} runs in {len(handles)} SLURM task(s) of job(s) "
+                      f"{', '.join(ids)}; logs in {options.sweep_dir}\n"
+                      f"follow with: {prog} <the same sweep flags> --status; the leaderboard: "
+                      f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
+                return 0
             results = launcher.launch(todo, verbose=not args.quiet)
         except ExecutorUnavailableError as exc:  # raised before anything is started
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
+            return user_error(prog, exc)
+        except SweepStopped as exc:
+            labels = [job.cfg.label() for job in exc.not_run]
+            shown = ", ".join(labels[:10]) + (f" and {len(labels) - 10} more" if len(labels) > 10 else "")
+            print(f"{prog}: error: {one_line(exc)}\n{prog}: the sweep stopped after {len(exc.results)} run(s); "
+                  f"not run ({len(labels)}): {shown or 'none'}. Free the space and run the same command again: "
+                  f"records already written are kept", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"{prog}: error: {one_line(exc)}; records already written are kept, run the same command again "
+                  f"to resume", file=sys.stderr)
+            return 1
     ended = Counter(r["status"] for r in results)
     ran = ", ".join(f"{n} {status}" for status, n in sorted(ended.items(), key=lambda kv: kv[0] != "done"))
     print(f"sweep finished in {time.time() - t0:.1f}s: {ran or 'nothing run'}; {len(left)} left alone", file=sys.stderr)
-    report_end(args, [job.cfg.run_id() for job in jobs], prog)
+    if not report_end(args, [job.cfg.run_id() for job in jobs], prog):
+        return 1
     return 1 if set(ended) - {"done"} else 0
 
 
-def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> None:
+def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> bool:
     """stdout at the end of a sweep: a summary of the sweep's cells (at most a screen) and where
     the full leaderboard is, or the whole leaderboard with ``--print-leaderboard``. A leaderboard
-    error is one line on stderr: the records are written, the sweep's exit status stands."""
+    error is one line on stderr and ``False``: the records are written and kept."""
     from leaderboard.build import default_out, write_leaderboard
     from leaderboard.errors import LeaderboardError
     from leaderboard.summary import sweep_summary
@@ -294,13 +429,15 @@ def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> None:
         text = None if args.no_leaderboard else write_leaderboard(args.results_dir, warn=warn)
         if args.print_leaderboard and text is not None:
             print(text)
-            return
+            return True
         print(sweep_summary(args.results_dir, run_ids))
     except LeaderboardError as exc:
-        print(f"{prog}: leaderboard not rebuilt: {exc}", file=sys.stderr)
-        return
+        print(f"{prog}: error: the leaderboard was not rebuilt: {one_line(exc)} (the records are kept; "
+              f"python -m leaderboard --results-dir {args.results_dir} retries)", file=sys.stderr)
+        return False
     if text is not None:
         print(f"full leaderboard: {default_out(args.results_dir)}")
+    return True
 
 
 def status_main(argv: list[str] | None = None) -> int:
