@@ -54,8 +54,9 @@ def divergence(rule: str, reason: str, **evidence: Any) -> dict[str, Any]:
 
 
 def non_finite_tensors(named: Iterable[tuple[str, torch.Tensor]]) -> list[str]:
-    """Names of the floating-point tensors holding a NaN or an infinity (one host sync in all)."""
-    named = [(n, t) for n, t in named if t is not None and t.is_floating_point()]
+    """Names of the floating-point tensors holding a NaN or an infinity (one host sync in all).
+    Entries that are not tensors (a module's extra state, such as a schedule's epoch) are skipped."""
+    named = [(n, t) for n, t in named if isinstance(t, torch.Tensor) and t.is_floating_point()]
     if not named:
         return []
     finite = torch.stack([torch.isfinite(t).all().to(named[0][1].device) for _, t in named]).cpu()
