@@ -338,7 +338,8 @@ def test_status_and_sweep_name_every_invalid_file_and_carry_on(good: Path, data_
             assert len(named) == 1 and "not a run record, ignored" in named[0], (rel, proc.stderr)
         assert "nested too deeply" in proc.stderr and "non-finite number NaN" in proc.stderr
         assert "is empty (0 bytes)" in proc.stderr and "truncated?" in proc.stderr and "a JSON list" in proc.stderr
-    assert proc.stdout == "" and "0 runs to do (inline); left alone: 8 done" in proc.stderr
+    assert "0 runs to do (inline); left alone: 8 done" in proc.stderr
+    assert proc.stdout.startswith("this sweep: 8 runs — 8 done\n"), proc.stdout
     assert_kept(before, results)
     assert records_of(results) == before
 
@@ -442,7 +443,7 @@ def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, dat
     for proc, n in ((blown, 1), (broken, 2)):
         assert proc.returncode == 1, proc.stderr
         assert_no_traceback(proc)
-        assert f"0 done, {n} diverged, 0 failed" in proc.stderr and proc.stderr.count("DIVERGED: ") == n, proc.stderr
+        assert f"0 done, {n} diverged, 0 failed" in proc.stderr and proc.stderr.count("] DIVERGED in ") == n, proc.stderr
     new = [json.loads((results / rel).read_text()) for rel in records_of(results) if rel not in before]
     assert {r["method"]: r["divergence"]["rule"] for r in new} == {
         "an": "constant_predictions", "neg_unbounded": "loss_below_bound", "neg_nan": "non_finite_loss"}

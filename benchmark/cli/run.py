@@ -409,8 +409,9 @@ def _main(argv: list[str] | None, prog: str) -> int:
                   f"to resume", file=sys.stderr)
             return 1
     ended = Counter(r["status"] for r in results)
-    ran = ", ".join(f"{n} {status}" for status, n in sorted(ended.items(), key=lambda kv: kv[0] != "done"))
-    print(f"sweep finished in {time.time() - t0:.1f}s: {ran or 'nothing run'}; {len(left)} left alone", file=sys.stderr)
+    # every status named, zeros included, so a glance (or a grep) never mistakes "no failures" for "not reported"
+    ran = ", ".join(f"{ended.get(status, 0)} {status}" for status in ("done", "diverged", "failed"))
+    print(f"sweep finished in {time.time() - t0:.1f}s: {ran}; {len(left)} left alone", file=sys.stderr)
     if not report_end(args, [job.cfg.run_id() for job in jobs], prog):
         return 1
     return 1 if set(ended) - {"done"} else 0
