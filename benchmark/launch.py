@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from benchmark.records import read_record, record_status, write_record
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
+from benchmark.variants import variant
 
 Log = Callable[[str], None]
 
@@ -68,7 +69,7 @@ def run_job(job: Job, log: Log | None = None) -> dict[str, Any]:
     """Train ``job`` and write its record atomically; returns a short summary."""
     from benchmark import train  # torch is imported only where a run happens
 
-    record = train.run(job.cfg, job.results_dir, log=log)
+    record = train.run(job.cfg, job.results_dir, log=log, study=job.study)
     record["launch"] = launch_info()
     write_record(job.record_path, record)
     return summary_of(job, record)
@@ -85,7 +86,9 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record = {
         "method": cfg.method, "dataset": cfg.dataset, "labels": cfg.labels, "seed": cfg.seed,
-        "protocol": cfg.protocol, "run_id": job.cfg.run_id(), "status": "failed", "test_map": None,
+        "protocol": cfg.protocol, "run_id": job.cfg.run_id(),
+        "variant": variant(cfg.method, cfg.dataset, cfg.hparams), "study": job.study,
+        "status": "failed", "test_map": None,
         "error": {"type": error_type, "message": message}, "config": cfg.model_dump(),
         "launch": launch, "finished_at": now,
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmark.config import RunConfig
 from benchmark.records import record_path, record_status
@@ -11,10 +12,12 @@ from benchmark.records import record_path, record_status
 
 @dataclass(frozen=True)
 class Job:
-    """One run of a sweep and where its record goes."""
+    """One run of a sweep, where its record goes, and the tuning study it belongs to, if any
+    (written into its record; not part of what the run is, so not compared)."""
 
     cfg: RunConfig
     results_dir: Path
+    study: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def record_path(self) -> Path:

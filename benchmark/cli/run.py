@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections import Counter
@@ -22,22 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import methods
-from benchmark.config import RunConfig, SweepConfig
-from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
+from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args
+from benchmark.config import SweepConfig
+from benchmark.data import DATASETS, DatasetNotFoundError, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, make_launcher
 from benchmark.status import default_log_dir, format_status, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
 
 PROG = "spml-bench run"
-RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers")
 
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=["digits"], help="dataset keys (default: digits, the embedded set)")
+    p.add_argument("--datasets", nargs="+", default=None, help="dataset keys (default: digits, the embedded set)")
     p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 8], help="model seeds (default: 0 1 8, the reference code's)")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="model seeds (default: 0 1 8, the reference code's)")
     p.add_argument("--labels", nargs="+", default=None, help="label regimes (default: each method's rows of the table)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run records go (default: results)")
     p.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
@@ -82,8 +81,10 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
                    help="keep each run's last epoch checkpoint after its record is written")
     g.add_argument("--protocol", choices=["finetune", "linear"])
     g.add_argument("--num-workers", type=int)
-    g.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="method hyper-parameter for every run, VALUE as JSON (repeatable)")
+    g.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                   help="method hyper-parameter, VALUE as JSON; NAME=V1,V2,... or a JSON list: one variant per value; "
+                        "several flags: their product")
+    add_sweep_arguments(p)
     return p.parse_args(argv)
 
 
@@ -99,28 +100,15 @@ def print_list() -> None:
         print(f"  {key:10s} {text}")
 
 
-def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
-    if args.pretrained is not None:
-        out["pretrained"] = args.pretrained
-    for switch in ("channels_last", "compile"):
-        if getattr(args, switch):
-            out[switch] = True
-    if args.keep_checkpoints:
-        out["keep_checkpoint"] = True
-    out["data_root"] = str(args.data_root if args.data_root is not None else default_data_root())
-    hparams = {}
-    for item in args.hparam:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--hparam expects KEY=VALUE, got '{item}'")
-        try:
-            hparams[key] = json.loads(value)
-        except json.JSONDecodeError:
-            hparams[key] = value
-    if hparams:
-        out["hparams"] = hparams
-    return out
+def tuning_line(sweep: SweepConfig) -> str:
+    """What a tuning study runs: trials per method, and which methods get trial 0 only."""
+    assert sweep.tuning is not None
+    untuned = sweep.untuned_methods()
+    line = (f"tuning: {sweep.tuning.trials} trials per method (trial 0: the default configuration), "
+            f"search-space seed {sweep.tuning.seed}, seeds {' '.join(map(str, sweep.seeds))}")
+    if untuned:
+        line += f"; trial 0 only (no search space declared) for {', '.join(untuned)}"
+    return line
 
 
 def check_data(datasets: list[str], data_root: Path) -> None:
@@ -154,16 +142,17 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         print_list()
         return 0
     try:
-        sweep = SweepConfig(datasets=args.datasets, methods=args.methods, seeds=args.seeds,
-                            labels=args.labels, overrides=overrides_from(args))
-        sweep.runs()  # validates every run's config, hyper-parameters included
+        sweep = sweep_from_args(args)  # validates every run's config, hyper-parameters included
+        planned = sweep.planned()
         check_data(sweep.datasets, Path(sweep.overrides["data_root"]))
         log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
         options = launch_options(args, log_root)
     except (KeyError, ValueError, DatasetNotFoundError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    states = sweep_state([Job(cfg, args.results_dir) for cfg in sweep.runs()], log_root)
+    states = sweep_state([Job(run.cfg, args.results_dir, study=run.study) for run in planned], log_root)
+    if sweep.tuning is not None:
+        print(tuning_line(sweep), file=sys.stderr)
     if args.status:
         print(format_status(states))
         return 0
