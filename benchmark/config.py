@@ -145,10 +145,10 @@ class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1)
-    methods: list[str] | None = None  # None: every registered method
+    methods: list[str] | None = Field(default=None, min_length=1)  # None: every registered method
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 8], min_length=1)
     #: None: each method's own regimes (the table's rows); else these regimes for every method
-    labels: list[str] | None = None
+    labels: list[str] | None = Field(default=None, min_length=1)
     #: RunConfig fields shared by every run (epochs, backbone, device, ...; ``hparams``: fixed
     #: hyper-parameters of every run)
     overrides: dict[str, Any] = Field(default_factory=dict)

@@ -138,6 +138,7 @@ BAD_FILES = [
     ("seed = [0]\n", "unknown field 'seed'; expected one of datasets, methods, seeds"),
     ('seeds = ["a"]\n', "field 'seeds.0' is 'a': expected a valid integer"),
     ("seeds = []\n", "field 'seeds' is []: expected at least 1 value(s)"),
+    ("methods = []\n", "field 'methods' is []: expected at least 1 value(s)"),
     ('methods = ["magic"]\n', "field 'methods': unknown method 'magic'; valid methods: "),
     ('datasets = ["imagenet"]\n', "field 'datasets': unknown dataset 'imagenet'"),
     ('labels = ["2p"]\n', "field 'labels': unknown label regime '2p'"),

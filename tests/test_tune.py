@@ -158,6 +158,20 @@ def test_a_study_runs_resumes_and_grows_through_run_all(tmp_path: Path, capsys: 
     assert "1 runs to do (inline); left alone: 4 done" in capsys.readouterr().err
     new = [r for r in records(results) if r["study"]["trials"] == 4]
     assert len(new) == 1 and new[0]["study"]["trial"] == 3
+    assert run_all.main([*argv, "--tune", "4", "--status"]) == 0
+    assert any(line.split()[:3] == ["digits", "tunable_t", "4"] for line in capsys.readouterr().out.splitlines())
+
+
+def test_a_job_that_dies_without_a_record_keeps_its_variant_and_study(tmp_path: Path) -> None:
+    from benchmark.launch import record_job_failure
+    from benchmark.sweep import Job
+
+    run = study(["tunable_t"], 3).planned()[3]  # trial 1, seed 0
+    job = Job(run.cfg, tmp_path, study=run.study)
+    record_job_failure(job, "JobEndedWithoutRecord", "killed", {"executor": "slurm"})
+    rec = json.loads(job.record_path.read_text())
+    assert rec["status"] == "failed" and rec["study"] == {"name": "tune", "trials": 3, "trial": 1, "space_seed": 0}
+    assert rec["variant"] and rec["variant"] == {k: run.cfg.hparams[k] for k in rec["variant"]}
 
 
 def test_the_tuning_flags_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
