@@ -117,8 +117,8 @@ def _named(lookup: Any, key: str) -> None:
         raise ValueError(str(exc)) from None
 
 
-#: RunConfig fields a sweep sets itself, one value per run: not shared overrides
-SWEEP_AXES = ("dataset", "method", "labels", "seed")
+#: RunConfig fields a sweep sets itself, one value per run (not shared overrides) → its sweep field
+SWEEP_AXES = {"dataset": "datasets", "method": "methods", "labels": "labels", "seed": "seeds"}
 
 
 class Tuning(BaseModel):
@@ -182,8 +182,7 @@ class SweepConfig(BaseModel):
     def _run_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key in v:
             if key in SWEEP_AXES:
-                raise ValueError(f"'{key}' is a sweep axis, not an override; set '{key}s' of the sweep instead"
-                                 if key != "labels" else "'labels' is a sweep axis; set the sweep's 'labels' instead")
+                raise ValueError(f"'{key}' is a sweep axis, not an override; set '{SWEEP_AXES[key]}' of the sweep instead")
             if key not in RunConfig.model_fields:
                 valid = ", ".join(k for k in RunConfig.model_fields if k not in SWEEP_AXES)
                 raise ValueError(f"'{key}' is not a run setting; expected one of {valid}")
