@@ -195,3 +195,15 @@ def test_the_shipped_tuning_study_covers_the_papers_rows() -> None:
     assert ("bce", "full") in rows and ("em_apl", "1p") in rows and len({m for m, _ in rows}) == 14
     for method in sweep.method_keys():
         assert len(sweep.trials("digits", method)) == (8 if tune.search_space(method) else 1)
+
+
+def test_the_study_tag_travels_with_the_job_to_another_process(tmp_path: Path) -> None:
+    """``--executor local`` (and SLURM) pickle the job: its record, written by another process,
+    still carries the study (a real method, which that process's registry knows)."""
+    results = tmp_path / "results"
+    assert run_all.main(["--methods", "an", "--tune", "2", "--tune-seed", "5", "--seeds", "0", "--epochs", "1",
+                         "--batch-size", "256", "--results-dir", str(results), "--executor", "local",
+                         "--max-parallel", "1", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
+    (rec,) = records(results)
+    assert rec["launch"]["executor"] == "local" and rec["status"] == "done"
+    assert rec["study"] == {"name": "tune", "trials": 2, "trial": 0, "space_seed": 5} and rec["variant"] == {}
