@@ -16,9 +16,10 @@ pydantic error to one line: field, value, expected.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -26,6 +27,8 @@ import methods
 from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
 from benchmark.validation import check_backbone, check_device_name
+from benchmark.tune import Trial, default_check, draw_trials, search_space, study_tag
+from benchmark.variants import as_default_kind
 
 #: fields that do not change a run's numbers and do not tell runs apart, so not part of its identity
 #: (``device`` is: a corrected rerun on another device must not be left alone behind the failed one)
@@ -164,31 +167,66 @@ class RunConfig(BaseModel):
         return f"{self.dataset}/{self.method}/{self.labels}/seed{self.seed}"
 
 
-class SweepConfig(BaseModel):
-    """A grid of runs: datasets × methods × (regimes) × seeds, with shared overrides."""
+def _named(lookup: Any, key: str) -> None:
+    """``lookup(key)`` with an unknown name as a ``ValueError``, which pydantic reports with the
+    field (registries raise ``KeyError``)."""
+    try:
+        lookup(key)
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: RunConfig fields a sweep sets itself, one value per run (not shared overrides) → its sweep field
+SWEEP_AXES = {"dataset": "datasets", "method": "methods", "labels": "labels", "seed": "seeds"}
+
+
+class Tuning(BaseModel):
+    """An equal-budget tuning study: ``trials`` configurations per method (trial 0: the default
+    one), drawn from each method's search space with the generator seed ``seed``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    datasets: list[str] = Field(default_factory=lambda: ["digits"])
-    methods: list[str] | None = None  # None: every registered method
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 8])
+    trials: int = Field(ge=1)
+    seed: int = 0
+
+
+class PlannedRun(NamedTuple):
+    """A run of a sweep and the study it belongs to (the record's ``study`` field), if any."""
+
+    cfg: RunConfig
+    study: dict[str, Any] | None = None
+
+
+class SweepConfig(BaseModel):
+    """A study: datasets × methods × (regimes) × (grid points or tuning trials) × seeds, with
+    shared overrides. Also what a sweep file (``--sweep FILE.toml``) holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1)
+    methods: list[str] | None = Field(default=None, min_length=1)  # None: every registered method
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 8], min_length=1)
     #: None: each method's own regimes (the table's rows); else these regimes for every method
-    labels: list[str] | None = None
-    #: RunConfig fields shared by every run (epochs, backbone, device, ...)
+    labels: list[str] | None = Field(default=None, min_length=1)
+    #: RunConfig fields shared by every run (epochs, backbone, device, ...; ``hparams``: fixed
+    #: hyper-parameters of every run)
     overrides: dict[str, Any] = Field(default_factory=dict)
+    #: hyper-parameter → values: one variant per value, several names → their product
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    tuning: Tuning | None = None
 
     @field_validator("datasets")
     @classmethod
     def _known_datasets(cls, v: list[str]) -> list[str]:
         for d in v:
-            get_spec(d)
+            _named(get_spec, d)
         return v
 
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, v: list[str] | None) -> list[str] | None:
         for m in v or []:
-            methods.get(m)
+            _named(methods.get, m)
         return v
 
     @field_validator("labels")
@@ -198,18 +236,98 @@ class SweepConfig(BaseModel):
             check_regime(r)
         return v
 
-    def runs(self) -> list[RunConfig]:
-        keys = self.methods if self.methods is not None else methods.available()
-        out: list[RunConfig] = []
+    @field_validator("overrides")
+    @classmethod
+    def _run_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if key in SWEEP_AXES:
+                raise ValueError(f"'{key}' is a sweep axis, not an override; set '{SWEEP_AXES[key]}' of the sweep instead")
+            if key not in RunConfig.model_fields:
+                valid = ", ".join(k for k in RunConfig.model_fields if k not in SWEEP_AXES)
+                raise ValueError(f"'{key}' is not a run setting; expected one of {valid}")
+        if not isinstance(v.get("hparams", {}), dict):
+            raise ValueError(f"'hparams' must be a table of hyper-parameter values, got {v['hparams']!r}")
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty_axes(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, values in v.items():
+            if not values:
+                raise ValueError(f"hyper-parameter '{name}' has an empty list of values")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source_per_hparam(self) -> "SweepConfig":
+        fixed = set(self.overrides.get("hparams", {}))
+        if self.tuning is not None and (self.grid or fixed):
+            raise ValueError("tuning draws the hyper-parameters from each method's search space; "
+                             "it cannot be combined with a grid or with overrides.hparams")
+        both = sorted(fixed & set(self.grid))
+        if both:
+            raise ValueError(f"hyper-parameter {', '.join(map(repr, both))} is set both in overrides.hparams and in grid")
+        return self
+
+    # -- the runs -----------------------------------------------------------------------------
+    def method_keys(self) -> list[str]:
+        return list(self.methods) if self.methods is not None else methods.available()
+
+    def regimes(self, method: str) -> list[str]:
+        return list(self.labels) if self.labels is not None else list(methods.get(method).regimes)
+
+    def _config(self, dataset: str, method: str, regime: str, seed: int, hparams: dict[str, Any]) -> RunConfig:
+        shared = {k: v for k, v in self.overrides.items() if k != "hparams"}
+        typed = {k: as_default_kind(method, dataset, k, v) for k, v in hparams.items()}
+        return RunConfig(dataset=dataset, method=method, labels=regime, seed=seed, hparams=typed, **shared)
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """The hyper-parameters of each variant: ``overrides.hparams`` with one point of the grid."""
+        fixed = dict(self.overrides.get("hparams", {}))
+        names = list(self.grid)
+        return [{**fixed, **dict(zip(names, values))} for values in itertools.product(*(self.grid[n] for n in names))]
+
+    def planned(self) -> list[PlannedRun]:
+        """Every run of the sweep in order (dataset, method, regime, variant or trial, seed), each
+        once: runs with the same run id (a grid value equal to the default, say) are one run."""
+        out: list[PlannedRun] = []
         for dataset in self.datasets:
-            for key in keys:
-                regimes = self.labels if self.labels is not None else list(methods.get(key).regimes)
-                for regime in regimes:
-                    for seed in self.seeds:
-                        out.append(
-                            RunConfig(dataset=dataset, method=key, labels=regime, seed=seed, **self.overrides)
-                        )
-        return out
+            for method in self.method_keys():
+                if self.tuning is None:
+                    variants = [(hp, None) for hp in self.grid_points()]
+                else:
+                    variants = [(t.hparams, study_tag(self.tuning.trials, t.index, self.tuning.seed))
+                                for t in self.trials(dataset, method)]
+                for regime in self.regimes(method):
+                    for hparams, study in variants:
+                        for seed in self.seeds:
+                            out.append(PlannedRun(self._config(dataset, method, regime, seed, hparams), study))
+        seen: set[str] = set()
+        unique = []
+        for run in out:
+            if run.cfg.run_id() not in seen:
+                seen.add(run.cfg.run_id())
+                unique.append(run)
+        return unique
+
+    def runs(self) -> list[RunConfig]:
+        return [run.cfg for run in self.planned()]
+
+    def trials(self, dataset: str, method: str) -> list[Trial]:
+        """The tuning study's trials of ``method`` on ``dataset`` (trial 0 only without a search space)."""
+        assert self.tuning is not None
+        base = self._config(dataset, method, self.regimes(method)[0], self.seeds[0], {})
+        method_check = default_check(method, dataset, base.resolve().epochs)
+
+        def check(hparams: dict[str, Any]) -> None:
+            method_check(hparams)
+            self._config(dataset, method, base.labels, base.seed, hparams)  # the run config's own rules
+
+        return draw_trials(method, dataset, self.tuning.trials, self.tuning.seed, epochs=base.resolve().epochs,
+                           check=check)
+
+    def untuned_methods(self) -> list[str]:
+        """The sweep's methods that declare no search space (a study runs their trial 0 only)."""
+        return [m for m in self.method_keys() if not search_space(m)]
 
 
 def dataset_names() -> list[str]:

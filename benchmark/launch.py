@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from benchmark.records import write_record
 from benchmark.status import Submission, record_submissions
 from benchmark.sweep import Job
+from benchmark.variants import variant
 
 if TYPE_CHECKING:
     from benchmark.config import RunConfig
@@ -147,7 +148,7 @@ def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
 
     observers = epoch_observers(job)
     try:
-        record = train.run(job.cfg, job.results_dir, log=log, observers=observers)
+        record = train.run(job.cfg, job.results_dir, log=log, observers=observers, study=job.study)
     finally:
         for observer in observers:
             getattr(observer, "close", lambda: None)()
@@ -197,7 +198,9 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record = {
         "method": cfg.method, "dataset": cfg.dataset, "labels": cfg.labels, "seed": cfg.seed,
-        "protocol": cfg.protocol, "run_id": job.cfg.run_id(), "status": "failed", "test_map": None,
+        "protocol": cfg.protocol, "run_id": job.cfg.run_id(),
+        "variant": variant(cfg.method, cfg.dataset, cfg.hparams), "study": job.study,
+        "status": "failed", "test_map": None,
         "error": {"type": error_type, "message": message}, "config": cfg.model_dump(),
         "launch": launch, "finished_at": now,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,14 @@ from benchmark.records import RecordCheck, inspect_record, record_path
 
 @dataclass(frozen=True)
 class Job:
-    """One run of a sweep and where its record goes."""
+    """One run of a sweep, where its record goes, and the tuning study it belongs to, if any
+    (written into its record; not part of what the run is, so not compared)."""
 
     cfg: RunConfig
     results_dir: Path
     #: ``--tensorboard DIR``: the run also logs its epochs as TensorBoard events under DIR
     tensorboard_dir: Path | None = None
+    study: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def record_path(self) -> Path:

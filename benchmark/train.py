@@ -36,6 +36,7 @@ from benchmark.provenance import provenance
 from benchmark.records import atomic_write_bytes
 from benchmark.rundata import prepare_data
 from benchmark.seeding import rng_state, seed_everything, set_determinism, set_rng_state
+from benchmark.variants import variant
 
 if TYPE_CHECKING:  # annotations only: the loop (and the bench) import without pydantic
     from benchmark.config import RunConfig
@@ -346,17 +347,20 @@ def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
 
 
 def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None,
-        observers: Sequence[EpochObserver] = ()) -> dict[str, Any]:
+        observers: Sequence[EpochObserver] = (), study: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one run and return its full record, ``done``, ``diverged`` or ``failed`` — never
     raises for a failure inside the run, so a sweep goes on. Writes no record: ``results_dir`` only
     holds the run's checkpoint, which stays — whoever writes the record removes it once the record
-    is safe (``benchmark.run_and_record`` trains and writes the record)."""
+    is safe (``benchmark.run_and_record`` trains and writes the record). The record's ``variant`` is
+    the hyper-parameters that differ from the method's defaults for the dataset (``{}``: its main
+    row); ``study`` tags a run of a tuning study (``benchmark.tune.study_tag``), ``None`` otherwise."""
     resolved = cfg.resolve()
     ckpt = checkpoint_path(results_dir, cfg) if (results_dir is not None and cfg.checkpoint) else None
     started = time.time()
     record: dict[str, Any] = {
         "method": resolved.method, "dataset": resolved.dataset, "labels": resolved.labels,
         "seed": resolved.seed, "protocol": resolved.protocol, "run_id": cfg.run_id(),
+        "variant": variant(resolved.method, resolved.dataset, resolved.hparams), "study": study,
         "status": "failed", "test_map": None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,3 +150,45 @@ def test_an_entry_point_naming_no_method_is_an_error(site: Path) -> None:
     fake_distribution(site, "fake_spml_plugin_d", "[spml_bench.methods]\nnothing = fake_spml_plugin_d\n", "X = 1\n")
     with pytest.raises(RuntimeError, match=r"names no Method subclass"):
         methods.registry(refresh=True)
+
+
+# -- the README's commands ------------------------------------------------------------------------
+def readme_commands() -> list[list[str]]:
+    """The ``python run_all.py ...`` lines of the first bash block after the example, as argv
+    lists (comments dropped)."""
+    text = DOC.read_text()
+    at = text.index(f"Save this as `{EXAMPLE_FILE}`")
+    match = re.search(r"```bash\n(.*?)```", text[at:], re.S)
+    assert match, f"no bash block after the example in {DOC}"
+    lines = [line.split("#")[0].strip() for line in match.group(1).splitlines()]
+    return [shlex.split(line)[2:] for line in lines if line.startswith("python run_all.py")]
+
+
+def test_the_readme_commands_run_in_one_results_folder_and_record_both_variants(tmp_path: Path) -> None:
+    """The README's "adding a method" commands, as written, one after the other in one folder
+    (with ``--epochs 1`` to keep the suite fast): each exits 0, and the ``--hparam`` one is
+    recorded as its own variant beside the default runs."""
+    commands = readme_commands()
+    sweeps = [c for c in commands if "--list" not in c]
+    assert any("--hparam" in c for c in sweeps), commands
+    shutil.copytree(ROOT / "methods", tmp_path / "methods", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / EXAMPLE_FILE).write_text(example_source())
+    shutil.copy(ROOT / "run_all.py", tmp_path / "run_all.py")  # its folder, with the copied methods/, comes first
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    for argv in commands:
+        extra = [] if "--list" in argv else ["--epochs", "1", "--quiet"]
+        if "--hparam" in argv:
+            # LEAD: once the leaderboard shows variants as rows (branch `board`), drop this
+            # --no-leaderboard and assert that its table has a `weak_neg (w=0.2)` row below `weak_neg`
+            extra.append("--no-leaderboard")
+        done = subprocess.run([sys.executable, "run_all.py", *argv, *extra], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"run_all.py {' '.join(argv)}: exit {done.returncode}\n{done.stderr[-3000:]}"
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "results" / "digits").glob("*.json"))]
+    assert records and all(r["status"] == "done" for r in records)
+    rows = sorted({(r["method"], json.dumps(r["variant"], sort_keys=True)) for r in records})
+    assert rows == [("an", "{}"), ("weak_neg", '{"w": 0.2}'), ("weak_neg", "{}")], rows
+    per_row = {row: sorted(r["seed"] for r in records if (r["method"], json.dumps(r["variant"], sort_keys=True)) == row)
+               for row in rows}
+    assert all(seeds == [0, 1, 8] for seeds in per_row.values()), per_row
+    assert len({r["run_id"] for r in records}) == len(records) == 9

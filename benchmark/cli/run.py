@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import math
 import shutil
 import sys
@@ -32,11 +31,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import ValidationError
 
 import methods
 from benchmark.cli import INTERRUPTED, OneLineParser, one_line, user_error
-from benchmark.config import RunConfig, SweepConfig, describe_error
+from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args
+from benchmark.config import RunConfig, SweepConfig
 from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.epochlog import TensorBoardUnavailableError, check_tensorboard
@@ -47,15 +46,13 @@ from benchmark.sweep import Job
 from benchmark.validation import check_device_available
 
 PROG = "spml-bench run"
-RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
-              "pretrained_file")
 
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
     p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=["digits"], help="dataset keys (default: digits, the embedded set)")
+    p.add_argument("--datasets", nargs="+", default=None, help="dataset keys (default: digits, the embedded set)")
     p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 8], help="model seeds (default: 0 1 8, the reference code's)")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="model seeds (default: 0 1 8, the reference code's)")
     p.add_argument("--labels", nargs="+", default=None, help="label regimes (default: each method's rows of the table)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run records go (default: results)")
     p.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
@@ -119,8 +116,10 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
                    help="keep each run's last epoch checkpoint after its record is written")
     g.add_argument("--protocol", choices=["finetune", "linear"])
     g.add_argument("--num-workers", type=int)
-    g.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="method hyper-parameter for every run, VALUE as JSON (repeatable)")
+    g.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                   help="method hyper-parameter, VALUE as JSON; NAME=V1,V2,... or a JSON list: one variant per value; "
+                        "several flags: their product")
+    add_sweep_arguments(p)
     return p.parse_args(argv)
 
 
@@ -137,31 +136,15 @@ def print_list() -> None:
         print(f"  {key:10s} {text}")
 
 
-def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
-    for switch in ("pretrained", "deterministic"):
-        if getattr(args, switch) is not None:
-            out[switch] = getattr(args, switch)
-    for switch in ("channels_last", "compile"):
-        if getattr(args, switch):
-            out[switch] = True
-    if args.keep_checkpoints:
-        out["keep_checkpoint"] = True
-    out["data_root"] = str(args.data_root if args.data_root is not None else default_data_root())
-    hparams = {}
-    for item in args.hparam:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--hparam expects KEY=VALUE, got '{item}'")
-        try:
-            hparams[key] = json.loads(value)
-        except json.JSONDecodeError:
-            hparams[key] = value
-        if isinstance(hparams[key], float) and not math.isfinite(hparams[key]):
-            raise ValueError(f"--hparam {item}: expected a finite number")
-    if hparams:
-        out["hparams"] = hparams
-    return out
+def tuning_line(sweep: SweepConfig) -> str:
+    """What a tuning study runs: trials per method, and which methods get trial 0 only."""
+    assert sweep.tuning is not None
+    untuned = sweep.untuned_methods()
+    line = (f"tuning: {sweep.tuning.trials} trials per method (trial 0: the default configuration), "
+            f"search-space seed {sweep.tuning.seed}, seeds {' '.join(map(str, sweep.seeds))}")
+    if untuned:
+        line += f"; trial 0 only (no search space declared) for {', '.join(untuned)}"
+    return line
 
 
 def check_data(datasets: list[str], data_root: Path) -> None:
@@ -285,12 +268,7 @@ def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, 
     """The validated sweep, its jobs (each run once), its log root, launch options and, for a dry
     run, what data is missing (a dry run reports it; any other sweep stops on it). A user's mistake
     raises ``ValueError``/``KeyError`` with a one-line message."""
-    try:
-        sweep = SweepConfig(datasets=args.datasets, methods=args.methods, seeds=args.seeds,
-                            labels=args.labels, overrides=overrides_from(args))
-        runs = sweep.runs()  # validates every run's config, hyper-parameters included
-    except ValidationError as exc:
-        raise ValueError(describe_error(exc)) from None
+    sweep = sweep_from_args(args)  # validates every run's config, hyper-parameters included
     log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
     check_paths(args, sweep, log_root)
     data_root = Path(sweep.overrides["data_root"])
@@ -298,8 +276,8 @@ def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, 
     if not args.dry_run:
         check_data(sweep.datasets, data_root)
     options = launch_options(args, log_root)
-    unique = {cfg.run_id(): Job(cfg, args.results_dir, args.tensorboard) for cfg in runs}  # --seeds 0 0 runs once
-    jobs = list(unique.values())
+    # each run once (--seeds 0 0, a grid value equal to the default), with its tuning study's tag
+    jobs = [Job(run.cfg, args.results_dir, args.tensorboard, study=run.study) for run in sweep.planned()]
     if not args.status and not args.dry_run:
         check_devices(jobs, args.executor)
     return sweep, jobs, log_root, options, data_notes
@@ -358,6 +336,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
         return user_error(prog, "--no-wait needs --executor slurm (local and inline runs need this process)")
     report_invalid_files(args.results_dir, jobs, prog)
     states = sweep_state(jobs, log_root)
+    if sweep.tuning is not None:
+        print(tuning_line(sweep), file=sys.stderr)
     if args.status:
         print(format_status(states))
         return 0

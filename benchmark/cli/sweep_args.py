@@ -1,0 +1,139 @@
+"""The sweep a command line describes: ``--sweep FILE``, then the flags given beside it on top
+(each flag given replaces the file's value; ``--hparam NAME=...`` replaces the file's grid axis or
+fixed value of NAME), ``--hparam`` grids and ``--tune N``.
+
+``--hparam`` values, the rule: VALUE is read as JSON; a JSON list is a grid of its elements
+(``alpha=[0.05,0.1]``), any other JSON value is one value (``alpha=0.3``, ``name='"x"'``). VALUE
+that is not JSON is read as comma-separated JSON values (``alpha=0.05,0.1,0.2``), or else split at
+commas, each part read as JSON or kept as a string (``mode=hard,soft``). So a hyper-parameter whose value is a list is a list
+inside a list (``sizes=[[1,2]]``, or ``sizes=[1,2],[3,4]`` for two values), and a string holding
+a comma is a JSON string (``name='"a,b"'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from benchmark.config import SweepConfig, Tuning
+from benchmark.data import default_data_root
+from benchmark.sweepfile import check_runs, describe, load_sweep
+
+#: run settings taken from flags of the same name when given
+RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
+              "pretrained_file")
+
+
+def _one_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_hparam(item: str) -> tuple[str, list[Any]]:
+    """``NAME=VALUE`` → (NAME, the values of its grid axis), by the rule in the module docstring."""
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"--hparam expects NAME=VALUE (or NAME=V1,V2,... for a grid), got '{item}'")
+    if not value.strip():
+        raise ValueError(f"--hparam {item}: an empty value; expected NAME=VALUE or NAME=V1,V2,...")
+    try:
+        parsed = json.loads(value)
+        values = parsed if isinstance(parsed, list) else [parsed]
+    except json.JSONDecodeError:
+        try:  # comma-separated JSON values, lists among them: 0.05,0.1 or [1,2],[3,4]
+            values = json.loads(f"[{value}]")
+        except json.JSONDecodeError:  # words: hard,soft
+            parts = [part.strip() for part in value.split(",")]
+            if any(not part for part in parts):
+                raise ValueError(f"--hparam {item}: an empty value; expected NAME=VALUE or NAME=V1,V2,...") from None
+            values = [_one_value(part) for part in parts]
+    if not values:
+        raise ValueError(f"--hparam {item}: an empty list of values")
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"--hparam {item}: expected a finite number, got {v}")
+    return key, values
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """Every ``--hparam`` flag as one grid axis; a name given twice is an error."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, values = parse_hparam(item)
+        if key in grid:
+            raise ValueError(f"--hparam {key} is given twice; give its values once: {key}=V1,V2,...")
+        grid[key] = values
+    return grid
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings given as flags (``data_root`` only when ``--data-root`` is)."""
+    out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
+    for switch in ("pretrained", "deterministic"):
+        if getattr(args, switch) is not None:
+            out[switch] = getattr(args, switch)
+    for switch in ("channels_last", "compile"):
+        if getattr(args, switch):
+            out[switch] = True
+    if args.keep_checkpoints:
+        out["keep_checkpoint"] = True
+    if args.data_root is not None:
+        out["data_root"] = str(args.data_root)
+    return out
+
+
+def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
+    """The sweep of ``--sweep FILE`` (or the default sweep) with the flags given beside it on top.
+    Every run is validated; errors are ``ValueError``/``KeyError`` with a one-line message."""
+    if args.tune is not None and args.tune < 1:
+        raise ValueError(f"--tune must be at least 1 (trial 0 is the default configuration), got {args.tune}")
+    base = load_sweep(args.sweep) if args.sweep is not None else SweepConfig()
+    fields = base.model_dump()
+    for name in ("datasets", "methods", "seeds", "labels"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    cli_grid = parse_grid(args.hparam)
+    fixed = {k: v for k, v in base.overrides.get("hparams", {}).items() if k not in cli_grid}
+    overrides = {**base.overrides, **run_overrides(args)}
+    overrides.pop("hparams", None)
+    if fixed:
+        overrides["hparams"] = fixed
+    overrides.setdefault("data_root", str(default_data_root()))
+    fields["overrides"] = overrides
+    fields["grid"] = {**base.grid, **cli_grid}
+    tuning = base.tuning
+    if args.tune is not None:
+        tuning = Tuning(trials=args.tune, seed=args.tune_seed if args.tune_seed is not None else (tuning.seed if tuning else 0))
+    elif args.tune_seed is not None:
+        if tuning is None:
+            raise ValueError("--tune-seed needs --tune N (or a sweep file with a [tuning] table)")
+        tuning = Tuning(trials=tuning.trials, seed=args.tune_seed)
+    if tuning is not None and cli_grid:
+        raise ValueError("--hparam cannot be combined with tuning: a tuning study draws every method's "
+                         "hyper-parameters from its search space")
+    fields["tuning"] = tuning.model_dump() if tuning is not None else None
+    try:
+        sweep = SweepConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(describe(exc, flags=True)) from None
+    check_runs(sweep)
+    return sweep
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """``--sweep``, ``--tune`` and ``--tune-seed`` (``--hparam`` is among the run overrides)."""
+    g = p.add_argument_group("studies (see README 'Using it' and 'Tuning')")
+    g.add_argument("--sweep", type=Path, default=None, metavar="FILE",
+                   help="a sweep file (TOML, e.g. sweeps/em_alpha.toml); flags given beside it override its values")
+    g.add_argument("--tune", type=int, default=None, metavar="N",
+                   help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space")
+    g.add_argument("--tune-seed", type=int, default=None, metavar="S",
+                   help="the seed of the tuning draws (default 0)")

@@ -1,0 +1,156 @@
+"""Sweep files: a whole study in one TOML file, ``run_all.py --sweep sweeps/NAME.toml``.
+
+The file holds the fields of ``benchmark.config.SweepConfig`` (unknown fields are errors)::
+
+    datasets = ["digits"]
+    methods = ["em"]                  # absent: every registered method
+    seeds = [0, 1, 8]
+    labels = ["1p"]                   # absent: each method's own regimes (the table's rows)
+    [overrides]                       # run settings shared by every run
+    epochs = 10
+    [grid]                            # one variant per value; several names: their product
+    alpha = [0.05, 0.1, 0.2]
+    [tuning]                          # or: an equal-budget tuning study (not with a grid)
+    trials = 8
+    seed = 0
+
+A file that cannot be read, is not TOML, or does not validate raises ``SweepFileError`` with one
+line naming the file, the field and what was expected. Every run the file describes is validated
+too (a hyper-parameter the method lacks, a value out of its range), naming the sweep field it
+comes from.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from benchmark.config import RunConfig, SweepConfig, Tuning
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (pyproject: tomli on < 3.11)
+    import tomli as tomllib
+
+
+class SweepFileError(ValueError):
+    """A sweep file that cannot be used; the message is one line naming the file and the field."""
+
+
+#: the models whose fields a location inside a sweep file names, by the location's first part
+_MODELS: dict[str, type[BaseModel]] = {"": SweepConfig, "tuning": Tuning}
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: sweep fields → the ``run_all.py`` flag that sets them, for errors in a sweep built from flags
+_FLAGS = {"tuning.trials": "--tune", "tuning.seed": "--tune-seed", "overrides.hparams": "--hparam", "grid": "--hparam",
+          "overrides.keep_checkpoint": "--keep-checkpoints", "overrides": "a run setting"}
+
+
+def _named(field: str, flags: bool) -> str:
+    """How a message names a sweep field: ``field 'grid.alpha'`` in a file, ``--hparam alpha``
+    for a sweep built from flags."""
+    if not flags:
+        return f"field '{field}'"
+    if field in _FLAGS:
+        return _FLAGS[field]
+    if field.startswith("grid."):
+        return f"--hparam {field.removeprefix('grid.')}"
+    name = field.removeprefix("overrides.").split(".")[0]
+    return "--" + name.replace("_", "-")
+
+
+def _expected(error: Any) -> str:
+    """What pydantic expected, as the end of a sentence."""
+    ctx = error.get("ctx") or {}
+    if error["type"] == "too_short":
+        return f"expected at least {ctx.get('min_length')} value(s)"
+    return f"expected {str(error['msg']).removeprefix('Input should be ')}"
+
+
+def _sentence(field: str, error: Any, flags: bool) -> str:
+    kind, msg = error["type"], str(error["msg"])
+    if kind in ("value_error", "assertion_error"):
+        reason = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ").removeprefix("hparams: ")
+        return f"{_named(field, flags)}: {reason}" if field else reason
+    if kind == "missing":
+        return f"{_named(field, flags)} is required"
+    return f"{_named(field, flags)} is {_shown(error.get('input'))}: {_expected(error)}"
+
+
+def describe(exc: ValidationError, *, flags: bool = False) -> str:
+    """A ``SweepConfig`` validation error in one line: the field (or, with ``flags``, the flag),
+    the value, what was expected; ``(and N more)`` when several fields are wrong."""
+    # a misspelt name explains the "missing" error of the name it stands for: report it first
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        model = _MODELS.get(".".join(str(p) for p in first["loc"][:-1]))
+        expected = f"; expected one of {', '.join(model.model_fields)}" if model is not None else ""
+        text = f"unknown field '{field}'{expected}"
+    else:
+        text = _sentence(field, first, flags)
+    more = len(errors) - 1
+    return text + (f" (and {more} more)" if more else "")
+
+
+def _run_field(sweep: SweepConfig, loc: tuple[Any, ...], msg: str) -> str:
+    """The sweep field a run config's error comes from: ``grid.NAME`` or ``overrides.hparams``
+    for a hyper-parameter it names, ``overrides.FIELD`` for a run setting."""
+    if loc and loc[0] != "hparams":
+        return f"overrides.{loc[0]}"
+    for name in sweep.grid:
+        if f"'{name}'" in msg:
+            return f"grid.{name}"
+    if loc or msg.startswith("hparams") or any(f"'{n}'" in msg for n in sweep.overrides.get("hparams", {})):
+        return "grid" if sweep.grid else "overrides.hparams"
+    return "overrides"
+
+
+def check_runs(sweep: SweepConfig, source: str | Path | None = None) -> None:
+    """Validate every run of ``sweep``; an error names the sweep field it comes from and
+    ``source``, the file; without a file (a sweep built from flags) it names the flag."""
+    where = f"{source}: " if source is not None else ""
+    try:
+        sweep.planned()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _run_field(sweep, tuple(first["loc"]), str(first["msg"]))
+        raise SweepFileError(where + _sentence(field, first, flags=source is None)) from None
+    except (KeyError, ValueError) as exc:  # a search space that yields no valid trial, ...
+        raise SweepFileError(f"{where}{exc}") from None
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """The validated sweep of a TOML file (every run checked); ``SweepFileError`` otherwise."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SweepFileError(f"{path}: no such sweep file (expected a TOML file such as sweeps/paper_table.toml)") from None
+    except IsADirectoryError:
+        raise SweepFileError(f"{path}: is a directory, expected a TOML sweep file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SweepFileError(f"{path}: cannot be read ({reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepFileError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
+    try:
+        sweep = SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        raise SweepFileError(f"{path}: {describe(exc)}") from None
+    check_runs(sweep, path)
+    return sweep
+
+
+__all__ = ["SweepFileError", "check_runs", "describe", "load_sweep"]
