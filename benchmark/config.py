@@ -57,7 +57,7 @@ class RunConfig(BaseModel):
     lr: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     #: early stopping: stop after this many epochs without a strictly better validation mAP
     #: (the paper: 1, i.e. stop at the first non-improving epoch); 0 disables early stopping
-    patience: int = Field(default=1, ge=0)
+    patience: int | None = Field(default=None, ge=0)
     hflip: bool | None = None
     hparams: dict[str, Any] = Field(default_factory=dict)
     #: "auto": CUDA when present, else CPU

@@ -29,6 +29,7 @@ from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
 from benchmark.data.weights import file_digest
 from benchmark.loop import iterate
+from benchmark.pretrain import weights_tag
 from benchmark.records import atomic_path
 
 if TYPE_CHECKING:
@@ -143,9 +144,10 @@ def _split_features(
 ) -> torch.Tensor:
     root = cfg.data_root if cfg.data_root is not None else default_data_root()
     # a randomly initialised backbone's weights depend on the model seed, pretrained ones do not
-    # (a local checkpoint by its content: another file is another backbone)
+    # (a local checkpoint by its content: another file is another backbone; the embedded set's
+    # small CNN by its pretraining key, so features of weights pretrained differently are never read back)
     weights = f"init-seed{cfg.seed}" if not cfg.pretrained else (
-        "pretrained" if cfg.pretrained_file is None else f"file-{file_digest(cfg.pretrained_file)}")
+        weights_tag(model.backbone) if cfg.pretrained_file is None else f"file-{file_digest(cfg.pretrained_file)}")
     assert cfg.backbone is not None and cfg.image_size is not None, "call with a resolved RunConfig"
     path = feature_path(root, cfg.dataset, split, cfg.backbone, weights, cfg.image_size, store_fingerprint(store))
     feats = cached_features(path, model, store, normalize, num_workers=num_workers, pin=device.type == "cuda", log=log)

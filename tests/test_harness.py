@@ -12,6 +12,8 @@ import torch
 import methods
 from benchmark import train
 from benchmark.config import RunConfig
+from benchmark.data import embedded
+from benchmark.data.protocol import split_train_val
 from benchmark.launch import InlineLauncher
 from benchmark.records import read_record
 from benchmark.sweep import Job
@@ -49,17 +51,25 @@ def test_same_config_and_seed_give_identical_numbers(data_root: Path) -> None:
 def test_early_stopping_stops_at_first_non_improving_epoch(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vals = iter([10.0, 12.0, 11.0, 50.0])
     real = train.average_precision
+    num_val = len(split_train_val(embedded.NUM_POOL)[1])
+    assert num_val != embedded.NUM_TEST  # the scripted split is told apart by its size
 
     def scripted(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         ap = real(probs, labels)
-        if len(labels) == 500:  # the validation split of the embedded pool
+        if len(labels) == num_val:  # the validation split of the embedded pool
             return torch.full_like(ap, next(vals) / 100)
         return ap
 
     monkeypatch.setattr(train, "average_precision", scripted)
-    rec = train.run(RunConfig(dataset="digits", method="an", data_root=str(data_root), epochs=4))
+    # the paper's rule (patience 1), which the real datasets' defaults keep
+    rec = train.run(RunConfig(dataset="digits", method="an", data_root=str(data_root), epochs=4, patience=1))
     assert rec["epochs_run"] == 3 and rec["best_epoch"] == 2
     assert rec["test_map"] == rec["history"][1]["test_map"]
+
+
+def test_patience_defaults_are_the_papers_rule_except_on_the_embedded_set() -> None:
+    assert all(RunConfig(dataset=d, method="an").resolve().patience == 1 for d in ("voc", "coco", "nuswide", "cub"))
+    assert RunConfig(dataset="digits", method="an").resolve().patience == 2  # adopted, README "The embedded dataset"
 
 
 class NaNLoss(methods.Method):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.data import Dataset, LabelledImages
-from benchmark.data.embedded import CLASS_NAMES, VERSION, cache_path, load_arrays
+from benchmark.data.embedded import CLASS_NAMES, VERSION, cache_path, generator_key, load_arrays
 from benchmark.data.store import ArrayImages
 
 
@@ -19,5 +19,6 @@ def load(data_root: Path, **_: Any) -> Dataset:
         test=LabelledImages(ArrayImages(arrays["test_images"]), arrays["test_labels"]),
         mean=(0.5,),
         std=(0.5,),
-        provenance={"source": "sklearn.datasets.load_digits mosaics", "version": VERSION, "file": str(cache_path(data_root))},
+        provenance={"source": "sklearn.datasets.load_digits mosaics", "version": VERSION, "key": generator_key(),
+                    "file": str(cache_path(data_root))},
     )

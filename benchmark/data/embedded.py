@@ -3,25 +3,38 @@
 Each image is a 2x2 grid of cells on a black canvas holding 1-4 digits at jittered positions; its
 labels are the digit classes present (10 classes). The training pool and the test split draw their
 digits from disjoint halves of ``load_digits``, so test images hold unseen handwriting. Built
-offline in well under a second, deterministically, and cached as one ``.npz``.
+offline in about a second, deterministically, and cached as one ``.npz`` whose name carries a hash
+of every parameter of the generator (``generator_key``): a changed generator can never be read
+from an old cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-VERSION = 1
+#: bumped when the generator's code changes in a way its parameters below do not show
+VERSION = 2
 CELL = 12  # a cell of the 2x2 grid; a digit is 8x8, so the jitter is 0..4 pixels
 CANVAS = 2 * CELL
-NUM_POOL = 2500
+NUM_POOL = 4000
 NUM_TEST = 1000
 #: probability of 1, 2, 3, 4 digits in an image: most images are multi-label
 COUNT_PROBS = (0.1, 0.3, 0.4, 0.2)
+SEED = 0
 CLASS_NAMES = [str(d) for d in range(10)]
+
+
+def generator_key() -> str:
+    """A short hash of the generator's version and parameters: the cache file's name carries it."""
+    params = {"version": VERSION, "cell": CELL, "pool": NUM_POOL, "test": NUM_TEST,
+              "count_probs": list(COUNT_PROBS), "seed": SEED}
+    return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
 def _mosaics(rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +51,7 @@ def _mosaics(rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray
     return images, labels
 
 
-def _split_sources(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.random.RandomState, np.ndarray, np.ndarray]:
+def _split_sources(seed: int) -> tuple[np.ndarray, np.ndarray, np.random.RandomState, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -53,20 +66,31 @@ def _split_sources(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.random.Ran
 
 def source_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     """The 8x8 digits (uint8) and their classes behind the ``pool`` or ``test`` mosaics."""
-    digits, targets, _, pool_src, test_src = _split_sources()
+    digits, targets, _, pool_src, test_src = _split_sources(SEED)
     src = {"pool": pool_src, "test": test_src}[part]
     return digits[src], targets[src]
 
 
-def build(seed: int = 0) -> dict[str, np.ndarray]:
-    digits, targets, rng, pool_src, test_src = _split_sources(seed)
+def build() -> dict[str, np.ndarray]:
+    digits, targets, rng, pool_src, test_src = _split_sources(SEED)
     pool_x, pool_y = _mosaics(rng, digits[pool_src], targets[pool_src], NUM_POOL)
     test_x, test_y = _mosaics(rng, digits[test_src], targets[test_src], NUM_TEST)
     return {"pool_images": pool_x, "pool_labels": pool_y, "test_images": test_x, "test_labels": test_y}
 
 
 def cache_path(root: Path) -> Path:
-    return Path(root) / "digits" / f"digits_mosaic_v{VERSION}.npz"
+    return Path(root) / "digits" / f"digits_mosaic_v{VERSION}_{generator_key()}.npz"
+
+
+def _check(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    expected = {"pool_images": (NUM_POOL, 1, CANVAS, CANVAS), "pool_labels": (NUM_POOL, 10),
+                "test_images": (NUM_TEST, 1, CANVAS, CANVAS), "test_labels": (NUM_TEST, 10)}
+    for name, shape in expected.items():
+        got = arrays.get(name)
+        if got is None or got.shape != shape:
+            raise ValueError(f"{path}: array '{name}' has shape {None if got is None else got.shape}, "
+                             f"expected {shape}; delete the file to rebuild it")
+    return arrays
 
 
 def load_arrays(root: Path) -> dict[str, np.ndarray]:
@@ -81,4 +105,4 @@ def load_arrays(root: Path) -> dict[str, np.ndarray]:
         os.replace(tmp, path)
         return arrays
     with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
+        return _check({k: npz[k] for k in npz.files}, path)
