@@ -60,8 +60,12 @@ AUTHORS: dict[str, Any] = {
 #: 0 1 8, the authors' values with one or two changed: none → 79.69 ± 4.84, w_T 4 → 81.73 ± 0.88,
 #: μ_T 0.9 → 80.89 ± 0.54, q2 0.1 → 83.82 ± 0.84, σ_T 1 → 85.75 ± 0.60, σ_T 1.5 → 84.31 ± 3.33,
 #: σ_T 2 (σ constant) → 83.54 ± 2.54, σ_T 1 and w_T 4 → 82.65 ± 0.40, σ_T 1 and q2 0.1 → 85.50 ± 0.95.
-#: A wider weight v at the end of the run (σ_T 1 rather than 0.5) keeps more unannotated entries in play.
-DIGITS: dict[str, Any] = {**AUTHORS, "sigma_T": 1.0}
+#: A wider weight v at the end of the run (σ_T 1 rather than 0.5) keeps more unannotated entries in play
+#: (the first embedded set).
+#: Re-tuned on the embedded set of November 2026 (pool 4,000, lr 3e-3, 7 epochs, patience 2), validation
+#: mAP only, mean ± std over seeds 0 1 8 (python run_all.py --methods M --hparam NAME=V1,V2 ...):
+#:   σ_T 0.5 (the authors') → 93.13 ± 0.28, 1 → 93.61 ± 0.35, 1.5 → 93.63 ± 0.44 (1 and 1.5 tie).
+DIGITS: dict[str, Any] = {**AUTHORS, "sigma_T": 1.5}
 
 
 class Schedule(NamedTuple):

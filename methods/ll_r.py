@@ -59,8 +59,13 @@ from methods.base import Range, Scheduled, nll_negative, nll_positive
 #:   LL-Cp  0.1 → 66.45 ± 3.87   0.3 → 71.01 ± 2.37   1 → 70.83 ± 1.39   3 → 69.69 ± 2.06
 #: (AN: 69.21 over the same seeds). About 16 % of its unannotated entries are missing positives
 #: (VOC 2.6 %, COCO 2.4 %), hence rates above the authors'; the differences between neighbouring
-#: values are within the seeds' spread.
-DIGITS_DELTA_REL = {"ll_r": 1.0, "ll_ct": 1.0, "ll_cp": 0.3}
+#: values are within the seeds' spread (the first embedded set).
+#: Re-tuned on the embedded set of November 2026 (pool 4,000, lr 3e-3, 7 epochs, patience 2), validation
+#: mAP only, mean ± std over seeds 0 1 8 (python run_all.py --methods M --hparam NAME=V1,V2 ...):
+#:   LL-R   0.5 → 85.60 ± 0.78   1 → 86.78 ± 0.77   2 → 87.95 ± 0.75   4 → 87.63 ± 0.63
+#:   LL-Ct  0.5 → 85.63 ± 0.98   1 → 86.76 ± 1.36   2 → 86.17 ± 1.58   4 → 80.93 ± 2.32
+#:   LL-Cp  0.1 → 84.41 ± 0.90   0.3 → 84.82 ± 0.98   1 → 86.49 ± 0.75   2 → 84.31 ± 1.45   4 → 80.04 ± 1.93
+DIGITS_DELTA_REL = {"ll_r": 2.0, "ll_ct": 1.0, "ll_cp": 1.0}
 
 
 def per_dataset(delta_rel: float, digits: float) -> dict[str, dict[str, Any]]:
