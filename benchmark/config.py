@@ -109,6 +109,7 @@ class RunConfig(BaseModel):
                 raise ValueError("pretrained_file: 'smallcnn' builds its pretrained weights locally; "
                                  "--pretrained-file is for timm backbones")
         return self
+
     @field_validator("device")
     @classmethod
     def _device_name(cls, v: str) -> str:

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from benchmark.records import iter_records, read_record
 from benchmark.status import LEDGER, new_sweep_dir, plan, sweep_state
 from benchmark.sweep import Job
 from tests.packs import inline_records as inline_records_at
-from tests.packs import run_processes
+from tests.packs import run_processes, wait_until
 from tests.runs_compare import assert_same_run
 
 FAST = ["--epochs", "2", "--batch-size", "256", "--patience", "0"]
@@ -75,16 +74,6 @@ def inline_records(tmp_path_factory: pytest.TempPathFactory, data_root: Path) ->
     argv = ["--methods", "an", "em", "--seeds", "0", *FAST, "--results-dir", str(results), "--data-root", str(data_root)]
     assert run_all.main([*argv, "--quiet", "--no-leaderboard"]) == 0
     return {r["run_id"]: r for _, r in iter_records(results)}
-
-
-def _wait_until(predicate, seconds: float, what: str, poll: float = 0.2):  # noqa: ANN001, ANN202
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
 def _squeue_state(job_id: str) -> str:
@@ -139,7 +128,7 @@ def test_requeued_run_resumes_and_equals_an_uninterrupted_one(tmp_path: Path, da
     launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2))
     (handle,) = launcher.submit([job])
 
-    _wait_until(ckpt.exists, 120, "the first epoch checkpoint")
+    wait_until(ckpt.exists, 120, "the first epoch checkpoint")
     assert not job.record_path.exists()
     handle.sjob._interrupt(timeout=True)  # what SLURM sends ahead of a time-out
     # while SLURM requeues the job (~30 s here), the uninterrupted reference runs inline
@@ -160,12 +149,12 @@ def test_cancelled_job_is_reported_failed_not_waited_on(tmp_path: Path, data_roo
     logs = tmp_path / "results" / "_logs"
     launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(logs), time_min=10, poll_s=2))
     (handle,) = launcher.submit([job])
-    _wait_until(lambda: _squeue_state(handle.sjob.job_id) == "RUNNING", 60, "the job to start")
+    wait_until(lambda: _squeue_state(handle.sjob.job_id) == "RUNNING", 60, "the job to start")
     assert sweep_state([job], logs)[0].state == "running"
     subprocess.run(["scancel", handle.sjob.job_id], check=True)
 
     # without waiting: the ledger and sacct say failed
-    state = _wait_until(lambda: (s := sweep_state([job], logs)[0]).state == "failed" and s, 60, "status to say failed")
+    state = wait_until(lambda: (s := sweep_state([job], logs)[0]).state == "failed" and s, 60, "status to say failed")
     assert "CANCELLED" in state.detail
 
     # waiting: the launcher returns promptly with a failed record, it does not wait forever
@@ -224,7 +213,7 @@ def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline
     launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
                                            poll_s=2, runs_per_gpu=2))
     (handle,) = launcher.submit(jobs)
-    _wait_until(lambda: all(c.exists() for c in ckpts), 120, "both runs' first checkpoints")
+    wait_until(lambda: all(c.exists() for c in ckpts), 120, "both runs' first checkpoints")
     assert not any(j.record_path.exists() for j in jobs)
     handle.sjob._interrupt(timeout=True)  # what SLURM sends ahead of a time-out
 
@@ -249,8 +238,8 @@ def test_a_run_killed_in_a_pack_fails_alone(tmp_path: Path, data_root: Path, inl
     launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
                                            poll_s=2, runs_per_gpu=2))
     (handle,) = launcher.submit(jobs)
-    _wait_until(train.checkpoint_path(victim.results_dir, victim.cfg).exists, 120, "the victim's first checkpoint")
-    (pid,) = _wait_until(lambda: run_processes(victim.cfg.run_id()), 30, "the victim's process")
+    wait_until(train.checkpoint_path(victim.results_dir, victim.cfg).exists, 120, "the victim's first checkpoint")
+    (pid,) = wait_until(lambda: run_processes(victim.cfg.run_id()), 30, "the victim's process")
     os.kill(pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
 
     results = {r["label"]: r for r in launcher.wait([handle], verbose=False)}
@@ -261,4 +250,4 @@ def test_a_run_killed_in_a_pack_fails_alone(tmp_path: Path, data_root: Path, inl
     assert read_record(jobs[0].record_path)["status"] == "done"
     # once SLURM has let go of the task (it may still be COMPLETING): the status says failed, not running
     logs = tmp_path / "results" / "_logs"
-    _wait_until(lambda: [s.state for s in sweep_state(jobs, logs)] == ["done", "failed"], 60, "status done + failed")
+    wait_until(lambda: [s.state for s in sweep_state(jobs, logs)] == ["done", "failed"], 60, "status done + failed")
