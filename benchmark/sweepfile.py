@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from benchmark.config import RunConfig, SweepConfig, Tuning
+from benchmark.config import SWEEP_AXES, RunConfig, SweepConfig, Tuning
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,6 +105,8 @@ def describe(exc: ValidationError, *, flags: bool = False) -> str:
 def _run_field(sweep: SweepConfig, loc: tuple[Any, ...], msg: str) -> str:
     """The sweep field a run config's error comes from: ``grid.NAME`` or ``overrides.hparams``
     for a hyper-parameter it names, ``overrides.FIELD`` for a run setting."""
+    if loc and loc[0] in SWEEP_AXES:  # a run's seed, say, comes from the sweep's list of seeds
+        return SWEEP_AXES[loc[0]]
     if loc and loc[0] != "hparams":
         return f"overrides.{loc[0]}"
     for name in sweep.grid:

@@ -115,8 +115,8 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.mark.parametrize("kwargs,needles", [
     ({"hparams": {"rate": 2}}, ["'rate' is 2", "[0, 1]"]),
     ({"hparams": {"start": 1.5}}, ["'start' is 1.5", "an integer"]),
-    # the resolved epochs: the digits default (10) when not given, else the given ones
-    ({"hparams": {"start": 11}}, ["'start' is 11", "epochs (10)"]),
+    # the resolved epochs: the digits default (7) when not given, else the given ones
+    ({"hparams": {"start": 11}}, ["'start' is 11", "epochs (7)"]),
     ({"hparams": {"start": 4}, "epochs": 3}, ["'start' is 4", "epochs (3)"]),
 ])
 def test_hyperparameter_ranges_are_checked_with_the_resolved_epochs(scheduled: str, kwargs: dict, needles: list[str]) -> None:

@@ -14,6 +14,7 @@ import torch
 import methods
 from benchmark import linear, loop, train
 from benchmark.config import RunConfig
+from benchmark.models import SmallCNN
 from methods.an import AssumeNegative
 
 
@@ -90,7 +91,7 @@ def test_train_features_hook_reads_the_cache(tmp_path: Path, monkeypatch: pytest
     assert rec["status"] == "done", rec.get("error")
     (feats,) = FeatureSpy.seen
     cached = np.load(next((tmp_path / "data" / "_features" / "digits").glob("train_*.npy")))
-    assert feats.shape == (rec["num_train"], 32)
+    assert feats.shape == (rec["num_train"], SmallCNN().num_features)
     assert np.array_equal(feats.numpy(), cached)
 
 

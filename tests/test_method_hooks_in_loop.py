@@ -14,7 +14,7 @@ import torch
 
 import methods
 from benchmark.config import RunConfig
-from benchmark.models import MapLogits, build_model, forward_for
+from benchmark.models import MapLogits, SmallCNN, build_model, forward_for
 from benchmark.train import Trainer
 from methods.an import AssumeNegative
 from methods.base import Scheduled
@@ -114,7 +114,7 @@ def test_a_method_that_makes_its_logits_is_used_for_every_forward_pass(data_root
 
 def test_the_feature_map_pools_to_the_features() -> None:
     torch.manual_seed(0)
-    for name, shape, x in [("smallcnn", (3, 32, 6, 6), torch.randn(3, 1, 24, 24)),
+    for name, shape, x in [("smallcnn", (3, SmallCNN().num_features, 6, 6), torch.randn(3, 1, 24, 24)),
                            ("resnet18", (3, 512, 1, 1), torch.randn(3, 3, 32, 32))]:
         model = build_model(name, 5, in_chans=x.shape[1]).eval()
         fmap = model.feature_map(x)
