@@ -5,6 +5,7 @@ user error must pass (exit 2, one line on stderr, no traceback)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,13 @@ COMMANDS: dict[str, list[str]] = {
     "data": [sys.executable, "-m", "benchmark.data"],
     "bench": [sys.executable, "-m", "benchmark.bench"],
 }
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts: SIGINT back to its default, so that Python
+    installs its KeyboardInterrupt handler even where pytest itself was started with SIGINT ignored
+    (``nohup ... &`` from a script: background jobs inherit an ignored SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(command: str, args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,

@@ -32,7 +32,7 @@ from PIL import Image
 
 from benchmark.data import download as dl
 from benchmark.data.prepare import prepare
-from tests.clirun import REPO, assert_no_traceback, assert_user_error, run_cli
+from tests.clirun import REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 from tests.fixtures_official import write_coco, write_cub, write_nuswide, write_voc
 
 MAIN = "VOCdevkit/VOC2012/ImageSets/Main"
@@ -395,7 +395,8 @@ def download_cli(archives: dict[str, list[dict[str, str]]], *args: str, **kw: ob
     """``python -m benchmark.data download`` with the official archive table replaced (no internet here)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
     return subprocess.Popen([sys.executable, "-c", DOWNLOAD, json.dumps(archives), "download", *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+                            **kw)  # type: ignore[call-overload]
 
 
 def run_download(tmp_path: Path, archive: Path, marker: str = "VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt",

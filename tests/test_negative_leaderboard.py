@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import REPO, assert_no_traceback, assert_user_error, run_cli
+from tests.clirun import REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
 FIXTURES = REPO / "tests" / "data" / "records"
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -204,7 +204,7 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
             (root / f"set{i}" / path.name).write_text(json.dumps(rec))
     proc = subprocess.Popen([sys.executable, "-m", "leaderboard", "--results-dir", str(root)], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
     maps = Path(f"/proc/{proc.pid}/maps")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:

@@ -31,7 +31,7 @@ import torch
 
 import run_all
 from benchmark import launch
-from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, run_cli
+from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
 #: every subprocess: one torch thread (the digits model is too small to share; spare threads only
 #: spin on a busy CI machine), the data root built once
@@ -511,7 +511,7 @@ def _interrupt(command: str, args: list[str], marker: str, env: dict[str, str], 
     """Start ``command``, wait for ``marker`` on its stderr (or stdout), send SIGINT, collect."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", **env}
     proc = subprocess.Popen([*COMMANDS[command], *args], cwd=REPO, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
     seen: list[str] = []
     deadline = time.time() + timeout
     assert proc.stdout is not None
