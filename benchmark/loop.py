@@ -29,6 +29,12 @@ class NonFiniteLossError(FloatingPointError):
         self.evidence = {"batch": batch, "loss": str(loss)}
 
 
+def stops_early(patience: int, epochs_since_best: int) -> bool:
+    """The stopping rule: stop after ``patience`` epochs without a strictly better validation mAP
+    (the paper's patience is 1: the first non-improving epoch); patience 0 never stops early."""
+    return patience > 0 and epochs_since_best >= patience
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -29,7 +29,7 @@ from methods.base import check_inputs
 from benchmark import analysis, divergence, linear
 from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
-from benchmark.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, train_epoch
+from benchmark.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
 from benchmark.metrics import average_precision, threshold_metrics
 from benchmark.models import Classifier, build_model, forward_for
 from benchmark.provenance import provenance
@@ -275,7 +275,7 @@ class Trainer:
             state.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             state.since_best += 1
-        state.stopped = cfg.patience > 0 and state.since_best >= cfg.patience
+        state.stopped = stops_early(cfg.patience, state.since_best)
         if found is not None and state.divergence is None:
             state.divergence, state.stopped = found, True
         state.epoch = epoch

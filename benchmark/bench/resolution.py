@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import methods
+from benchmark.cli.sweep_args import json_or_text
 from benchmark.config import RunConfig
 
 #: the issue's bounds
@@ -60,27 +61,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def overrides_of(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key] = _value(value)
+        out[key] = json_or_text(value)
     return out
 
 
 # -- stopping rules, read from a full history ------------------------------------------------------
 def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
     """What the loop reports with ``patience`` (0: none) given a run's full per-epoch history:
-    the test mAP of the best validation epoch among the epochs it would have run."""
+    the test mAP of the best validation epoch among the epochs it would have run (the loop's
+    ``stops_early``, so the replay cannot drift from the rule it replays)."""
+    from benchmark.loop import stops_early  # torch: only once runs are being read
+
     best_val, best, since = -math.inf, history[0], 0
     ran = 0
     for entry in history:
@@ -89,7 +86,7 @@ def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
             best_val, best, since = entry["val_map"], entry, 0
         else:
             since += 1
-        if patience > 0 and since >= patience:
+        if stops_early(patience, since):
             break
     return {"test_map": best["test_map"], "val_map": best["val_map"], "best_epoch": best["epoch"], "epochs_run": ran}
 

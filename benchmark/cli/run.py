@@ -31,7 +31,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-
 import methods
 from benchmark.cli import INTERRUPTED, OneLineParser, one_line, user_error
 from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args

@@ -29,7 +29,8 @@ RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience"
               "pretrained_file")
 
 
-def _one_value(text: str) -> Any:
+def json_or_text(text: str) -> Any:
+    """``text`` read as JSON, or kept as the string it is when it is not JSON."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -54,7 +55,7 @@ def parse_hparam(item: str) -> tuple[str, list[Any]]:
             parts = [part.strip() for part in value.split(",")]
             if any(not part for part in parts):
                 raise ValueError(f"--hparam {item}: an empty value; expected NAME=VALUE or NAME=V1,V2,...") from None
-            values = [_one_value(part) for part in parts]
+            values = [json_or_text(part) for part in parts]
     if not values:
         raise ValueError(f"--hparam {item}: an empty list of values")
     for v in values:
