@@ -32,7 +32,7 @@ from benchmark.config import SWEEP_AXES, RunConfig, SweepConfig, Tuning
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - Python 3.10 (pyproject: tomli on < 3.11)
+else:  # pragma: no cover - Python 3.10 (pyproject: tomli on 3.10)
     import tomli as tomllib
 
 
