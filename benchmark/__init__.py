@@ -4,7 +4,7 @@ run records. Submodules are imported where needed so that ``import benchmark`` s
 The Python API that runs one configuration and writes its record::
 
     from benchmark import run_and_record
-    from benchmark.config import RunConfig
+    from benchmark.spec.config import RunConfig
 
     record = run_and_record(RunConfig(dataset="digits", method="an", seed=0), "results")
 """
@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from benchmark.core.version import __version__
+
 __all__ = ["run_and_record"]
 
 
 def __getattr__(name: str) -> Any:
     # lazy, so ``import benchmark`` (and ``spml-bench leaderboard``) never imports torch
     if name == "run_and_record":
-        from benchmark.launch import run_and_record
+        from benchmark.sweep.launch import run_and_record
 
         return run_and_record
     raise AttributeError(f"module 'benchmark' has no attribute '{name}'")

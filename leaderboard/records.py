@@ -36,7 +36,7 @@ __all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "Inval
 CELL = ["protocol", "labels", "method", "variant", "dataset"]
 COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",
            "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
-#: config fields that do not change a run's numbers (mirrors ``benchmark.config.NON_IDENTITY_FIELDS``;
+#: config fields that do not change a run's numbers (mirrors ``benchmark.spec.config.NON_IDENTITY_FIELDS``;
 #: the leaderboard must not import the harness, a test keeps the two equal), plus the seed, which
 #: is what varies inside a cell, and the device, which tells runs apart but not cells: a cell may
 #: hold runs from several machines

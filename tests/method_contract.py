@@ -31,7 +31,7 @@ BATCH = 5
 
 class TinyModel(nn.Module):
     """``feature_map`` → average pooling (``features``) → ``head``, like
-    ``benchmark.models.Classifier``, on ``[N, FEATURES, 2, 3]`` inputs."""
+    ``benchmark.run.models.Classifier``, on ``[N, FEATURES, 2, 3]`` inputs."""
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import run_all
-from benchmark.records import iter_records
+from benchmark.records.store import iter_records
 
 
 def run_processes(run_id: str) -> list[int]:
-    """Pids of live ``python -m benchmark.packing ... RUN_ID`` processes."""
+    """Pids of live ``python -m benchmark.sweep.packing ... RUN_ID`` processes."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -21,7 +21,7 @@ def run_processes(run_id: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"benchmark.packing" in argv and run_id.encode() in argv:
+        if b"benchmark.sweep.packing" in argv and run_id.encode() in argv:
             pids.append(int(proc.name))
     return pids
 

@@ -13,7 +13,7 @@ import torch
 
 import methods
 from benchmark.bench.reference import loss_an, reference_average_precision
-from benchmark.metrics import average_precision
+from benchmark.run.metrics import average_precision
 
 B, C = 16, 80  # COCO's batch and classes
 

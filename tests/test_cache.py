@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 from benchmark.data import Dataset, LabelledImages
 from benchmark.data.cache import MappedImages, build_cache, cached_images, store_fingerprint
 from benchmark.data.store import ArrayImages, Subset
@@ -129,7 +129,7 @@ def test_mapped_images_pickle_by_path(tmp_path: Path) -> None:
 
 
 def test_prepare_data_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmark import rundata
+    from benchmark.run import rundata
 
     pool, test = store(n=20, prefix="pool"), store(n=6, prefix="test")
     labels = np.eye(10, dtype=np.uint8)
@@ -149,7 +149,7 @@ def test_prepare_data_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_decoded_stores_are_read_ahead_in_order() -> None:
-    from benchmark.loop import Normalizer, iterate
+    from benchmark.run.loop import Normalizer, iterate
 
     arr = ArrayImages(np.random.RandomState(0).randint(0, 256, (37, 3, 6, 6)).astype(np.uint8))
     sub = Subset(arr, np.arange(5, 35))
@@ -286,7 +286,7 @@ def test_cache_command_builds_ahead_then_runs_find_it(tmp_path: Path, monkeypatc
     assert data_main(args) == 0
     assert capsys.readouterr().out.count("already cached") == 2
     # a run at that size reads these files and builds nothing
-    from benchmark import rundata
+    from benchmark.run import rundata
 
     cfg = RunConfig(dataset="voc", method="an", data_root=str(tmp_path / "data"), image_size=16, backbone="resnet18",
                     pretrained=False).resolve()

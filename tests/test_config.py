@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 import methods
-from benchmark.config import RunConfig, SweepConfig, describe_error
+from benchmark.spec.config import RunConfig, SweepConfig, describe_error
 from methods.base import Range
 
 

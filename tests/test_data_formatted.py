@@ -13,13 +13,13 @@ import torch
 from PIL import Image
 
 import benchmark.data as data
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 from benchmark.data import DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.files import FileImages, ImageDecodeError
 from benchmark.data.formatted import FormattedDataError
 from benchmark.data.identity import DatasetIdentityError
 from benchmark.data.prepare import prepare
-from benchmark.rundata import prepare_data
+from benchmark.run.rundata import prepare_data
 from tests import protocol_reference as ref
 from tests.fixtures_official import write_coco, write_cub, write_jpeg, write_nuswide, write_voc
 
@@ -68,7 +68,7 @@ def test_file_images_decode_rgb_resize_without_crop(tmp_path: Path) -> None:
 
 
 def test_file_images_work_in_dataloader_workers(data_root: Path) -> None:
-    from benchmark.loop import iterate
+    from benchmark.run.loop import iterate
 
     store = data.load("coco", data_root, image_size=12).pool.images
     assert pickle.loads(pickle.dumps(store)).names.tolist() == store.names.tolist()

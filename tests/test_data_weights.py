@@ -16,11 +16,11 @@ import torch
 from safetensors.torch import save_file
 
 import run_all
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 from benchmark.data import weights
-from benchmark.data.availability import check_available
+from benchmark.sweep.checks import check_available
 from benchmark.data.prepare import prepare
-from benchmark.models import build_model
+from benchmark.run.models import build_model
 from tests.clirun import assert_user_error, run_cli
 from tests.fixtures_official import write_voc
 

@@ -1,4 +1,4 @@
-"""The rules that make a run ``diverged`` (``benchmark.divergence``): each method's declared loss
+"""The rules that make a run ``diverged`` (``benchmark.run.divergence``): each method's declared loss
 bound holds for its loss, tied predictions are told from a legitimate collapse (EntMin's), and a
 collapsed but informative run stays ``done``."""
 
@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import methods
-from benchmark.config import RunConfig
-from benchmark.divergence import (
+from benchmark.spec.config import RunConfig
+from benchmark.run.divergence import (
     CONSTANT_SHARE, LOSS_SLACK, MIN_IMAGES, check_constant, check_loss, check_predictions, constant_classes,
     non_finite_tensors, predictions_summary,
 )
-from benchmark.train import Trainer
+from benchmark.run.train import Trainer
 from tests.method_contract import NUM_TRAIN, batch_loss, fake_run
 
 KEYS = methods.available()

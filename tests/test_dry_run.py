@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.bench.cost import (DATASETS, NoEstimate, Settings, estimate_jobs, load_figures, run_images, table_configs)
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 from tests.clirun import assert_no_traceback, run_cli
 
 GPU_SETTINGS = {"backbone": "resnet50", "image_size": 448, "amp": "bf16", "channels_last": True, "compile": False}

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import pretrain
-from benchmark.config import RunConfig
+from benchmark.run import pretrain
+from benchmark.spec.config import RunConfig
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
-from benchmark.metrics import average_precision
-from benchmark.models import SmallCNN
-from benchmark.train import Trainer
+from benchmark.run.metrics import average_precision
+from benchmark.run.models import SmallCNN
+from benchmark.run.train import Trainer
 
 
 @pytest.mark.parametrize("name, change", [

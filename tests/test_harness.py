@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import methods
-from benchmark import train
-from benchmark.config import RunConfig
+from benchmark.run import train
+from benchmark.spec.config import RunConfig
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
-from benchmark.launch import InlineLauncher
-from benchmark.records import read_record
-from benchmark.sweep import Job
+from benchmark.sweep.launch import InlineLauncher
+from benchmark.records.store import read_record
+from benchmark.sweep.plan import Job
 
 FAST = {"epochs": 2, "patience": 0}
 

@@ -15,7 +15,7 @@ import venv
 from importlib import metadata
 from pathlib import Path
 
-from benchmark import provenance
+from benchmark.core import provenance
 
 REPO = Path(__file__).resolve().parent.parent
 #: what the wheel is built from (a copy, so the build leaves nothing in the checkout)

@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 import run_all
-from benchmark.packing import available_cpus
-from benchmark.records import iter_records
-from benchmark.status import LEDGER
+from benchmark.sweep.packing import available_cpus
+from benchmark.records.store import iter_records
+from benchmark.sweep.status import LEDGER
 
 
 def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(tmp_path: Path) -> None:

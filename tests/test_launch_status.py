@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 import run_all
-from benchmark import train
-from benchmark.config import RunConfig
-from benchmark.launch import LaunchOptions
-from benchmark.records import write_record
-from benchmark.status import (
+from benchmark.run import train
+from benchmark.spec.config import RunConfig
+from benchmark.sweep.launch import LaunchOptions
+from benchmark.records.store import write_record
+from benchmark.sweep.status import (
     LEDGER, Submission, format_status, plan, read_submissions, record_submissions, sweep_state,
 )
-from benchmark.sweep import Job
+from benchmark.sweep.plan import Job
 
 
 def _jobs(results: Path, n: int = 6, **overrides) -> list[Job]:
@@ -112,7 +112,7 @@ def test_a_live_local_process_is_running_until_it_ends(tmp_path: Path) -> None:
 
 
 def test_slurm_launcher_writes_one_array_per_resource_shape(tmp_path: Path, fake_bin: Path) -> None:
-    from benchmark.executors import SlurmLauncher
+    from benchmark.sweep.executors import SlurmLauncher
 
     # a stand-in sbatch: keeps each script and answers with the next job id
     _fake(fake_bin, "sbatch", f'n=$(( $(cat {tmp_path}/n 2>/dev/null || echo 40) + 1 )); echo $n > {tmp_path}/n\n'

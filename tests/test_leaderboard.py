@@ -395,7 +395,7 @@ def test_records_of_two_configurations_in_one_cell_are_left_out(tmp_path: Path) 
 
 
 def test_cell_identity_mirrors_the_harness_non_identity_fields() -> None:
-    from benchmark.config import NON_IDENTITY_FIELDS
+    from benchmark.spec.config import NON_IDENTITY_FIELDS
 
     assert NOT_CELL_IDENTITY == NON_IDENTITY_FIELDS | {"seed", "device"}
 

@@ -1,4 +1,4 @@
-"""The harness side of the paper's analysis (``benchmark.analysis``): what the leaderboard's
+"""The harness side of the paper's analysis (``benchmark.run.analysis``): what the leaderboard's
 density figures and Wasserstein table read from each record."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import wasserstein_distance
 
-from benchmark.analysis import BINS, unannotated_separation
+from benchmark.run.analysis import BINS, unannotated_separation
 
 
 def test_histograms_and_distance_of_unannotated_entries() -> None:

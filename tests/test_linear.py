@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import methods
-from benchmark import linear, loop, train
-from benchmark.config import RunConfig
-from benchmark.models import SmallCNN
+from benchmark.run import linear, loop, train
+from benchmark.spec.config import RunConfig
+from benchmark.run.models import SmallCNN
 from methods.an import AssumeNegative
 
 

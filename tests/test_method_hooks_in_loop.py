@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import methods
-from benchmark.config import RunConfig
-from benchmark.models import MapLogits, SmallCNN, build_model, forward_for
-from benchmark.train import Trainer
+from benchmark.spec.config import RunConfig
+from benchmark.run.models import MapLogits, SmallCNN, build_model, forward_for
+from benchmark.run.train import Trainer
 from methods.an import AssumeNegative
 from methods.base import Scheduled
 from tests.runs_compare import TIMING_FIELDS
@@ -163,9 +163,9 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
     import time
 
     import run_all
-    from benchmark import train
-    from benchmark.records import read_record
-    from benchmark.sweep import Job
+    from benchmark.run import train
+    from benchmark.records.store import read_record
+    from benchmark.sweep.plan import Job
     from tests.runs_compare import assert_same_run
 
     repo = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 import methods
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 from methods import HParamError, Range
 
 # issue 10, item 4, and one of each kind of rule for the methods since the paper

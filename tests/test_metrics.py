@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from benchmark.metrics import average_precision, mean_average_precision
+from benchmark.run.metrics import average_precision, mean_average_precision
 
 
 def sklearn_ap(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 import run_all
-from benchmark import launch
+from benchmark.sweep.plan import launch
 from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
 #: every subprocess: one torch thread (the digits model is too small to share; spare threads only
@@ -392,8 +392,8 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
 
 
 def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(good: Path, data_root: Path, tmp_path: Path) -> None:
-    from benchmark.config import RunConfig
-    from benchmark.train import checkpoint_path
+    from benchmark.spec.config import RunConfig
+    from benchmark.run.train import checkpoint_path
 
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)

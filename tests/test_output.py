@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 import run_all
-from benchmark import epochlog, launch, train
-from benchmark.config import RunConfig
-from benchmark.launch import Progress, run_and_record
-from benchmark.records import read_record
-from benchmark.sweep import Job
+from benchmark.run import epochlog, train
+from benchmark.sweep.plan import launch
+from benchmark.spec.config import RunConfig
+from benchmark.sweep.launch import Progress, run_and_record
+from benchmark.records.store import read_record
+from benchmark.sweep.plan import Job
 from tests.clirun import COMMANDS, REPO
 
 FAST = ["--epochs", "2", "--batch-size", "256", "--patience", "0"]

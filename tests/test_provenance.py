@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import provenance
+from benchmark.core import provenance
 
 REPO = Path(__file__).resolve().parent.parent
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -100,7 +100,7 @@ def test_no_git_checkout_gives_no_commit(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 # -- the content hash ---------------------------------------------------------------------------
-FILES = {"benchmark/__init__.py": "", "benchmark/train.py": "x = 1\n", "methods/an.py": "class AN: ...\n"}
+FILES = {"benchmark/__init__.py": "", "benchmark/run/train.py": "x = 1\n", "methods/an.py": "class AN: ...\n"}
 
 
 def _hash(root: Path) -> tuple[str, int]:
@@ -116,7 +116,7 @@ def test_the_same_sources_give_the_same_hash_wherever_they_lie(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("change", [
-    {"benchmark/train.py": "x = 2\n"},  # one edited byte
+    {"benchmark/run/train.py": "x = 2\n"},  # one edited byte
     {"methods/weak_neg.py": ""},  # one more (even empty) file
     {"benchmark/sub/train.py": "x = 1\n"},  # the same content at another path
 ])

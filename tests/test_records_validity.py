@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import (
+from benchmark.records.store import (
     RecordReadError, inspect_record, invalid_records, iter_records, read_record, record_problem, write_record,
 )
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import run_all
-from benchmark import train
-from benchmark.config import RunConfig
-from benchmark.records import read_record
-from benchmark.sweep import Job
+from benchmark.run import train
+from benchmark.spec.config import RunConfig
+from benchmark.records.store import read_record
+from benchmark.sweep.plan import Job
 from tests.runs_compare import assert_same_run
 
 REPO = Path(__file__).resolve().parent.parent

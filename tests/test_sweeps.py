@@ -11,9 +11,9 @@ import pytest
 import run_all
 from benchmark.cli.run import parse_args
 from benchmark.cli.sweep_args import parse_grid, parse_hparam, sweep_from_args
-from benchmark.config import SweepConfig
-from benchmark.sweepfile import SweepFileError, load_sweep
-from benchmark.variants import variant
+from benchmark.spec.config import SweepConfig
+from benchmark.spec.sweepfile import SweepFileError, load_sweep
+from benchmark.spec.variants import variant
 from tests.clirun import assert_user_error, run_cli
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"

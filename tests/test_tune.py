@@ -12,8 +12,8 @@ import pytest
 
 import methods
 import run_all
-from benchmark import tune
-from benchmark.config import SweepConfig, Tuning
+from benchmark.spec import tune
+from benchmark.spec.config import SweepConfig, Tuning
 from methods.base import Range
 from tests.tunable_methods import TEST_METHODS, Scheduled, Tunable
 
@@ -163,8 +163,8 @@ def test_a_study_runs_resumes_and_grows_through_run_all(tmp_path: Path, capsys: 
 
 
 def test_a_job_that_dies_without_a_record_keeps_its_variant_and_study(tmp_path: Path) -> None:
-    from benchmark.launch import record_job_failure
-    from benchmark.sweep import Job
+    from benchmark.sweep.launch import record_job_failure
+    from benchmark.sweep.plan import Job
 
     run = study(["tunable_t"], 3).planned()[3]  # trial 1, seed 0
     job = Job(run.cfg, tmp_path, study=run.study)
@@ -186,7 +186,7 @@ def test_the_tuning_flags_are_checked(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_the_shipped_tuning_study_covers_the_papers_rows() -> None:
-    from benchmark.sweepfile import load_sweep
+    from benchmark.spec.sweepfile import load_sweep
 
     sweep = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "tune.toml")
     assert sweep.tuning == Tuning(trials=8, seed=0)

@@ -22,7 +22,7 @@ from typing import Any
 
 import methods
 from benchmark.cli import OneLineParser, guarded, user_error
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 
 
 PROG = "python -m benchmark.bench.amp_check"
@@ -47,7 +47,7 @@ def _stats(values: list[float]) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
-    from benchmark import train  # torch only once arguments are parsed
+    from benchmark.run import train  # torch only once arguments are parsed
 
     torch.set_num_threads(args.threads)
 

@@ -40,11 +40,11 @@ from benchmark.data.cache import build_cache, cache_key, store_fingerprint
 from benchmark.data.cache import MappedImages
 from benchmark.data.store import Subset
 from benchmark.data.protocol import observe
-from benchmark.metrics import average_precision
-from benchmark.models import build_model
-from benchmark.seeding import set_determinism
-from benchmark.loop import Normalizer, forward_all, iterate, train_epoch
-from benchmark.validation import check_backbone, check_device_available
+from benchmark.run.metrics import average_precision
+from benchmark.run.models import build_model
+from benchmark.run.seeding import set_determinism
+from benchmark.run.loop import Normalizer, forward_all, iterate, train_epoch
+from benchmark.spec.validation import check_backbone, check_device_available
 
 NUM_CLASSES = 20  # VOC's
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from benchmark.cli import OneLineParser, guarded, user_error
 
 if TYPE_CHECKING:
-    from benchmark.config import RunConfig
+    from benchmark.spec.config import RunConfig
 
 #: nominal (training pool, test split) sizes
 DATASETS: dict[str, tuple[int, int]] = {
@@ -377,15 +377,15 @@ def estimate_jobs(layout: Sequence[Sequence[RunConfig]], figures: Sequence[Figur
 def table_configs(amp: str = "bf16", channels_last: bool = True) -> list[RunConfig]:
     """The paper's table: every method's rows on the four datasets, seeds 0 1 8, at the
     protocol's settings with ``amp`` and ``channels_last`` (the GPU figures' settings)."""
-    from benchmark.config import SweepConfig
+    from benchmark.spec.config import SweepConfig
 
     return SweepConfig(datasets=list(DATASETS), seeds=[0, 1, 8],
                        overrides={"amp": amp, "channels_last": channels_last}).runs()
 
 
 def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus: Sequence[int]) -> str:
-    from benchmark.packing import pack_jobs
-    from benchmark.sweep import Job
+    from benchmark.sweep.packing import pack_jobs
+    from benchmark.sweep.plan import Job
 
     cfgs = table_configs()
     rows, by_dataset = [], []

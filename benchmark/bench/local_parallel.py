@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark.records import iter_records
+from benchmark.records.store import iter_records
 
 REPO = Path(__file__).resolve().parents[2]
 

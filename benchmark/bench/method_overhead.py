@@ -27,10 +27,10 @@ import torch
 import methods
 from benchmark.data import default_data_root
 from benchmark.cli import OneLineParser, guarded, user_error
-from benchmark.config import RunConfig
-from benchmark.models import build_model, forward_for
-from benchmark.loop import Normalizer, iterate
-from benchmark.rundata import prepare_data
+from benchmark.spec.config import RunConfig
+from benchmark.run.models import build_model, forward_for
+from benchmark.run.loop import Normalizer, iterate
+from benchmark.run.rundata import prepare_data
 
 
 def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:

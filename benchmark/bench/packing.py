@@ -100,7 +100,7 @@ def _run(cmd: list[str], log: Path, timeout: float) -> float:
 
 
 def _records(results: Path) -> list[dict[str, Any]]:
-    from benchmark.records import iter_records
+    from benchmark.records.store import iter_records
 
     return sorted((r for _, r in iter_records(results)), key=lambda r: r["seed"])
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import methods
 from benchmark.cli.sweep_args import json_or_text
-from benchmark.config import RunConfig
+from benchmark.spec.config import RunConfig
 
 #: the issue's bounds
 MAX_STD = 1.5
@@ -76,7 +76,7 @@ def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
     """What the loop reports with ``patience`` (0: none) given a run's full per-epoch history:
     the test mAP of the best validation epoch among the epochs it would have run (the loop's
     ``stops_early``, so the replay cannot drift from the rule it replays)."""
-    from benchmark.loop import stops_early  # torch: only once runs are being read
+    from benchmark.run.loop import stops_early  # torch: only once runs are being read
 
     best_val, best, since = -math.inf, history[0], 0
     ran = 0
@@ -156,7 +156,7 @@ def table_rows(keys: list[str]) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from benchmark import train  # torch only once arguments are parsed
+    from benchmark.run import train  # torch only once arguments are parsed
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

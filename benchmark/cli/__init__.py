@@ -82,8 +82,8 @@ def usage() -> str:
 
 
 def version() -> str:
-    """The version and what identifies the code of this install (see ``benchmark.provenance``)."""
-    from benchmark.provenance import code_identity, git_commit
+    """The version and what identifies the code of this install (see ``benchmark.core.provenance``)."""
+    from benchmark.core.provenance import code_identity, git_commit
 
     code, git = code_identity(), git_commit()
     where = (f"commit {git['commit'][:12]}{' with uncommitted changes' if git['dirty'] else ''}"

@@ -34,15 +34,15 @@ from typing import Any, Sequence
 import methods
 from benchmark.cli import INTERRUPTED, OneLineParser, one_line, user_error
 from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args
-from benchmark.config import RunConfig, SweepConfig
+from benchmark.spec.config import RunConfig, SweepConfig
 from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
-from benchmark.epochlog import TensorBoardUnavailableError, check_tensorboard
-from benchmark.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
-from benchmark.records import invalid_records
-from benchmark.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
-from benchmark.sweep import Job
-from benchmark.validation import check_device_available
+from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
+from benchmark.sweep.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
+from benchmark.records.store import invalid_records
+from benchmark.sweep.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
+from benchmark.sweep.plan import Job
+from benchmark.spec.validation import check_device_available
 
 PROG = "spml-bench run"
 
@@ -161,8 +161,8 @@ MAX_PROBLEMS = 5
 
 def check_submittable(configs: list[RunConfig]) -> list[str]:
     """Before a SLURM submission: the lines saying what its offline jobs would lack (data,
-    weights), each with its fix; ``[]`` when everything is here (``benchmark.data.availability``)."""
-    from benchmark.data.availability import sweep_problems
+    weights), each with its fix; ``[]`` when everything is here (``benchmark.sweep.checks``)."""
+    from benchmark.sweep.checks import sweep_problems
 
     problems = sweep_problems(configs, default_data_root())
     if len(problems) > MAX_PROBLEMS:
@@ -343,7 +343,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
     t0 = time.time()
     todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
     if args.dry_run:
-        from benchmark.dryrun import dry_run_report
+        from benchmark.sweep.dryrun import dry_run_report
 
         print(dry_run_report(todo, left, args.executor, options, results_dir=args.results_dir, notes=data_notes))
         return 0

@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benchmark.config import SweepConfig, Tuning
+from benchmark.spec.config import SweepConfig, Tuning
 from benchmark.data import default_data_root
-from benchmark.sweepfile import check_runs, describe, load_sweep
+from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
 #: run settings taken from flags of the same name when given
 RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",

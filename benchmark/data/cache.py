@@ -27,7 +27,7 @@ import torch
 
 from benchmark.data.lock import build_lock
 from benchmark.data.store import ArrayImages, ImageStore, Subset
-from benchmark.records import atomic_path
+from benchmark.records.store import atomic_path
 
 CACHE_DIRNAME = "_cache"
 #: bumped when the file layout changes, so old caches are not read

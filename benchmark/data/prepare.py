@@ -44,7 +44,7 @@ DROP_REASONS = {"no_positive": "have no positive label", "no_annotation": "have 
 def tool_version() -> dict[str, Any]:
     from importlib import metadata
 
-    from benchmark.provenance import git_commit
+    from benchmark.core.provenance import git_commit
 
     try:
         version = metadata.version("spml-bench")

@@ -14,7 +14,7 @@ with internet access:
   given ``--pretrained-file DIR/MODEL.pth`` read that file and never touch a cache or the network.
 
 ``weights_problem`` says, without any network access, whether a run would find the weights;
-``benchmark.data.availability`` uses it before a sweep is submitted.
+``benchmark.sweep.checks`` uses it before a sweep is submitted.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def fetch_weights(name: str, out: Path | None = None, log: Callable[[str], None]
         "set HF_HUB_OFFLINE=1 there")
     if out is None:
         return found
-    from benchmark.records import atomic_path
+    from benchmark.records.store import atomic_path
 
     if backbone is None:
         backbone = create_pretrained(name, num_classes=0)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.bench.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
-from benchmark.launch import LaunchOptions
-from benchmark.packing import job_layout
-from benchmark.status import RunState
-from benchmark.sweep import Job
+from benchmark.sweep.launch import LaunchOptions
+from benchmark.sweep.packing import job_layout
+from benchmark.sweep.status import RunState
+from benchmark.sweep.plan import Job
 
 
 def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: bool) -> bool:
@@ -57,7 +57,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                      f"up to {epochs} epochs, amp {r.amp}")
     cuda_here = False
     if executor != "slurm" and any(j.cfg.device in ("auto",) or j.cfg.device.startswith("cuda") for j in todo):
-        from benchmark.executors import visible_gpus
+        from benchmark.sweep.executors import visible_gpus
 
         cuda_here = bool(visible_gpus())
     gpu = {id(j): _runs_on_gpu(j, executor, options, cuda_here) for j in todo}
@@ -76,7 +76,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                      f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
                      f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}")
     elif executor == "local":
-        from benchmark.executors import LocalLauncher, visible_gpus
+        from benchmark.sweep.executors import LocalLauncher, visible_gpus
 
         launcher = LocalLauncher(options)
         wanted = max((gpus_of(r[0]) for r in layout), default=0)

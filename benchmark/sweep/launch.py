@@ -4,7 +4,7 @@ a failure inside a run is a ``failed`` record, never a lost sweep. A record that
 not run: every later run would lose its record the same way.
 
 ``inline`` runs here, one after the other; ``local`` (local processes) and ``slurm`` (job arrays)
-go through submitit, see ``benchmark.executors``. Every launcher appends what it started to the
+go through submitit, see ``benchmark.sweep.executors``. Every launcher appends what it started to the
 sweep's ledger, so ``run_all.py --status`` sees live runs from another shell.
 """
 
@@ -21,14 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from benchmark.records import write_record
-from benchmark.status import Submission, record_submissions
-from benchmark.sweep import Job
-from benchmark.variants import variant
+from benchmark.records.store import write_record
+from benchmark.sweep.status import Submission, record_submissions
+from benchmark.sweep.plan import Job
+from benchmark.spec.variants import variant
 
 if TYPE_CHECKING:
-    from benchmark.config import RunConfig
-    from benchmark.train import EpochObserver
+    from benchmark.spec.config import RunConfig
+    from benchmark.run.train import EpochObserver
 
 Log = Callable[[str], None]
 
@@ -55,7 +55,7 @@ class LaunchOptions:
     max_timeouts: int = 10
     #: seconds between scheduler state queries while waiting
     poll_s: float = 5.0
-    #: runs packed into one job holding one GPU (``benchmark.packing``); 1: a job per run
+    #: runs packed into one job holding one GPU (``benchmark.sweep.packing``); 1: a job per run
     runs_per_gpu: int = 1
     #: start a CUDA MPS daemon in each packed job (where ``nvidia-cuda-mps-control`` exists)
     mps: bool = False
@@ -64,7 +64,7 @@ class LaunchOptions:
 def launch_info() -> dict[str, Any]:
     """Where this process runs: submitit sets ``SUBMITIT_EXECUTOR`` in its jobs (and a packed
     run's process inherits it from its job, so both name the same job); a packed run adds its
-    place in the pack (``benchmark.packing``)."""
+    place in the pack (``benchmark.sweep.packing``)."""
     executor = os.environ.get("SUBMITIT_EXECUTOR")
     job_id = str(os.getpid())
     if executor:
@@ -72,7 +72,7 @@ def launch_info() -> dict[str, Any]:
 
         job_id = str(submitit.JobEnvironment().job_id)
     info: dict[str, Any] = {"executor": executor or "inline", "job_id": job_id, "host": socket.gethostname()}
-    pack = os.environ.get("SPML_PACK")  # benchmark.packing.PACK_ENV (not imported: launch stays light)
+    pack = os.environ.get("SPML_PACK")  # benchmark.sweep.packing.PACK_ENV (not imported: launch stays light)
     if pack:
         info["pack"] = json.loads(pack)
     return info
@@ -133,7 +133,7 @@ def end_line(summary: dict[str, Any], seconds: float | None = None) -> str:
 
 def epoch_observers(job: Job) -> list[EpochObserver]:
     """The run's per-epoch logs: the CSV beside its record, and TensorBoard events if asked for."""
-    from benchmark.epochlog import EpochCSV, TensorBoardLog, epochs_csv_path, tensorboard_run_dir
+    from benchmark.run.epochlog import EpochCSV, TensorBoardLog, epochs_csv_path, tensorboard_run_dir
 
     observers: list[EpochObserver] = [EpochCSV(epochs_csv_path(job.record_path))]
     if job.tensorboard_dir is not None:
@@ -144,7 +144,7 @@ def epoch_observers(job: Job) -> list[EpochObserver]:
 def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
     """Train ``job``, logging its epochs as they end (``epoch_observers``), and write its record
     atomically; returns the record."""
-    from benchmark import train  # torch is imported only where a run happens
+    from benchmark.run import train  # torch is imported only where a run happens
 
     observers = epoch_observers(job)
     try:
@@ -166,7 +166,7 @@ def run_and_record(cfg: RunConfig, results_dir: str | Path, *, log: Log | None =
     """Train one run and write its record: the Python API of ``spml-bench run`` for one config.
 
     The record lands at ``<results_dir>/<dataset>/<method>__<labels>__seed<seed>__<run id>.json``
-    (``benchmark.sweep.Job(cfg, results_dir).record_path``), the epoch log beside it
+    (``benchmark.sweep.plan.Job(cfg, results_dir).record_path``), the epoch log beside it
     (``.epochs.csv``); a run that fails is written as a ``failed`` record and returned, never
     raised. ``log`` receives the run's progress lines; ``tensorboard_dir`` adds TensorBoard events.
     A run interrupted earlier resumes from its checkpoint under ``<results_dir>/_checkpoints``.
@@ -290,9 +290,9 @@ class InlineLauncher:
 
 #: executor name → "module:class"; imported on use, so inline sweeps never import submitit
 LAUNCHERS: dict[str, str] = {
-    "inline": "benchmark.launch:InlineLauncher",
-    "local": "benchmark.executors:LocalLauncher",
-    "slurm": "benchmark.executors:SlurmLauncher",
+    "inline": "benchmark.sweep.launch:InlineLauncher",
+    "local": "benchmark.sweep.executors:LocalLauncher",
+    "slurm": "benchmark.sweep.executors:SlurmLauncher",
 }
 
 

@@ -28,14 +28,14 @@ from benchmark.data import default_data_root
 from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
 from benchmark.data.weights import file_digest
-from benchmark.loop import iterate
-from benchmark.pretrain import weights_tag
-from benchmark.records import atomic_path
+from benchmark.run.loop import iterate
+from benchmark.run.pretrain import weights_tag
+from benchmark.records.store import atomic_path
 
 if TYPE_CHECKING:
-    from benchmark.config import RunConfig
-    from benchmark.models import Classifier
-    from benchmark.rundata import RunData
+    from benchmark.spec.config import RunConfig
+    from benchmark.run.models import Classifier
+    from benchmark.run.rundata import RunData
 
 FEATURES_DIRNAME = "_features"
 #: bumped when extraction changes, so old feature files are not read

@@ -3,7 +3,7 @@ missing.
 
 The records, the ledger of submitted jobs and the checkpoints decide, in this order:
 
-1. a ``done`` or ``diverged`` record (``benchmark.train``: a run whose predictions carry no
+1. a ``done`` or ``diverged`` record (``benchmark.run.train``: a run whose predictions carry no
    information): that status;
 2. the ledger of submitted jobs (``<log dir>/<sweep id>/submitted.jsonl``, appended to by every
    launcher), checked against the scheduler: a queued or running job makes its run ``running``
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmark.sweep import Job
+from benchmark.sweep.plan import Job
 
 STATES = ("done", "diverged", "failed", "corrupt", "running", "interrupted", "missing")
 LEDGER = "submitted.jsonl"
@@ -159,7 +159,7 @@ class RunState:
 
 def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
     """The state of each of ``jobs``, in order (see the module docstring for the rules)."""
-    from benchmark.train import checkpoint_path
+    from benchmark.run.train import checkpoint_path
 
     submissions = read_submissions(log_root)
     latest = {job.cfg.run_id(): submissions.get(job.cfg.run_id()) for job in jobs}

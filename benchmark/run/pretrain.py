@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from benchmark.data import embedded
-from benchmark.records import atomic_write_bytes
+from benchmark.records.store import atomic_write_bytes
 
 #: bumped when the pretraining's code changes in a way its parameters below do not show
 VERSION = 2
@@ -120,6 +120,6 @@ def load_or_build(backbone: nn.Module, num_features: int, data_root: Path) -> No
 def weights_tag(backbone: nn.Module) -> str:
     """What names a backbone's pretrained weights in other caches (the linear probe's features):
     the small CNN's carry their key; any other backbone's are fixed by its name."""
-    from benchmark.models import SmallCNN
+    from benchmark.run.models import SmallCNN
 
     return f"pretrained-{weights_key(backbone)}" if isinstance(backbone, SmallCNN) else "pretrained"

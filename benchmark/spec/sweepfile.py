@@ -1,6 +1,6 @@
 """Sweep files: a whole study in one TOML file, ``run_all.py --sweep sweeps/NAME.toml``.
 
-The file holds the fields of ``benchmark.config.SweepConfig`` (unknown fields are errors)::
+The file holds the fields of ``benchmark.spec.config.SweepConfig`` (unknown fields are errors)::
 
     datasets = ["digits"]
     methods = ["em"]                  # absent: every registered method
@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from benchmark.config import SWEEP_AXES, RunConfig, SweepConfig, Tuning
+from benchmark.spec.config import SWEEP_AXES, RunConfig, SweepConfig, Tuning
 
 if sys.version_info >= (3, 11):
     import tomllib

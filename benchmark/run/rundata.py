@@ -16,7 +16,7 @@ from benchmark.data.protocol import observe, split_train_val
 from benchmark.data.store import ImageStore, subset
 
 if TYPE_CHECKING:
-    from benchmark.config import RunConfig
+    from benchmark.spec.config import RunConfig
 
 
 @dataclass

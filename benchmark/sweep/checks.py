@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Iterable
 from benchmark.data import DatasetNotFoundError, UnknownDatasetError, get_spec
 
 if TYPE_CHECKING:
-    from benchmark.config import RunConfig
+    from benchmark.spec.config import RunConfig
 
-#: backbones whose pretrained weights are built locally (``benchmark.pretrain``): nothing to fetch
+#: backbones whose pretrained weights are built locally (``benchmark.run.pretrain``): nothing to fetch
 LOCAL_WEIGHTS = frozenset({"smallcnn"})
 
 

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import methods
 from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
-from benchmark.validation import check_backbone, check_device_name
-from benchmark.tune import Trial, default_check, draw_trials, search_space, study_tag
-from benchmark.variants import as_default_kind
+from benchmark.spec.validation import check_backbone, check_device_name
+from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
+from benchmark.spec.variants import as_default_kind
 
 #: fields that do not change a run's numbers and do not tell runs apart, so not part of its identity
 #: (``device`` is: a corrected rerun on another device must not be left alone behind the failed one)

@@ -4,7 +4,7 @@ one GPU runs K runs at once, one process per run.
 Why processes. A run at the protocol's batch of 8 or 16 uses a fraction of a modern GPU (on one
 H200: 332 training images/s at batch 8 against 1,477 at batch 64 compiled). K processes on the
 same GPU, each with its own CUDA context, are time-sliced by the GPU (or run side by side under
-CUDA MPS, ``--mps``). Each process trains one ordinary run (``benchmark.launch.run_job``): its
+CUDA MPS, ``--mps``). Each process trains one ordinary run (``benchmark.sweep.launch.run_job``): its
 own record, checkpoint and resume, bit for bit the run it would be alone, so packing changes
 the cost of the table and nothing in it. One process dying (out of memory, killed) ends only its
 run: the others go on, and the dead run gets a ``failed`` record naming how it died; its
@@ -19,7 +19,7 @@ the same number of torch threads (``provenance.torch_threads`` in every record) 
 machine. ``OMP_NUM_THREADS`` is left alone: it would change numpy's BLAS threads too, and with
 them the last bits of the record's analyses.
 
-A run process is ``python -m benchmark.packing SPEC SLOT RUN_ID``: it reads the pack's pickled
+A run process is ``python -m benchmark.sweep.packing SPEC SLOT RUN_ID``: it reads the pack's pickled
 jobs from SPEC and trains the one at SLOT (the run id is there only for ``ps``).
 """
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from benchmark.sweep import Job
+from benchmark.sweep.plan import Job
 
 Log = Callable[[str], None]
 #: a run process's environment: its place in the pack, as JSON; ``launch_info`` copies it into the record
@@ -162,7 +162,7 @@ class Pack:
 
     def _ours(self, job: Job) -> dict[str, Any] | None:
         """The run's record when this job wrote it (before a requeue, say), else ``None``."""
-        from benchmark.records import read_record
+        from benchmark.records.store import read_record
 
         try:
             record = read_record(job.record_path)
@@ -177,7 +177,7 @@ class Pack:
         return {"runs_per_gpu": self.runs_per_gpu, "runs": len(self.jobs), "slot": slot, "threads": self.threads, "mps": mps}
 
     def run(self) -> list[dict[str, Any]]:
-        from benchmark.launch import summary_of
+        from benchmark.sweep.launch import summary_of
 
         summaries: dict[int, dict[str, Any]] = {}
         todo = []
@@ -206,13 +206,13 @@ class Pack:
         # torch's threads only (set in the run process): OMP_NUM_THREADS would also change numpy's
         # BLAS threads, and with them the last bits of the record's analyses against the run alone
         env = {**os.environ, **mps_env, PACK_ENV: json.dumps(self._pack_info(slot, bool(mps_env)))}
-        cmd = [sys.executable, "-m", "benchmark.packing", str(spec), str(slot), job.cfg.run_id()]
+        cmd = [sys.executable, "-m", "benchmark.sweep.packing", str(spec), str(slot), job.cfg.run_id()]
         self.procs[slot] = subprocess.Popen(cmd, env=env, preexec_fn=_run_process_setup)
         self.log(f"[{job.cfg.label()}] started in process {self.procs[slot].pid} "
                  f"(slot {slot + 1} of {len(self.jobs)}, {threads} torch thread(s){', MPS' if mps_env else ''})")
 
     def _outcome(self, slot: int, code: int, mps: bool) -> dict[str, Any]:
-        from benchmark.launch import record_job_failure, summary_of
+        from benchmark.sweep.launch import record_job_failure, summary_of
 
         job = self.jobs[slot]
         record = self._ours(job)
@@ -254,14 +254,14 @@ def _no_mps() -> Iterator[dict[str, str]]:
 def worker_main(argv: Sequence[str]) -> int:
     """Train the run at SLOT of the pack in SPEC and write its record."""
     if len(argv) < 2:
-        print("usage: python -m benchmark.packing SPEC SLOT [RUN_ID]", file=sys.stderr)
+        print("usage: python -m benchmark.sweep.packing SPEC SLOT [RUN_ID]", file=sys.stderr)
         return 2
     spec = pickle.loads(Path(argv[0]).read_bytes())
     job: Job = spec["jobs"][int(argv[1])]
     import torch
 
     torch.set_num_threads(int(spec["threads"]))
-    from benchmark.launch import run_job
+    from benchmark.sweep.launch import run_job
 
     run_job(job, log=lambda msg: print(msg, flush=True))
     return 0

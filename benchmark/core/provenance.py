@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmark.core.version import __version__
+
 if TYPE_CHECKING:  # imported where a run's device is described, so ``spml-bench --version`` stays light
     import torch
 
@@ -30,7 +32,7 @@ CODE_PACKAGES = ("benchmark", "methods", "leaderboard")
 #: beside the packages in a checkout: what else decides a run's numbers or how it is installed
 CODE_FILES = ("pyproject.toml", "run_all.py")
 #: the folder holding the ``benchmark`` package: a checkout's root, or site-packages once installed
-CODE_ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = Path(__file__).resolve().parents[2]
 GIT_TIMEOUT_S = 5
 
 
@@ -69,9 +71,7 @@ def code_identity() -> dict[str, Any]:
     it declares; computed once per process."""
     roots = {name: path for name in CODE_PACKAGES if (path := package_dir(name)) is not None}
     sha, files = code_hash(roots)
-    import benchmark
-
-    return {"sha256": sha, "files": files, "packages": sorted(roots), "version": benchmark.__version__}
+    return {"sha256": sha, "files": files, "packages": sorted(roots), "version": __version__}
 
 
 def _git(*args: str) -> str:

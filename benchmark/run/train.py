@@ -7,7 +7,7 @@ reported number is the test mAP at the best validation epoch. The loop knows met
 that is started again resumes and ends with the same numbers.
 
 A run whose predictions carry no information ends ``diverged`` rather than ``done``: the rules and
-why they never flag a legitimate collapse such as EntMin's are in ``benchmark.divergence``.
+why they never flag a legitimate collapse such as EntMin's are in ``benchmark.run.divergence``.
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ import torch
 
 import methods
 from methods.base import check_inputs
-from benchmark import analysis, divergence, linear
+from benchmark.run import analysis, divergence, linear
 from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
-from benchmark.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
-from benchmark.metrics import average_precision, threshold_metrics
-from benchmark.models import Classifier, build_model, forward_for
-from benchmark.provenance import provenance
-from benchmark.records import atomic_write_bytes
-from benchmark.rundata import prepare_data
-from benchmark.seeding import rng_state, seed_everything, set_determinism, set_rng_state
-from benchmark.variants import variant
+from benchmark.run.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
+from benchmark.run.metrics import average_precision, threshold_metrics
+from benchmark.run.models import Classifier, build_model, forward_for
+from benchmark.core.provenance import provenance
+from benchmark.records.store import atomic_write_bytes
+from benchmark.run.rundata import prepare_data
+from benchmark.run.seeding import rng_state, seed_everything, set_determinism, set_rng_state
+from benchmark.spec.variants import variant
 
 if TYPE_CHECKING:  # annotations only: the loop (and the bench) import without pydantic
-    from benchmark.config import RunConfig
+    from benchmark.spec.config import RunConfig
 
 THRESHOLDS = (0.5, 0.75)
 Log = Callable[[str], None]
@@ -57,7 +57,7 @@ class LoopState:
     best_state: dict[str, torch.Tensor] | None = None
     since_best: int = 0
     stopped: bool = False
-    #: the first divergence rule that fired (``benchmark.divergence``); training stops there
+    #: the first divergence rule that fired (``benchmark.run.divergence``); training stops there
     divergence: dict[str, Any] | None = None
 
 
@@ -305,7 +305,7 @@ class Trainer:
     # -- finish -------------------------------------------------------------------------------
     def finish(self, started: float) -> dict[str, Any]:
         """The paper's analyses on the model of the best validation epoch, and the record's fields;
-        ``divergence`` (``benchmark.divergence``) where the run's predictions carry no information."""
+        ``divergence`` (``benchmark.run.divergence``) where the run's predictions carry no information."""
         state, data = self.state, self.data
         best = state.best
         if state.divergence is None and "predictions" in best:
@@ -353,7 +353,7 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
     holds the run's checkpoint, which stays — whoever writes the record removes it once the record
     is safe (``benchmark.run_and_record`` trains and writes the record). The record's ``variant`` is
     the hyper-parameters that differ from the method's defaults for the dataset (``{}``: its main
-    row); ``study`` tags a run of a tuning study (``benchmark.tune.study_tag``), ``None`` otherwise."""
+    row); ``study`` tags a run of a tuning study (``benchmark.spec.tune.study_tag``), ``None`` otherwise."""
     resolved = cfg.resolve()
     ckpt = checkpoint_path(results_dir, cfg) if (results_dir is not None and cfg.checkpoint) else None
     started = time.time()

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 import methods
 from methods.base import Range
 
-from benchmark.variants import as_default_kind, default_hparams
+from benchmark.spec.variants import as_default_kind, default_hparams
 
 #: the study name written into every record of a tuning study (contract 3)
 STUDY_NAME = "tune"

@@ -2,9 +2,9 @@
 
 Each run is one submitit job calling ``RunTask``; with ``--runs-per-gpu K`` each job (array task)
 holds one GPU and trains K runs at once, one process each (``PackTask``, see
-``benchmark.packing``). Both are ``Checkpointable``: when SLURM signals a time-out or a
+``benchmark.sweep.packing``). Both are ``Checkpointable``: when SLURM signals a time-out or a
 preemption, submitit resubmits the same call (requeue) and every run resumes from its last epoch
-checkpoint (``benchmark.train``), so the requeued job ends with the records an uninterrupted one
+checkpoint (``benchmark.run.train``), so the requeued job ends with the records an uninterrupted one
 writes.
 
 A job that dies without a record (``scancel``, out of memory, node failure) is noticed from the
@@ -25,16 +25,12 @@ from typing import Any, Iterator, Sequence
 import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
-import benchmark
-from benchmark.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
-from benchmark.packing import Pack, available_cpus, job_layout, threads_per_run
-from benchmark.records import read_record, record_status
-from benchmark.status import Submission, record_submissions
-from benchmark.sweep import Job
-
-#: the folder holding the ``benchmark`` and ``methods`` packages this sweep was started from
-CODE_ROOT = Path(benchmark.__file__).resolve().parent.parent
-
+from benchmark.core.provenance import CODE_ROOT
+from benchmark.sweep.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
+from benchmark.sweep.packing import Pack, available_cpus, job_layout, threads_per_run
+from benchmark.records.store import read_record, record_status
+from benchmark.sweep.status import Submission, record_submissions
+from benchmark.sweep.plan import Job
 
 class RunTask(submitit.helpers.Checkpointable):
     """One run as a submitit job. On requeue the inherited ``checkpoint`` resubmits this same
@@ -61,7 +57,7 @@ class RunTask(submitit.helpers.Checkpointable):
 
 
 class PackTask(submitit.helpers.Checkpointable):
-    """K runs in one job on its one GPU, each in its own process (``benchmark.packing.Pack``).
+    """K runs in one job on its one GPU, each in its own process (``benchmark.sweep.packing.Pack``).
     On requeue the run processes are stopped first; the job started again resumes each run from
     its checkpoint and skips the runs it had finished. ``threads``: torch threads per run,
     ``None``: the job's CPUs over ``runs_per_gpu``."""

@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from benchmark.records import atomic_write_bytes
+from benchmark.records.store import atomic_write_bytes
 
 #: CSV columns, in order: what a person watches (loss, mAPs, time, throughput, learning rate)
 COLUMNS = ("epoch", "train_loss", "val_map", "test_map", "seconds", "train_seconds", "images_per_second", "lr",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 RECORD_SUFFIX = ".json"
-#: what ``benchmark.train.run`` writes: a finished run, a crash, a run whose predictions carry no information
+#: what ``benchmark.run.train.run`` writes: a finished run, a crash, a run whose predictions carry no information
 RECORD_STATUSES = ("done", "failed", "diverged")
 #: fields every record has, as the harness writes them, and what each must be
 IDENTITY_FIELDS = ("method", "dataset", "labels", "seed")

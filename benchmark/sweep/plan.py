@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import RunConfig
-from benchmark.records import RecordCheck, inspect_record, record_path
+from benchmark.spec.config import RunConfig
+from benchmark.records.store import RecordCheck, inspect_record, record_path
 
 
 @dataclass(frozen=True)

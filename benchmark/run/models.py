@@ -106,7 +106,7 @@ def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_cha
     if name in LOCAL_BACKBONES:
         backbone = LOCAL_BACKBONES[name](in_chans=in_chans)
         if pretrained:
-            from benchmark.pretrain import load_or_build
+            from benchmark.run.pretrain import load_or_build
 
             if in_chans != 1 or weights_root is None:
                 raise ValueError(f"pretrained '{name}' weights exist for the 1-channel digits set only")

@@ -37,7 +37,7 @@ def check_device_available(name: str) -> None:
 
 def check_backbone(name: str) -> str:
     """``smallcnn`` or a timm model name (an optional ``.tag`` names its pretrained weights)."""
-    from benchmark.models import LOCAL_BACKBONES
+    from benchmark.run.models import LOCAL_BACKBONES
 
     if name in LOCAL_BACKBONES:
         return name
