@@ -312,11 +312,11 @@ def test_role_learning_rate_multiplier() -> None:
 
 
 def test_role_loss_matches_the_formula_values_and_gradients() -> None:
-    method, observed = role_run(n=B)
+    method, observed = role_run(n=B + 3)  # three rows of the estimator stay outside the batch
     method.double()
     logits, _ = sample(7)
     logits.requires_grad_()
-    index = torch.tensor([3, 0, 6, 1, 5, 2, 4])
+    index = torch.tensor([3, 0, 6, 1, 9, 2, 4])
     y = observed[index].double()
     got = method.loss(logits, y, index=index)
     got.backward()
@@ -335,9 +335,10 @@ def test_role_loss_matches_the_formula_values_and_gradients() -> None:
     torch.testing.assert_close(logits.grad, g_logits.grad, rtol=1e-6, atol=1e-12)
     torch.testing.assert_close(method.estimator_logits.grad, est.grad, rtol=1e-6, atol=1e-12)
     # only the batch's rows of the estimator get a gradient
-    untouched = torch.ones(B, dtype=torch.bool)
+    untouched = torch.ones(B + 3, dtype=torch.bool)
     untouched[index] = False
-    assert not untouched.any() or method.estimator_logits.grad[untouched].abs().sum() == 0
+    assert untouched.sum() == 3 and method.estimator_logits.grad[untouched].abs().sum() == 0
+    assert (method.estimator_logits.grad[index].abs().sum(1) > 0).all()
 
 
 def test_role_needs_setup_and_index() -> None:

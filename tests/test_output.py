@@ -87,7 +87,9 @@ def test_the_whole_leaderboard_only_on_request(logged_sweep: dict[str, Any], cap
 
 
 def test_epochs_are_logged_as_csv_beside_the_record_with_the_records_numbers(logged_sweep: dict[str, Any]) -> None:
-    for record_path in sorted((logged_sweep["folder"] / "results" / "digits").glob("*.json")):
+    record_paths = sorted((logged_sweep["folder"] / "results" / "digits").glob("*.json"))
+    assert len(record_paths) == 2  # an and em at seed 0: the loop below checks both runs' CSVs
+    for record_path in record_paths:
         record = read_record(record_path)
         rows = _csv_rows(epochlog.epochs_csv_path(record_path))
         assert list(rows[0]) == list(epochlog.COLUMNS)
