@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.bench.cost import (DATASETS, NoEstimate, Settings, estimate_jobs, load_figures, run_images, table_configs)
+from benchmark.bench.cost import table_configs
+from benchmark.sweep.cost import DATASETS, NoEstimate, Settings, estimate_jobs, load_figures, run_images
 from benchmark.spec.config import RunConfig
 from tests.clirun import assert_no_traceback, run_cli
 

@@ -1,392 +1,41 @@
 """What a sweep costs in GPU-hours and wall-clock, from measured throughput kept in the
-repository (``results/_bench/*.json``).
+repository (``results/_bench/*.json``); the model is ``benchmark.sweep.cost``.
 
     python -m benchmark.bench.cost --table                      # the whole table, unpacked and packed 4 per GPU
     python -m benchmark.bench.cost --table --runs-per-gpu 4 --mps --gpus 8 16
     python -m benchmark.bench.cost bench.json [--gpus 1 4 8]    # ours against the reference-style loop, one file
 
-``spml-bench run ... --dry-run`` prints the same estimate for the runs a sweep would start.
-
-The workload is counted, not measured: each run does all its epochs (no early stopping: an upper
-bound), each epoch a training pass over the training split (80% of the pool) and evaluation
-passes over validation (20% of the pool) and test, then one more pass over the training split
-for the record's analyses; EM+APL adds a prediction pass over the training split after every
-epoch from its warm-up ``T_w`` on; ROLE+LI one feature pass. Pool and test sizes are the
-datasets' nominal ones (``DATASETS``). Training images cost ``1 / train images/s`` measured at
-the run's batch size; evaluated ones ``1 / eval images/s``, the lowest measured on that GPU
-(the loop evaluates at ``max(batch, 64)``).
-
-Packed runs (``--runs-per-gpu K``): a job's training time is its K runs' longest training time
-times K over the measured speed-up of K runs on one GPU at that batch (aggregate images/s of K
-runs over one run's; the largest K measured up to K; with ``--mps`` the MPS figure where there
-is one); where no packed figure was measured, no gain is assumed. Evaluation passes are counted
-one after the other. Jobs are independent, so N GPUs take the longest-processing-time-first
-schedule of the jobs.
-
-Figure files: what ``python -m benchmark.bench --json`` writes (one run's training and
-evaluation images/s with its settings), and packing files (``"kind": "packing"``, written by
-``python -m benchmark.bench.packing``): ``train_images_per_s`` of K runs on one GPU, keyed
-``"1"``, ``"2"``, ``"4"``, ``"4+mps"``. A file may say where its figures come from (``source``).
+``spml-bench run ... --dry-run`` prints the same estimate for the runs a sweep would start. The
+whole table is the default sweep (every method's rows, the default seeds) on the four datasets;
+the one-file comparison prices the paper's rows (``leaderboard.table.PAPER_ORDER``).
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from benchmark.cli import OneLineParser, guarded, user_error
-
-if TYPE_CHECKING:
-    from benchmark.spec.config import RunConfig
-
-#: nominal (training pool, test split) sizes
-DATASETS: dict[str, tuple[int, int]] = {
-    "voc": (5_700, 5_800),
-    "coco": (82_000, 40_000),
-    "nuswide": (150_000, 60_000),
-    "cub": (6_000, 5_800),
-}
-ROWS = ["bce(full)", "bce(1p_all_n)", "an", "dw", "l1r", "l2r", "ls", "nls", "entmin", "focal", "asl",
-        "role", "role_li", "em", "em_apl"]
-SEEDS = 3
-EPOCHS = 10
-APL_WARMUP = {"voc": 5, "coco": 5, "nuswide": 4, "cub": 3}
-#: the harness evaluates at this batch or the training batch, whichever is larger
-EVAL_BATCH = 64
-#: the repository's figures
-REPO_BENCH_DIR = Path(__file__).resolve().parents[2] / "results" / "_bench"
+from benchmark.core.jsonio import read_json
+from benchmark.spec.config import RunConfig, SweepConfig
+from benchmark.sweep.cost import (DATASETS, REPO_BENCH_DIR, Figure, NoEstimate, estimate_jobs, load_figures,
+                                  wall_seconds, work_of)
+from benchmark.sweep.packing import pack_jobs
+from benchmark.sweep.plan import Job
+from leaderboard.mdutil import table
+from leaderboard.table import PAPER_ORDER
 
 
-# -- measured figures ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Figure:
-    """The throughput one file of ``results/_bench`` measured, and under which settings."""
-
-    path: Path
-    device: str  # "cuda" | "cpu"
-    device_name: str
-    backbone: str  # the architecture: timm's pretrained tag dropped ("resnet50.tv_in1k" → "resnet50")
-    image_size: int
-    batch_size: int
-    amp: str
-    channels_last: bool
-    compile: bool
-    train_ips: float | None  # one run alone, training images/s
-    eval_ips: float | None
-    packed: dict[str, float] = field(default_factory=dict)  # "K" or "K+mps" → K runs' aggregate train images/s
-    source: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.path.name} ({self.device_name}, batch {self.batch_size})"
-
-
-def architecture(backbone: str) -> str:
-    return backbone.split(".")[0]
-
-
-def parse_figure(path: Path, data: Any) -> Figure | None:
-    """The figure in one JSON file, ``None`` for a JSON of another kind; ``ValueError`` naming the
-    field for a figure file with a missing or wrong field."""
-    if not isinstance(data, dict) or "settings" not in data:
-        return None
-    s = data["settings"]
-    try:
-        common = dict(
-            path=path, device=str(data["device"]), device_name=str(data["device_name"]),
-            backbone=architecture(str(s["backbone"])), image_size=int(s["image_size"]), batch_size=int(s["batch_size"]),
-            amp=str(s.get("amp", "off")), channels_last=bool(s.get("channels_last", False)),
-            compile=bool(s.get("compile", False)), source=data.get("source"),
-        )
-        if data.get("kind") == "packing":
-            packed = {str(k): float(v) for k, v in data["train_images_per_s"].items()}
-            eval_ips = data.get("eval_images_per_s")
-            return Figure(**common, train_ips=packed.get("1"), eval_ips=float(eval_ips) if eval_ips else None, packed=packed)
-        if "ours_train_images_per_s" not in data:
-            return None
-        return Figure(**common, train_ips=float(data["ours_train_images_per_s"]),
-                      eval_ips=float(data["ours_eval_images_per_s"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{path}: not a throughput figure file ({type(exc).__name__}: {exc})") from None
-
-
-def load_figures(folders: Sequence[Path]) -> tuple[list[Figure], list[str]]:
-    """Every figure in the JSON files of ``folders`` (the first folder holding any wins), and a
-    line for each file that could not be read."""
-    for folder in folders:
-        files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
-        if not files:
-            continue
-        figures, problems = [], []
-        for path in files:
-            try:
-                figure = parse_figure(path, json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError, ValueError) as exc:
-                problems.append(f"skipped {path}: {exc}")
-                continue
-            if figure is not None:
-                figures.append(figure)
-        return figures, problems
-    return [], []
-
-
-# -- the work of a run ----------------------------------------------------------------------------
-def run_images(dataset: str, row: str, epochs: int = EPOCHS, warmup: int | None = None,
-               feature_pass: bool = True) -> tuple[float, float]:
-    """(trained images, evaluated images) of one run doing all ``epochs``."""
-    pool, test = DATASETS[dataset]
-    train, val = 0.8 * pool, 0.2 * pool
-    trained = epochs * train
-    evaluated = epochs * (val + test) + train
-    if row == "em_apl":
-        t_w = APL_WARMUP[dataset] if warmup is None else warmup
-        evaluated += max(0, epochs - t_w + 1) * train
-    if row == "role_li" and feature_pass:
-        evaluated += train
-    return trained, evaluated
-
-
-@dataclass(frozen=True)
-class Work:
-    """What one run asks of the GPU."""
-
-    label: str
-    dataset: str
-    batch_size: int
-    trained: float
-    evaluated: float
-
-
-def work_of(cfg: RunConfig) -> Work:
-    """``ValueError`` for a run the model cannot count (a dataset without nominal sizes, the
-    linear-probe protocol)."""
-    r = cfg.resolve()
-    if r.dataset not in DATASETS:
-        raise ValueError(f"no nominal size for dataset '{r.dataset}' (known: {', '.join(DATASETS)})")
-    if r.protocol != "finetune":
-        raise ValueError("the linear-probe protocol is not modelled (its cost is one feature pass per dataset)")
-    trained, evaluated = run_images(r.dataset, r.method, int(r.epochs or EPOCHS), r.hparams.get("T_w"), bool(r.pretrained))
-    return Work(cfg.label(), r.dataset, int(r.batch_size or 0), trained, evaluated)
-
-
-# -- choosing figures -----------------------------------------------------------------------------
-class NoEstimate(ValueError):
-    """No measured figure fits these runs; the message says why."""
-
-
-@dataclass
-class Settings:
-    backbone: str
-    image_size: int
-    amp: str
-    channels_last: bool
-    compile: bool
-
-    @classmethod
-    def of(cls, cfg: RunConfig) -> "Settings":
-        r = cfg.resolve()
-        return cls(architecture(str(r.backbone)), int(r.image_size or 0), r.amp, bool(r.channels_last), bool(r.compile))
-
-    def describe(self) -> str:
-        return (f"{self.backbone} at {self.image_size}, amp {self.amp}, "
-                f"{'channels_last' if self.channels_last else 'NCHW'}{', compiled' if self.compile else ''}")
-
-
-def _compile_fits(f: Figure, s: Settings) -> bool:
-    # an eager figure bounds a compiled run (compiling is faster); not the other way round
-    return s.compile or not f.compile
-
-
-def _same_numerics(f: Figure, s: Settings) -> bool:
-    return f.amp == s.amp and f.channels_last == s.channels_last and _compile_fits(f, s)
-
-
-@dataclass
-class Pick:
-    """The figures chosen for one GPU type, and why they give a bound or do not."""
-
-    device_name: str
-    train: dict[int, Figure]  # batch → figure
-    eval: Figure
-    caveats: list[str]
-    bound: bool
-
-
-def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pick:
-    """One GPU type's figures for runs of ``settings`` at ``batches``: the GPU whose figures
-    cover most batches exactly, the slower one on a tie (a bound should err high)."""
-    model = [f for f in figures if f.device == "cuda" and f.backbone == settings.backbone
-             and f.image_size == settings.image_size]
-    if not model:
-        measured = sorted({f"{f.backbone} at {f.image_size} ({f.device_name})" for f in figures}) or ["none"]
-        raise NoEstimate(f"no measured throughput for {settings.backbone} at {settings.image_size} px on a GPU "
-                         f"(measured: {', '.join(measured)})")
-    best: tuple[tuple[int, float], Pick] | None = None
-    for device_name in sorted({f.device_name for f in model}):
-        mine = [f for f in model if f.device_name == device_name and _compile_fits(f, settings)]
-        strict = [f for f in mine if _same_numerics(f, settings)]
-        caveats, bound = [], True
-        pool = strict
-        if not pool and mine:
-            pool = mine
-            measured = sorted({f"amp {f.amp}, {'channels_last' if f.channels_last else 'NCHW'}"
-                               f"{', compiled' if f.compile else ''}" for f in mine})
-            caveats.append(f"measured with {' / '.join(measured)}, not these runs' {settings.describe()}: "
-                           "the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)")
-            bound = False
-        trains = [f for f in pool if f.train_ips]
-        evals = [f for f in pool if f.eval_ips]
-        if not trains or not evals:
-            continue
-        chosen: dict[int, Figure] = {}
-        exact = 0
-        for batch in sorted(batches):
-            same = [f for f in trains if f.batch_size == batch]
-            below = [f for f in trains if f.batch_size < batch]
-            if same:
-                chosen[batch] = min(same, key=lambda f: f.train_ips or 0.0)
-                exact += 1
-            elif below:  # a smaller batch is slower: still an upper bound
-                top = max(f.batch_size for f in below)
-                chosen[batch] = min((f for f in below if f.batch_size == top), key=lambda f: f.train_ips or 0.0)
-                caveats.append(f"batch {batch}: no figure at that batch, {chosen[batch].describe()} used (slower)")
-            else:
-                low = min(f.batch_size for f in trains)
-                chosen[batch] = min((f for f in trains if f.batch_size == low), key=lambda f: f.train_ips or 0.0)
-                caveats.append(f"batch {batch}: measured only at larger batches, {chosen[batch].describe()} used: "
-                               "faster than these runs train, so the estimate is no bound")
-                bound = False
-        eval_fig = min(evals, key=lambda f: f.eval_ips or 0.0)
-        slowness = sum(1.0 / (f.train_ips or 1.0) for f in chosen.values())
-        candidate = Pick(device_name, chosen, eval_fig, caveats, bound)
-        key = (exact, slowness)
-        if best is None or key > best[0]:
-            best = (key, candidate)
-    if best is None:
-        raise NoEstimate(f"no GPU figure with both training and evaluation throughput for {settings.describe()}")
-    return best[1]
-
-
-def packed_speedup(figures: Sequence[Figure], chosen: Figure, runs: int, mps: bool) -> tuple[float, str]:
-    """Aggregate over one run's training throughput of ``runs`` runs on one GPU, on the GPU and
-    batch of ``chosen``; 1.0 where nothing was measured. Returns (speed-up, what it rests on)."""
-    if runs <= 1:
-        return 1.0, ""
-    packing = [f for f in figures if f.packed and f.device_name == chosen.device_name
-               and f.batch_size == chosen.batch_size and f.amp == chosen.amp and f.channels_last == chosen.channels_last
-               and f.compile == chosen.compile and "1" in f.packed]
-    best: tuple[float, str] | None = None
-    for f in packing:
-        options = [(int(k), v) for k, v in f.packed.items() if k.isdigit() and 1 < int(k) <= runs]
-        if mps:
-            options += [(int(k.split("+")[0]), v) for k, v in f.packed.items()
-                        if k.endswith("+mps") and k.split("+")[0].isdigit() and 1 < int(k.split("+")[0]) <= runs]
-        if not options:
-            continue
-        k, agg = max(options, key=lambda kv: (kv[0], kv[1]))
-        ratio = agg / f.packed["1"]
-        label = f"{k}{' (MPS)' if mps and agg == f.packed.get(f'{k}+mps') else ''} runs {agg:.0f} vs 1 run " \
-                f"{f.packed['1']:.0f} images/s = {ratio:.2f}x ({f.path.name})"
-        if best is None or ratio < best[0]:  # two files disagreeing: the smaller gain
-            best = (ratio, label)
-    return best if best is not None else (1.0, "")
-
-
-# -- the estimate ---------------------------------------------------------------------------------
-@dataclass
-class Estimate:
-    device_name: str
-    gpu_hours: float
-    wall_hours: float
-    gpus: int
-    jobs: int
-    longest_job_hours: float
-    figures: list[str]
-    packing: list[str]
-    caveats: list[str]
-    bound: bool
-    gpu_hours_by_dataset: dict[str, float] = field(default_factory=dict)
-
-
-def wall_seconds(durations: list[float], slots: int) -> float:
-    """Longest-processing-time-first schedule on ``slots`` identical GPUs (or job slots)."""
-    loads = [0.0] * max(1, slots)
-    heapq.heapify(loads)
-    for d in sorted(durations, reverse=True):
-        heapq.heappush(loads, heapq.heappop(loads) + d)
-    return max(loads)
-
-
-def estimate_jobs(layout: Sequence[Sequence[RunConfig]], figures: Sequence[Figure], *, runs_per_gpu: int = 1,
-                  mps: bool = False, gpus_per_job: int = 1, concurrent_jobs: int | None = None) -> Estimate:
-    """GPU-hours and wall-clock of ``layout`` (the runs of each job) on the GPU whose figures fit
-    best; ``NoEstimate`` when none does. ``concurrent_jobs``: jobs at once (default: all)."""
-    if not layout:
-        raise NoEstimate("nothing to run")
-    cfgs = [cfg for runs in layout for cfg in runs]
-    kinds = {repr(Settings.of(c).__dict__) for c in cfgs}
-    if len(kinds) > 1:
-        raise NoEstimate("the runs differ in backbone, image size or precision: estimate each kind on its own")
-    settings = Settings.of(cfgs[0])
-    try:
-        works = {id(c): work_of(c) for c in cfgs}
-    except ValueError as exc:
-        raise NoEstimate(str(exc)) from None
-    p = pick(figures, settings, {w.batch_size for w in works.values()})
-    packing: dict[tuple[int, int], tuple[float, str]] = {}  # (batch, runs) → speed-up
-    durations = []
-    by_dataset: dict[str, float] = {}
-    for runs in layout:
-        ws = [works[id(c)] for c in runs]
-        train_s = [w.trained / (p.train[w.batch_size].train_ips or 1.0) for w in ws]
-        eval_s = sum(w.evaluated / (p.eval.eval_ips or 1.0) for w in ws)
-        if runs_per_gpu > 1:
-            batch = ws[0].batch_size
-            key = (batch, len(ws))
-            if key not in packing:
-                packing[key] = packed_speedup(figures, p.train[batch], len(ws), mps)
-            speedup = packing[key][0]
-            durations.append(len(ws) * max(train_s) / speedup + eval_s)
-        else:
-            durations.append(sum(train_s) + eval_s)
-        by_dataset[ws[0].dataset] = by_dataset.get(ws[0].dataset, 0.0) + durations[-1] * gpus_per_job / 3600
-    slots = len(layout) if concurrent_jobs is None else max(1, min(concurrent_jobs, len(layout)))
-    figures_used = [f"batch {b}: {f.describe()}, {f.train_ips:.0f} train images/s" for b, f in sorted(p.train.items())]
-    figures_used.append(f"evaluation: {p.eval.describe()}, {p.eval.eval_ips:.0f} images/s (the lowest on this GPU)")
-    sources = sorted({f.source for f in [*p.train.values(), p.eval] if f.source})
-    figures_used += [f"source: {s}" for s in sources]
-    pack_lines = []
-    if runs_per_gpu > 1:
-        for batch in sorted({w.batch_size for w in works.values()}):
-            sizes = sorted({len(r) for r in layout if works[id(r[0])].batch_size == batch and len(r) > 1})
-            for n in sizes:
-                speedup, label = packing.get((batch, n), (1.0, ""))
-                pack_lines.append(f"batch {batch}, {n} runs per GPU: " + (
-                    label or "packed throughput not measured on this GPU at this batch: no gain assumed "
-                             "(runs one after the other)"))
-    return Estimate(p.device_name, sum(durations) * gpus_per_job / 3600, wall_seconds(durations, slots) / 3600,
-                    slots * gpus_per_job, len(layout), max(durations) / 3600, figures_used, pack_lines, p.caveats, p.bound,
-                    by_dataset)
-
-
-# -- the whole table ------------------------------------------------------------------------------
-def table_configs(amp: str = "bf16", channels_last: bool = True) -> list[RunConfig]:
-    """The paper's table: every method's rows on the four datasets, seeds 0 1 8, at the
+def table_configs(amp: str = "bf16", channels_last: bool = True, paper_rows: bool = False) -> list[RunConfig]:
+    """The default sweep on the four datasets (only the paper's rows with ``paper_rows``) at the
     protocol's settings with ``amp`` and ``channels_last`` (the GPU figures' settings)."""
-    from benchmark.spec.config import SweepConfig
-
-    return SweepConfig(datasets=list(DATASETS), seeds=[0, 1, 8],
+    return SweepConfig(datasets=list(DATASETS), methods=PAPER_ORDER if paper_rows else None,
                        overrides={"amp": amp, "channels_last": channels_last}).runs()
 
 
 def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus: Sequence[int]) -> str:
-    from benchmark.sweep.packing import pack_jobs
-    from benchmark.sweep.plan import Job
-
     cfgs = table_configs()
     rows, by_dataset = [], []
     layouts = {1: [[c] for c in cfgs]}
@@ -399,59 +48,44 @@ def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus
             e = estimate_jobs(layout, figures, runs_per_gpu=k, mps=mps and k > 1, concurrent_jobs=n)
             cells.append(f"{e.wall_hours:.1f} h")
         name = "one run per GPU" if k == 1 else f"{k} runs per GPU{' (MPS)' if mps else ''}"
-        rows.append(f"| {name} | {len(layout)} | {e.gpu_hours:.1f} | " + " | ".join(cells) + " |")
-        by_dataset.append(f"| {name} | " + " | ".join(f"{e.gpu_hours_by_dataset[d]:.1f}" for d in DATASETS) + " |")
+        rows.append([name, str(len(layout)), f"{e.gpu_hours:.1f}", *cells])
+        by_dataset.append([name, *(f"{e.gpu_hours_by_dataset[d]:.1f}" for d in DATASETS)])
         notes += [f"- {line}" for line in [*e.figures, *e.packing, *e.caveats] if f"- {line}" not in notes]
-    head = "| | jobs | GPU-hours | " + " | ".join(f"wall on {n} GPU(s)" for n in gpus) + " |"
-    per_dataset = ["", "GPU-hours by dataset:", "", "| | " + " | ".join(DATASETS) + " |", "|---" * (1 + len(DATASETS)) + "|",
-                   *by_dataset]
-    return "\n".join([head, "|---" * (3 + len(gpus)) + "|", *rows, *per_dataset, "",
+    return "\n".join([table(["", "jobs", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows), "",
+                      "GPU-hours by dataset:", "", table(["", *DATASETS], by_dataset), "",
                       f"{len(cfgs)} runs ({e.device_name}), each all its epochs (an upper bound); figures:", *notes])
 
 
 # -- ours against the reference-style loop, from one bench file ----------------------------------
-def run_seconds(train_ips: float, eval_ips: float) -> list[tuple[str, float]]:
-    out = []
-    for ds in DATASETS:
-        for row in ROWS:
-            trained, evaluated = run_images(ds, row)
-            out += [(f"{ds}/{row}", trained / train_ips + evaluated / eval_ips)] * SEEDS
-    return out
-
-
 def estimate(bench: dict[str, Any], gpus: list[int]) -> dict[str, Any]:
+    """GPU-hours of the paper's rows on the four datasets at ``bench``'s measured rates, ours and
+    the reference-style loop's."""
+    works = [work_of(cfg) for cfg in table_configs(paper_rows=True)]
     sides = {}
     for side in ("ours", "ref"):
-        runs = run_seconds(bench[f"{side}_train_images_per_s"], bench[f"{side}_eval_images_per_s"])
-        total = sum(d for _, d in runs)
-        sides[side] = {
-            "gpu_hours": total / 3600,
-            "wall_hours": {str(n): wall_seconds([d for _, d in runs], n) / 3600 for n in gpus},
-            "longest_run_hours": max(d for _, d in runs) / 3600,
-        }
+        train_ips, eval_ips = bench[f"{side}_train_images_per_s"], bench[f"{side}_eval_images_per_s"]
+        runs = [w.trained / train_ips + w.evaluated / eval_ips for w in works]
+        sides[side] = {"gpu_hours": sum(runs) / 3600, "longest_run_hours": max(runs) / 3600,
+                       "wall_hours": {str(n): wall_seconds(runs, n) / 3600 for n in gpus}}
     decode = sum(p + t for p, t in DATASETS.values())
     return {
         "device_name": bench.get("device_name"), "batch_size": bench.get("settings", {}).get("batch_size"),
-        "runs": len(ROWS) * len(DATASETS) * SEEDS, **sides,
-        "cache_build_hours": decode / bench["cache_build_images_per_s"] / 3600,
+        "runs": len(works), **sides, "cache_build_hours": decode / bench["cache_build_images_per_s"] / 3600,
     }
 
 
 def markdown(e: dict[str, Any], bench: dict[str, Any]) -> str:
     gpus = list(e["ours"]["wall_hours"])
-    head = "| | train images/s | eval images/s | GPU-hours | " + " | ".join(f"wall on {n} GPU(s)" for n in gpus) + " |"
-    lines = [head, "|---" * (4 + len(gpus)) + "|"]
-    for side, name in (("ours", "ours"), ("ref", "reference-style")):
-        s = e[side]
-        lines.append(
-            f"| {name} | {bench[f'{side}_train_images_per_s']:.0f} | {bench[f'{side}_eval_images_per_s']:.0f} | "
-            f"{s['gpu_hours']:.1f} | " + " | ".join(f"{s['wall_hours'][n]:.1f} h" for n in gpus) + " |"
-        )
-    lines.append("")
-    lines.append(f"{e['runs']} runs at most {EPOCHS} epochs each, measured on {e['device_name']} at batch "
-                 f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
-                 f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run).")
-    return "\n".join(lines)
+    rows = [[name, f"{bench[f'{side}_train_images_per_s']:.0f}", f"{bench[f'{side}_eval_images_per_s']:.0f}",
+             f"{e[side]['gpu_hours']:.1f}", *(f"{e[side]['wall_hours'][n]:.1f} h" for n in gpus)]
+            for side, name in (("ours", "ours"), ("ref", "reference-style"))]
+    epochs = max(int(c.resolve().epochs or 0) for c in table_configs(paper_rows=True))
+    return "\n".join([
+        table(["", "train images/s", "eval images/s", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows), "",
+        f"{e['runs']} runs at most {epochs} epochs each, measured on {e['device_name']} at batch "
+        f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
+        f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run)."])
+
 
 
 PROG = "python -m benchmark.bench.cost"
@@ -486,10 +120,11 @@ def _main(argv: list[str] | None) -> int:
     if args.bench is None:
         return user_error(PROG, "give a bench JSON, or --table")
     try:
-        bench = json.loads(args.bench.read_text(encoding="utf-8"))
+        bench = read_json(args.bench, ValueError, "a JSON written by python -m benchmark.bench --json")
+    except ValueError as exc:
+        return user_error(PROG, str(exc))
+    try:
         text = markdown(estimate(bench, args.gpus), bench)
-    except OSError as exc:
-        return user_error(PROG, f"{args.bench}: cannot be read ({exc.strerror or exc})")
     except (ValueError, KeyError, TypeError) as exc:
         return user_error(PROG, f"{args.bench}: not a JSON written by python -m benchmark.bench --json "
                                 f"({type(exc).__name__}: {exc})")

@@ -1,6 +1,6 @@
 """``spml-bench run ... --dry-run``: the bill before the sweep. The plan (runs, jobs, arrays,
 GPUs, runs per GPU) and the estimated GPU-hours and wall-clock from the measured throughput kept
-under ``results/_bench`` (``benchmark.bench.cost``); nothing is submitted or written.
+under ``results/_bench`` (``benchmark.sweep.cost``); nothing is submitted or written.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.bench.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
+from benchmark.sweep.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
 from benchmark.sweep.launch import LaunchOptions
 from benchmark.sweep.packing import job_layout
 from benchmark.sweep.status import RunState
