@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.run import pretrain
+from benchmark.run import models, pretrain
 from benchmark.spec.config import RunConfig
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
@@ -62,8 +62,8 @@ def test_pretraining_parameters_and_the_data_are_in_the_weights_key(
 
 def test_the_architecture_is_in_the_weights_key_and_in_the_feature_cache_tag() -> None:
     assert pretrain.weights_key(SmallCNN(width=8)) != pretrain.weights_key(SmallCNN())
-    assert pretrain.weights_tag(SmallCNN()) == f"pretrained-{pretrain.weights_key(SmallCNN())}"
-    assert pretrain.weights_tag(torch.nn.Conv2d(1, 1, 1)) == "pretrained"  # any other backbone: its name
+    assert models.weights_tag(SmallCNN()) == f"pretrained-{pretrain.weights_key(SmallCNN())}"
+    assert models.weights_tag(torch.nn.Conv2d(1, 1, 1)) == "pretrained"  # any other backbone: its name
 
 
 def test_pretrained_weights_do_not_depend_on_the_callers_rng_or_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:

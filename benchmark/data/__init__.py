@@ -8,13 +8,13 @@ turns the pool into train/val and observed labels.
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from benchmark.core.cli import default_data_root  # the one definition of $SPML_DATA (the --data-root default)
 from benchmark.data.store import ArrayImages, ImageStore
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,16 +61,13 @@ class DatasetSpec:
     title: str
     num_classes: int
     description: str
-    #: training defaults (PROTOCOL.md for the real datasets, our tuning for the embedded one)
-    defaults: dict[str, Any]
+    #: the resolution images are decoded (and cached) at unless a run asks for another: the
+    #: protocol's (PROTOCOL.md), 24 for the embedded set. Training defaults: ``benchmark.spec.defaults``
+    image_size: int
     #: "module:function" loading the dataset from a data root
     loader: str
     #: the command that prepares the data, for error messages
     prepare_hint: str
-    #: overrides of ``defaults`` under the linear-probe protocol. For a linear head the fine-tuning
-    #: lr (1e-5) is far too small; we adopt the schedule of ROLE+LI's linear phase (PROTOCOL.md:
-    #: 25 epochs, lr 1e-3, batch 16, 8 for CUB)
-    linear_defaults: dict[str, Any] = field(default_factory=lambda: {"lr": 1e-3, "batch_size": 16, "epochs": 25})
 
     def load(self, data_root: str | Path, **kwargs: Any) -> Dataset:
         module, func = self.loader.split(":")
@@ -78,67 +75,30 @@ class DatasetSpec:
         return fn(Path(data_root), **kwargs)
 
 
-_REAL_DEFAULTS: dict[str, Any] = {
-    # torchvision's original ImageNet weights, as the paper (timm's plain resnet50 is stronger)
-    "backbone": "resnet50.tv_in1k",
-    "pretrained": True,
-    "image_size": 448,
-    "epochs": 10,
-    "patience": 1,  # the paper's rule: stop at the first epoch whose validation mAP does not improve
-    "hflip": True,
-}
-
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
-        key="digits",
-        title="Digit mosaics (embedded)",
-        num_classes=10,
-        description="embedded default: 2x2 mosaics of sklearn's handwritten digits, 10 classes, CPU-sized",
-        # chosen for resolution (README "The embedded dataset", python -m benchmark.bench.resolution):
-        # lr 3e-3 and 7 epochs keep the default sweep under 3 minutes on 2 cores; patience 2
-        # (adopted; the paper stops at the first non-improving epoch): on this small validation
-        # split a one-epoch dip ended some seeds of a row early and not others, which was most of
-        # the seed spread (6 of 22 rows above 1.5 mAP std with patience 1, none with 2)
-        defaults={
-            "backbone": "smallcnn",
-            "pretrained": True,
-            "image_size": 24,
-            "epochs": 7,
-            "patience": 2,
-            "batch_size": 64,
-            "lr": 3e-3,
-            "hflip": False,  # a mirrored digit is a different glyph
-        },
-        loader="benchmark.data.digits:load",
-        prepare_hint="built automatically on first use",
-        linear_defaults={"lr": 1e-2, "epochs": 25},
+        "digits", "Digit mosaics (embedded)", 10,
+        "embedded default: 2x2 mosaics of sklearn's handwritten digits, 10 classes, CPU-sized",
+        24, "benchmark.data.digits:load", "built automatically on first use",
     ),
     "voc": DatasetSpec(
         "voc", "PASCAL VOC 2012", 20, "PASCAL VOC 2012, 20 classes (train → pool, val → test)",
-        {**_REAL_DEFAULTS, "batch_size": 8, "lr": 1e-5},
-        "benchmark.data.formatted:load_voc", "python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc",
+        448, "benchmark.data.formatted:load_voc", "python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc",
     ),
     "coco": DatasetSpec(
         "coco", "MS-COCO 2014", 80, "MS-COCO 2014, 80 classes (train2014 → pool, val2014 → test)",
-        {**_REAL_DEFAULTS, "batch_size": 16, "lr": 1e-5},
-        "benchmark.data.formatted:load_coco", "python -m benchmark.data prepare coco --root RAW --out DATA_ROOT/coco",
+        448, "benchmark.data.formatted:load_coco", "python -m benchmark.data prepare coco --root RAW --out DATA_ROOT/coco",
     ),
     "nuswide": DatasetSpec(
         "nuswide", "NUS-WIDE", 81, "NUS-WIDE, 81 concepts (official release)",
-        {**_REAL_DEFAULTS, "batch_size": 16, "lr": 1e-5},
-        "benchmark.data.formatted:load_nuswide", "python -m benchmark.data prepare nuswide --root RAW --out DATA_ROOT/nuswide",
+        448, "benchmark.data.formatted:load_nuswide",
+        "python -m benchmark.data prepare nuswide --root RAW --out DATA_ROOT/nuswide",
     ),
     "cub": DatasetSpec(
         "cub", "CUB-200-2011", 312, "CUB-200-2011, 312 binary attributes",
-        {**_REAL_DEFAULTS, "batch_size": 8, "lr": 1e-4},
-        "benchmark.data.formatted:load_cub", "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
-        linear_defaults={"lr": 1e-3, "batch_size": 8, "epochs": 25},
+        448, "benchmark.data.formatted:load_cub", "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
     ),
 }
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("SPML_DATA", "./data"))
 
 
 def get_spec(key: str) -> DatasetSpec:

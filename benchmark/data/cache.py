@@ -268,7 +268,7 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
     Returns the cache files (none for a dataset held in memory)."""
     from benchmark.data import get_spec, load
 
-    size = image_size if image_size is not None else get_spec(key).defaults["image_size"]
+    size = image_size if image_size is not None else get_spec(key).image_size
     ds = load(key, data_root, image_size=size)
     todo: list[tuple[str, ImageStore, Path, int]] = []
     paths: list[Path] = []

@@ -14,22 +14,19 @@ from collections import Counter
 from typing import Any, Sequence
 
 from benchmark.data import get_spec
+from benchmark.data.classes import COCO_CATEGORIES, NUSWIDE_CONCEPTS
+from benchmark.data.voc import CLASSES as VOC_CLASSES
 
-#: official class names (any order) of the datasets whose list is fixed and public; filled on first
-#: use (the formatter modules that hold the lists import this one)
-_OFFICIAL: dict[str, frozenset[str]] = {}
+#: official class names (any order) of the datasets whose list is fixed and public
+_OFFICIAL: dict[str, frozenset[str]] = {
+    "voc": frozenset(VOC_CLASSES),
+    "coco": frozenset(name for _, name in COCO_CATEGORIES),
+    "nuswide": frozenset(NUSWIDE_CONCEPTS),
+}
 
 
 def official_class_names(key: str) -> frozenset[str] | None:
     """The official class names of ``key``, or ``None`` where only the count is known (CUB, digits)."""
-    if not _OFFICIAL:
-        from benchmark.data import coco, nuswide, voc
-
-        _OFFICIAL.update({
-            "voc": frozenset(voc.CLASSES),
-            "coco": frozenset(name for _, name in coco.CATEGORIES),
-            "nuswide": frozenset(nuswide.CONCEPTS),
-        })
     return _OFFICIAL.get(key)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.classes import NUSWIDE_CONCEPTS as CONCEPTS
 from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, numbered_lines, require_file, require_root
 
@@ -31,16 +32,6 @@ LABEL_DIR = Path("Groundtruth/TrainTestLabels")
 IMAGE_DIR = Path("Flickr")
 #: official split → formatted split
 PHASES = {"Train": "train", "Test": "val"}
-#: the 81 concepts of ``Concepts81.txt`` (the file fixes the column order; this list only the names)
-CONCEPTS: tuple[str, ...] = (
-    "airport", "animal", "beach", "bear", "birds", "boats", "book", "bridge", "buildings", "cars", "castle", "cat",
-    "cityscape", "clouds", "computer", "coral", "cow", "dancing", "dog", "earthquake", "elk", "fire", "fish", "flags",
-    "flowers", "food", "fox", "frost", "garden", "glacier", "grass", "harbor", "horses", "house", "lake", "leaf",
-    "map", "military", "moon", "mountain", "nighttime", "ocean", "person", "plane", "plants", "police", "protest",
-    "railroad", "rainbow", "reflection", "road", "rocks", "running", "sand", "sign", "sky", "snow", "soccer",
-    "sports", "statue", "street", "sun", "sunset", "surf", "swimmers", "tattoo", "temple", "tiger", "tower", "town",
-    "toy", "train", "tree", "valley", "vehicle", "water", "waterfall", "wedding", "whales", "window", "zebra",
-)
 
 
 def concept_list_path(root: Path) -> Path:

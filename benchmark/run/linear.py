@@ -29,12 +29,11 @@ from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
 from benchmark.data.weights import file_digest
 from benchmark.run.loop import iterate
-from benchmark.run.pretrain import weights_tag
+from benchmark.run.models import Classifier, weights_tag
 from benchmark.records.store import atomic_path
 
 if TYPE_CHECKING:
     from benchmark.spec.config import RunConfig
-    from benchmark.run.models import Classifier
     from benchmark.run.rundata import RunData
 
 FEATURES_DIRNAME = "_features"

@@ -11,6 +11,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from benchmark.run.pretrain import load_or_build, weights_key
+from benchmark.data import weights
+from benchmark.spec.validation import LOCAL_BACKBONES
+
 
 class SmallCNN(nn.Module):
     """Three 3x3 conv-BN-ReLU blocks, a 1x1 conv-BN-ReLU block widening the features, and global
@@ -47,7 +51,15 @@ class SmallCNN(nn.Module):
         return self.net(x)
 
 
-LOCAL_BACKBONES = {"smallcnn": SmallCNN}
+#: the backbones built here rather than by timm (their names: ``LOCAL_BACKBONES``)
+LOCAL_MODELS: dict[str, type[SmallCNN]] = {"smallcnn": SmallCNN}
+assert set(LOCAL_MODELS) == LOCAL_BACKBONES
+
+
+def weights_tag(backbone: nn.Module) -> str:
+    """What names a backbone's pretrained weights in other caches (the linear probe's features):
+    the small CNN's carry their key; any other backbone's are fixed by its name."""
+    return f"pretrained-{weights_key(backbone)}" if isinstance(backbone, SmallCNN) else "pretrained"
 
 
 class Classifier(nn.Module):
@@ -104,20 +116,16 @@ def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_cha
         raise ValueError(f"pretrained_file is for pretrained timm backbones, not for '{name}' with "
                          f"pretrained={pretrained}")
     if name in LOCAL_BACKBONES:
-        backbone = LOCAL_BACKBONES[name](in_chans=in_chans)
+        backbone = LOCAL_MODELS[name](in_chans=in_chans)
         if pretrained:
-            from benchmark.run.pretrain import load_or_build
-
             if in_chans != 1 or weights_root is None:
                 raise ValueError(f"pretrained '{name}' weights exist for the 1-channel digits set only")
             load_or_build(backbone, backbone.num_features, weights_root)
         return Classifier(backbone, backbone.num_features, num_classes)
-    import timm
+    import timm  # why: a smallcnn run (the default sweep) never pays for importing timm
 
     if not timm.is_model(name.split(".")[0]):
         raise ValueError(f"unknown backbone '{name}': neither {sorted(LOCAL_BACKBONES)} nor a timm model name")
-    from benchmark.data import weights
-
     # num_classes=0: timm returns pooled features and we own the head
     if pretrained_file is not None:
         backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)

@@ -115,11 +115,3 @@ def load_or_build(backbone: nn.Module, num_features: int, data_root: Path) -> No
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
     backbone.load_state_dict(state)
-
-
-def weights_tag(backbone: nn.Module) -> str:
-    """What names a backbone's pretrained weights in other caches (the linear probe's features):
-    the small CNN's carry their key; any other backbone's are fixed by its name."""
-    from benchmark.run.models import SmallCNN
-
-    return f"pretrained-{weights_key(backbone)}" if isinstance(backbone, SmallCNN) else "pretrained"

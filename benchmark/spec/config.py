@@ -9,8 +9,8 @@ of the fields that identify the run (``identity``): those that change the number
 Validation catches, before anything runs, every value a run would fail on or silently misuse: a
 non-finite or non-positive lr, a hyper-parameter outside its method's declared range (with the
 run's resolved epochs, for schedule rules such as em_apl's ``T_w <= epochs``), a malformed device
-name, a backbone that is neither ``smallcnn`` nor a timm model. ``describe_error`` condenses a
-pydantic error to one line: field, value, expected.
+name, a backbone that is neither ``smallcnn`` nor a timm model. ``benchmark.core.cli.describe_validation``
+condenses a pydantic error to one line: field, value, expected.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import json
 import os
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import methods
+from benchmark.core.cli import DEFAULT_SEEDS
 from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
+from benchmark.spec.defaults import training_defaults
 from benchmark.spec.validation import check_backbone, check_device_name
 from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
 from benchmark.spec.variants import as_default_kind
@@ -144,14 +146,12 @@ class RunConfig(BaseModel):
         value = getattr(self, name)
         if value is not None:
             return value
-        spec = get_spec(self.dataset)
-        return {**spec.defaults, **(spec.linear_defaults if self.protocol == "linear" else {})}.get(name)
+        return training_defaults(self.dataset, self.protocol).get(name)
 
     def resolve(self) -> "RunConfig":
         """This config with every ``None`` training field filled in and the method's full
         hyper-parameters."""
-        spec = get_spec(self.dataset)
-        defaults = {**spec.defaults, **(spec.linear_defaults if self.protocol == "linear" else {})}
+        defaults = training_defaults(self.dataset, self.protocol)
         filled = {k: (defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in defaults}
         filled["hparams"] = methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
         return self.model_copy(update=filled)
@@ -206,7 +206,7 @@ class SweepConfig(BaseModel):
 
     datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1)
     methods: list[str] | None = Field(default=None, min_length=1)  # None: every registered method
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 8], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS), min_length=1)
     #: None: each method's own regimes (the table's rows); else these regimes for every method
     labels: list[str] | None = Field(default=None, min_length=1)
     #: RunConfig fields shared by every run (epochs, backbone, device, ...; ``hparams``: fixed
@@ -333,23 +333,3 @@ class SweepConfig(BaseModel):
 
 def dataset_names() -> list[str]:
     return list(DATASETS)
-
-
-def describe_error(exc: ValidationError) -> str:
-    """One line per pydantic error, joined: ``field = value: expected ...`` (a validator's own
-    message as it is: it names the field and the value itself)."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(x) for x in err.get("loc", ())) or "config"
-        msg = str(err.get("msg", "invalid"))
-        if err.get("type") == "value_error":
-            parts.append(msg.removeprefix("Value error, "))
-            continue
-        if err.get("type") == "extra_forbidden":
-            parts.append(f"unknown field '{loc}'")
-            continue
-        value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        parts.append(f"{loc} = {shown[:60]}: {msg[:1].lower()}{msg[1:]}")
-    return "; ".join(" ".join(p.split()) for p in parts)
-

@@ -9,6 +9,9 @@ import re
 #: what ``--device`` accepts: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N (N a GPU index) or mps"
+#: backbones built by ``benchmark.run.models`` rather than timm; their pretrained weights are built
+#: locally (``benchmark.run.pretrain``), so there is nothing to fetch
+LOCAL_BACKBONES: frozenset[str] = frozenset({"smallcnn"})
 
 
 def check_device_name(name: str) -> str:
@@ -19,7 +22,7 @@ def check_device_name(name: str) -> str:
 
 def check_device_available(name: str) -> None:
     """That ``name`` (a valid device name) exists here: CUDA present, the GPU index in range."""
-    import torch
+    import torch  # why: config validation stays torch-free; only this check asks the hardware
 
     check_device_name(name)
     if name.startswith("cuda"):
@@ -37,11 +40,9 @@ def check_device_available(name: str) -> None:
 
 def check_backbone(name: str) -> str:
     """``smallcnn`` or a timm model name (an optional ``.tag`` names its pretrained weights)."""
-    from benchmark.run.models import LOCAL_BACKBONES
-
     if name in LOCAL_BACKBONES:
         return name
-    import timm
+    import timm  # why: validating a smallcnn config (the default sweep) never imports timm
 
     if not name or not timm.is_model(name):
         raise ValueError(f"backbone {name!r} is neither {', '.join(sorted(LOCAL_BACKBONES))} nor a timm model name "
@@ -49,4 +50,4 @@ def check_backbone(name: str) -> str:
     return name
 
 
-__all__ = ["DEVICE_CHOICES", "check_backbone", "check_device_available", "check_device_name"]
+__all__ = ["DEVICE_CHOICES", "LOCAL_BACKBONES", "check_backbone", "check_device_available", "check_device_name"]

@@ -31,7 +31,7 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
 
     try:
         check_prepared(dataset, data_root)  # the folder, its files, and that it is this dataset
-        ds = spec.load(data_root, image_size=image_size or spec.defaults["image_size"], check_files=False)
+        ds = spec.load(data_root, image_size=image_size or spec.image_size, check_files=False)
     except (DatasetNotFoundError, ValueError) as exc:  # FormattedDataError, DatasetIdentityError are ValueErrors
         return [" ".join(str(exc).split())]
     problems: list[str] = []
