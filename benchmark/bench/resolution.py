@@ -33,9 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import methods
+import pandas as pd
+
+from benchmark.bench.study import run_sweep
 from benchmark.cli.sweep_args import json_or_text
-from benchmark.spec.config import RunConfig
+from benchmark.core.cli import (OneLineParser, add_data_root, add_json, add_methods, add_seeds, add_threads, check_path,
+                                guarded, user_error)
+from benchmark.spec.config import SweepConfig
+from leaderboard.mdutil import table
+from leaderboard.table import row_key, stats
 
 #: the issue's bounds
 MAX_STD = 1.5
@@ -46,18 +52,20 @@ ORACLES = (("bce", "full"), ("bce", "1p_all_n"))
 SIMULATED_PATIENCE = (1, 2, 3, 0)
 
 
+PROG = "python -m benchmark.bench.resolution"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.resolution", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 8])
+    p = OneLineParser(prog=PROG, description=__doc__)
+    add_methods(p)
+    add_seeds(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a RunConfig field for every run, e.g. lr=3e-3, epochs=15, patience=2 (JSON values)")
     p.add_argument("--curves", action="store_true",
                    help="train all epochs and report each stopping rule from the per-epoch histories")
-    p.add_argument("--data-root", type=Path, default=None, help="default: a temporary folder")
-    p.add_argument("--json", type=Path, default=None, help="write every run's numbers and history here")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    add_data_root(p)
+    add_json(p)
+    add_threads(p)
     return p.parse_args(argv)
 
 
@@ -92,46 +100,54 @@ def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
 
 
 # -- statistics ------------------------------------------------------------------------------------
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+ROW = ["method", "labels"]
 
 
-def criteria(rows: dict[tuple[str, str], list[float]]) -> dict[str, Any]:
-    """Issue 11's bounds on per-row test mAPs (a row: (method, regime) → one value per seed)."""
-    stats = {row: mean_std(v) for row, v in rows.items()}
-    one_p = {row: s for row, s in stats.items() if row[1] == "1p"}
-    checked = {row: s for row, s in one_p.items() if row not in EXEMPT}
+def row_stats(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per row (method, regime), in the leaderboard's row order: test mAP mean, sample std (0 for
+    one run), n, min and max, the val mAP mean, and each run's best/ran epochs."""
+    cells = stats(runs, "test_map", by=ROW).assign(val=stats(runs, "val_map", by=ROW)["mean"])
+    cells["std"] = cells["std"].fillna(0.0)
+    g = runs.groupby(ROW)
+    cells = cells.merge(g["test_map"].agg(lo="min", hi="max").reset_index(), on=ROW)
+    epochs = g[["best_epoch", "epochs_run"]].apply(lambda r: " ".join(f"{b}/{e}" for b, e in r.itertuples(index=False)))
+    cells = cells.merge(epochs.rename("epochs").reset_index(), on=ROW)
+    order = sorted(cells.index, key=lambda i: row_key(cells.at[i, "method"], cells.at[i, "labels"]))
+    return cells.loc[order].reset_index(drop=True)
+
+
+def criteria(cells: pd.DataFrame) -> dict[str, Any]:
+    """Issue 11's bounds on the rows' statistics (``row_stats``)."""
+    rows = {(r.method, r.labels): r for r in cells.itertuples()}
+    one_p = {row: r for row, r in rows.items() if row[1] == "1p"}
+    checked = {row: r for row, r in one_p.items() if row not in EXEMPT}
     out: dict[str, Any] = {}
     if checked:
-        worst = max(checked, key=lambda r: checked[r][1])
-        out["max_1p_std"] = {"row": "/".join(worst), "std": checked[worst][1], "ok": checked[worst][1] <= MAX_STD}
-    if ("em", "1p") in stats and ("an", "1p") in stats:
-        (m_em, s_em), (m_an, s_an) = stats[("em", "1p")], stats[("an", "1p")]
-        pooled = math.sqrt((s_em**2 + s_an**2) / 2)
-        ratio = (m_em - m_an) / pooled if pooled > 0 else math.inf
-        out["em_minus_an"] = {"diff": m_em - m_an, "pooled_std": pooled, "in_pooled_std": ratio,
+        worst = max(checked, key=lambda r: checked[r].std)
+        out["max_1p_std"] = {"row": "/".join(worst), "std": checked[worst].std, "ok": checked[worst].std <= MAX_STD}
+    if ("em", "1p") in rows and ("an", "1p") in rows:
+        em, an = rows[("em", "1p")], rows[("an", "1p")]
+        pooled = math.sqrt((em.std**2 + an.std**2) / 2)
+        ratio = (em.mean - an.mean) / pooled if pooled > 0 else math.inf
+        out["em_minus_an"] = {"diff": em.mean - an.mean, "pooled_std": pooled, "in_pooled_std": ratio,
                               "ok": ratio >= MIN_EM_AN_POOLED}
     if one_p:
-        top = max(one_p, key=lambda r: one_p[r][0])
+        top = max(one_p, key=lambda r: one_p[r].mean)
         for oracle in ORACLES:
-            if oracle in stats:
-                margin = stats[oracle][0] - one_p[top][0]
+            if oracle in rows:
+                margin = rows[oracle].mean - one_p[top].mean
                 out[f"oracle_{oracle[1]}"] = {"margin_over_best_1p": margin, "best_1p": "/".join(top), "ok": margin > 0}
     return out
 
 
-def report(rows: dict[tuple[str, str], list[float]], epochs: dict[tuple[str, str], list[tuple[int, int]]],
-           title: str, val: dict[tuple[str, str], list[float]] | None = None) -> str:
-    lines = [title, "| method | labels | test mAP mean ± std (n) | min..max | best/ran epochs | val mAP |",
-             "|---|---|---|---|---|---|"]
-    for (key, regime), values in rows.items():
-        m, s = mean_std(values)
-        flag = " ⚠" if (key, regime) not in EXEMPT and regime == "1p" and s > MAX_STD else ""
-        ep = " ".join(f"{b}/{r}" for b, r in epochs[(key, regime)])
-        v = f"{mean_std(val[(key, regime)])[0]:.2f}" if val else ""
-        lines.append(f"| {key} | {regime} | {m:.2f} ± {s:.2f} ({len(values)}){flag} | "
-                     f"{min(values):.2f}..{max(values):.2f} | {ep} | {v} |")
-    c = criteria(rows)
+def report(runs: pd.DataFrame, title: str) -> str:
+    cells = row_stats(runs)
+    body = [[r.method, r.labels, f"{r.mean:.2f} ± {r.std:.2f} ({r.n})"
+             + (" ⚠" if (r.method, r.labels) not in EXEMPT and r.labels == "1p" and r.std > MAX_STD else ""),
+             f"{r.lo:.2f}..{r.hi:.2f}", r.epochs, f"{r.val:.2f}"] for r in cells.itertuples()]
+    lines = [title, table(["method", "labels", "test mAP mean ± std (n)", "min..max", "best/ran epochs", "val mAP"],
+                          body)]
+    c = criteria(cells)
     if "max_1p_std" in c:
         w = c["max_1p_std"]
         lines.append(f"largest 1p std (EntMin aside): {w['std']:.2f} ({w['row']}) — "
@@ -149,76 +165,63 @@ def report(rows: dict[tuple[str, str], list[float]], epochs: dict[tuple[str, str
 
 
 # -- running ---------------------------------------------------------------------------------------
-def table_rows(keys: list[str]) -> list[tuple[str, str]]:
-    return [(key, regime) for key in keys for regime in methods.get(key).regimes]
+#: what the study keeps of each run's record
+RUN_FIELDS = ("method", "labels", "seed", "test_map", "val_map", "best_epoch", "epochs_run", "wall_seconds", "history")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from benchmark.run import train  # torch only once arguments are parsed
+    import torch  # only once arguments are parsed
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     overrides = overrides_of(args.overrides)
     if args.curves:
         overrides["patience"] = 0
-    keys = args.methods or methods.available()
-    runs: list[dict[str, Any]] = []
-    started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        root = str(args.data_root or tmp)
+        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root or tmp)}
         # the data and the pretrained weights are built once, outside the timed runs
-        train.run(RunConfig(dataset="digits", method="an", data_root=root, checkpoint=False, epochs=1, patience=0))
+        run_sweep(SweepConfig(methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}),
+                  Path(tmp) / "warm-up")
         started = time.time()
-        for key, regime in table_rows(keys):
-            for seed in args.seeds:
-                cfg = RunConfig(dataset="digits", method=key, labels=regime, seed=seed, device="cpu",
-                                data_root=root, checkpoint=False, **overrides)
-                rec = train.run(cfg)
-                if rec["status"] != "done":
-                    raise RuntimeError(f"{cfg.label()} failed: {rec['error']['message']}")
-                runs.append({"method": key, "labels": regime, "seed": seed, "test_map": rec["test_map"],
-                             "val_map": rec["val_map"],
-                             "best_epoch": rec["best_epoch"], "epochs_run": rec["epochs_run"],
-                             "wall_seconds": rec["wall_seconds"], "history": rec["history"]})
-                print(f"{cfg.label()}: test mAP {rec['test_map']:.2f} (best epoch {rec['best_epoch']}/"
-                      f"{rec['epochs_run']}, {rec['wall_seconds']:.1f}s)", file=sys.stderr, flush=True)
-    resolved = RunConfig(dataset="digits", method="an", **overrides).resolve()
-    return {"seeds": args.seeds, "overrides": overrides, "curves": bool(args.curves), "runs": runs,
+        sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides})
+        records = run_sweep(sweep, Path(tmp) / "results")
+        seconds = time.time() - started
+    resolved = sweep.runs()[0].resolve()
+    return {"seeds": sweep.seeds, "overrides": overrides, "curves": bool(args.curves),
+            "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
             "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
-            "sweep_seconds": time.time() - started}
+            "sweep_seconds": seconds}
 
 
 def summarise(result: dict[str, Any]) -> str:
     runs = result["runs"]
-    rows_order = list(dict.fromkeys((r["method"], r["labels"]) for r in runs))
     cfg = result["config"]
     seeds = " ".join(map(str, result["seeds"]))
-    head = (f"digits, lr {cfg['lr']:g}, epochs {cfg['epochs']}, batch {cfg['batch_size']}, seeds {seeds}")
+    head = f"digits, lr {cfg['lr']:g}, epochs {cfg['epochs']}, batch {cfg['batch_size']}, seeds {seeds}"
     out = []
-    rules = SIMULATED_PATIENCE if result["curves"] else (None,)
-    for patience in rules:
-        rows: dict[tuple[str, str], list[float]] = {row: [] for row in rows_order}
-        val: dict[tuple[str, str], list[float]] = {row: [] for row in rows_order}
-        epochs: dict[tuple[str, str], list[tuple[int, int]]] = {row: [] for row in rows_order}
-        for r in runs:
-            got = r if patience is None else stop(r["history"], patience)
-            rows[(r["method"], r["labels"])].append(got["test_map"])
-            val[(r["method"], r["labels"])].append(got["val_map"])
-            epochs[(r["method"], r["labels"])].append((got["best_epoch"], got["epochs_run"]))
+    for patience in SIMULATED_PATIENCE if result["curves"] else (None,):
+        replayed = pd.DataFrame([{**r, **({} if patience is None else stop(r["history"], patience))} for r in runs])
         rule = (f"patience {cfg['patience']} (as run)" if patience is None
                 else ("no early stopping (best validation epoch of all)" if patience == 0 else f"patience {patience}"))
-        out.append(report(rows, epochs, f"### {head}; stopping: {rule}", val))
-    n = len(runs)
+        out.append(report(replayed, f"### {head}; stopping: {rule}"))
     secs = [r["wall_seconds"] for r in runs]
-    out.append(f"{n} runs in {result['sweep_seconds']:.1f}s: {statistics.fmean(secs):.2f} s/run "
+    out.append(f"{len(runs)} runs in {result['sweep_seconds']:.1f}s: {statistics.fmean(secs):.2f} s/run "
                f"(median {statistics.median(secs):.2f})")
     return "\n\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
+    try:
+        check_path("--data-root", args.data_root, "folder", write=True)
+        if args.json is not None:
+            check_path("--json", args.json, "file", write=True)
+    except ValueError as exc:
+        return user_error(PROG, exc)
     result = run(args)
     print(summarise(result))
     if args.json is not None:
