@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
 
-from benchmark.cli import guarded
+from benchmark.core.cli import guarded, held_interrupt
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    # imported inside the guard: Ctrl-C while torch loads is an interruption, not a traceback
-    from benchmark.cli.run import main as run_main
+def _run(argv: list[str] | None) -> int:
+    with held_interrupt():  # Ctrl-C while torch loads is an interruption, not a traceback
+        from benchmark.cli.run import main as run_main
 
-    return run_main(None if argv is None else list(argv), prog="run_all.py")
+    return run_main(argv, prog="run_all.py")
 
 
 def main(argv: list[str] | None = None) -> int:

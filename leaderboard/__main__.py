@@ -10,32 +10,24 @@
 
 Files under the results folder that are not run records, and cells whose records cannot be averaged
 together, are named on stderr (one line each) and on the page, and left out; the rest is built.
-Exit status: 0 built, 2 a usage error (one line on stderr), 130 interrupted.
+Exit status: 0 built, 2 a usage error (one line on stderr), 130 interrupted, 141 a closed pipe.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from benchmark.core.cli import OneLineParser, guarded, held_interrupt
+from leaderboard.site import default_site
 
 PROG = "python -m leaderboard"
 FORMATS = ["markdown", "csv", "latex", "json", "runs", "runs-jsonl"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (argparse prints the usage block first)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = OneLineParser(prog=prog, description=__doc__)
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where the run records are (default: results)")
     p.add_argument("--format", choices=FORMATS, default="markdown",
                    help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table; "
@@ -51,27 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
     p.add_argument("--strict", action="store_true",
                    help="exit 2 if any file is not a valid record or any cell is left out (for CI), instead of skipping them")
+    p.add_argument("--site", type=Path, default=None, metavar="DIR",
+                   help="markdown: also write the static web site here (default: _site/ beside the markdown file)")
+    p.add_argument("--no-site", action="store_true", help="markdown: do not write the static web site")
     return p
 
 
-@contextmanager
-def _interrupt_after_imports() -> Iterator[None]:
-    """Hold a Ctrl-C that comes while numpy/pandas/matplotlib are imported until they are: numpy
-    turns an interrupt inside its C import into an ImportError with a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    hit: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if hit:
-        raise KeyboardInterrupt
-
-
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, prog: str) -> int:
     from leaderboard.errors import LeaderboardError
     from leaderboard.paths import check_out, check_results_dir, default_out
 
@@ -85,14 +63,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.out is not None:
         check_out(args.out)
 
-    with _interrupt_after_imports():
+    with held_interrupt():
         from leaderboard.build import FIGURES, export, load, power_text, write_leaderboard, write_text
 
     warned: list[str] = []
 
     def warn(line: str) -> None:
         warned.append(line)
-        print(f"{PROG}: warning: {line}", file=sys.stderr)
+        print(f"{prog}: warning: {line}", file=sys.stderr)
 
     def strict_check() -> None:
         if args.strict and warned:
@@ -105,9 +83,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.strict:
             load(args.results_dir, warn)
             strict_check()
+        site = None if args.no_site else args.site or default_site(markdown_out)
         write_leaderboard(args.results_dir, markdown_out, args.gain_method, args.class_name,
-                          warn=None if args.strict else warn, create_parents=args.out is None)
-        print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}", file=sys.stderr)
+                          warn=None if args.strict else warn, create_parents=args.out is None, site=site)
+        print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}"
+              + ("" if site is None else f"; the site: {Path(site) / 'index.html'}"), file=sys.stderr)
         return 0
     else:
         text = export(args.results_dir, args.format, warn)
@@ -121,26 +101,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The command line; returns the exit status (``spml-bench leaderboard`` calls it too)."""
-    try:
-        args = _parser().parse_args(argv)
-        from leaderboard.errors import LeaderboardError
+    from leaderboard.errors import LeaderboardError
 
-        try:
-            return _run(args)
-        except LeaderboardError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 2
-        except BrokenPipeError:  # `... --format csv | head`: the reader left, nothing to report
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            return 0
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-
+    return guarded(prog, lambda args: _run(_parser(prog).parse_args(args), prog), argv,
+                   errors=(LeaderboardError,), hint="")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,8 @@ import pydantic
 import pytest
 
 import methods
-from benchmark.spec.config import RunConfig, SweepConfig, describe_error
+from benchmark.core.cli import describe_validation
+from benchmark.spec.config import RunConfig, SweepConfig
 from methods.base import Range
 
 
@@ -62,24 +63,24 @@ def test_run_id_ignores_how_it_runs_but_not_what_it_computes_nor_the_device() ->
 
 
 @pytest.mark.parametrize("field,value,needles", [
-    ("lr", float("inf"), ["lr = inf", "finite"]),
-    ("lr", float("nan"), ["lr = nan", "finite"]),
-    ("lr", -1e-3, ["lr = -0.001", "greater than 0"]),
-    ("lr", 0.0, ["lr = 0.0", "greater than 0"]),
-    ("epochs", 0, ["epochs = 0", "greater than 0"]),
-    ("batch_size", -8, ["batch_size = -8", "greater than 0"]),
-    ("patience", -1, ["patience = -1", "greater than or equal to 0"]),
-    ("seed", -1, ["seed = -1", "greater than or equal to 0"]),
+    ("lr", float("inf"), ["field 'lr' is inf", "finite"]),
+    ("lr", float("nan"), ["field 'lr' is nan", "finite"]),
+    ("lr", -1e-3, ["field 'lr' is -0.001", "greater than 0"]),
+    ("lr", 0.0, ["field 'lr' is 0.0", "greater than 0"]),
+    ("epochs", 0, ["field 'epochs' is 0", "greater than 0"]),
+    ("batch_size", -8, ["field 'batch_size' is -8", "greater than 0"]),
+    ("patience", -1, ["field 'patience' is -1", "greater than or equal to 0"]),
+    ("seed", -1, ["field 'seed' is -1", "greater than or equal to 0"]),
     ("device", "gpu7", ["device 'gpu7'", "auto, cpu, cuda, cuda:N"]),
     ("device", "cuda:x", ["device 'cuda:x'", "auto, cpu, cuda, cuda:N"]),
     ("backbone", "resnet9000", ["backbone 'resnet9000'", "smallcnn", "timm model name"]),
-    ("amp", "fp8", ["amp = 'fp8'", "'off', 'bf16' or 'fp16'"]),
-    ("learning_rate", 0.1, ["unknown field 'learning_rate'"]),
+    ("amp", "fp8", ["field 'amp' is 'fp8'", "'off', 'bf16' or 'fp16'"]),
+    ("learning_rate", 0.1, ["unknown field 'learning_rate'", "expected one of dataset, method"]),
 ])
 def test_invalid_values_are_one_line_naming_field_value_and_what_is_valid(field: str, value: object, needles: list[str]) -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         RunConfig(dataset="digits", method="an", **{field: value})
-    text = describe_error(info.value)
+    text = describe_validation(info.value, model=RunConfig)
     assert "\n" not in text
     for needle in needles:
         assert needle in text, text
@@ -122,7 +123,7 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_hyperparameter_ranges_are_checked_with_the_resolved_epochs(scheduled: str, kwargs: dict, needles: list[str]) -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         RunConfig(dataset="digits", method=scheduled, **kwargs)
-    text = describe_error(info.value)
+    text = describe_validation(info.value, model=RunConfig)
     for needle in [f"method '{scheduled}'", *needles]:
         assert needle in text, text
     RunConfig(dataset="digits", method=scheduled, hparams={"start": 3}, epochs=3)  # on the bound: valid

@@ -9,62 +9,21 @@
 Each subcommand's module is imported only when it is chosen, so ``spml-bench leaderboard`` never
 imports torch.
 
-Every entry point answers a user's mistake with one line on stderr and exit status 2 (``OneLineParser``
-for the arguments, ``user_error`` for the rest), and Ctrl-C with one line and status 130
-(``guarded``): no traceback for either. A traceback means a bug.
+Every entry point uses the toolkit of ``benchmark.core.cli``: a user's mistake is one line on stderr
+and exit status 2, Ctrl-C one line and status 130; a traceback means a bug.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
-import re
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Callable
 
-#: exit status of a user's mistake, and of an interrupted command (128 + SIGINT)
-USER_ERROR = 2
-INTERRUPTED = 130
+from benchmark.core.cli import guarded, held_interrupt, user_error
 
-
-def one_line(text: object) -> str:
-    """``text`` on one line (a message may quote a multi-line value)."""
-    return " ".join(str(text).split())
-
-
-def user_error(prog: str, message: object) -> int:
-    print(f"{prog}: error: {one_line(message)}", file=sys.stderr)
-    return USER_ERROR
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line (``prog: error: ...``) rather than the usage and
-    the error: the usage is what ``--help`` is for. A negative number in any notation (``--lr -1e-3``,
-    ``-inf``) is read as a value, so that the range check names it, not "expected one argument"."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(USER_ERROR, f"{self.prog}: error: {one_line(message)} (see --help)\n")
-
-
-def guarded(prog: str, fn: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """``fn(argv)``'s exit status; Ctrl-C ends it with one line and status 130, a closed output
-    pipe (``| head``) quietly. ``fn`` may import what it needs: an interrupted import is covered."""
-    try:
-        return int(fn(argv) or 0)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; rerun to resume", file=sys.stderr)
-        return INTERRUPTED
-    except BrokenPipeError:
-        # the reader went away: stop writing, and keep Python from complaining at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, what a shell reports for the same
-
-#: subcommand → ("module:function", one line of help); the function takes ``argv`` and returns an exit status
+#: subcommand → ("module:function", one line of help); the function takes ``argv`` and ``prog`` and
+#: returns an exit status
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("benchmark.cli.run:main", "run a sweep: every method × dataset × seed, records under results/"),
     "status": ("benchmark.cli.run:status_main", "a sweep's runs: done / failed / running / interrupted / missing"),
@@ -104,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         return user_error("spml-bench", f"unknown command '{name}'; expected one of {', '.join(SUBCOMMANDS)}")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     module, func = SUBCOMMANDS[name][0].split(":")
+    prog = f"spml-bench {name}"
 
-    def call(argv: Sequence[str] | None) -> int:
-        fn: Callable[..., int] = getattr(importlib.import_module(module), func)
-        return int(fn(list(argv or [])) or 0)
+    def call(argv: list[str] | None) -> int:
+        with held_interrupt():  # Ctrl-C while torch or pandas loads: an interruption, not a traceback
+            fn: Callable[..., int] = getattr(importlib.import_module(module), func)
+        return int(fn(argv or [], prog=prog) or 0)
 
-    return guarded(f"spml-bench {name}", call, rest)
-
+    return guarded(prog, call, rest)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,13 +20,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from benchmark.core.cli import given
 from benchmark.spec.config import SweepConfig, Tuning
-from benchmark.data import default_data_root
 from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
-#: run settings taken from flags of the same name when given
+#: run settings taken from the flags of the same name, when given (a flag's default never replaces
+#: a sweep file's value); ``keep_checkpoints`` sets ``keep_checkpoint``
 RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
-              "pretrained_file")
+              "pretrained_file", "pretrained", "deterministic", "channels_last", "compile", "data_root")
 
 
 def json_or_text(text: str) -> Any:
@@ -76,18 +77,13 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The run settings given as flags (``data_root`` only when ``--data-root`` is)."""
-    out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if getattr(args, k) is not None}
-    for switch in ("pretrained", "deterministic"):
-        if getattr(args, switch) is not None:
-            out[switch] = getattr(args, switch)
-    for switch in ("channels_last", "compile"):
-        if getattr(args, switch):
-            out[switch] = True
-    if args.keep_checkpoints:
+    """The run settings given as flags."""
+    flags = given(args)
+    out: dict[str, Any] = {k: getattr(args, k) for k in RUN_FIELDS if k in flags}
+    if "data_root" in out:
+        out["data_root"] = str(out["data_root"])
+    if "keep_checkpoints" in flags:
         out["keep_checkpoint"] = True
-    if args.data_root is not None:
-        out["data_root"] = str(args.data_root)
     return out
 
 
@@ -99,7 +95,7 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     base = load_sweep(args.sweep) if args.sweep is not None else SweepConfig()
     fields = base.model_dump()
     for name in ("datasets", "methods", "seeds", "labels"):
-        if getattr(args, name) is not None:
+        if name in given(args):
             fields[name] = getattr(args, name)
     cli_grid = parse_grid(args.hparam)
     fixed = {k: v for k, v in base.overrides.get("hparams", {}).items() if k not in cli_grid}
@@ -107,7 +103,7 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     overrides.pop("hparams", None)
     if fixed:
         overrides["hparams"] = fixed
-    overrides.setdefault("data_root", str(default_data_root()))
+    overrides.setdefault("data_root", str(args.data_root))  # the flag's default: $SPML_DATA or ./data
     fields["overrides"] = overrides
     fields["grid"] = {**base.grid, **cli_grid}
     tuning = base.tuning

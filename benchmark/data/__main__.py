@@ -16,8 +16,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
+from benchmark.core.cli import OneLineParser, add_data_root, guarded
 from benchmark.data import DATASETS, UnknownDatasetError, default_data_root
 
 REAL = ("voc", "coco", "nuswide", "cub")
@@ -26,15 +26,8 @@ PROG = "python -m benchmark.data"
 MAX_IMAGE_SIZE = 4096
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line (the usage itself is under ``--help``)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
+    p = OneLineParser(prog=prog, description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="fetch a dataset's official archives, verify checksums, unpack")
     d.add_argument("dataset", choices=REAL)
@@ -53,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("dataset", choices=list(DATASETS))
     c.add_argument("--image-size", type=int, default=None,
                    help="the runs' image size (default: the dataset's protocol value, 448 for the real datasets)")
-    c.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
+    add_data_root(c)
     c.add_argument("--workers", type=int, default=None, help="decoding processes (default: CPUs, at most 8)")
     w = sub.add_parser("weights", help="fetch a timm backbone's pretrained weights, for runs on offline compute nodes")
     w.add_argument("model", help="timm model name with a pretrained tag, e.g. resnet50.tv_in1k (the protocol's)")
@@ -97,8 +90,7 @@ def _cache(args: argparse.Namespace) -> int:
         raise ValueError(f"--image-size must be a number of pixels from 1 to {MAX_IMAGE_SIZE}, got {args.image_size}")
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be 0 or more, got {args.workers}")
-    data_root = args.data_root if args.data_root is not None else default_data_root()
-    cache_dataset(args.dataset, data_root, image_size=args.image_size, num_workers=args.workers, log=print)
+    cache_dataset(args.dataset, args.data_root, image_size=args.image_size, num_workers=args.workers, log=print)
     return 0
 
 
@@ -112,19 +104,11 @@ def _weights(args: argparse.Namespace) -> int:
 COMMANDS = {"download": _download, "prepare": _prepare, "cache": _cache, "weights": _weights}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        # every command writes through temporary files and renames: nothing half-written is left
-        print(f"{PROG} {args.command}: interrupted; rerun to resume", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, UnknownDatasetError) as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the exception's text holds
-        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
-        return 2
-
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = parse_args(argv, prog)
+    # every command writes through temporary files and renames: nothing half-written is left
+    return guarded(f"{prog} {args.command}", lambda _: COMMANDS[args.command](args), None,
+                   errors=(OSError, ValueError, UnknownDatasetError))
 
 if __name__ == "__main__":
     sys.exit(main())

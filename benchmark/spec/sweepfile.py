@@ -26,9 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from benchmark.spec.config import SWEEP_AXES, RunConfig, SweepConfig, Tuning
+from benchmark.core.cli import describe_validation, error_sentence, field_name
+from benchmark.spec.config import SWEEP_AXES, SweepConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,66 +41,23 @@ class SweepFileError(ValueError):
     """A sweep file that cannot be used; the message is one line naming the file and the field."""
 
 
-#: the models whose fields a location inside a sweep file names, by the location's first part
-_MODELS: dict[str, type[BaseModel]] = {"": SweepConfig, "tuning": Tuning}
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 #: sweep fields → the ``run_all.py`` flag that sets them, for errors in a sweep built from flags
 _FLAGS = {"tuning.trials": "--tune", "tuning.seed": "--tune-seed", "overrides.hparams": "--hparam", "grid": "--hparam",
           "overrides.keep_checkpoint": "--keep-checkpoints", "overrides": "a run setting"}
 
 
-def _named(field: str, flags: bool) -> str:
-    """How a message names a sweep field: ``field 'grid.alpha'`` in a file, ``--hparam alpha``
-    for a sweep built from flags."""
-    if not flags:
-        return f"field '{field}'"
+def flag_name(field: str) -> str:
+    """How a message names a sweep field set by flags: ``--hparam alpha``, ``--epochs``."""
     if field in _FLAGS:
         return _FLAGS[field]
     if field.startswith("grid."):
         return f"--hparam {field.removeprefix('grid.')}"
-    name = field.removeprefix("overrides.").split(".")[0]
-    return "--" + name.replace("_", "-")
-
-
-def _expected(error: Any) -> str:
-    """What pydantic expected, as the end of a sentence."""
-    ctx = error.get("ctx") or {}
-    if error["type"] == "too_short":
-        return f"expected at least {ctx.get('min_length')} value(s)"
-    return f"expected {str(error['msg']).removeprefix('Input should be ')}"
-
-
-def _sentence(field: str, error: Any, flags: bool) -> str:
-    kind, msg = error["type"], str(error["msg"])
-    if kind in ("value_error", "assertion_error"):
-        reason = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ").removeprefix("hparams: ")
-        return f"{_named(field, flags)}: {reason}" if field else reason
-    if kind == "missing":
-        return f"{_named(field, flags)} is required"
-    return f"{_named(field, flags)} is {_shown(error.get('input'))}: {_expected(error)}"
+    return "--" + field.removeprefix("overrides.").split(".")[0].replace("_", "-")
 
 
 def describe(exc: ValidationError, *, flags: bool = False) -> str:
-    """A ``SweepConfig`` validation error in one line: the field (or, with ``flags``, the flag),
-    the value, what was expected; ``(and N more)`` when several fields are wrong."""
-    # a misspelt name explains the "missing" error of the name it stands for: report it first
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    field = ".".join(str(part) for part in first["loc"])
-    if first["type"] == "extra_forbidden":
-        model = _MODELS.get(".".join(str(p) for p in first["loc"][:-1]))
-        expected = f"; expected one of {', '.join(model.model_fields)}" if model is not None else ""
-        text = f"unknown field '{field}'{expected}"
-    else:
-        text = _sentence(field, first, flags)
-    more = len(errors) - 1
-    return text + (f" (and {more} more)" if more else "")
+    """A ``SweepConfig`` validation error in one line, naming the field (or, with ``flags``, the flag)."""
+    return describe_validation(exc, model=SweepConfig, name=flag_name if flags else field_name)
 
 
 def _run_field(sweep: SweepConfig, loc: tuple[Any, ...], msg: str) -> str:
@@ -126,7 +84,7 @@ def check_runs(sweep: SweepConfig, source: str | Path | None = None) -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _run_field(sweep, tuple(first["loc"]), str(first["msg"]))
-        raise SweepFileError(where + _sentence(field, first, flags=source is None)) from None
+        raise SweepFileError(where + error_sentence(first, field, flag_name if source is None else field_name)) from None
     except (KeyError, ValueError) as exc:  # a search space that yields no valid trial, ...
         raise SweepFileError(f"{where}{exc}") from None
 
