@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from benchmark.bench.cost import table_configs
-from benchmark.sweep.cost import DATASETS, NoEstimate, Settings, estimate_jobs, load_figures, run_images
+from benchmark.core.cli import DEFAULT_SEEDS
 from benchmark.spec.config import RunConfig
+from benchmark.sweep.cost import DATASETS, NoEstimate, Settings, estimate_jobs, load_figures, run_images
+from leaderboard.table import PAPER_ORDER
 from tests.clirun import assert_no_traceback, run_cli
 
 GPU_SETTINGS = {"backbone": "resnet50", "image_size": 448, "amp": "bf16", "channels_last": True, "compile": False}
@@ -114,7 +116,7 @@ def test_the_repository_figures_price_the_whole_table() -> None:
 
     cfgs = table_configs()
     rows = sum(len(methods.get(key).regimes) for key in methods.available())
-    assert len(cfgs) == rows * len(DATASETS) * 3
+    assert len(cfgs) == rows * len(DATASETS) * len(DEFAULT_SEEDS)
     figures, problems = load_figures([Path(__file__).resolve().parent.parent / "results" / "_bench"])
     assert problems == []
     e = estimate_jobs([[c] for c in cfgs], figures)
@@ -128,8 +130,7 @@ def test_dry_run_prints_the_plan_and_the_bill_and_touches_nothing(tmp_path: Path
     results, data = tmp_path / "results", tmp_path / "data"
     # no SLURM client on PATH: a dry run needs none
     env = {"PATH": os.path.dirname(sys.executable)}
-    paper_rows = ["bce", "an", "dw", "l1r", "l2r", "ls", "nls", "entmin", "focal", "asl", "role", "role_li", "em", "em_apl"]
-    proc = run_cli("run_all", ["--datasets", "voc", "coco", "--methods", *paper_rows, "--executor", "slurm", "--gpus", "1",
+    proc = run_cli("run_all", ["--datasets", "voc", "coco", "--methods", *PAPER_ORDER, "--executor", "slurm", "--gpus", "1",
                                "--runs-per-gpu", "4",
                                "--mps", "--max-parallel", "8", "--amp", "bf16", "--channels-last", "--dry-run",
                                "--results-dir", str(results), "--data-root", str(data)], env=env)

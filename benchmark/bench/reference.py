@@ -19,13 +19,12 @@ from PIL import Image
 from sklearn.metrics import average_precision_score
 from torch import nn
 
+from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
+
 try:
     from torchvision import transforms
 except ImportError:  # a GPU box with timm but no torchvision: the same three steps by hand
     transforms = None
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ReferenceImages(torch.utils.data.Dataset):
