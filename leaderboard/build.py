@@ -10,17 +10,17 @@ error — it is listed on the page and passed to ``warn`` — and the rest is bu
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmark.core.atomic import atomic_write_text
 from leaderboard import figures as figs
 from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
 from leaderboard.paths import HERE, REPO_RESULTS, check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
+from leaderboard.site.build import write_site
 
 __all__ = ["DEFAULT_GAIN_METHOD", "FIGURES", "HERE", "REPO_RESULTS", "LeaderboardError", "check_out", "check_results_dir",
            "default_out", "export", "load", "markdown", "power_text", "write_leaderboard", "write_text"]
@@ -31,18 +31,9 @@ Warn = Callable[[str], None]
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Atomically (a temporary file beside it, then a rename): a full disk leaves the old file."""
+    """Atomically: a full disk leaves the old file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, text)
     except OSError as exc:
         raise LeaderboardError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -106,11 +97,12 @@ def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = 
 
 def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
                       gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None, *,
-                      warn: Warn | None = None, create_parents: bool = True) -> str:
+                      warn: Warn | None = None, create_parents: bool = True, site: str | Path | None = None) -> str:
     """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
-    beside it; returns the markdown. ``class_name`` also draws the per-class density figures of
-    that class (not linked). Raises only ``LeaderboardError``: a missing or unreadable results
-    folder, no valid record, an output that cannot be written, a class no dataset has."""
+    beside it (and the static web site to the folder ``site``, if given); returns the markdown.
+    ``class_name`` also draws the per-class density figures of that class (not linked). Raises only
+    ``LeaderboardError``: a missing or unreadable results folder, no valid record, an output that
+    cannot be written, a class no dataset has."""
     out = Path(default_out(results_dir) if out is None else out)
     check_out(out, create_parents=create_parents or out == default_out(results_dir))
     records = load(results_dir, warn)
@@ -131,6 +123,8 @@ def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
         raise LeaderboardError(f"cannot draw the figures under {folder} ({type(exc).__name__}: {exc}); "
                                "the tables are unaffected: python -m leaderboard --format csv") from None
     _write_text(out, text)
+    if site is not None:
+        write_site(records, specs, folder, site)
     return text
 
 

@@ -6,15 +6,45 @@ left out of the tables; the rest of the leaderboard is built as usual."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from leaderboard.records import CELL, NOT_CELL_IDENTITY, BadCell
+import pandas as pd
 
-if TYPE_CHECKING:
-    from leaderboard.records import Records
+from benchmark.records import NOT_CELL_IDENTITY
 
+#: the fields that identify a table cell; seeds vary inside a cell. ``variant`` is the label of the
+#: hyper-parameters that differ from the method's defaults ("" for the default configuration)
+CELL = ["protocol", "labels", "method", "variant", "dataset"]
 #: a tuning trial is its own cell even where its drawn values equal a variant run elsewhere
 TRIAL_KEY = ["study", "trials", "space_seed", "trial"]
+
+
+def row_label(method: str, variant: str = "") -> str:
+    """A method's row: ``em`` for its defaults, ``em (alpha=0.3)`` for a variant."""
+    return f"{method} ({variant})" if variant else method
+
+
+def cell_name(key: tuple[str, ...] | list[str]) -> str:
+    protocol, labels, method, variant, dataset = key
+    return f"{protocol}/{labels}/{row_label(method, variant)}/{dataset}"
+
+
+@dataclass(frozen=True)
+class BadCell:
+    """A cell whose records cannot be averaged together; all of them are left out of the tables."""
+
+    key: tuple[str, ...]  # the CELL values
+    problem: str
+    paths: tuple[str, ...] = ()
+    trial: bool = False  # a tuning trial's cell (shown in the tuned table only)
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.key)
+
+    def line(self) -> str:
+        return f"cell {self.name}: {self.problem}; left out"
 
 
 def identity(rec: dict[str, Any]) -> dict[str, Any]:
@@ -22,8 +52,7 @@ def identity(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (rec.get("config") or {}).items() if k not in NOT_CELL_IDENTITY}
 
 
-def _problem(records: "Records", index: list[int]) -> str | None:
-    frame = records.frame
+def _problem(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int]) -> str | None:
     seeds = frame.loc[index, "seed"].tolist()
     dup = sorted({s for s in seeds if seeds.count(s) > 1})
     if dup:
@@ -31,9 +60,9 @@ def _problem(records: "Records", index: list[int]) -> str | None:
         return (f"more than one record for seed(s) {dup} ({files}); a cell takes one run per seed — "
                 "move the records of the other configuration to another results folder")
     first = index[0]
-    ref = identity(records.raw[first])
+    ref = identity(raw[first])
     for i in index[1:]:
-        ident = identity(records.raw[i])
+        ident = identity(raw[i])
         if ident != ref:
             diff = sorted(k for k in set(ident) | set(ref) if ident.get(k) != ref.get(k))
             shown = "; ".join(f"{k}: {ref.get(k)!r} in {frame.at[first, 'path']} vs {ident.get(k)!r} in "
@@ -42,10 +71,9 @@ def _problem(records: "Records", index: list[int]) -> str | None:
     return None
 
 
-def check_cells(records: "Records") -> list[BadCell]:
+def check_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> list[BadCell]:
     """The cells whose runs (done or diverged: the ones with numbers) cannot share a mean; marks
-    every record of such a cell ``excluded`` in ``records.frame``."""
-    frame = records.frame
+    every record of such a cell ``excluded`` in ``frame`` (``raw[i]`` is the record of row ``i``)."""
     if frame.empty:
         return []
     bad = []
@@ -54,7 +82,7 @@ def check_cells(records: "Records") -> list[BadCell]:
     for trial, part in ((False, scored[scored["role"] != "trial"]), (True, scored[scored["role"] == "trial"])):
         keys = CELL + (TRIAL_KEY if trial else [])
         for key, group in part.groupby(keys, sort=True):
-            problem = _problem(records, list(group.index))
+            problem = _problem(frame, raw, list(group.index))
             if problem is None:
                 continue
             cell = tuple(str(k) for k in key[:len(CELL)])

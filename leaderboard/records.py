@@ -24,25 +24,16 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.records import NOT_CELL_IDENTITY, STATUSES, inspect_record, is_number, record_files, with_defaults
+from leaderboard.cells import CELL, BadCell, cell_name, check_cells, row_label
 from leaderboard.errors import LeaderboardError, RecordError
-from leaderboard.validate import STATUSES, check_record, is_number, load_json
 
-__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
+__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError", "cell_name",
            "RecordError", "Records", "analysis_frame", "history_frame", "load_records", "per_class_frame",
            "read_records", "row_label", "runs_frame", "threshold_frame", "variant_label"]
 
-#: the fields that identify a table cell; seeds vary inside a cell. ``variant`` is the label of the
-#: hyper-parameters that differ from the method's defaults ("" for the default configuration)
-CELL = ["protocol", "labels", "method", "variant", "dataset"]
 COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",
            "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
-#: config fields that do not change a run's numbers (mirrors ``benchmark.spec.config.NON_IDENTITY_FIELDS``;
-#: the leaderboard must not import the harness, a test keeps the two equal), plus the seed, which
-#: is what varies inside a cell, and the device, which tells runs apart but not cells: a cell may
-#: hold runs from several machines
-NOT_CELL_IDENTITY = frozenset(
-    {"seed", "device", "num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
-)
 #: a record's part in the tables: the method's main row, a variant row, or a trial of a tuning
 #: study (shown only in the tuned table; trial 0 is the default configuration, a ``main`` record)
 ROLES = ("main", "variant", "trial")
@@ -58,28 +49,6 @@ class InvalidFile:
 
     def line(self) -> str:
         return f"{self.full or self.path}: {self.problem}; left out"
-
-
-@dataclass(frozen=True)
-class BadCell:
-    """A cell whose records cannot be averaged together; all of them are left out of the tables."""
-
-    key: tuple[str, ...]  # the CELL values
-    problem: str
-    paths: tuple[str, ...] = ()
-    trial: bool = False  # a tuning trial's cell (shown in the tuned table only)
-
-    @property
-    def name(self) -> str:
-        return cell_name(self.key)
-
-    def line(self) -> str:
-        return f"cell {self.name}: {self.problem}; left out"
-
-
-def cell_name(key: tuple[str, ...] | list[str]) -> str:
-    protocol, labels, method, variant, dataset = key
-    return f"{protocol}/{labels}/{row_label(method, variant)}/{dataset}"
 
 
 @dataclass
@@ -132,11 +101,6 @@ def variant_label(variant: dict[str, Any]) -> str:
     return ", ".join(f"{k}={format_value(variant[k])}" for k in sorted(variant))
 
 
-def row_label(method: str, variant: str = "") -> str:
-    """A method's row: ``em`` for its defaults, ``em (alpha=0.3)`` for a variant."""
-    return f"{method} ({variant})" if variant else method
-
-
 # -- reading ---------------------------------------------------------------------------------------
 def _error_text(rec: dict[str, Any]) -> str:
     err = rec.get("error") or {}
@@ -169,35 +133,24 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
     }
 
 
-def record_files(root: Path) -> list[Path]:
-    """The candidate record files under ``root``, sorted (folders starting with ``_`` hold
-    checkpoints, logs and the leaderboard itself; files starting with ``.`` are unfinished writes)."""
-    out = []
-    for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
-        rel = path.relative_to(root)
-        if path.name.startswith(".") or any(part.startswith("_") for part in rel.parts):
-            continue
-        out.append(path)
-    return out
-
-
 def read_records(results_dir: str | Path, *, strict: bool = False) -> Records:
-    """Every record under ``results_dir``, in sorted path order. Files that are not run records and
-    cells that cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise
-    ``RecordError`` instead). A missing folder reads as no records; the command line refuses it."""
-    from leaderboard.cells import check_cells  # the cell rules need Records; they live apart
-
+    """Every record under ``results_dir``, in sorted path order, judged by the record contract
+    (``benchmark.records``) as the sweep judges it. Files that are not run records and cells that
+    cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise ``RecordError``
+    instead). A missing folder reads as no records; the command line refuses it."""
     root = Path(results_dir)
     rows, raw, invalid = [], [], []
     for path in record_files(root):
         shown = path.relative_to(root).as_posix()
-        try:
-            rec = check_record(load_json(path))
-        except RecordError as exc:
-            if strict:
-                raise RecordError(f"{path}: {exc}") from None
-            invalid.append(InvalidFile(shown, str(exc), str(path)))
+        check = inspect_record(path)
+        if check.status is None:  # removed since it was listed
             continue
+        if check.record is None:
+            if strict:
+                raise RecordError(check.problem)
+            invalid.append(InvalidFile(shown, check.reason, str(path)))
+            continue
+        rec = with_defaults(check.record)
         rows.append(_row(rec, shown))
         raw.append(rec)
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -205,8 +158,7 @@ def read_records(results_dir: str | Path, *, strict: bool = False) -> Records:
     frame["val_map"] = frame["val_map"].astype(float)
     for col in ("trial", "trials", "space_seed"):
         frame[col] = frame[col].astype(int)
-    records = Records(frame=frame, raw=raw, invalid=invalid)
-    records.bad_cells = check_cells(records)
+    records = Records(frame=frame, raw=raw, invalid=invalid, bad_cells=check_cells(frame, raw))
     if strict and records.bad_cells:
         raise RecordError(records.bad_cells[0].line().removesuffix("; left out"))
     return records

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import run_all
-from benchmark.records.store import iter_records
+from benchmark.records import iter_records
 
 
 def run_processes(run_id: str) -> list[int]:

@@ -87,7 +87,7 @@ def test_truncated_json_names_file_and_position(tmp_path: Path) -> None:
         prepare("coco", tmp_path / "raw", tmp_path / "out")
     msg = str(err.value)
     # compact JSON is one line: the position is a column and a character offset near the cut
-    assert str(path) in msg and "not valid JSON at line 1, column" in msg and "(character " in msg
+    assert str(path) in msg and "not valid JSON (truncated?)" in msg and "(line 1, column" in msg and "character " in msg
     assert "expected the official COCO instances file" in msg
 
 

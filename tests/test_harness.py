@@ -15,7 +15,7 @@ from benchmark.spec.config import RunConfig
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
 from benchmark.sweep.launch import InlineLauncher
-from benchmark.records.store import read_record
+from benchmark.records import read_record
 from benchmark.sweep.plan import Job
 
 FAST = {"epochs": 2, "patience": 0}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import run_all
 from benchmark.sweep.packing import available_cpus
-from benchmark.records.store import iter_records
+from benchmark.records import iter_records
 from benchmark.sweep.status import LEDGER
 
 

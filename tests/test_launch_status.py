@@ -16,7 +16,7 @@ import run_all
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.launch import LaunchOptions
-from benchmark.records.store import write_record
+from benchmark.records import write_record
 from benchmark.sweep.status import (
     LEDGER, Submission, format_status, plan, read_submissions, record_submissions, sweep_state,
 )

@@ -18,7 +18,7 @@ from benchmark.run.models import MapLogits, SmallCNN, build_model, forward_for
 from benchmark.run.train import Trainer
 from methods.an import AssumeNegative
 from methods.base import Scheduled
-from tests.runs_compare import TIMING_FIELDS
+from benchmark.records import comparable
 
 # small and quick: large batches, no early stop so that every epoch runs
 FAST: dict[str, Any] = {"epochs": 3, "batch_size": 256, "patience": 0}
@@ -125,12 +125,6 @@ def test_the_feature_map_pools_to_the_features() -> None:
         torch.testing.assert_close(forward_for(model, boost_one.logits_from_map)(x), model(x), rtol=1e-5, atol=1e-6)
 
 
-def comparable(rec: dict[str, Any]) -> dict[str, Any]:
-    out = {k: rec[k] for k in ("test_map", "val_map", "best_epoch", "epochs_run", "per_class_ap", "thresholds", "analysis")}
-    out["history"] = [{k: v for k, v in h.items() if k not in TIMING_FIELDS} for h in rec["history"]]
-    return out
-
-
 @pytest.mark.parametrize("key", ["ll_cp", "gr_loss", "splc", "boostlu_ll_r"])
 def test_a_run_interrupted_after_an_epoch_resumes_to_the_same_record(data_root: Path, tmp_path: Path, key: str) -> None:
     # rates large enough on 3 epochs that LL's selection and SPLC's correction happen at epoch 2
@@ -164,7 +158,7 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
 
     import run_all
     from benchmark.run import train
-    from benchmark.records.store import read_record
+    from benchmark.records import read_record
     from benchmark.sweep.plan import Job
     from tests.runs_compare import assert_same_run
 

@@ -22,7 +22,7 @@ from benchmark.run import epochlog, train
 from benchmark.sweep.plan import launch
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.launch import Progress, run_and_record
-from benchmark.records.store import read_record
+from benchmark.records import read_record
 from benchmark.sweep.plan import Job
 from tests.clirun import COMMANDS, REPO
 

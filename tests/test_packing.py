@@ -20,7 +20,7 @@ import run_all
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.packing import available_cpus, job_layout, mps_daemon, pack_jobs, threads_per_run
-from benchmark.records.store import iter_records, read_record
+from benchmark.records import iter_records, read_record
 from benchmark.sweep.status import LEDGER
 from benchmark.sweep.plan import Job
 from tests.clirun import assert_user_error, run_cli

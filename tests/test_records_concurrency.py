@@ -8,7 +8,7 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
-from benchmark.records.store import iter_records, read_record, write_record
+from benchmark.records import iter_records, read_record, write_record
 
 WRITERS = 8
 OWN_RECORDS = 6

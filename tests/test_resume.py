@@ -20,7 +20,7 @@ import pytest
 import run_all
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
-from benchmark.records.store import read_record
+from benchmark.records import read_record
 from benchmark.sweep.plan import Job
 from tests.runs_compare import assert_same_run
 

@@ -27,7 +27,7 @@ from benchmark.spec.config import RunConfig
 from benchmark.data import load as load_dataset
 from benchmark.sweep.executors import SlurmLauncher
 from benchmark.sweep.launch import LaunchOptions
-from benchmark.records.store import iter_records, read_record
+from benchmark.records import iter_records, read_record
 from benchmark.sweep.status import LEDGER, new_sweep_dir, plan, sweep_state
 from benchmark.sweep.plan import Job
 from tests.packs import inline_records as inline_records_at

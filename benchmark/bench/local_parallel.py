@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark.records.store import iter_records
+import methods
+from benchmark.core.cli import OneLineParser, add_json, add_methods, add_seeds, check_path, guarded, user_error
+from benchmark.records import iter_records
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -41,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchmark.core.cli import OneLineParser, add_channels_last, add_device, guarded, user_error
+from benchmark.data.voc import CLASSES
+from benchmark.run.loop import resolve_device
+from benchmark.records import comparable, iter_records
 
 from benchmark.bench.fixtures import make_jpegs, make_labels
 
 REPO = Path(__file__).resolve().parents[2]
-VOC_CLASSES = 20
-TIMING = {"train_seconds", "seconds", "images_per_second"}
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -100,8 +102,6 @@ def _run(cmd: list[str], log: Path, timeout: float) -> float:
 
 
 def _records(results: Path) -> list[dict[str, Any]]:
-    from benchmark.records.store import iter_records
-
     return sorted((r for _, r in iter_records(results)), key=lambda r: r["seed"])
 
 
@@ -145,13 +145,6 @@ def throughput(records: list[dict[str, Any]], wall: float) -> dict[str, Any]:
             "mps": [bool((r.get("launch") or {}).get("pack", {}).get("mps")) for r in records],
             "torch_threads": [r["provenance"]["torch_threads"] for r in records],
             "device_name": records[0]["provenance"].get("device_name")}
-
-
-def comparable(record: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "test_map", "val_map", "best_epoch", "epochs_run", "per_class_ap", "thresholds", "analysis")
-    out = {k: record.get(k) for k in keys}
-    out["history"] = [{k: v for k, v in h.items() if k not in TIMING} for h in record.get("history", [])]
-    return out
 
 
 def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float) -> dict[str, Any]:

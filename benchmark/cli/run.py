@@ -39,7 +39,7 @@ from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, ge
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
 from benchmark.sweep.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
-from benchmark.records.store import invalid_records
+from benchmark.records import invalid_records, layout
 from benchmark.sweep.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
 from benchmark.sweep.plan import Job
 from benchmark.spec.validation import check_device_available
@@ -242,7 +242,7 @@ def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) ->
     check_folder("--results-dir", args.results_dir, write=write)
     if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
         raise ValueError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
-    for sub in [*sweep.datasets, "_checkpoints"]:
+    for sub in [*sweep.datasets, layout.CHECKPOINTS]:
         if (args.results_dir / sub).exists():
             check_folder("--results-dir", args.results_dir / sub, write=write)
     check_folder("--log-dir", log_root, write=write)
@@ -302,7 +302,7 @@ def keep_corrupt(states: Sequence[RunState], todo: Sequence[Job], prog: str) -> 
         path = s.job.record_path
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-            copy = s.job.results_dir / "_corrupt" / path.relative_to(s.job.results_dir).parent / f"{path.name}.{digest}"
+            copy = layout.corrupt_copy_path(s.job.results_dir, path, digest)
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, copy)
             kept = f"a copy is kept at {copy}"

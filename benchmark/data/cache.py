@@ -25,9 +25,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from benchmark.core.atomic import atomic_path
 from benchmark.data.lock import build_lock
 from benchmark.data.store import ArrayImages, ImageStore, Subset
-from benchmark.records.store import atomic_path
 
 CACHE_DIRNAME = "_cache"
 #: bumped when the file layout changes, so old caches are not read

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.core.jsonio import read_json
 from benchmark.data.classes import COCO_CATEGORIES as CATEGORIES
 from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, require_file, require_root
@@ -28,21 +29,8 @@ def annotation_path(root: Path, phase: str) -> Path:
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} (character {exc.pos}): {exc.msg}; "
-            "expected the official COCO instances file (a truncated download ends like this: unpack "
-            "annotations_trainval2014.zip again)"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{path}: not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
-    except RecursionError:
-        # json recurses once per nesting level: '[' x 200000 exhausts the interpreter's stack
-        raise AnnotationError(f"{path}: JSON nested too deeply to read; expected the official COCO instances file "
-                              "(a handful of levels deep)") from None
+    data = read_json(path, AnnotationError, "the official COCO instances file (a truncated download ends like this: "
+                                            "unpack annotations_trainval2014.zip again)")
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
     for key in ("annotations", "categories"):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.core.atomic import atomic_path
 
 #: bumped when the generator's code changes in a way its parameters below do not show
 VERSION = 2
@@ -97,12 +97,9 @@ def load_arrays(root: Path) -> dict[str, np.ndarray]:
     """The cached arrays under ``root``, built and written atomically on first use."""
     path = cache_path(root)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = build()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npz' appended
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
         return arrays
     with np.load(path) as npz:
         return _check({k: npz[k] for k in npz.files}, path)

@@ -9,12 +9,12 @@ train + validation pool), "val" the official split used as the test set.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmark.core.jsonio import read_json
 from benchmark.data import Dataset, DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD, LabelledImages, get_spec
 from benchmark.data.files import FileImages
 from benchmark.data.identity import check_prepared_identity
@@ -109,15 +109,7 @@ def read_arrays(directory: Path, with_observed: bool = True) -> dict[str, np.nda
 
 def read_meta(directory: Path) -> dict[str, Any]:
     path = directory / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FormattedDataError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise FormattedDataError(f"{path}: not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
-    except RecursionError:
-        raise FormattedDataError(f"{path}: JSON nested too deeply to read; expected the dataset.json written by "
-                                 "python -m benchmark.data prepare") from None
+    meta = read_json(path, FormattedDataError, "the dataset.json written by python -m benchmark.data prepare")
     if not isinstance(meta, dict):
         raise FormattedDataError(f"{path}: expected a JSON object at the top level, got {type(meta).__name__}")
     for field in ("dataset", "class_names", "image_root"):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.core.atomic import atomic_path, atomic_write_text
 from benchmark.data import DATASETS, cub, coco, get_spec, nuswide, voc
 from benchmark.data.formatted import (
     CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays, read_meta,
@@ -62,20 +61,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_save(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
-    _atomic_save(path, lambda fh: np.save(fh, array, allow_pickle=False))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npy' appended
+        np.save(fh, array, allow_pickle=False)
 
 
 def observed_labels(labels: np.ndarray) -> np.ndarray:
@@ -229,7 +217,7 @@ def _meta(key: str, title: str, class_names: list[str], root: Path, image_root: 
 
 
 def _write_meta(out: Path, meta: dict[str, Any]) -> None:
-    _atomic_save(out / META_FILE, lambda fh: fh.write((json.dumps(meta, indent=1) + "\n").encode()))
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
 
 
 def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existing: list[str]) -> dict[str, Any]:

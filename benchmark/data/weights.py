@@ -28,6 +28,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from benchmark.core.atomic import atomic_path
+
 #: keys under which checkpoints commonly nest the state dict
 _NESTED = ("state_dict", "model", "model_state_dict", "module")
 
@@ -174,8 +176,6 @@ def fetch_weights(name: str, out: Path | None = None, log: Callable[[str], None]
         "set HF_HUB_OFFLINE=1 there")
     if out is None:
         return found
-    from benchmark.records.store import atomic_path
-
     if backbone is None:
         backbone = create_pretrained(name, num_classes=0)
     target = Path(out) / f"{name}.pth"

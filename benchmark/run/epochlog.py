@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from benchmark.records.store import atomic_write_bytes
+from benchmark.core.atomic import atomic_write_bytes
 
 #: CSV columns, in order: what a person watches (loss, mAPs, time, throughput, learning rate)
 COLUMNS = ("epoch", "train_loss", "val_map", "test_map", "seconds", "train_seconds", "images_per_second", "lr",
@@ -31,11 +31,6 @@ SCALARS = {
     "time/images_per_second": "images_per_second", "lr": "lr",
 }
 TENSORBOARD_HINT = 'pip install "spml-bench[tensorboard]" (or pip install tensorboard)'
-
-
-def epochs_csv_path(record_path: Path) -> Path:
-    """``results/digits/an__1p__seed0__<id>.json`` → ``results/digits/an__1p__seed0__<id>.epochs.csv``."""
-    return record_path.with_name(record_path.stem + ".epochs.csv")
 
 
 class EpochCSV:

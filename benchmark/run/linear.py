@@ -30,7 +30,7 @@ from benchmark.data.store import ImageStore
 from benchmark.data.weights import file_digest
 from benchmark.run.loop import iterate
 from benchmark.run.models import Classifier, weights_tag
-from benchmark.records.store import atomic_path
+from benchmark.core.atomic import atomic_path
 
 if TYPE_CHECKING:
     from benchmark.spec.config import RunConfig

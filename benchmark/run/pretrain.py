@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from benchmark.data import embedded
-from benchmark.records.store import atomic_write_bytes
+from benchmark.core.atomic import atomic_write_bytes
 
 #: bumped when the pretraining's code changes in a way its parameters below do not show
 VERSION = 2

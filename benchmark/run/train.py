@@ -33,7 +33,8 @@ from benchmark.run.loop import NonFiniteLossError, Normalizer, forward_all, reso
 from benchmark.run.metrics import average_precision, threshold_metrics
 from benchmark.run.models import Classifier, build_model, forward_for
 from benchmark.core.provenance import provenance
-from benchmark.records.store import atomic_write_bytes
+from benchmark.core.atomic import atomic_write_bytes
+from benchmark.records import layout
 from benchmark.run.rundata import prepare_data
 from benchmark.run.seeding import rng_state, seed_everything, set_determinism, set_rng_state
 from benchmark.spec.variants import variant
@@ -343,7 +344,7 @@ class Trainer:
 
 
 def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
-    return Path(results_dir) / "_checkpoints" / f"{cfg.run_id()}.pt"
+    return layout.checkpoint_path(results_dir, cfg.run_id())
 
 
 def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None,

@@ -31,12 +31,8 @@ from benchmark.spec.defaults import training_defaults
 from benchmark.spec.validation import check_backbone, check_device_name
 from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
 from benchmark.spec.variants import as_default_kind
+from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 
-#: fields that do not change a run's numbers and do not tell runs apart, so not part of its identity
-#: (``device`` is: a corrected rerun on another device must not be left alone behind the failed one)
-NON_IDENTITY_FIELDS = frozenset(
-    {"num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"}
-)
 
 
 class RunConfig(BaseModel):

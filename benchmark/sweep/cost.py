@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from benchmark.core.jsonio import read_json
+from benchmark.records.layout import bench_dir
 from benchmark.spec.config import RunConfig
 
 #: nominal (training pool, test split) sizes
@@ -43,7 +44,7 @@ DATASETS: dict[str, tuple[int, int]] = {
 }
 
 #: the repository's figures
-REPO_BENCH_DIR = Path(__file__).resolve().parents[2] / "results" / "_bench"
+REPO_BENCH_DIR = bench_dir(Path(__file__).resolve().parents[2] / "results")
 
 
 # -- measured figures ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 from benchmark.core.provenance import CODE_ROOT
 from benchmark.sweep.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
 from benchmark.sweep.packing import Pack, available_cpus, job_layout, threads_per_run
-from benchmark.records.store import read_record, record_status
+from benchmark.records import read_record, record_status
 from benchmark.sweep.status import Submission, record_submissions
 from benchmark.sweep.plan import Job
 

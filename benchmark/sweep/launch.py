@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from benchmark.records.store import write_record
+from benchmark.records import write_record
 from benchmark.sweep.status import Submission, record_submissions
 from benchmark.sweep.plan import Job
 from benchmark.spec.variants import variant
@@ -133,7 +133,8 @@ def end_line(summary: dict[str, Any], seconds: float | None = None) -> str:
 
 def epoch_observers(job: Job) -> list[EpochObserver]:
     """The run's per-epoch logs: the CSV beside its record, and TensorBoard events if asked for."""
-    from benchmark.run.epochlog import EpochCSV, TensorBoardLog, epochs_csv_path, tensorboard_run_dir
+    from benchmark.records import epochs_csv_path
+    from benchmark.run.epochlog import EpochCSV, TensorBoardLog, tensorboard_run_dir
 
     observers: list[EpochObserver] = [EpochCSV(epochs_csv_path(job.record_path))]
     if job.tensorboard_dir is not None:

@@ -162,7 +162,7 @@ class Pack:
 
     def _ours(self, job: Job) -> dict[str, Any] | None:
         """The run's record when this job wrote it (before a requeue, say), else ``None``."""
-        from benchmark.records.store import read_record
+        from benchmark.records import read_record
 
         try:
             record = read_record(job.record_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.spec.config import RunConfig
-from benchmark.records.store import RecordCheck, inspect_record, record_path
+from benchmark.records import RecordCheck, inspect_record, record_path
 
 
 @dataclass(frozen=True)

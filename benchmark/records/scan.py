@@ -1,0 +1,93 @@
+"""Reading records: one file strictly (``read_record``), what is at a run's path (``inspect_record``),
+and every record of a results folder (``record_files``, ``iter_records``, ``invalid_records``).
+
+A file that is there but cannot serve as the record of its run — unreadable, truncated, empty, not a
+JSON object, a status the harness never writes, a non-finite number, a missing or wrong field — is
+``corrupt``: ``inspect_record`` says why in one line, the same line for the sweep, ``--status`` and
+the leaderboard.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from benchmark.core.jsonio import JSONFileError, read_json
+from benchmark.records.layout import RECORD_SUFFIX, is_record_file
+from benchmark.records.schema import RecordInvalid, check_record
+
+WHAT = "a run record"
+
+
+class RecordReadError(ValueError):
+    """A record file that cannot be read as JSON; the message names the file and says why."""
+
+
+def read_record(path: str | Path) -> Any:
+    """The parsed JSON of ``path`` (whatever its shape); ``RecordReadError`` naming the file and the
+    reason when it cannot be read (``benchmark.core.jsonio.read_json``)."""
+    return read_json(path, RecordReadError, WHAT)
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """What is at a record's path: ``status`` is a record status, ``"corrupt"`` (``reason`` says why,
+    ``problem`` is the same prefixed with the path) or ``None`` (no file)."""
+
+    status: str | None
+    problem: str = ""
+    record: dict[str, Any] | None = None
+    reason: str = ""
+
+
+def inspect_record(path: Path, expect: Mapping[str, Any] | None = None) -> RecordCheck:
+    """The state of the record file at ``path`` (see ``RecordCheck``), never raising for its content."""
+    if not os.path.lexists(path):
+        return RecordCheck(None)
+    try:
+        rec = check_record(read_json(path, what=WHAT), RecordInvalid, expect)
+    except JSONFileError as exc:
+        return RecordCheck("corrupt", str(exc), reason=exc.reason)
+    except RecordInvalid as exc:
+        return RecordCheck("corrupt", f"{path}: {exc}", reason=str(exc))
+    return RecordCheck(str(rec["status"]), record=rec)
+
+
+def record_status(path: Path, expect: Mapping[str, Any] | None = None) -> str | None:
+    """``done``/``failed``/``diverged`` of a usable record, ``corrupt`` for a file that is not one,
+    ``None`` where there is none."""
+    return inspect_record(path, expect).status
+
+
+def record_files(results_dir: str | Path) -> Iterator[Path]:
+    """Every file under ``results_dir`` where a record may be (``layout.is_record_file``), sorted."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob(f"*{RECORD_SUFFIX}")):
+        if is_record_file(path, root):
+            yield path
+
+
+def iter_records(results_dir: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(path, record) of every run record under ``results_dir``; the other files are skipped here
+    (``invalid_records`` names them)."""
+    for path in record_files(results_dir):
+        check = inspect_record(path)
+        if check.record is not None:
+            yield path, check.record
+
+
+def invalid_records(results_dir: str | Path, skip: set[Path] | None = None) -> list[tuple[Path, str]]:
+    """(path, one line naming it and why) of every file under ``results_dir`` that a reader of
+    records must ignore: not a run record. ``skip``: paths already checked."""
+    out = []
+    for path in record_files(results_dir):
+        if skip and path in skip:
+            continue
+        check = inspect_record(path)
+        if check.status == "corrupt":
+            out.append((path, check.problem))
+    return out
