@@ -337,7 +337,7 @@ def test_status_and_sweep_name_every_invalid_file_and_carry_on(good: Path, data_
             named = [line for line in proc.stderr.splitlines() if str(results / rel) in line]
             assert len(named) == 1 and "not a run record, ignored" in named[0], (rel, proc.stderr)
         assert "nested too deeply" in proc.stderr and "non-finite number NaN" in proc.stderr
-        assert "is empty (0 bytes)" in proc.stderr and "truncated?" in proc.stderr and "a JSON list" in proc.stderr
+        assert "is empty (0 bytes)" in proc.stderr and "truncated?" in proc.stderr and "a JSON array" in proc.stderr
     assert "0 runs to do (inline); left alone: 8 done" in proc.stderr
     assert proc.stdout.startswith("this sweep: 8 runs — 8 done\n"), proc.stdout
     assert_kept(before, results)
@@ -358,7 +358,7 @@ def _corrupt(results: Path) -> dict[str, tuple[bytes, str]]:
         2: (no_status, "field 'status' is null"),
         3: (b"", "is empty (0 bytes)"),
         4: (b"[" * 200_000, "nested too deeply"),
-        5: (b'["a", "list"]', "is a JSON list"),
+        5: (b'["a", "list"]', "is a JSON array"),
         6: (other, "field 'run_id'"),  # seed 7's record copied over seed 6's
     }
     for seed, (data, _) in spoilt.items():
