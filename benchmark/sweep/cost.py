@@ -27,9 +27,10 @@ evaluation images/s with its settings), and packing files (``"kind": "packing"``
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchmark.core.jsonio import read_json
 from benchmark.records.layout import bench_dir
@@ -172,7 +173,7 @@ class Settings:
     compile: bool
 
     @classmethod
-    def of(cls, cfg: RunConfig) -> "Settings":
+    def of(cls, cfg: RunConfig) -> Settings:
         r = cfg.resolve()
         return cls(architecture(str(r.backbone)), int(r.image_size or 0), r.amp, bool(r.channels_last), bool(r.compile))
 
