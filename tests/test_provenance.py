@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.core import provenance
+from benchmark.run import environment
 
 REPO = Path(__file__).resolve().parent.parent
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -146,12 +147,12 @@ def test_the_code_identity_covers_the_three_packages_of_this_checkout() -> None:
 def test_provenance_is_computed_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    provenance.provenance(torch.device("cpu"), {})  # warm
+    environment.provenance(torch.device("cpu"), {})  # warm
     calls: list[object] = []
     monkeypatch.setattr(provenance.subprocess, "run", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(provenance, "code_hash", lambda roots: calls.append(roots))
-    first = provenance.provenance(torch.device("cpu"), {})
-    assert provenance.provenance(torch.device("cpu"), {}) == first
+    first = environment.provenance(torch.device("cpu"), {})
+    assert environment.provenance(torch.device("cpu"), {}) == first
     assert calls == []
     assert set(first["code"]) >= {"sha256", "files"} and set(first["git"]) == {"commit", "dirty"}
 

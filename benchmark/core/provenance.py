@@ -1,6 +1,6 @@
-"""Provenance written into every record: which code ran (git commit and dirty flag where the code
-is a git checkout, and always a content hash of the code itself), package versions, machine and
-device.
+"""Provenance written into every record, torch-free: which code ran (git commit and dirty flag where
+the code is a git checkout, and always a content hash of the code itself) and package versions; the
+machine and device are added where a run happens (``benchmark.run.environment``).
 
 The content hash makes two records tell their code apart without git: a ``pip install .`` has no
 ``.git``, and a checkout's commit says nothing of uncommitted edits. It covers every ``.py`` file of
@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import platform
 import subprocess
-import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmark.core.version import __version__
-
-if TYPE_CHECKING:  # imported where a run's device is described, so ``spml-bench --version`` stays light
-    import torch
 
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "pydantic", "spml-bench")
 #: the packages whose sources identify the code of a run (the record's ``code.sha256``)
@@ -100,33 +95,8 @@ def git_commit() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(changed.strip())}
 
 
-def _version(name: str) -> str | None:
+def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        import torch
-
-        return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
-
-
-def provenance(device: torch.device, determinism: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    return {
-        "git": git_commit(),
-        "code": code_identity(),
-        "packages": {name: _version(name) for name in PACKAGES},
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "device": str(device),
-        "device_name": device_name(device),
-        "torch_threads": torch.get_num_threads(),
-        "determinism": determinism,
-    }

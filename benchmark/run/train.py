@@ -18,7 +18,6 @@ import io
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -32,12 +31,12 @@ from benchmark.data.store import ImageStore
 from benchmark.run.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
 from benchmark.run.metrics import average_precision, threshold_metrics
 from benchmark.run.models import Classifier, build_model, forward_for
-from benchmark.core.provenance import provenance
+from benchmark.run.environment import provenance
 from benchmark.core.atomic import atomic_write_bytes
 from benchmark.records import layout
 from benchmark.run.rundata import prepare_data
 from benchmark.run.seeding import rng_state, seed_everything, set_determinism, set_rng_state
-from benchmark.spec.variants import variant
+from benchmark.run.record import now, record_head
 
 if TYPE_CHECKING:  # annotations only: the loop (and the bench) import without pydantic
     from benchmark.spec.config import RunConfig
@@ -355,16 +354,9 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
     is safe (``benchmark.run_and_record`` trains and writes the record). The record's ``variant`` is
     the hyper-parameters that differ from the method's defaults for the dataset (``{}``: its main
     row); ``study`` tags a run of a tuning study (``benchmark.spec.tune.study_tag``), ``None`` otherwise."""
-    resolved = cfg.resolve()
     ckpt = checkpoint_path(results_dir, cfg) if (results_dir is not None and cfg.checkpoint) else None
     started = time.time()
-    record: dict[str, Any] = {
-        "method": resolved.method, "dataset": resolved.dataset, "labels": resolved.labels,
-        "seed": resolved.seed, "protocol": resolved.protocol, "run_id": cfg.run_id(),
-        "variant": variant(resolved.method, resolved.dataset, resolved.hparams), "study": study,
-        "status": "failed", "test_map": None,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    record = {**record_head(cfg, study), "started_at": now()}
     try:
         record.update(Trainer(cfg, ckpt, log, observers).run())
         record["status"] = "diverged" if record.get("divergence") else "done"
@@ -381,9 +373,9 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
                 record["provenance"] = provenance(resolve_device(cfg.device), {})
             except Exception:  # noqa: BLE001
                 record["provenance"] = provenance(torch.device("cpu"), {})
-    record["config"] = resolved.model_dump()
+    record["config"] = cfg.resolve().model_dump()
     record["wall_seconds"] = time.time() - started
-    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["finished_at"] = now()
     return record
 
 

@@ -58,7 +58,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                      f"up to {epochs} epochs, amp {r.amp}")
     cuda_here = False
     if executor != "slurm" and any(j.cfg.device in ("auto",) or j.cfg.device.startswith("cuda") for j in todo):
-        from benchmark.sweep.executors import visible_gpus
+        from benchmark.sweep.executors import visible_gpus  # why: executors imports submitit; an inline plan does not
 
         cuda_here = bool(visible_gpus())
     gpu = {id(j): _runs_on_gpu(j, executor, options, cuda_here) for j in todo}
@@ -77,7 +77,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                      f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
                      f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}")
     elif executor == "local":
-        from benchmark.sweep.executors import LocalLauncher, visible_gpus
+        from benchmark.sweep.executors import LocalLauncher, visible_gpus  # why: submitit only for local plans
 
         launcher = LocalLauncher(options)
         wanted = max((gpus_of(r[0]) for r in layout), default=0)

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import submitit
+import torch
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from benchmark.core.provenance import CODE_ROOT
 from benchmark.sweep.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
+from benchmark.sweep.checks import check_jobs, check_packing
 from benchmark.sweep.packing import Pack, available_cpus, job_layout, threads_per_run
 from benchmark.records import read_record, record_status
 from benchmark.sweep.status import Submission, record_submissions
@@ -50,8 +52,6 @@ class RunTask(submitit.helpers.Checkpointable):
             if record.get("launch", {}).get("job_id") == launch_info()["job_id"]:
                 return summary_of(job, record)
         if self.threads is not None:
-            import torch
-
             torch.set_num_threads(self.threads)
         return run_job(job, log=lambda msg: print(msg, flush=True))
 
@@ -146,6 +146,7 @@ class SubmititLauncher:
     cluster = ""
 
     def __init__(self, options: LaunchOptions) -> None:
+        check_packing(options.runs_per_gpu, self.cluster, options.gpus, options.mps)
         self.options = options
 
     def executor(self, gpus: int) -> submitit.AutoExecutor:
@@ -223,6 +224,7 @@ class SlurmLauncher(SubmititLauncher):
         super().__init__(options)
 
     def submit(self, jobs: Sequence[Job]) -> list[Handle]:
+        check_jobs(jobs, self.name)
         shapes: dict[int, list[list[Job]]] = {}
         for runs in self.jobs_of(jobs):
             shapes.setdefault(self._gpus(runs[0]), []).append(runs)
@@ -255,8 +257,6 @@ def visible_gpus() -> list[int]:
     """The GPU indices this process may hand out (``CUDA_VISIBLE_DEVICES`` is renumbered from 0
     by CUDA); none without CUDA."""
     try:
-        import torch
-
         return list(range(torch.cuda.device_count()))
     except Exception:  # noqa: BLE001 - a broken CUDA install means no GPU to hand out
         return []
@@ -289,6 +289,7 @@ class LocalLauncher(SubmititLauncher):
         return threads_per_run(per_job, o.runs_per_gpu)
 
     def launch(self, jobs: Sequence[Job], verbose: bool = True) -> list[dict[str, Any]]:
+        check_jobs(jobs, self.name)
         queue = self.jobs_of(jobs)
         gpu_jobs = any(self._gpus(runs[0]) > 0 for runs in queue)
         free = visible_gpus() if gpu_jobs else []

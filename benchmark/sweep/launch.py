@@ -10,25 +10,28 @@ sweep's ledger, so ``run_all.py --status`` sees live runs from another shell.
 
 from __future__ import annotations
 
-import json
 import errno
+import importlib
+import json
 import os
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from benchmark.records import write_record
-from benchmark.sweep.status import Submission, record_submissions
+from tqdm import tqdm
+
+from benchmark.records import epochs_csv_path, write_record
+from benchmark.run import train
+from benchmark.run.record import failed_record
+from benchmark.run.epochlog import EpochCSV, TensorBoardLog, tensorboard_run_dir
+from benchmark.run.train import EpochObserver
+from benchmark.spec.config import RunConfig
+from benchmark.sweep.checks import check_jobs, check_packing
 from benchmark.sweep.plan import Job
-from benchmark.spec.variants import variant
-
-if TYPE_CHECKING:
-    from benchmark.spec.config import RunConfig
-    from benchmark.run.train import EpochObserver
+from benchmark.sweep.status import Submission, record_submissions
 
 Log = Callable[[str], None]
 
@@ -68,7 +71,7 @@ def launch_info() -> dict[str, Any]:
     executor = os.environ.get("SUBMITIT_EXECUTOR")
     job_id = str(os.getpid())
     if executor:
-        import submitit
+        import submitit  # why: only a submitit job gets here; an inline sweep never imports submitit
 
         job_id = str(submitit.JobEnvironment().job_id)
     info: dict[str, Any] = {"executor": executor or "inline", "job_id": job_id, "host": socket.gethostname()}
@@ -133,9 +136,6 @@ def end_line(summary: dict[str, Any], seconds: float | None = None) -> str:
 
 def epoch_observers(job: Job) -> list[EpochObserver]:
     """The run's per-epoch logs: the CSV beside its record, and TensorBoard events if asked for."""
-    from benchmark.records import epochs_csv_path
-    from benchmark.run.epochlog import EpochCSV, TensorBoardLog, tensorboard_run_dir
-
     observers: list[EpochObserver] = [EpochCSV(epochs_csv_path(job.record_path))]
     if job.tensorboard_dir is not None:
         observers.append(TensorBoardLog(tensorboard_run_dir(Path(job.tensorboard_dir), job.record_path)))
@@ -145,8 +145,6 @@ def epoch_observers(job: Job) -> list[EpochObserver]:
 def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
     """Train ``job``, logging its epochs as they end (``epoch_observers``), and write its record
     atomically; returns the record."""
-    from benchmark.run import train  # torch is imported only where a run happens
-
     observers = epoch_observers(job)
     try:
         record = train.run(job.cfg, job.results_dir, log=log, observers=observers, study=job.study)
@@ -158,7 +156,7 @@ def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
     # only now that the record is on disk may the checkpoint go: a record that could not be
     # written leaves the run resumable, not lost (a failed run keeps it for --retry-failed)
     if record["status"] in ("done", "diverged") and job.cfg.checkpoint and not job.cfg.keep_checkpoint:
-        train.checkpoint_path(job.results_dir, job.cfg).unlink(missing_ok=True)
+        job.checkpoint_path.unlink(missing_ok=True)
     return record
 
 
@@ -171,8 +169,14 @@ def run_and_record(cfg: RunConfig, results_dir: str | Path, *, log: Log | None =
     (``.epochs.csv``); a run that fails is written as a ``failed`` record and returned, never
     raised. ``log`` receives the run's progress lines; ``tensorboard_dir`` adds TensorBoard events.
     A run interrupted earlier resumes from its checkpoint under ``<results_dir>/_checkpoints``.
-    Returns the record as written."""
+    Returns the record as written.
+
+    Refused up front, with ``PreRunError`` and nothing written, whatever the CLI refuses before a
+    run (``benchmark.sweep.checks.check_jobs``): a results folder that is a file or cannot be
+    written, a data root that is a file, a real dataset not prepared there, a device this machine
+    lacks, TensorBoard logging without the package."""
     job = Job(cfg, Path(results_dir), Path(tensorboard_dir) if tensorboard_dir is not None else None)
+    check_jobs([job], "inline", results_flag="results_dir", data_flag="data_root")
     return train_and_record(job, log)
 
 
@@ -195,16 +199,7 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
     check = job.check()
     if check.record is not None:
         return summary_of(job, check.record)
-    cfg = job.cfg.resolve()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {
-        "method": cfg.method, "dataset": cfg.dataset, "labels": cfg.labels, "seed": cfg.seed,
-        "protocol": cfg.protocol, "run_id": job.cfg.run_id(),
-        "variant": variant(cfg.method, cfg.dataset, cfg.hparams), "study": job.study,
-        "status": "failed", "test_map": None,
-        "error": {"type": error_type, "message": message}, "config": cfg.model_dump(),
-        "launch": launch, "finished_at": now,
-    }
+    record = failed_record(job.cfg, job.study, {"type": error_type, "message": message}, launch=launch)
     write_job_record(job, record)
     return summary_of(job, record)
 
@@ -221,8 +216,6 @@ class Progress:
         self.verbose = verbose
         self.bar: Any = None
         if verbose and total and _isatty(self.stream):
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, desc="runs", unit="run", file=self.stream)
 
     def write(self, msg: str) -> None:
@@ -260,9 +253,12 @@ class InlineLauncher:
     name = "inline"
 
     def __init__(self, options: LaunchOptions | None = None) -> None:
+        if options is not None:
+            check_packing(options.runs_per_gpu, self.name, options.gpus, options.mps)
         self.options = options
 
     def launch(self, jobs: Sequence[Job], verbose: bool = True) -> list[dict[str, Any]]:
+        check_jobs(jobs, self.name)
         if self.options is not None:
             me = launch_info()
             record_submissions(self.options.sweep_dir, [
@@ -298,8 +294,6 @@ LAUNCHERS: dict[str, str] = {
 
 
 def make_launcher(name: str, options: LaunchOptions | None = None) -> Any:
-    import importlib
-
     if name not in LAUNCHERS:
         raise ValueError(f"unknown executor '{name}'; expected one of {sorted(LAUNCHERS)}")
     module, cls = LAUNCHERS[name].split(":")

@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
+
+from benchmark.records import read_record
+from benchmark.sweep.launch import record_job_failure, run_job, summary_of
 from benchmark.sweep.plan import Job
 
 Log = Callable[[str], None]
@@ -162,8 +166,6 @@ class Pack:
 
     def _ours(self, job: Job) -> dict[str, Any] | None:
         """The run's record when this job wrote it (before a requeue, say), else ``None``."""
-        from benchmark.records import read_record
-
         try:
             record = read_record(job.record_path)
         except (OSError, ValueError):
@@ -177,8 +179,6 @@ class Pack:
         return {"runs_per_gpu": self.runs_per_gpu, "runs": len(self.jobs), "slot": slot, "threads": self.threads, "mps": mps}
 
     def run(self) -> list[dict[str, Any]]:
-        from benchmark.sweep.launch import summary_of
-
         summaries: dict[int, dict[str, Any]] = {}
         todo = []
         for slot, job in enumerate(self.jobs):
@@ -212,8 +212,6 @@ class Pack:
                  f"(slot {slot + 1} of {len(self.jobs)}, {threads} torch thread(s){', MPS' if mps_env else ''})")
 
     def _outcome(self, slot: int, code: int, mps: bool) -> dict[str, Any]:
-        from benchmark.sweep.launch import record_job_failure, summary_of
-
         job = self.jobs[slot]
         record = self._ours(job)
         if record is not None:
@@ -258,11 +256,7 @@ def worker_main(argv: Sequence[str]) -> int:
         return 2
     spec = pickle.loads(Path(argv[0]).read_bytes())
     job: Job = spec["jobs"][int(argv[1])]
-    import torch
-
     torch.set_num_threads(int(spec["threads"]))
-    from benchmark.sweep.launch import run_job
-
     run_job(job, log=lambda msg: print(msg, flush=True))
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.spec.config import RunConfig
-from benchmark.records import RecordCheck, inspect_record, record_path
+from benchmark.records import RecordCheck, checkpoint_path, inspect_record, record_path
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class Job:
     def record_path(self) -> Path:
         c = self.cfg
         return record_path(self.results_dir, c.dataset, c.method, c.labels, c.seed, c.run_id())
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The run's last epoch-end checkpoint, while the run is unfinished."""
+        return checkpoint_path(self.results_dir, self.cfg.run_id())
 
     def identity(self) -> dict[str, Any]:
         """The fields a record at ``record_path`` must carry to be this run's."""

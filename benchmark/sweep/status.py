@@ -160,8 +160,6 @@ class RunState:
 
 def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
     """The state of each of ``jobs``, in order (see the module docstring for the rules)."""
-    from benchmark.run.train import checkpoint_path
-
     submissions = read_submissions(log_root)
     latest = {job.cfg.run_id(): submissions.get(job.cfg.run_id()) for job in jobs}
     slurm = slurm_states(s.job_id for s in latest.values() if s is not None and s.executor == "slurm")
@@ -195,7 +193,7 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
             out.append(RunState(job, "corrupt", check.problem))
         elif ended:
             out.append(RunState(job, "failed", ended))
-        elif checkpoint_path(job.results_dir, job.cfg).exists():
+        elif job.checkpoint_path.exists():
             out.append(RunState(job, "interrupted", "a checkpoint and no live job: resumes when submitted"))
         else:
             out.append(RunState(job, "missing"))
