@@ -34,11 +34,13 @@ from benchmark.bench.reference import (
     reference_loader,
     reference_train_epoch,
 )
-from benchmark.cli import OneLineParser, guarded, user_error
+from benchmark.core.cli import (OneLineParser, add_channels_last, add_device, add_json, add_threads, check_path, guarded,
+                                user_error)
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.cache import build_cache, cache_key, store_fingerprint
 from benchmark.data.cache import MappedImages
 from benchmark.data.store import Subset
+from benchmark.data.voc import CLASSES as VOC_CLASSES
 from benchmark.data.protocol import observe
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import build_model
@@ -46,14 +48,14 @@ from benchmark.run.seeding import set_determinism
 from benchmark.run.loop import Normalizer, forward_all, iterate, train_epoch
 from benchmark.spec.validation import check_backbone, check_device_available
 
-NUM_CLASSES = 20  # VOC's
+NUM_CLASSES = len(VOC_CLASSES)
 
 #: per-device defaults: a small backbone and resolution on the CPU, the protocol's on CUDA
 DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {"backbone": "resnet18", "image_size": 64, "batch_size": 32, "images": 256, "ref_images": 256,
-            "eval_images": 256, "warmup_batches": 1, "ours_epochs": 1, "amp": "bf16", "channels_last": True},
+            "eval_images": 256, "warmup_batches": 1, "ours_epochs": 1, "amp": "bf16"},
     "cuda": {"backbone": "resnet50", "image_size": 448, "batch_size": 64, "images": 2048, "ref_images": 1280,
-             "eval_images": 1024, "warmup_batches": 8, "ours_epochs": 2, "amp": "bf16", "channels_last": True},
+             "eval_images": 1024, "warmup_batches": 8, "ours_epochs": 2, "amp": "bf16"},
 }
 
 
@@ -83,37 +85,23 @@ def timed(device: torch.device, fn: Callable[[], int]) -> Timing:
 PROG = "python -m benchmark.bench"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
-    p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
+    p = OneLineParser(prog=prog, description=__doc__)
+    add_device(p)
+    add_json(p)
     p.add_argument("--workdir", type=Path, default=None,
                    help="where fixture JPEGs are generated (reused) and the cache is built (fresh each run); "
                         "default: $TMPDIR/spml-bench")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers for both sides (default: min(8, cores))")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's on CUDA; half the cores on the CPU, where the "
-                        "other half runs the data workers and more threads only oversubscribe)")
+    add_threads(p)
     for name, kind in (("backbone", str), ("image-size", int), ("batch-size", int), ("images", int),
                        ("ref-images", int), ("eval-images", int), ("warmup-batches", int), ("ours-epochs", int)):
         p.add_argument(f"--{name}", type=kind, default=None, help="default: per device, see DEFAULTS")
     p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None, help="ours (default: bf16)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="ours (default: on)")
+    add_channels_last(p)
     p.add_argument("--compile", action="store_true", help="torch.compile our model's forward")
     return p.parse_args(argv)
-
-
-def _writable_file(flag: str, path: Path) -> None:
-    if path.is_dir():
-        raise ValueError(f"{flag} {path} is a folder, expected a file name")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {path} cannot be written: {parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path} cannot be written: no permission in {parent}")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -122,7 +110,7 @@ def check_args(args: argparse.Namespace) -> None:
     check_device_available(args.device)
     if args.backbone is not None:
         check_backbone(args.backbone)
-    for name in ("image_size", "batch_size", "images", "ref_images", "eval_images", "ours_epochs", "threads"):
+    for name in ("image_size", "batch_size", "images", "ref_images", "eval_images", "ours_epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -131,9 +119,9 @@ def check_args(args: argparse.Namespace) -> None:
         if value is not None and value < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 0, got {value}")
     if args.json is not None:
-        _writable_file("--json", args.json)
-    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
-        raise ValueError(f"--workdir {args.workdir} is a file, expected a folder")
+        check_path("--json", args.json, "file", write=True)
+    if args.workdir is not None:
+        check_path("--workdir", args.workdir, "folder")
 
 
 def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -147,7 +135,7 @@ def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     except AttributeError:
         cores = os.cpu_count() or 1
     s["workers"] = args.workers if args.workers is not None else min(8, cores)
-    s["compile"] = bool(args.compile)
+    s["compile"], s["channels_last"] = bool(args.compile), args.channels_last
     s["images"] = max(s["images"], s["ref_images"])
     return s
 
@@ -157,14 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(args.device)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    elif device.type == "cpu":
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:
-            cores = os.cpu_count() or 2
-        torch.set_num_threads(max(1, cores // 2))
+    torch.set_num_threads(args.threads)
     s = settings(args, device)
     pin = device.type == "cuda"
     workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
@@ -312,16 +293,16 @@ def _measure(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    return guarded(PROG, _main, argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    return guarded(prog, lambda args: _main(args, prog), argv)
 
 
-def _main(argv: list[str] | None) -> int:
-    args = parse_args(argv)
+def _main(argv: list[str] | None, prog: str) -> int:
+    args = parse_args(argv, prog)
     try:
         check_args(args)
     except ValueError as exc:
-        return user_error(PROG, exc)
+        return user_error(prog, exc)
     result = run(args)
     keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
             "ref_train_images_per_s", "cache_build_images_per_s")

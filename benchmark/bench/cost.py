@@ -12,12 +12,12 @@ the one-file comparison prices the paper's rows (``leaderboard.table.PAPER_ORDER
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from benchmark.cli import OneLineParser, guarded, user_error
+from benchmark.core.cli import OneLineParser, guarded, user_error
 from benchmark.core.jsonio import read_json
 from benchmark.spec.config import RunConfig, SweepConfig
 from benchmark.sweep.cost import (DATASETS, REPO_BENCH_DIR, Figure, NoEstimate, estimate_jobs, load_figures,
@@ -82,9 +82,9 @@ def markdown(e: dict[str, Any], bench: dict[str, Any]) -> str:
     epochs = max(int(c.resolve().epochs or 0) for c in table_configs(paper_rows=True))
     return "\n".join([
         table(["", "train images/s", "eval images/s", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows), "",
-        f"{e['runs']} runs at most {epochs} epochs each, measured on {e['device_name']} at batch "
-        f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
-        f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run)."])
+        (f"{e['runs']} runs at most {epochs} epochs each, measured on {e['device_name']} at batch "
+         f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
+         f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run).")])
 
 
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__)
     p.add_argument("bench", type=Path, nargs="?", help="a JSON written by python -m benchmark.bench --json")
     p.add_argument("--table", action="store_true", help="the whole table from the figures in --bench-dir")
     p.add_argument("--bench-dir", type=Path, default=REPO_BENCH_DIR, help="figure files (default: the repository's)")

@@ -40,13 +40,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from benchmark.bench.fixtures import make_jpegs, make_labels
 from benchmark.core.cli import OneLineParser, add_channels_last, add_device, guarded, user_error
 from benchmark.data.voc import CLASSES
 from benchmark.run.loop import resolve_device
 from benchmark.records import comparable, iter_records
-
-from benchmark.bench.fixtures import make_jpegs, make_labels
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,9 +63,7 @@ def write_voc(raw: Path, pool: int, test: int, unique: int = 256) -> None:
         if not target.exists():
             jpegs.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(distinct[i % len(distinct)], target)
-    labels = make_labels(pool + test, VOC_CLASSES, seed=0)
-    from benchmark.data.voc import CLASSES
-
+    labels = make_labels(pool + test, len(CLASSES), seed=0)
     for phase, rows in (("train", range(pool)), ("val", range(pool, pool + test))):
         (main / f"{phase}.txt").write_text("".join(f"{ids[i]}\n" for i in rows))
         for c, cls in enumerate(CLASSES):
@@ -171,13 +167,19 @@ def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float)
             "this checkout has no --deterministic: CUDA runs use cuDNN's benchmark mode, so they may differ in any case"}
 
 
+PROG = "python -m benchmark.bench.packing"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.packing", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/spml-pack-bench"), help="JPEGs and data roots")
     p.add_argument("--dry", action="store_true", help="CPU, ResNet-18 at 32 px, 96 images, K = 1 and 2: checks the steps")
-    p.add_argument("--device", default="cuda")
+    add_device(p)
     p.add_argument("--pool", type=int, default=3000, help="training pool (80%% trained on per epoch)")
     p.add_argument("--test", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=3)
@@ -185,13 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--image-size", type=int, default=448)
     p.add_argument("--amp", default="bf16")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    add_channels_last(p)
     p.add_argument("--steps", nargs="+", default=["1", "4", "4+mps", "2", "identity"],
                    help="K, K+mps, K+compile, identity; in this order (default: 1 4 4+mps 2 identity)")
     p.add_argument("--identity-pool", type=int, default=160)
     p.add_argument("--identity-test", type=int, default=64)
     p.add_argument("--budget-s", type=float, default=330.0, help="start no step after this many seconds")
     args = p.parse_args(argv)
+    try:  # "auto" on a GPU node is cuda: the runs ask for a GPU each
+        args.device = str(resolve_device(args.device))
+    except (ValueError, RuntimeError) as exc:
+        return user_error(PROG, exc)
     if args.dry:
         args.device, args.backbone, args.image_size, args.amp, args.channels_last = "cpu", "resnet18", 32, "off", False
         args.pool, args.test, args.epochs, args.identity_pool, args.identity_test = 64, 32, 2, 48, 24

@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from benchmark.bench.study import run_sweep
-from benchmark.cli.sweep_args import json_or_text
 from benchmark.core.cli import (OneLineParser, add_data_root, add_json, add_methods, add_seeds, add_threads, check_path,
-                                guarded, user_error)
+                                guarded, json_or_text, user_error)
+from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 from leaderboard.table import row_key, stats
@@ -84,8 +85,6 @@ def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
     """What the loop reports with ``patience`` (0: none) given a run's full per-epoch history:
     the test mAP of the best validation epoch among the epochs it would have run (the loop's
     ``stops_early``, so the replay cannot drift from the rule it replays)."""
-    from benchmark.run.loop import stops_early  # torch: only once runs are being read
-
     best_val, best, since = -math.inf, history[0], 0
     ran = 0
     for entry in history:
@@ -116,28 +115,30 @@ def row_stats(runs: pd.DataFrame) -> pd.DataFrame:
     return cells.loc[order].reset_index(drop=True)
 
 
-def criteria(cells: pd.DataFrame) -> dict[str, Any]:
-    """Issue 11's bounds on the rows' statistics (``row_stats``)."""
+def criteria(cells: pd.DataFrame) -> list[str]:
+    """Issue 11's bounds on the rows' statistics (``row_stats``), one line each."""
     rows = {(r.method, r.labels): r for r in cells.itertuples()}
     one_p = {row: r for row, r in rows.items() if row[1] == "1p"}
     checked = {row: r for row, r in one_p.items() if row not in EXEMPT}
-    out: dict[str, Any] = {}
+    verdict = lambda ok: "ok" if ok else "FAIL"
+    lines = []
     if checked:
         worst = max(checked, key=lambda r: checked[r].std)
-        out["max_1p_std"] = {"row": "/".join(worst), "std": checked[worst].std, "ok": checked[worst].std <= MAX_STD}
+        std = checked[worst].std
+        lines.append(f"largest 1p std (EntMin aside): {std:.2f} ({'/'.join(worst)}) — {verdict(std <= MAX_STD)} "
+                     f"(≤ {MAX_STD})")
     if ("em", "1p") in rows and ("an", "1p") in rows:
         em, an = rows[("em", "1p")], rows[("an", "1p")]
         pooled = math.sqrt((em.std**2 + an.std**2) / 2)
         ratio = (em.mean - an.mean) / pooled if pooled > 0 else math.inf
-        out["em_minus_an"] = {"diff": em.mean - an.mean, "pooled_std": pooled, "in_pooled_std": ratio,
-                              "ok": ratio >= MIN_EM_AN_POOLED}
-    if one_p:
-        top = max(one_p, key=lambda r: one_p[r].mean)
-        for oracle in ORACLES:
-            if oracle in rows:
-                margin = rows[oracle].mean - one_p[top].mean
-                out[f"oracle_{oracle[1]}"] = {"margin_over_best_1p": margin, "best_1p": "/".join(top), "ok": margin > 0}
-    return out
+        lines.append(f"EM − AN: {em.mean - an.mean:+.2f} mAP = {ratio:.1f} pooled std ({pooled:.2f}) — "
+                     f"{verdict(ratio >= MIN_EM_AN_POOLED)} (≥ {MIN_EM_AN_POOLED:g})")
+    top = max(one_p, key=lambda r: one_p[r].mean, default=None)
+    for oracle in ORACLES if top else ():
+        if oracle in rows:
+            margin = rows[oracle].mean - one_p[top].mean
+            lines.append(f"bce/{oracle[1]} − best 1p row ({'/'.join(top)}): {margin:+.2f} mAP — {verdict(margin > 0)}")
+    return lines
 
 
 def report(runs: pd.DataFrame, title: str) -> str:
@@ -145,23 +146,8 @@ def report(runs: pd.DataFrame, title: str) -> str:
     body = [[r.method, r.labels, f"{r.mean:.2f} ± {r.std:.2f} ({r.n})"
              + (" ⚠" if (r.method, r.labels) not in EXEMPT and r.labels == "1p" and r.std > MAX_STD else ""),
              f"{r.lo:.2f}..{r.hi:.2f}", r.epochs, f"{r.val:.2f}"] for r in cells.itertuples()]
-    lines = [title, table(["method", "labels", "test mAP mean ± std (n)", "min..max", "best/ran epochs", "val mAP"],
-                          body)]
-    c = criteria(cells)
-    if "max_1p_std" in c:
-        w = c["max_1p_std"]
-        lines.append(f"largest 1p std (EntMin aside): {w['std']:.2f} ({w['row']}) — "
-                     f"{'ok' if w['ok'] else 'FAIL'} (≤ {MAX_STD})")
-    if "em_minus_an" in c:
-        e = c["em_minus_an"]
-        lines.append(f"EM − AN: {e['diff']:+.2f} mAP = {e['in_pooled_std']:.1f} pooled std "
-                     f"({e['pooled_std']:.2f}) — {'ok' if e['ok'] else 'FAIL'} (≥ {MIN_EM_AN_POOLED:g})")
-    for oracle in ORACLES:
-        o = c.get(f"oracle_{oracle[1]}")
-        if o is not None:
-            lines.append(f"bce/{oracle[1]} − best 1p row ({o['best_1p']}): {o['margin_over_best_1p']:+.2f} mAP — "
-                         f"{'ok' if o['ok'] else 'FAIL'}")
-    return "\n".join(lines)
+    headers = ["method", "labels", "test mAP mean ± std (n)", "min..max", "best/ran epochs", "val mAP"]
+    return "\n".join([title, table(headers, body), *criteria(cells)])
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -170,8 +156,6 @@ RUN_FIELDS = ("method", "labels", "seed", "test_map", "val_map", "best_epoch", "
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch  # only once arguments are parsed
-
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     overrides = overrides_of(args.overrides)

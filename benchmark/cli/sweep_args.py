@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benchmark.core.cli import given
+from benchmark.core.cli import given, json_or_text
 from benchmark.spec.config import SweepConfig, Tuning
 from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
@@ -28,14 +28,6 @@ from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 #: a sweep file's value); ``keep_checkpoints`` sets ``keep_checkpoint``
 RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
               "pretrained_file", "pretrained", "deterministic", "channels_last", "compile", "data_root")
-
-
-def json_or_text(text: str) -> Any:
-    """``text`` read as JSON, or kept as the string it is when it is not JSON."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def parse_hparam(item: str) -> tuple[str, list[Any]]:

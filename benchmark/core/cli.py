@@ -18,6 +18,7 @@ A user's mistake is one line on stderr and exit status 2; a traceback means a bu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -42,6 +43,14 @@ DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 8)
 def default_data_root() -> Path:
     """Where prepared datasets live: ``$SPML_DATA``, else ``./data``."""
     return Path(os.environ.get("SPML_DATA", "./data"))
+
+
+def json_or_text(text: str) -> Any:
+    """A flag's value read as JSON, or kept as the string it is when it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def one_line(text: object) -> str:
@@ -271,8 +280,3 @@ def guarded(prog: str, fn: Callable[[list[str] | None], int | None], argv: Seque
     except errors as exc:  # noqa: B030 - a tuple of exception classes, () by default
         return user_error(prog, exc)
 
-
-__all__ = ["BROKEN_PIPE", "DEFAULT_SEEDS", "INTERRUPTED", "USER_ERROR", "OneLineParser", "add_channels_last",
-           "add_data_root", "add_device", "add_json", "add_methods", "add_seeds", "add_threads", "check_path",
-           "default_data_root", "describe_validation", "error_sentence", "field_name", "given", "guarded",
-           "held_interrupt", "one_line", "user_error"]
