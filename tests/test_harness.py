@@ -69,7 +69,7 @@ def test_early_stopping_stops_at_first_non_improving_epoch(data_root: Path, monk
 
 def test_patience_defaults_are_the_papers_rule_except_on_the_embedded_set() -> None:
     assert all(RunConfig(dataset=d, method="an").resolve().patience == 1 for d in ("voc", "coco", "nuswide", "cub"))
-    assert RunConfig(dataset="digits", method="an").resolve().patience == 2  # adopted, README "The embedded dataset"
+    assert RunConfig(dataset="digits", method="an").resolve().patience == 2  # adopted, PROTOCOL.md and docs/embedded.md
 
 
 class NaNLoss(methods.Method):

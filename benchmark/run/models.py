@@ -31,7 +31,7 @@ class SmallCNN(nn.Module):
         # Adam, each weight of a new linear head moves by about lr per step, so a head on 32
         # features needed ~10 epochs to fit and its random start set a seed's mAP for the whole
         # run; on 128 it fits within the first epochs at a learning rate that keeps the
-        # backbone's epoch-to-epoch jitter small (README "The embedded dataset")
+        # backbone's epoch-to-epoch jitter small (docs/embedded.md)
         self.net = nn.Sequential(
             *block(in_chans, width, stride=2),
             *block(width, 2 * width, stride=2),

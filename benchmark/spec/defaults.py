@@ -22,7 +22,7 @@ _REAL: dict[str, Any] = {
 
 #: dataset → fine-tuning defaults
 FINETUNE: dict[str, dict[str, Any]] = {
-    # chosen for resolution (README "The embedded dataset", python -m benchmark.bench.resolution):
+    # chosen for resolution (docs/embedded.md, python -m benchmark.bench.resolution):
     # lr 3e-3 and 7 epochs keep the default sweep under 3 minutes on 2 cores; patience 2
     # (adopted; the paper stops at the first non-improving epoch): on this small validation
     # split a one-epoch dip ended some seeds of a row early and not others, which was most of
