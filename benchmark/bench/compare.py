@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import methods
-from benchmark.bench.fixtures import JpegFiles, make_jpegs, make_labels
+from benchmark.bench.fixtures import make_jpegs, make_labels
 from benchmark.bench.reference import (
     ReferenceImages,
     reference_evaluate,
@@ -39,6 +39,7 @@ from benchmark.core.cli import (OneLineParser, add_channels_last, add_device, ad
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.cache import build_cache, cache_key, store_fingerprint
 from benchmark.data.cache import MappedImages
+from benchmark.data.files import FileImages
 from benchmark.data.store import Subset
 from benchmark.data.voc import CLASSES as VOC_CLASSES
 from benchmark.data.protocol import observe
@@ -160,15 +161,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"{n} fixture JPEGs ready in {time.perf_counter() - t0:.1f}s ({workdir / 'jpegs'})")
     labels = make_labels(n, NUM_CLASSES)
     observed_np = observe(labels, "1p")
-    size, bs, workers = s["image_size"], s["batch_size"], s["workers"]
+    size, workers = s["image_size"], s["workers"]
 
     # -- our decoded-image cache, built fresh so that its cost is measured -------------------------
-    files = JpegFiles(paths[: s["images"]], size)
+    names = np.array([p.name for p in paths])
+    files = FileImages(str(workdir / "jpegs"), names[: s["images"]], size)
     with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
         cache_path = Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
         build = timed(torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1])
         say(f"cache build: {build.images} images in {build.seconds:.2f}s ({build.per_second:.0f} images/s, {workers} workers)")
-        eval_files = JpegFiles(paths[: s["eval_images"]], size)
+        eval_files = FileImages(str(workdir / "jpegs"), names[: s["eval_images"]], size)
         eval_path = Path(cache_root) / "eval.npy"
         build_cache(eval_files, eval_path, num_workers=workers)
         store, eval_store = MappedImages.open(cache_path), MappedImages.open(eval_path)

@@ -1,5 +1,5 @@
-"""Benchmark fixtures: deterministic synthetic JPEGs of VOC-like size, their labels, and a plain
-file store that decodes them (PIL full-size decode, then resize) for building our cache.
+"""Benchmark fixtures: deterministic synthetic JPEGs of VOC-like size and their labels (the data
+layer's ``FileImages`` decodes them for building our cache).
 
 The pictures are smooth colour gradients with blobs and mild noise, so that they compress and
 decode like photographs (about 30-60 kB at 500x375) rather than like white noise.
@@ -7,13 +7,10 @@ decode like photographs (about 30-60 kB at 500x375) rather than like white noise
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 #: VOC's typical image: 500 wide, 375 high
@@ -59,29 +56,3 @@ def make_labels(n: int, num_classes: int, seed: int = 0) -> np.ndarray:
     for i in range(n):
         labels[i, rng.choice(num_classes, size=rng.randint(1, 4), replace=False)] = 1
     return labels
-
-
-@dataclass
-class JpegFiles:
-    """An ``ImageStore`` over image files: PIL decode, RGB, resize to ``size`` x ``size``, uint8
-    CHW. What our cache is built from (once); the reference pipeline does this every epoch."""
-
-    paths: list[Path]
-    size: int
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=12)
-        for p in self.paths:
-            h.update(str(p).encode() + b"\0")
-        return f"{self.size}:{h.hexdigest()}"
-
-    def load(self, index: np.ndarray) -> torch.Tensor:
-        out = np.empty((len(index), 3, self.size, self.size), dtype=np.uint8)
-        for j, i in enumerate(np.asarray(index)):
-            with Image.open(self.paths[int(i)]) as im:
-                im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-                out[j] = np.asarray(im).transpose(2, 0, 1)
-        return torch.from_numpy(out)
