@@ -37,7 +37,7 @@ from benchmark.bench.reference import (
 from benchmark.core.cli import (OneLineParser, add_channels_last, add_device, add_json, add_threads, check_path, guarded,
                                 user_error)
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
-from benchmark.data.cache import build_cache, cache_key, store_fingerprint
+from benchmark.data.cache import build_cache, cache_key, default_build_workers, store_fingerprint
 from benchmark.data.cache import MappedImages
 from benchmark.data.files import FileImages
 from benchmark.data.store import Subset
@@ -46,7 +46,7 @@ from benchmark.data.protocol import observe
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import build_model
 from benchmark.run.seeding import set_determinism
-from benchmark.run.loop import Normalizer, forward_all, iterate, train_epoch
+from benchmark.run.loop import Normalizer, forward_all, iterate, resolve_device, train_epoch
 from benchmark.spec.validation import check_backbone, check_device_available
 
 NUM_CLASSES = len(VOC_CLASSES)
@@ -131,21 +131,14 @@ def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             s[key] = value
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    s["workers"] = args.workers if args.workers is not None else min(8, cores)
+    s["workers"] = args.workers if args.workers is not None else default_build_workers()
     s["compile"], s["channels_last"] = bool(args.compile), args.channels_last
     s["images"] = max(s["images"], s["ref_images"])
     return s
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     s = settings(args, device)
     pin = device.type == "cuda"
