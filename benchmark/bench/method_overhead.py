@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """What each method adds to a run on the embedded set, measured side by side in one process.
 
 For every method, with the harness's pieces (digits data, its small CNN, its batch size and lr, the
@@ -10,27 +9,26 @@ over repeats; times are the process's CPU time on one torch thread (a machine sh
 jobs slows wall time by whatever else runs) and the medians are reported as ratios to AN's
 training epoch.
 
-    python -m benchmark.bench.method_overhead [--repeats 3] [--data-root /tmp/data]
+    python -m benchmark.bench.method_overhead [--repeats 3] [--data-root DIR] [--methods an em]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 import methods
+from benchmark.core.cli import OneLineParser, add_data_root, add_methods, add_threads, guarded, user_error
 from benchmark.data import default_data_root
-from benchmark.cli import OneLineParser, guarded, user_error
-from benchmark.spec.config import RunConfig
+from benchmark.run.loop import Normalizer, forward_all, train_epoch
 from benchmark.run.models import build_model, forward_for
-from benchmark.run.loop import Normalizer, iterate
 from benchmark.run.rundata import prepare_data
+from benchmark.spec.config import RunConfig
 
 
 def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
@@ -46,16 +44,10 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     forward = forward_for(model, method.logits_from_map if method.makes_own_logits() else None)
     optimizer = torch.optim.Adam([{"params": list(model.parameters()), "lr": cfg.lr}, *method.param_groups(cfg.lr)])
 
-    @torch.no_grad()
-    def forward_all(fn) -> torch.Tensor:
-        model.eval()
-        out = torch.cat([fn(normalize(x)) for x, _ in iterate(data.train, torch.arange(len(data.train)).numpy(), 64)])
-        model.train()
-        return out
-
+    over_train = lambda fn: forward_all(model, data.train, normalize, fn, batch_size=64, autocast=nullcontext)
     ctx = methods.TrainContext(
         num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=torch.device("cpu"),
-        predict_train=lambda: torch.sigmoid(forward_all(forward)), train_features=lambda: forward_all(model.features),
+        predict_train=lambda: torch.sigmoid(over_train(forward)), train_features=lambda: over_train(model.features),
         head=model.head, generator=torch.Generator().manual_seed(seed),
     )
     t0 = time.process_time()
@@ -64,12 +56,8 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     method.on_epoch_start(2, ctx)
     model.train()
     order = torch.randperm(len(data.train), generator=ctx.generator).numpy()
-    for x, idx in iterate(data.train, order, cfg.batch_size):
-        logits = forward(normalize(x))
-        loss = method.loss(logits, method.batch_labels(observed[idx], idx), index=idx, model=model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    train_epoch(model, method, optimizer, torch.amp.GradScaler(enabled=False), normalize, data.train, observed, order,
+                None, batch_size=cfg.batch_size, autocast=nullcontext, forward=forward)
     t2 = time.process_time()
     method.on_epoch_end(int(method.hparams.get("T_w", 1)), ctx)  # an epoch at which APL fires
     t3 = time.process_time()
@@ -79,26 +67,26 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
 PROG = "python -m benchmark.bench.method_overhead"
 
 
-def main(argv: list[str] | None = None) -> int:
-    return guarded(PROG, _main, argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    return guarded(prog, lambda args: _main(args, prog), argv)
 
 
-def _main(argv: list[str] | None) -> int:
-    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv: list[str] | None, prog: str) -> int:
+    p = OneLineParser(prog=prog, description=__doc__)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--data-root", default="/tmp/spml-bench-data")
-    p.add_argument("--methods", nargs="+", default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU time is then per core)")
+    add_data_root(p)
+    add_methods(p)
+    add_threads(p)
     args = p.parse_args(argv)
     try:
         for key in args.methods or []:
             methods.get(key)
-        if args.repeats < 1 or args.threads < 1:
-            raise ValueError(f"--repeats and --threads must be at least 1, got {args.repeats} and {args.threads}")
+        if args.repeats < 1:
+            raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     except (KeyError, ValueError) as exc:
-        return user_error(PROG, exc)
+        return user_error(prog, exc)
     torch.set_num_threads(args.threads)
-    cfg = RunConfig(dataset="digits", method="an", data_root=args.data_root).resolve()
+    cfg = RunConfig(dataset="digits", method="an", data_root=str(args.data_root)).resolve()
     data = prepare_data(cfg)
     keys = args.methods or methods.available()
     times: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
