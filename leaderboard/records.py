@@ -28,8 +28,8 @@ from benchmark.records import NOT_CELL_IDENTITY, STATUSES, inspect_record, is_nu
 from leaderboard.cells import CELL, BadCell, cell_name, check_cells, row_label
 from leaderboard.errors import LeaderboardError, RecordError
 
-__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError", "cell_name",
-           "RecordError", "Records", "analysis_frame", "history_frame", "load_records", "per_class_frame",
+__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
+           "RecordError", "Records", "analysis_frame", "cell_name", "history_frame", "load_records", "per_class_frame",
            "read_records", "row_label", "runs_frame", "threshold_frame", "variant_label"]
 
 COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",

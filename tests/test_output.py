@@ -19,10 +19,10 @@ import pytest
 
 import run_all
 from benchmark.run import epochlog, train
-from benchmark.sweep.plan import launch
+from benchmark.sweep import launch
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.launch import Progress, run_and_record
-from benchmark.records import read_record
+from benchmark.records import epochs_csv_path, read_record
 from benchmark.sweep.plan import Job
 from tests.clirun import COMMANDS, REPO
 
@@ -91,7 +91,7 @@ def test_epochs_are_logged_as_csv_beside_the_record_with_the_records_numbers(log
     assert len(record_paths) == 2  # an and em at seed 0: the loop below checks both runs' CSVs
     for record_path in record_paths:
         record = read_record(record_path)
-        rows = _csv_rows(epochlog.epochs_csv_path(record_path))
+        rows = _csv_rows(epochs_csv_path(record_path))
         assert list(rows[0]) == list(epochlog.COLUMNS)
         assert len(rows) == record["epochs_run"] == len(record["history"])
         for row, entry in zip(rows, record["history"]):
@@ -105,7 +105,7 @@ def test_a_resumed_run_appends_its_epochs_without_repeating_one(tmp_path: Path, 
     observers run first); started again, it resumes after epoch 1 and replays epoch 2."""
     cfg = _cfg(data_root, epochs=3)
     job = Job(cfg, tmp_path / "results")
-    csv_path = epochlog.epochs_csv_path(job.record_path)
+    csv_path = epochs_csv_path(job.record_path)
 
     def die_at_epoch_2(entry: dict[str, Any]) -> None:
         if entry["epoch"] == 2:

@@ -18,7 +18,8 @@ PAYLOAD = 200_000
 
 
 def _record(writer: int, i: int) -> dict:
-    return {"status": "done", "writer": writer, "i": i, "test_map": writer + i / 100, "blob": f"{writer}-{i}-" * (PAYLOAD // 8)}
+    return {"method": "an", "dataset": "digits", "labels": "1p", "seed": 100 * writer + i, "status": "done",
+            "writer": writer, "i": i, "test_map": writer + i / 100, "blob": f"{writer}-{i}-" * (PAYLOAD // 8)}
 
 
 def _write(args: tuple[str, int, mp.synchronize.Barrier]) -> None:

@@ -10,11 +10,11 @@ from benchmark.records.scan import (
 )
 from benchmark.records.schema import (
     IDENTITY_FIELDS, NON_IDENTITY_FIELDS, NOT_CELL_IDENTITY, STATUSES, RecordInvalid, check_record, comparable,
-    is_number, record_problem, with_defaults,
+    is_number, with_defaults,
 )
 from benchmark.records.store import write_record
 
 __all__ = ["IDENTITY_FIELDS", "NON_IDENTITY_FIELDS", "NOT_CELL_IDENTITY", "STATUSES", "RecordCheck", "RecordInvalid",
            "RecordReadError", "check_record", "checkpoint_path", "comparable", "epochs_csv_path", "inspect_record",
            "invalid_records", "is_number", "iter_records", "read_record", "record_files", "record_path",
-           "record_problem", "record_status", "with_defaults", "write_record"]
+           "record_status", "with_defaults", "write_record"]

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 #: what ``benchmark.run.train.run`` writes: a finished run, a crash, and ``diverged``: a run whose
 #: predictions carry no information; its numbers stay in the record for inspection, never in a mean
 STATUSES = ("done", "failed", "diverged")
-#: fields every record has, as the harness writes them
+#: fields every record has, whatever its status: a run's place in the table (with its config)
 IDENTITY_FIELDS = ("method", "dataset", "labels", "seed")
 #: config fields that do not change a run's numbers and do not tell runs apart, so not part of a
 #: run's identity (``device`` is: a corrected rerun on another device must not be left alone behind
@@ -64,14 +64,17 @@ def check_record(rec: Any, error: type[Exception] = RecordInvalid,
         raise error(f"is {_kind(rec)}, not a run record; expected a JSON object with method, status, dataset, "
                     "labels, seed")
     if "method" not in rec and "status" not in rec:
-        raise error("not a run record: no 'method' or 'status' field (a stray file? records are written by the harness)")
-    for key in ("method", "dataset", "labels"):
-        _expect(error, isinstance(rec.get(key), str) and bool(rec.get(key)), key, rec.get(key), "a non-empty string")
-    _expect(error, is_int(rec.get("seed")), "seed", rec.get("seed"), "an integer")
+        raise error("not a run record: no 'method' or 'status' field "
+                    "(a stray file? records are written by the harness)")
+    for key in IDENTITY_FIELDS:
+        v = rec.get(key)
+        _expect(error, is_int(v) if key == "seed" else isinstance(v, str) and bool(v), key, v,
+                "an integer" if key == "seed" else "a non-empty string")
     status = rec.get("status")
     _expect(error, status in STATUSES, "status", status, f"one of {', '.join(STATUSES)}")
     config = rec.get("config")
-    _expect(error, config is None or isinstance(config, dict), "config", config, "an object (the run's resolved config)")
+    _expect(error, config is None or isinstance(config, dict), "config", config,
+            "an object (the run's resolved config)")
     hparams = (config or {}).get("hparams")
     _expect(error, hparams is None or isinstance(hparams, dict), "config.hparams", hparams, "an object {name: value}")
     protocol = rec.get("protocol", (config or {}).get("protocol", "finetune"))
@@ -99,15 +102,6 @@ def check_record(rec: Any, error: type[Exception] = RecordInvalid,
             raise error(f"field '{key}' is {json.dumps(rec.get(key), default=str)[:80]}, but this file is the record "
                         f"of {key} {value!r}")
     return rec
-
-
-def record_problem(rec: Any, expect: Mapping[str, Any] | None = None) -> str | None:
-    """Why ``rec`` is not a run record (``check_record``'s line), ``None`` when it is one."""
-    try:
-        check_record(rec, RecordInvalid, expect)
-    except RecordInvalid as exc:
-        return str(exc)
-    return None
 
 
 def _check_study(study: Any, error: type[Exception]) -> None:
