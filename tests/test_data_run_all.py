@@ -32,6 +32,7 @@ def test_missing_dataset_names_the_prepare_command(tmp_path: Path, monkeypatch: 
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_end_to_end_on_prepared_voc_fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_voc(tmp_path / "raw")
     prepare("voc", tmp_path / "raw", tmp_path / "data" / "voc")

@@ -13,8 +13,10 @@ installed distribution declaring them under the ``spml_bench.methods`` entry-poi
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import resource
@@ -29,8 +31,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import methods
 import run_all
-from benchmark.sweep.plan import launch
+from benchmark.sweep import launch
 from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
 #: every subprocess: one torch thread (the digits model is too small to share; spare threads only
@@ -148,7 +151,9 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 class Case:
     """One user error: the command, its arguments (``{results}``: a copy of the good results,
     ``{file}``: a plain file, ``{dir}``: an empty folder, ``{readonly}``: a read-only one) and what
-    its one line must name."""
+    its one line must name. Most run in this process (``main(argv)``, as the command does);
+    ``subprocess`` ones are the smoke tests of the real command lines. Unknown names and bad
+    hyper-parameters are ``tests/test_run_all.py``'s, config values ``tests/test_config.py``'s."""
 
     category: str
     command: str
@@ -156,6 +161,7 @@ class Case:
     needles: tuple[str, ...]
     plugins: bool = False  # the test-only methods installed
     skip: str = ""  # why it cannot be tested here
+    subprocess: bool = False
 
 
 CUDA = torch.cuda.is_available()
@@ -164,8 +170,8 @@ AS_ROOT = "root writes into read-only folders" if os.geteuid() == 0 else ""
 SWEEP = ("--methods", "an", "--seeds", "0", "--results-dir", "{results}", "--quiet", "--no-leaderboard")
 
 CASES: dict[str, Case] = {
-    # config values (issue 10 item 4)
-    "lr-inf": Case("config", "run_all", (*SWEEP, "--lr", "inf"), ("--lr is inf", "finite number")),
+    # config values (issue 10 item 4), named by their flag
+    "lr-inf": Case("config", "run_all", (*SWEEP, "--lr", "inf"), ("--lr is inf", "finite number"), subprocess=True),
     "lr-negative": Case("config", "run_all", (*SWEEP, "--lr", "-1e-3"), ("--lr is -0.001", "greater than 0")),
     "lr-nan": Case("config", "run_all", (*SWEEP, "--lr", "nan"), ("--lr is nan", "finite number")),
     "epochs-zero": Case("config", "run_all", (*SWEEP, "--epochs", "0"), ("--epochs is 0", "greater than 0")),
@@ -175,9 +181,6 @@ CASES: dict[str, Case] = {
                                skip=NO_CUDA),
     "device-index": Case("config", "run_all", (*SWEEP, "--device", "cuda:9"), ("device 'cuda:9'",)),
     "backbone": Case("config", "run_all", (*SWEEP, "--backbone", "resnet9000"), ("backbone 'resnet9000'", "timm model name")),
-    "hparam-unknown": Case("config", "run_all", (*SWEEP, "--methods", "em", "--hparam", "alpah=0.1"),
-                           ("no hyper-parameter 'alpah'", "known: ['alpha']")),
-    "hparam-type": Case("config", "run_all", (*SWEEP, "--methods", "em", "--hparam", 'alpha="high"'), ("'alpha' must be float",)),
     "hparam-nan": Case("config", "run_all", (*SWEEP, "--methods", "em", "--hparam", "alpha=NaN"), ("alpha=NaN", "finite")),
     "hparam-range": Case("config", "run_all", (*SWEEP, "--methods", "neg_ranged", "--hparam", "rate=2"),
                          ("method 'neg_ranged'", "'rate' is 2", "[0, 1]"), plugins=True),
@@ -185,18 +188,16 @@ CASES: dict[str, Case] = {
                             ("'start' is 20", "epochs (7)"), plugins=True),
     "hparam-schedule-epochs": Case("config", "run_all", (*SWEEP, "--methods", "neg_ranged", "--hparam", "start=3", "--epochs", "2"),
                                    ("'start' is 3", "epochs (2)"), plugins=True),
-    "dataset": Case("config", "run_all", (*SWEEP, "--datasets", "imagenet"), ("unknown dataset 'imagenet'", "digits, voc")),
-    "method": Case("config", "run_all", (*SWEEP, "--methods", "magic"), ("unknown method 'magic'", "valid methods")),
-    "regime": Case("config", "run_all", (*SWEEP, "--labels", "2p"), ("unknown label regime '2p'",)),
     # arguments
     "flag-type": Case("arguments", "run_all", (*SWEEP, "--epochs", "x"), ("--epochs", "invalid int value: 'x'")),
-    "flag-unknown": Case("arguments", "run_all", (*SWEEP, "--bogus"), ("unrecognized arguments: --bogus",)),
+    "flag-unknown": Case("arguments", "run_all", (*SWEEP, "--bogus"), ("unrecognized arguments: --bogus",), subprocess=True),
     "gpus-negative": Case("arguments", "run_all", (*SWEEP, "--gpus", "-1"), ("--gpus must be at least 0",)),
     "max-parallel": Case("arguments", "run_all", (*SWEEP, "--max-parallel", "0"), ("--max-parallel must be at least 1",)),
     "no-wait-inline": Case("arguments", "run_all", (*SWEEP, "--no-wait"), ("--no-wait needs --executor slurm",)),
     "hparam-syntax": Case("arguments", "run_all", (*SWEEP, "--hparam", "=3"), ("--hparam expects NAME=VALUE",)),
     # paths (item 6)
-    "results-dir-file": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}"), ("--results-dir", "is a file")),
+    "results-dir-file": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}"), ("--results-dir", "is a file"),
+                             subprocess=True),
     "results-dir-under-file": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}/sub"), ("cannot be made", "is a file")),
     "results-dir-readonly": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{readonly}/r"), ("not writable",), skip=AS_ROOT),
     "status-results-dir-file": Case("paths", "run_all", ("--status", "--results-dir", "{file}"), ("is a file",)),
@@ -205,14 +206,15 @@ CASES: dict[str, Case] = {
     "log-dir-file": Case("paths", "run_all", (*SWEEP, "--log-dir", "{file}"), ("--log-dir", "is a file")),
     "data-root-file": Case("paths", "run_all", (*SWEEP, "--data-root", "{file}"), ("--data-root", "is a file")),
     # the other entry points (item 8)
-    "spml-unknown-command": Case("entry points", "spml-bench", ("frobnicate",), ("unknown command 'frobnicate'",)),
+    "spml-unknown-command": Case("entry points", "spml-bench", ("frobnicate",), ("unknown command 'frobnicate'",),
+                                 subprocess=True),
     "spml-no-command": Case("entry points", "spml-bench", (), ("a command is required",)),
-    "spml-run-lr": Case("entry points", "spml-bench", ("run", *SWEEP, "--lr", "inf"), ("spml-bench run: error", "--lr is inf")),
+    "spml-run-lr": Case("entry points", "spml-bench", ("run", *SWEEP, "--lr", "inf"), ("spml-bench run: error", "--lr is inf"),
+                        subprocess=True),
     "spml-status-device": Case("entry points", "spml-bench", ("status", "--device", "gpu7", "--results-dir", "{results}"),
                                ("spml-bench status: error", "device 'gpu7'")),
-    # (the bench's other cases, in-process below: each process of it loads torchvision and PIL, ~4 s)
-    "bench-device": Case("entry points", "bench", ("--device", "gpu7"), ("device 'gpu7'",)),
-    "bench-flag": Case("entry points", "bench", ("--bogus",), ("unrecognized arguments: --bogus",)),
+    # (the bench's other cases, in-process below)
+    "bench-flag": Case("entry points", "bench", ("--bogus",), ("unrecognized arguments: --bogus",), subprocess=True),
     "bench-json-under-file": Case("paths", "bench", ("--json", "{file}/out.json"), ("--json", "is a file")),
 }
 
@@ -235,15 +237,15 @@ def _prepare(name: str, case: Case, base: Path, good: Path, data_root: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def user_errors(good: Path, data_root: Path, plugin_path: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Every case of ``CASES`` run at once on a few threads: name → (process, results folder, hashes before)."""
+def smoke_errors(good: Path, data_root: Path, plugin_path: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every ``subprocess`` case of ``CASES`` run at once on a few threads: name → (process, results
+    folder, hashes before)."""
     base = tmp_path_factory.mktemp("user_errors")
     todo = {}
     for name, case in CASES.items():
-        if case.skip:
-            continue
-        args, results = _prepare(name, case, base, good, data_root)
-        todo[name] = (case, args, results, records_of(results))
+        if case.subprocess and not case.skip:
+            args, results = _prepare(name, case, base, good, data_root)
+            todo[name] = (case, args, results, records_of(results))
     env_of = lambda case: env_for(data_root, **({"PYTHONPATH": plugin_path} if case.plugins else {}))  # noqa: E731
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
         futures = {name: pool.submit(run_cli, case.command, args, env=env_of(case), timeout=240)
@@ -251,12 +253,46 @@ def user_errors(good: Path, data_root: Path, plugin_path: str, tmp_path_factory:
     return {name: (futures[name].result(), todo[name][2], todo[name][3]) for name in todo}
 
 
+def _in_process(case: Case, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``case``'s command's ``main(args)`` in this process, as its process would run it."""
+    from benchmark.bench.compare import main as bench_main
+    from benchmark.cli import main as spml_main
+
+    mains = {"run_all": run_all.main, "spml-bench": spml_main, "bench": bench_main}
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = mains[case.command](args)
+        except SystemExit as exc:  # argparse's exit
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture()
+def test_methods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test-only methods in this process's registry, as the fake distribution installs them."""
+    namespace: dict = {}
+    exec(compile(PLUGIN, "neg_plugins", "exec"), namespace)  # noqa: S102 - the test's own plugin source
+    plugins = {cls.key: cls for cls in (namespace["Ranged"], namespace["Unbounded"], namespace["NaNLoss"])}
+    monkeypatch.setattr(methods, "_REGISTRY", {**methods.registry(), **plugins})
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_user_error_is_one_line_exit_2_and_writes_nothing(name: str, user_errors: dict) -> None:
+def test_a_user_error_is_one_line_exit_2_and_writes_nothing(name: str, good: Path, data_root: Path, tmp_path: Path,
+                                                            request: pytest.FixtureRequest,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     case = CASES[name]
     if case.skip:
         pytest.skip(case.skip)
-    proc, results, before = user_errors[name]
+    if case.subprocess:
+        proc, results, before = request.getfixturevalue("smoke_errors")[name]
+    else:
+        if case.plugins:
+            request.getfixturevalue("test_methods")
+        monkeypatch.setenv("SPML_DATA", str(data_root))
+        args, results = _prepare(name, case, tmp_path, good, data_root)
+        before = records_of(results)
+        proc = _in_process(case, args)
     assert_user_error(proc, *case.needles)
     assert_kept(before, results)
     assert records_of(results) == before, "a user error wrote a record"
@@ -264,6 +300,7 @@ def test_a_user_error_is_one_line_exit_2_and_writes_nothing(name: str, user_erro
 
 
 BENCH_CASES = {
+    "bench-device": (["--device", "gpu7"], ["device 'gpu7'"]),
     "bench-cuda-absent": (["--device", "cuda"], ["device 'cuda'", "CUDA is not available"]),
     "bench-device-index": (["--device", "cuda:9"], ["device 'cuda:9'"]),
     "bench-backbone": (["--backbone", "nope"], ["backbone 'nope'", "timm model name"]),
@@ -324,6 +361,7 @@ def _add_stray(results: Path) -> None:
     (results / "digits" / "folder.json").mkdir()  # a folder named like a record
 
 
+@pytest.mark.slow
 def test_status_and_sweep_name_every_invalid_file_and_carry_on(good: Path, data_root: Path, tmp_path: Path) -> None:
     results = copy_of(good, tmp_path / "results")
     _add_stray(results)
@@ -366,6 +404,7 @@ def _corrupt(results: Path) -> dict[str, tuple[bytes, str]]:
     return {str(paths[s]): v for s, v in spoilt.items()}
 
 
+@pytest.mark.slow
 def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, data_root: Path, tmp_path: Path) -> None:
     results = copy_of(good, tmp_path / "results")
     spoilt = _corrupt(results)
@@ -391,6 +430,7 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
     assert_kept(before, results, changed={str(Path(p).relative_to(results)) for p in spoilt})
 
 
+@pytest.mark.slow
 def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(good: Path, data_root: Path, tmp_path: Path) -> None:
     from benchmark.spec.config import RunConfig
     from benchmark.run.train import checkpoint_path
@@ -428,6 +468,7 @@ def test_a_leaderboard_error_is_one_line_not_a_traceback(good: Path, data_root: 
 
 
 # -- diverged runs (item 2) -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, data_root: Path, tmp_path: Path,
                                                                  plugin_path: str) -> None:
     results = copy_of(good, tmp_path / "results")
@@ -530,6 +571,7 @@ def _interrupt(command: str, args: list[str], marker: str, env: dict[str, str], 
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, out)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_sweep_exits_130_in_one_line_and_resumes(good: Path, data_root: Path, tmp_path: Path) -> None:
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
@@ -546,6 +588,7 @@ def test_ctrl_c_during_a_sweep_exits_130_in_one_line_and_resumes(good: Path, dat
     assert _table_total(status.stdout) == ["0", "0", "0", "0", "0", "1", "0", "1"], status.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command,args,marker,prog", [
     ("spml-bench", ["run", "--methods", "an", "--seeds", "21", "--epochs", "40", "--patience", "0", "--no-leaderboard"],
      "epoch 1:", "spml-bench run"),

@@ -43,6 +43,7 @@ def test_missing_dataset_names_the_path_and_the_prepare_command(tmp_path: Path, 
     assert str(root / "voc") in err and "python -m benchmark.data prepare voc" in err
 
 
+@pytest.mark.slow
 def test_sweep_writes_records_and_skips_them_next_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--methods", "an", "bce", "--seeds", "0", "--epochs", "1", "--results-dir", str(tmp_path / "res"),
             "--quiet", "--no-leaderboard"]
@@ -57,6 +58,7 @@ def test_sweep_writes_records_and_skips_them_next_time(tmp_path: Path, capsys: p
     assert [p.stat().st_mtime_ns for p in records] == mtimes
 
 
+@pytest.mark.slow
 def test_checkpoints_are_removed_unless_kept(tmp_path: Path) -> None:
     base = ["--methods", "an", "--seeds", "0", "--epochs", "1", "--quiet", "--no-leaderboard"]
     assert run_all.main([*base, "--results-dir", str(tmp_path / "a")]) == 0

@@ -3,11 +3,12 @@
 import sys
 from typing import Sequence
 
-from benchmark.cli import guarded
+from benchmark.core.cli import guarded, held_interrupt
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from benchmark.bench.compare import main  # inside the guard: Ctrl-C while torch loads is no traceback
+    with held_interrupt():  # Ctrl-C while torch loads is an interruption, not a traceback
+        from benchmark.bench.compare import main
 
     return main(None if argv is None else list(argv))
 

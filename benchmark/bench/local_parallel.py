@@ -1,6 +1,6 @@
 """Local processes against inline, the same runs side by side: total wall time of a sweep.
 
-    python -m benchmark.bench.local_parallel [--methods an em bce] [--seeds 0 1] [--rounds 2] [--json out.json]
+    python -m benchmark.bench.local_parallel --methods an em bce --seeds 0 1 [--rounds 2] [--json out.json]
 
 Each variant is ``run_all.py`` as a user runs it (a subprocess, a fresh results folder, the
 embedded set's data built once beforehand and shared): ``inline`` (one process, torch's default
@@ -42,16 +42,29 @@ def sweep_seconds(flags: list[str], common: list[str], results: Path) -> float:
     return seconds
 
 
+PROG = "python -m benchmark.bench.local_parallel"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.bench.local_parallel", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=["an", "em", "bce"])
-    p.add_argument("--seeds", nargs="+", default=["0", "1"])
+    return guarded(PROG, _main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__)
+    add_methods(p)
+    add_seeds(p)
     p.add_argument("--parallel", type=int, default=2, help="processes of the local variants (default 2)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more run_all.py flags for every variant")
-    p.add_argument("--json", type=Path, default=None)
+    add_json(p)
     args = p.parse_args(argv)
+    try:
+        if args.json is not None:
+            check_path("--json", args.json, "file", write=True)
+    except ValueError as exc:
+        return user_error(PROG, exc)
+    args.methods = args.methods or methods.available()
+    args.seeds = [str(seed) for seed in args.seeds]  # passed on as run_all.py flags
 
     work = Path(tempfile.mkdtemp(prefix="spml-local-parallel-"))
     data = work / "data"

@@ -25,36 +25,36 @@ import hashlib
 import math
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 import methods
-from benchmark.cli import INTERRUPTED, OneLineParser, one_line, user_error
+from benchmark.core.cli import (OneLineParser, add_channels_last, add_data_root, add_device, add_methods, add_seeds,
+                                guarded, one_line, user_error)
 from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args
-from benchmark.spec.config import RunConfig, SweepConfig
-from benchmark.data import DATASETS, DatasetNotFoundError, default_data_root, get_spec
+from benchmark.spec.config import SweepConfig
+from benchmark.data import DATASETS, DatasetNotFoundError
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
 from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
 from benchmark.sweep.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
 from benchmark.records import invalid_records, layout
 from benchmark.sweep.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
+from benchmark.sweep import checks
 from benchmark.sweep.plan import Job
-from benchmark.spec.validation import check_device_available
 
 PROG = "spml-bench run"
 
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
-    p = OneLineParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=__doc__)
     p.add_argument("--datasets", nargs="+", default=None, help="dataset keys (default: digits, the embedded set)")
-    p.add_argument("--methods", nargs="+", default=None, help="method keys (default: every registered method)")
-    p.add_argument("--seeds", nargs="+", type=int, default=None, help="model seeds (default: 0 1 8, the reference code's)")
+    add_methods(p)
+    add_seeds(p)
     p.add_argument("--labels", nargs="+", default=None, help="label regimes (default: each method's rows of the table)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run records go (default: results)")
-    p.add_argument("--data-root", type=Path, default=None, help="prepared datasets (default: $SPML_DATA or ./data)")
+    add_data_root(p)
     p.add_argument("--force", action="store_true", help="rerun every run that is not running right now")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
     p.add_argument("--list", action="store_true", help="list methods, datasets and regimes, then exit")
@@ -105,9 +105,9 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
                         "(offline nodes; 'python -m benchmark.data weights MODEL --out DIR' writes one)")
     g.add_argument("--image-size", type=int)
     g.add_argument("--patience", type=int)
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    add_device(g)
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
-    g.add_argument("--channels-last", action="store_true", default=None)
+    add_channels_last(g)
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model's forward")
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                    help="deterministic algorithms (default: on for the CPU; cuDNN benchmark mode on CUDA)")
@@ -146,41 +146,6 @@ def tuning_line(sweep: SweepConfig) -> str:
     return line
 
 
-def check_data(datasets: list[str], data_root: Path) -> None:
-    """Fail before the sweep, naming the path and the command that prepares it."""
-    for key in datasets:
-        if get_spec(key).loader.startswith("benchmark.data.formatted:"):
-            from benchmark.data.formatted import check_prepared
-
-            check_prepared(key, data_root)  # the folder, its formatted files and dataset.json
-
-
-#: at most this many problems are printed when a submission is refused
-MAX_PROBLEMS = 5
-
-
-def check_submittable(configs: list[RunConfig]) -> list[str]:
-    """Before a SLURM submission: the lines saying what its offline jobs would lack (data,
-    weights), each with its fix; ``[]`` when everything is here (``benchmark.sweep.checks``)."""
-    from benchmark.sweep.checks import sweep_problems
-
-    problems = sweep_problems(configs, default_data_root())
-    if len(problems) > MAX_PROBLEMS:
-        problems = problems[:MAX_PROBLEMS - 1] + [f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
-    return problems
-
-
-def unprepared(datasets: list[str], data_root: Path) -> list[str]:
-    """``check_data``'s complaint about each dataset, without stopping at the first."""
-    notes = []
-    for key in datasets:
-        try:
-            check_data([key], data_root)
-        except (DatasetNotFoundError, ValueError) as exc:
-            notes.append(str(exc))
-    return notes
-
-
 def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     """The launcher's options; ``sweep_dir`` is set to a fresh folder only when something is submitted."""
     sbatch = {}
@@ -196,71 +161,21 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
             raise ValueError(f"{flag} must be at least {least}, got {value}")
     if args.mem_gb is not None and not (math.isfinite(args.mem_gb) and args.mem_gb > 0):
         raise ValueError(f"--mem-gb must be a positive number, got {args.mem_gb}")
-    check_packing(args)
+    checks.check_packing(args.runs_per_gpu, args.executor, args.gpus, args.mps)
     return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
                          cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
                          sbatch=sbatch, runs_per_gpu=args.runs_per_gpu, mps=args.mps)
-
-
-def check_packing(args: argparse.Namespace) -> None:
-    """``--runs-per-gpu`` and ``--mps`` make sense only for jobs that hold one GPU (or none)."""
-    k = args.runs_per_gpu
-    if k < 1:
-        raise ValueError(f"--runs-per-gpu must be at least 1, got {k}")
-    if k > 1 and args.executor == "inline":
-        raise ValueError("--runs-per-gpu needs --executor local or slurm (inline runs one run at a time in this process)")
-    if k > 1 and args.gpus > 1:
-        raise ValueError(f"--runs-per-gpu packs runs onto one GPU: use --gpus 1 (or 0 for CPU runs), got --gpus {args.gpus}")
-    if args.mps and k < 2:
-        raise ValueError("--mps shares one GPU among packed runs: it needs --runs-per-gpu 2 or more")
-
-
-def check_folder(flag: str, path: Path, *, write: bool) -> None:
-    """``path`` is a folder, or can be made one; with ``write``, files can be created in it (or in
-    the folder it would be made in). Probed by creating a file, which answers for permissions,
-    read-only file systems and ACLs alike."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{flag} {path} is a file, expected a folder")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{flag} {path} cannot be made: {existing} is a file")
-    if write:
-        try:
-            with tempfile.TemporaryFile(dir=existing, prefix=".spml-write-check-"):
-                pass
-        except OSError as exc:
-            raise ValueError(f"{flag} {path} is not writable: cannot create a file in {existing} "
-                             f"({exc.strerror or exc})") from None
 
 
 def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) -> None:
     """Every folder the sweep writes to (records, checkpoints, logs) before anything runs; the data
     root must not be a file."""
     write = not args.status
-    check_folder("--results-dir", args.results_dir, write=write)
+    checks.check_results_dir(args.results_dir, sweep.datasets, write=write)
     if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
-        raise ValueError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
-    for sub in [*sweep.datasets, layout.CHECKPOINTS]:
-        if (args.results_dir / sub).exists():
-            check_folder("--results-dir", args.results_dir / sub, write=write)
-    check_folder("--log-dir", log_root, write=write)
-    data_root = Path(sweep.overrides["data_root"])
-    if data_root.exists() and not data_root.is_dir():
-        raise ValueError(f"--data-root {data_root} is a file, expected a folder (or $SPML_DATA)")
-
-
-def check_devices(jobs: Sequence[Job], executor: str) -> None:
-    """Inline and local runs happen on this machine: their device must exist here (SLURM jobs run
-    elsewhere, where the run itself checks)."""
-    if executor == "slurm":
-        return
-    for device in sorted({job.cfg.device for job in jobs}):
-        try:
-            check_device_available(device)
-        except ValueError as exc:
-            raise ValueError(f"{exc} (--executor slurm runs on the cluster's GPU nodes)") from None
+        raise checks.PreRunError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
+    checks.check_folder("--log-dir", log_root, write=write)
+    checks.check_data_root(Path(sweep.overrides["data_root"]))
 
 
 def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, LaunchOptions, list[str]]:
@@ -271,14 +186,14 @@ def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, 
     log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
     check_paths(args, sweep, log_root)
     data_root = Path(sweep.overrides["data_root"])
-    data_notes = unprepared(sweep.datasets, data_root) if args.dry_run else []
+    data_notes = checks.unprepared(sweep.datasets, data_root) if args.dry_run else []
     if not args.dry_run:
-        check_data(sweep.datasets, data_root)
+        checks.check_data(sweep.datasets, data_root)
     options = launch_options(args, log_root)
     # each run once (--seeds 0 0, a grid value equal to the default), with its tuning study's tag
     jobs = [Job(run.cfg, args.results_dir, args.tensorboard, study=run.study) for run in sweep.planned()]
     if not args.status and not args.dry_run:
-        check_devices(jobs, args.executor)
+        checks.check_devices((job.cfg.device for job in jobs), args.executor)
     return sweep, jobs, log_root, options, data_notes
 
 
@@ -313,11 +228,7 @@ def keep_corrupt(states: Sequence[RunState], todo: Sequence[Job], prog: str) -> 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The sweep; ``prog`` names the command in messages (``run_all.py`` for the alias)."""
-    try:
-        return _main(argv, prog)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; rerun to resume", file=sys.stderr)
-        return INTERRUPTED
+    return guarded(prog, lambda args: _main(args, prog), argv)
 
 
 def _main(argv: list[str] | None, prog: str) -> int:
@@ -349,7 +260,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
         return 0
     if args.executor == "slurm" and todo:
         # compute nodes are often offline: what a job would lack is found here, once, not in every job
-        problems = check_submittable([job.cfg for job in todo])
+        problems = checks.submission_problems([job.cfg for job in todo])
         for problem in problems:
             print(f"{prog}: error: not submitted: {problem}", file=sys.stderr)
         if problems:
@@ -420,6 +331,6 @@ def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> bool:
     return True
 
 
-def status_main(argv: list[str] | None = None) -> int:
+def status_main(argv: list[str] | None = None, prog: str = "spml-bench status") -> int:
     """``spml-bench status``: the sweep's state, from the same flags as ``spml-bench run``."""
-    return main([*(argv or []), "--status"], prog="spml-bench status")
+    return main([*(argv or []), "--status"], prog=prog)
