@@ -21,7 +21,7 @@ __all__ = ["run_and_record"]
 def __getattr__(name: str) -> Any:
     # lazy, so ``import benchmark`` (and ``spml-bench leaderboard``) never imports torch
     if name == "run_and_record":
-        from benchmark.sweep.launch import run_and_record
+        from benchmark.sweep.launch import run_and_record  # why: ``import benchmark`` stays torch-free
 
         return run_and_record
     raise AttributeError(f"module 'benchmark' has no attribute '{name}'")

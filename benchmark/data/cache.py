@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from benchmark.core.atomic import atomic_path
+from benchmark.data import get_spec, load
 from benchmark.data.lock import build_lock
 from benchmark.data.store import ArrayImages, ImageStore, Subset
 
@@ -266,8 +267,6 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
     """Build ``key``'s pool and test caches at ``image_size`` (default: the dataset's), as the runs
     would on first use; their total size is checked against the free space before either is built.
     Returns the cache files (none for a dataset held in memory)."""
-    from benchmark.data import get_spec, load
-
     size = image_size if image_size is not None else get_spec(key).image_size
     ds = load(key, data_root, image_size=size)
     todo: list[tuple[str, ImageStore, Path, int]] = []

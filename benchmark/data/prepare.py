@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.atomic import atomic_path, atomic_write_text
+from benchmark.core.provenance import git_commit, package_version
 from benchmark.data import DATASETS, cub, coco, get_spec, nuswide, voc
 from benchmark.data.formatted import (
     CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays, read_meta,
@@ -41,16 +42,8 @@ DROP_REASONS = {"no_positive": "have no positive label", "no_annotation": "have 
 
 
 def tool_version() -> dict[str, Any]:
-    from importlib import metadata
-
-    from benchmark.core.provenance import git_commit
-
-    try:
-        version = metadata.version("spml-bench")
-    except metadata.PackageNotFoundError:
-        version = None
-    return {"name": "spml-bench benchmark.data prepare", "format_version": FORMAT_VERSION, "version": version,
-            "git": git_commit()}
+    return {"name": "spml-bench benchmark.data prepare", "format_version": FORMAT_VERSION,
+            "version": package_version("spml-bench"), "git": git_commit()}
 
 
 def sha256(path: Path) -> str:

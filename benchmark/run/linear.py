@@ -18,7 +18,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,11 +30,9 @@ from benchmark.data.store import ImageStore
 from benchmark.data.weights import file_digest
 from benchmark.run.loop import iterate
 from benchmark.run.models import Classifier, weights_tag
+from benchmark.run.rundata import RunData
+from benchmark.spec.config import RunConfig
 from benchmark.core.atomic import atomic_path
-
-if TYPE_CHECKING:
-    from benchmark.spec.config import RunConfig
-    from benchmark.run.rundata import RunData
 
 FEATURES_DIRNAME = "_features"
 #: bumped when extraction changes, so old feature files are not read

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -14,9 +14,7 @@ from benchmark.data import Dataset, default_data_root, load as load_dataset
 from benchmark.data.cache import cached_images
 from benchmark.data.protocol import observe, split_train_val
 from benchmark.data.store import ImageStore, subset
-
-if TYPE_CHECKING:
-    from benchmark.spec.config import RunConfig
+from benchmark.spec.config import RunConfig
 
 
 @dataclass

@@ -19,7 +19,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -37,9 +37,7 @@ from benchmark.records import layout
 from benchmark.run.rundata import prepare_data
 from benchmark.run.seeding import rng_state, seed_everything, set_determinism, set_rng_state
 from benchmark.run.record import now, record_head
-
-if TYPE_CHECKING:  # annotations only: the loop (and the bench) import without pydantic
-    from benchmark.spec.config import RunConfig
+from benchmark.spec.config import RunConfig
 
 THRESHOLDS = (0.5, 0.75)
 Log = Callable[[str], None]
