@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from benchmark.records.layout import leaderboard_dir
+from benchmark.records.layout import LEADERBOARD
 from leaderboard.errors import LeaderboardError
 
 HERE = Path(__file__).resolve().parent
@@ -51,4 +51,4 @@ def default_out(results_dir: str | Path) -> Path:
     (a ``_`` folder is not read as records)."""
     if Path(results_dir).resolve() == REPO_RESULTS:
         return HERE / "README.md"
-    return leaderboard_dir(results_dir) / "README.md"
+    return Path(results_dir) / LEADERBOARD / "README.md"

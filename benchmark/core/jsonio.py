@@ -13,53 +13,37 @@ from pathlib import Path
 from typing import Any
 
 
-class JSONFileError(ValueError):
-    """A file that cannot be read as strict JSON; ``reason`` is the message without the file's name."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-        self.reason = reason
+class _Refused(ValueError):
+    pass
 
 
 def _reject_constant(token: str) -> Any:
-    raise ValueError(token)
+    raise _Refused(f"holds the non-finite number {token}, which is not JSON (write it as null)")
 
 
-def _parse(path: Path, what: str) -> Any:
-    expected = f"expected {what}"
-    if not path.exists():
-        raise JSONFileError(path, f"does not exist; {expected}")
-    if not path.is_file():
-        raise JSONFileError(path, f"is not a regular file; {expected}")
+def read_json(path: str | Path, error: type[Exception] = ValueError, what: str = "a JSON file") -> Any:
+    """The parsed JSON of ``path`` (whatever its shape); ``error("<path>: <reason>; expected <what>")``
+    when it cannot be read: missing, not a regular file, unreadable, empty, not UTF-8, not valid JSON
+    (truncated?), nested too deeply, or holding ``NaN``/``Infinity``."""
+    path = Path(path)
+    data = b""
     try:
+        if not path.is_file():
+            raise _Refused("is not a regular file" if path.exists() else "does not exist")
         data = path.read_bytes()
-    except OSError as exc:
-        raise JSONFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if not data.strip():
-        raise JSONFileError(path, f"is empty ({len(data)} bytes); {expected} (a write that never finished?)")
-    try:
+        if not data.strip():
+            raise _Refused(f"is empty ({len(data)} bytes)")
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or exc})"
     except UnicodeDecodeError as exc:
-        raise JSONFileError(path, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); {expected}") from None
+        reason = f"is not UTF-8 text ({exc.reason} at byte {exc.start})"
     except json.JSONDecodeError as exc:
         cut = exc.pos >= len(data.rstrip()) - 1 or exc.msg.startswith("Unterminated")
-        raise JSONFileError(path, f"is not valid JSON{' (truncated?)' if cut else ''}: {exc.msg} (line {exc.lineno}, "
-                                  f"column {exc.colno}, character {exc.pos}); {expected}") from None
+        reason = (f"is not valid JSON{' (truncated?)' if cut else ''}: {exc.msg} "
+                  f"(line {exc.lineno}, column {exc.colno}, character {exc.pos})")
     except RecursionError:  # json recurses once per nesting level: '[' x 200000 exhausts the stack
-        raise JSONFileError(path, f"JSON nested too deeply to read; {expected}") from None
-    except ValueError as exc:  # _reject_constant
-        raise JSONFileError(path, f"holds the non-finite number {exc}, which is not JSON (write it as null); "
-                                  f"{expected}") from None
-
-
-def read_json(path: str | Path, error: type[Exception] = JSONFileError, what: str = "a JSON file") -> Any:
-    """The parsed JSON of ``path`` (whatever its shape); ``error("<path>: <reason>")`` when it cannot
-    be read: missing, not a regular file, unreadable, empty, not UTF-8, not valid JSON (truncated?),
-    nested too deeply, or holding ``NaN``/``Infinity``. ``what`` completes "expected ..."."""
-    try:
-        return _parse(Path(path), what)
-    except JSONFileError as exc:
-        if error is JSONFileError:
-            raise
-        raise error(str(exc)) from None
+        reason = "JSON nested too deeply to read"
+    except _Refused as exc:
+        reason = str(exc)
+    raise error(f"{path}: {reason}; expected {what}")

@@ -33,22 +33,10 @@ def epochs_csv_path(record: Path) -> Path:
     return record.with_name(record.stem + ".epochs.csv")
 
 
-def logs_dir(results_dir: str | Path) -> Path:
-    return Path(results_dir) / LOGS
-
-
 def corrupt_copy_path(results_dir: str | Path, record: Path, digest: str) -> Path:
     """Where a corrupt ``record`` is kept before it is replaced: the same relative folder under
     ``_corrupt/``, its name suffixed with a digest of its content (copies of two versions both stay)."""
     return Path(results_dir) / CORRUPT / record.relative_to(results_dir).parent / f"{record.name}.{digest}"
-
-
-def bench_dir(results_dir: str | Path) -> Path:
-    return Path(results_dir) / BENCH
-
-
-def leaderboard_dir(results_dir: str | Path) -> Path:
-    return Path(results_dir) / LEADERBOARD
 
 
 def is_record_file(path: Path, root: Path) -> bool:

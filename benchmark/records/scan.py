@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from benchmark.core.jsonio import JSONFileError, read_json
+from benchmark.core.jsonio import read_json
 from benchmark.records.layout import RECORD_SUFFIX, is_record_file
 from benchmark.records.schema import RecordInvalid, check_record
 
@@ -27,7 +27,7 @@ class RecordReadError(ValueError):
 
 def read_record(path: str | Path) -> Any:
     """The parsed JSON of ``path`` (whatever its shape); ``RecordReadError`` naming the file and the
-    reason when it cannot be read (``benchmark.core.jsonio.read_json``)."""
+    reason when it cannot be read (``benchmark.core.jsonio.read_json``): strict, so ``NaN`` is refused."""
     return read_json(path, RecordReadError, WHAT)
 
 
@@ -47,11 +47,10 @@ def inspect_record(path: Path, expect: Mapping[str, Any] | None = None) -> Recor
     if not os.path.lexists(path):
         return RecordCheck(None)
     try:
-        rec = check_record(read_json(path, what=WHAT), RecordInvalid, expect)
-    except JSONFileError as exc:
-        return RecordCheck("corrupt", str(exc), reason=exc.reason)
-    except RecordInvalid as exc:
-        return RecordCheck("corrupt", f"{path}: {exc}", reason=str(exc))
+        rec = check_record(read_record(path), RecordInvalid, expect)
+    except (RecordReadError, RecordInvalid) as exc:
+        reason = str(exc).removeprefix(f"{path}: ")  # the reader names the file; the checker does not
+        return RecordCheck("corrupt", f"{path}: {reason}", reason=reason)
     return RecordCheck(str(rec["status"]), record=rec)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.core.jsonio import read_json
-from benchmark.records.layout import bench_dir
+from benchmark.records.layout import BENCH
 from benchmark.spec.config import RunConfig
 
 #: nominal (training pool, test split) sizes
@@ -45,7 +45,7 @@ DATASETS: dict[str, tuple[int, int]] = {
 }
 
 #: the repository's figures
-REPO_BENCH_DIR = bench_dir(Path(__file__).resolve().parents[2] / "results")
+REPO_BENCH_DIR = Path(__file__).resolve().parents[2] / "results" / BENCH
 
 
 # -- measured figures ---------------------------------------------------------------------------

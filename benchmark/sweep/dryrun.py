@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.records.layout import bench_dir
+from benchmark.records.layout import BENCH
 from benchmark.sweep.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
 from benchmark.sweep.launch import LaunchOptions
 from benchmark.sweep.packing import job_layout
@@ -96,7 +96,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
         lines.append("estimate: none: these runs use no GPU (--gpus 0, --device cpu, or no CUDA here); "
                      "the measured figures under results/_bench are GPU figures")
     else:
-        folders = [bench_dir(results_dir), REPO_BENCH_DIR]
+        folders = [Path(results_dir) / BENCH, REPO_BENCH_DIR]
         figures, problems = load_figures(folders)
         lines.append(f"estimate ({len(gpu_layout)} GPU job(s), {min(concurrent, len(gpu_layout))} at once; "
                      f"figures from {next((f for f in folders if any(Path(f).glob('*.json'))), folders[-1])}):")

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmark.records.layout import logs_dir
+from benchmark.records.layout import LOGS
 from benchmark.sweep.plan import Job
 
 STATES = ("done", "diverged", "failed", "corrupt", "running", "interrupted", "missing")
@@ -46,7 +46,7 @@ SLURM_ACTIVE = frozenset({
 
 def default_log_dir(results_dir: str | Path) -> Path:
     """Inside the results dir, in a folder record readers skip (it starts with ``_``)."""
-    return logs_dir(results_dir)
+    return Path(results_dir) / LOGS
 
 
 def new_sweep_dir(log_root: str | Path) -> Path:
