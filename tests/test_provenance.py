@@ -126,7 +126,7 @@ def test_any_change_to_the_sources_changes_the_hash(tmp_path: Path, change: dict
     b = _tree(tmp_path / "b", FILES)
     _tree(b, change)
     if "benchmark/sub/train.py" in change:
-        (b / "benchmark" / "train.py").unlink()
+        (b / "benchmark" / "run" / "train.py").unlink()
     assert _hash(a)[0] != _hash(b)[0]
 
 
