@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from benchmark.cli.run import main as cli_main
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.checks import PreRunError
+from benchmark.sweep.executors import LocalLauncher
 from benchmark.sweep.launch import InlineLauncher, LaunchOptions
 from benchmark.sweep.plan import Job
 
@@ -128,8 +130,6 @@ def test_launchers_run_the_same_checks(tmp_path: Path, no_training: None) -> Non
         InlineLauncher().launch([Job(cfg, tmp_path / "results")], verbose=False)
     with pytest.raises(PreRunError, match="--runs-per-gpu needs --executor local or slurm"):
         InlineLauncher(LaunchOptions(sweep_dir=tmp_path / "logs", runs_per_gpu=2))
-    from benchmark.sweep.executors import LocalLauncher  # submitit: only this test needs it
-
     with pytest.raises(PreRunError, match="--runs-per-gpu must be at least 1"):
         LocalLauncher(LaunchOptions(sweep_dir=tmp_path / "logs", runs_per_gpu=0))
     with pytest.raises(PreRunError, match="--mps shares one GPU"):

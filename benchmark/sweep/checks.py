@@ -15,8 +15,8 @@ turns it into exit status 2.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from benchmark.core.cli import check_path, default_data_root, one_line
 from benchmark.data import DatasetNotFoundError, UnknownDatasetError, get_spec
