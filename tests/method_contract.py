@@ -1,7 +1,7 @@
 """The contract every method plugin must meet, as plain functions of the method's class.
 
 ``tests/test_method_contract.py`` runs each check over ``methods.available()``, so a new plugin is
-tested without writing a test; ``tests/test_adding_a_method.py`` runs them on the README's example.
+tested without writing a test; ``tests/test_adding_a_method.py`` runs them on the documentation's example.
 A check builds the method with its ``test_config`` on a tiny fake training set (12 images, 4
 classes, one observed positive each) and a tiny model with a 2x3 feature map, average pooling and
 a linear head, the shapes the training loop hands over. Logits are made as the loop makes them:

@@ -1,4 +1,4 @@
-"""The README's "Adding a method" section works as written, and third-party plugins are discovered
+"""The documentation's "Adding a method" page works as written, and third-party plugins are discovered
 through the ``spml_bench.methods`` entry-point group."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import methods
 from tests.method_contract import run_all_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "adding-a-method.md"
 EXAMPLE_FILE = "methods/weak_negatives.py"
 
 
@@ -59,7 +59,7 @@ def test_the_example_passes_the_contract_and_its_formula(tmp_path: Path, monkeyp
 
 
 def test_the_example_copied_into_methods_is_listed_run_and_on_the_leaderboard(tmp_path: Path) -> None:
-    """The README's promise, literally: copy the file into (a copy of) ``methods/``, edit nothing
+    """The page's promise, literally: copy the file into (a copy of) ``methods/``, edit nothing
     else, and ``run_all.py`` lists it, runs it and puts it on the leaderboard."""
     shutil.copytree(ROOT / "methods", tmp_path / "methods", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / EXAMPLE_FILE).write_text(example_source())
@@ -152,7 +152,7 @@ def test_an_entry_point_naming_no_method_is_an_error(site: Path) -> None:
         methods.registry(refresh=True)
 
 
-# -- the README's commands ------------------------------------------------------------------------
+# -- the page's commands ---------------------------------------------------------------------------
 def readme_commands() -> list[list[str]]:
     """The ``python run_all.py ...`` lines of the first bash block after the example, as argv
     lists (comments dropped)."""
@@ -165,7 +165,7 @@ def readme_commands() -> list[list[str]]:
 
 
 def test_the_readme_commands_run_in_one_results_folder_and_record_both_variants(tmp_path: Path) -> None:
-    """The README's "adding a method" commands, as written, one after the other in one folder
+    """The "adding a method" page's commands, as written, one after the other in one folder
     (with ``--epochs 1`` to keep the suite fast): each exits 0, and the ``--hparam`` one is
     recorded as its own variant beside the default runs."""
     commands = readme_commands()
