@@ -11,6 +11,7 @@ difference otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -400,12 +401,12 @@ def test_empty_results_folder_gives_a_short_leaderboard(tmp_path: Path) -> None:
 
 
 # -- facts and dependency direction ----------------------------------------------------------------
-def test_published_figures_are_the_reference_files() -> None:
-    reference = REPO.parent / "shared" / "reference"
-    if not (reference / "paper_results.csv").exists():
-        pytest.skip(f"reference folder {reference} not present on this machine")
-    for name in ("paper_results.csv", "literature_results.csv"):
-        assert (published.PUBLISHED_DIR / name).read_bytes() == (reference / name).read_bytes()
+def test_published_figures_are_the_files_the_protocol_names() -> None:
+    """PROTOCOL.md states the SHA-256 of each published-figures file: the package data must be those bytes."""
+    digests = dict(re.findall(r"^\| `(\w+\.csv)` \| `([0-9a-f]{64})` \|$", (REPO / "PROTOCOL.md").read_text(), re.M))
+    assert set(digests) == {"paper_results.csv", "literature_results.csv"}, digests
+    for name, digest in digests.items():
+        assert hashlib.sha256((published.PUBLISHED_DIR / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_since_the_paper_group_is_the_literature_methods_and_epr_hill_splc() -> None:
