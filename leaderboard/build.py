@@ -15,9 +15,11 @@ from pathlib import Path
 
 from benchmark.core.atomic import atomic_write_text
 from leaderboard import figures as figs
+from leaderboard.compare import POWER, POWER_DELTAS, power_frame
 from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
+from leaderboard.page_stats import POWER_METHOD, power_table
 from leaderboard.paths import HERE, REPO_RESULTS, check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
 from leaderboard.site.build import write_site
@@ -81,9 +83,6 @@ def write_text(path: str | Path, text: str) -> None:
 def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None) -> str:
     """The seeds-needed table (``python -m leaderboard --power``) for a difference of ``delta`` mAP
     (and the page's 0.5 / 1 / 2)."""
-    from leaderboard.compare import POWER, POWER_DELTAS, power_frame
-    from leaderboard.page_stats import POWER_METHOD, power_table
-
     if not delta > 0:
         raise LeaderboardError(f"--delta is {delta}, expected a difference in mAP points > 0")
     deltas = tuple(sorted({*POWER_DELTAS, delta}))

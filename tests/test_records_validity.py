@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.records import (
-    RecordInvalid, RecordReadError, check_record, inspect_record, invalid_records, iter_records, read_record, write_record,
+    RecordInvalid, check_record, inspect_record, invalid_records, iter_records, read_record, write_record,
 )
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.plan import Job
@@ -41,7 +41,7 @@ GOOD = {"method": "an", "dataset": "digits", "labels": "1p", "seed": 0, "run_id"
 def test_unreadable_files_are_named_with_the_reason(tmp_path: Path, data: bytes, reason: str) -> None:
     path = tmp_path / "r.json"
     path.write_bytes(data)
-    with pytest.raises(RecordReadError) as info:
+    with pytest.raises(RecordInvalid) as info:
         read_record(path)
     assert str(path) in str(info.value) and reason in str(info.value) and "\n" not in str(info.value)
     check = inspect_record(path)

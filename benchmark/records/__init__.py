@@ -4,10 +4,7 @@ and reporting. ``schema`` (statuses, identity fields, the one validator and the 
 reading, a run's state, every record of a folder) and ``store`` (atomic, strict writing)."""
 
 from benchmark.records.layout import checkpoint_path, epochs_csv_path, record_path
-from benchmark.records.scan import (
-    RecordCheck, RecordReadError, inspect_record, invalid_records, iter_records, read_record, record_files,
-    record_status,
-)
+from benchmark.records.scan import RecordCheck, inspect_record, invalid_records, iter_records, read_record, record_files
 from benchmark.records.schema import (
     IDENTITY_FIELDS, NON_IDENTITY_FIELDS, NOT_CELL_IDENTITY, STATUSES, RecordInvalid, check_record, comparable,
     is_number, with_defaults,
@@ -15,6 +12,5 @@ from benchmark.records.schema import (
 from benchmark.records.store import write_record
 
 __all__ = ["IDENTITY_FIELDS", "NON_IDENTITY_FIELDS", "NOT_CELL_IDENTITY", "STATUSES", "RecordCheck", "RecordInvalid",
-           "RecordReadError", "check_record", "checkpoint_path", "comparable", "epochs_csv_path", "inspect_record",
-           "invalid_records", "is_number", "iter_records", "read_record", "record_files", "record_path",
-           "record_status", "with_defaults", "write_record"]
+           "check_record", "checkpoint_path", "comparable", "epochs_csv_path", "inspect_record", "invalid_records",
+           "is_number", "iter_records", "read_record", "record_files", "record_path", "with_defaults", "write_record"]

@@ -37,11 +37,3 @@ def corrupt_copy_path(results_dir: str | Path, record: Path, digest: str) -> Pat
     """Where a corrupt ``record`` is kept before it is replaced: the same relative folder under
     ``_corrupt/``, its name suffixed with a digest of its content (copies of two versions both stay)."""
     return Path(results_dir) / CORRUPT / record.relative_to(results_dir).parent / f"{record.name}.{digest}"
-
-
-def is_record_file(path: Path, root: Path) -> bool:
-    """``path`` (under ``root``) is where a record may be: ``*.json``, not an unfinished write,
-    outside the ``_`` folders."""
-    rel = path.relative_to(root)
-    return (path.name.endswith(RECORD_SUFFIX) and not path.name.startswith(".")
-            and not any(part.startswith("_") for part in rel.parts))

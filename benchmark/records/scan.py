@@ -15,20 +15,14 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from benchmark.core.jsonio import read_json
-from benchmark.records.layout import RECORD_SUFFIX, is_record_file
+from benchmark.records.layout import RECORD_SUFFIX
 from benchmark.records.schema import RecordInvalid, check_record
-
-WHAT = "a run record"
-
-
-class RecordReadError(ValueError):
-    """A record file that cannot be read as JSON; the message names the file and says why."""
 
 
 def read_record(path: str | Path) -> Any:
-    """The parsed JSON of ``path`` (whatever its shape); ``RecordReadError`` naming the file and the
+    """The parsed JSON of ``path`` (whatever its shape); ``RecordInvalid`` naming the file and the
     reason when it cannot be read (``benchmark.core.jsonio.read_json``): strict, so ``NaN`` is refused."""
-    return read_json(path, RecordReadError, WHAT)
+    return read_json(path, RecordInvalid, "a run record")
 
 
 @dataclass(frozen=True)
@@ -48,25 +42,18 @@ def inspect_record(path: Path, expect: Mapping[str, Any] | None = None) -> Recor
         return RecordCheck(None)
     try:
         rec = check_record(read_record(path), RecordInvalid, expect)
-    except (RecordReadError, RecordInvalid) as exc:
+    except RecordInvalid as exc:
         reason = str(exc).removeprefix(f"{path}: ")  # the reader names the file; the checker does not
         return RecordCheck("corrupt", f"{path}: {reason}", reason=reason)
     return RecordCheck(str(rec["status"]), record=rec)
 
 
-def record_status(path: Path, expect: Mapping[str, Any] | None = None) -> str | None:
-    """``done``/``failed``/``diverged`` of a usable record, ``corrupt`` for a file that is not one,
-    ``None`` where there is none."""
-    return inspect_record(path, expect).status
-
-
 def record_files(results_dir: str | Path) -> Iterator[Path]:
-    """Every file under ``results_dir`` where a record may be (``layout.is_record_file``), sorted."""
+    """Every file under ``results_dir`` where a record may be, sorted: ``*.json`` outside the ``_``
+    folders (``layout``), not an unfinished write (``.*``)."""
     root = Path(results_dir)
-    if not root.is_dir():
-        return
-    for path in sorted(root.rglob(f"*{RECORD_SUFFIX}")):
-        if is_record_file(path, root):
+    for path in sorted(root.rglob(f"*{RECORD_SUFFIX}")) if root.is_dir() else []:
+        if not path.name.startswith(".") and not any(p.startswith("_") for p in path.relative_to(root).parts):
             yield path
 
 

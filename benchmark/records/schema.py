@@ -31,7 +31,7 @@ NUMBER_FIELDS = ("status", "test_map", "val_map", "best_epoch", "epochs_run", "p
 
 
 class RecordInvalid(ValueError):
-    """A JSON value that is not a run record (the default error class of ``check_record``)."""
+    """A file or JSON value that is not a run record (the default error class of ``check_record``)."""
 
 
 def is_number(v: Any) -> bool:

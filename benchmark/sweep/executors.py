@@ -30,7 +30,6 @@ from benchmark.core.provenance import CODE_ROOT
 from benchmark.sweep.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
 from benchmark.sweep.checks import check_jobs, check_packing
 from benchmark.sweep.packing import Pack, available_cpus, job_layout, threads_per_run
-from benchmark.records import read_record, record_status
 from benchmark.sweep.status import Submission, record_submissions
 from benchmark.sweep.plan import Job
 
@@ -47,10 +46,10 @@ class RunTask(submitit.helpers.Checkpointable):
     def __call__(self) -> dict[str, Any]:
         job = self.job
         # requeued after its record was written (the signal came late): the run is finished
-        if record_status(job.record_path) == "done":
-            record = read_record(job.record_path)
-            if record.get("launch", {}).get("job_id") == launch_info()["job_id"]:
-                return summary_of(job, record)
+        record = job.check().record
+        if record is not None and record["status"] == "done" and \
+                record.get("launch", {}).get("job_id") == launch_info()["job_id"]:
+            return summary_of(job, record)
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         return run_job(job, log=lambda msg: print(msg, flush=True))
