@@ -12,10 +12,26 @@ import torch
 from benchmark.core.provenance import PACKAGES, code_identity, git_commit, package_version
 
 
+def cpu_name() -> str:
+    """The CPU's model name where the OS says it (Linux), else the architecture. CPU runs are
+    bit-identical only on the same kernels, which depend on the CPU model and its instruction
+    sets, so a record names them to explain a rerun that differs on another machine."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            first = fh.read().split("\n\n", 1)[0]  # the first processor: all are alike
+        pairs = (line.split(":", 1) for line in first.splitlines() if ":" in line)
+        info = {key.strip(): value.strip() for key, value in pairs}
+    except OSError:
+        return platform.processor() or platform.machine()
+    flags = set(info.get("flags", "").split())
+    isa = [name for name in ("avx512f", "avx512_bf16", "amx_tile", "avx2") if name in flags]
+    return f"{info.get('model name', platform.machine())} ({' '.join(isa) or 'no avx2'})"
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    return cpu_name()
 
 
 def provenance(device: torch.device, determinism: dict[str, Any]) -> dict[str, Any]:
@@ -33,4 +49,4 @@ def provenance(device: torch.device, determinism: dict[str, Any]) -> dict[str, A
     }
 
 
-__all__ = ["device_name", "provenance"]
+__all__ = ["cpu_name", "device_name", "provenance"]
