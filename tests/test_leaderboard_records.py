@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -220,15 +221,15 @@ def test_runs_frame_never_raises_for_bad_files(tmp_path: Path) -> None:
     assert len(runs_frame(root)) == 1
 
 
-def test_the_readme_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Every run in a notebook"):]
+def test_the_docs_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    usage = (Path(__file__).resolve().parent.parent / "docs" / "usage.md").read_text(encoding="utf-8")
+    section = usage[re.search(r"Every run in a\s+notebook", usage).end():]  # type: ignore[union-attr]
     code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
     assert len([l for l in code.strip().splitlines() if l.strip()]) == 3
     shutil.copytree(FIXTURES, tmp_path / "results")
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the documented example, as written
+    exec(compile(code, "docs/usage.md", "exec"), scope)  # noqa: S102 - the documented example, as written
     assert len(scope["runs"]) == 39
 
 
