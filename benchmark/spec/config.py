@@ -15,9 +15,7 @@ condenses a pydantic error to one line: field, value, expected.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
 from typing import Any, Literal, NamedTuple
 
@@ -30,8 +28,10 @@ from benchmark.data.protocol import check_regime
 from benchmark.spec.defaults import training_defaults
 from benchmark.spec.validation import check_backbone, check_device_name
 from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
+from benchmark.spec import variants
 from benchmark.spec.variants import as_default_kind
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
+from benchmark.records.identity import config_run_id
 
 
 
@@ -156,12 +156,15 @@ class RunConfig(BaseModel):
         return {k: v for k, v in self.resolve().model_dump().items() if k not in NON_IDENTITY_FIELDS}
 
     def run_id(self) -> str:
-        """Stable hash of the resolved identity: the record's file name."""
-        blob = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Stable hash of the resolved identity: the record's file name (the record contract's one
+        function, which the leaderboard recomputes from a record's config)."""
+        return config_run_id(self.resolve().model_dump())
 
     def label(self) -> str:
-        return f"{self.dataset}/{self.method}/{self.labels}/seed{self.seed}"
+        """``digits/em/1p/seed0``; a variant names its hyper-parameters (``digits/em (alpha=0.3)/1p/seed0``),
+        so two runs of a grid never print the same label."""
+        method = variants.label(self.method, variants.variant(self.method, self.dataset, self.hparams))
+        return f"{self.dataset}/{method}/{self.labels}/seed{self.seed}"
 
 
 def _named(lookup: Any, key: str) -> None:
