@@ -2,7 +2,10 @@
 
 Two configurations in one results folder (3 and 10 epochs, fp32 and bf16) would otherwise be mixed
 silently into one mean. A cell that breaks the rule is reported (``BadCell``) and all its records are
-left out of the tables; the rest of the leaderboard is built as usual."""
+left out of the tables; the rest of the leaderboard is built as usual. So is a cell whose runs trained on
+different preparations of the data (their ``data.digest``), and one whose runs were made by different code
+(``provenance.code.sha256``) unless the user pools them (``--allow-mixed-code``; the page then marks the cell).
+Records without a digest (written before digests) are not compared."""
 
 from __future__ import annotations
 
@@ -52,7 +55,42 @@ def identity(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (rec.get("config") or {}).items() if k not in NOT_CELL_IDENTITY}
 
 
-def _problem(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int]) -> str | None:
+def data_digest(rec: dict[str, Any]) -> str | None:
+    """The digest of the prepared data a run trained on (``record["data"]["digest"]``); ``None`` for
+    records written before data digests (they form cells as before)."""
+    value = (rec.get("data") or {}).get("digest") if isinstance(rec.get("data"), dict) else None
+    return value if isinstance(value, str) else None
+
+
+def code_digest(rec: dict[str, Any]) -> str | None:
+    """``provenance.code.sha256``: the digest of the harness and methods code that made the run."""
+    code = (rec.get("provenance") or {}).get("code")
+    value = code.get("sha256") if isinstance(code, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _digests(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int], of: Any) -> str | None:
+    """``"a… in X vs b… in Y"`` where the records of ``index`` carry two digests (``of``), else ``None``;
+    a record without one is not compared."""
+    seen: dict[str, int] = {}
+    for i in index:
+        d = of(raw[i])
+        if d is not None:
+            seen.setdefault(d, i)
+    if len(seen) < 2:
+        return None
+    (a, i), (b, j) = list(seen.items())[:2]
+    return f"{a[:12]} in {frame.at[i, 'path']} vs {b[:12]} in {frame.at[j, 'path']}"
+
+
+def mixed_code(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int]) -> str | None:
+    """Why the records of ``index`` come from different code, or ``None``."""
+    found = _digests(frame, raw, index, code_digest)
+    return None if found is None else f"mixes runs of different code (provenance.code.sha256 {found})"
+
+
+def _problem(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int],
+             allow_mixed_code: bool = False) -> str | None:
     seeds = frame.loc[index, "seed"].tolist()
     dup = sorted({s for s in seeds if seeds.count(s) > 1})
     if dup:
@@ -68,12 +106,22 @@ def _problem(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int]) -
             shown = "; ".join(f"{k}: {ref.get(k)!r} in {frame.at[first, 'path']} vs {ident.get(k)!r} in "
                               f"{frame.at[i, 'path']}" for k in diff[:3])
             return f"mixes runs of different configurations ({shown}); keep one configuration per results folder"
+    found = _digests(frame, raw, index, data_digest)
+    if found is not None:
+        return (f"mixes runs on different preparations of the data (data digest {found}); runs on one preparation "
+                "only share a cell")
+    if not allow_mixed_code:
+        code = mixed_code(frame, raw, index)
+        if code is not None:
+            return f"{code}; rerun them on one version, or pool them with --allow-mixed-code"
     return None
 
 
-def check_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> list[BadCell]:
+def check_cells(frame: pd.DataFrame, raw: list[dict[str, Any]], allow_mixed_code: bool = False) -> list[BadCell]:
     """The cells whose runs (done or diverged: the ones with numbers) cannot share a mean; marks
-    every record of such a cell ``excluded`` in ``frame`` (``raw[i]`` is the record of row ``i``)."""
+    every record of such a cell ``excluded`` in ``frame`` (``raw[i]`` is the record of row ``i``).
+    Runs of different code digests are such a cell unless ``allow_mixed_code``; runs on different
+    preparations of the data (data digests) always are."""
     if frame.empty:
         return []
     bad = []
@@ -82,7 +130,7 @@ def check_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> list[BadCell]
     for trial, part in ((False, scored[scored["role"] != "trial"]), (True, scored[scored["role"] == "trial"])):
         keys = CELL + (TRIAL_KEY if trial else [])
         for key, group in part.groupby(keys, sort=True):
-            problem = _problem(frame, raw, list(group.index))
+            problem = _problem(frame, raw, list(group.index), allow_mixed_code)
             if problem is None:
                 continue
             cell = tuple(str(k) for k in key[:len(CELL)])

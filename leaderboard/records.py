@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.records import NOT_CELL_IDENTITY, STATUSES, inspect_record, is_number, record_files, with_defaults
-from leaderboard.cells import CELL, BadCell, cell_name, check_cells, row_label
+from leaderboard.cells import CELL, BadCell, cell_name, check_cells, mixed_code, row_label
 from leaderboard.errors import LeaderboardError, RecordError
 
 __all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
@@ -59,6 +59,8 @@ class Records:
     raw: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[InvalidFile] = field(default_factory=list)
     bad_cells: list[BadCell] = field(default_factory=list)
+    #: cells pooled across code versions (``--allow-mixed-code``): cell name → the note the page shows
+    mixed_code: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -118,12 +120,11 @@ def _role(rec: dict[str, Any]) -> str:
 def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
     git = (rec.get("provenance") or {}).get("git") or {}
     study = rec["study"] or {}
-    test_map = rec.get("test_map")
     return {
         "protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"],
         "variant": variant_label(rec["variant"]), "dataset": rec["dataset"], "seed": rec["seed"], "status": rec["status"],
         # a diverged run keeps its numbers in the record; here they are NaN so no mean can take them
-        "test_map": float(test_map) if rec["status"] == "done" else math.nan,
+        "test_map": float(rec["test_map"]) if rec["status"] == "done" else math.nan,
         "val_map": float(rec["val_map"]) if rec["status"] == "done" and is_number(rec.get("val_map")) else math.nan,
         "best_epoch": rec.get("best_epoch"), "run_id": str(rec.get("run_id", "")),
         "commit": git.get("commit"), "dirty": git.get("dirty"),
@@ -133,16 +134,20 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
     }
 
 
-def read_records(results_dir: str | Path, *, strict: bool = False) -> Records:
+def read_records(results_dir: str | Path, *, strict: bool = False, allow_mixed_code: bool = False,
+                 verify: bool = False) -> Records:
     """Every record under ``results_dir``, in sorted path order, judged by the record contract
     (``benchmark.records``) as the sweep judges it. Files that are not run records and cells that
     cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise ``RecordError``
-    instead). A missing folder reads as no records; the command line refuses it."""
+    instead). A missing folder reads as no records; the command line refuses it. ``verify``: each record
+    is also checked against itself and its file name (``benchmark.records.identity``: run id, name, variant,
+    metrics, seal): one that fails is invalid. ``allow_mixed_code``: cells whose runs come from
+    different code are pooled, and named in ``mixed_code``."""
     root = Path(results_dir)
     rows, raw, invalid = [], [], []
     for path in record_files(root):
         shown = path.relative_to(root).as_posix()
-        check = inspect_record(path)
+        check = inspect_record(path, verify=verify)
         if check.status is None:  # removed since it was listed
             continue
         if check.record is None:
@@ -158,10 +163,23 @@ def read_records(results_dir: str | Path, *, strict: bool = False) -> Records:
     frame["val_map"] = frame["val_map"].astype(float)
     for col in ("trial", "trials", "space_seed"):
         frame[col] = frame[col].astype(int)
-    records = Records(frame=frame, raw=raw, invalid=invalid, bad_cells=check_cells(frame, raw))
+    records = Records(frame=frame, raw=raw, invalid=invalid, bad_cells=check_cells(frame, raw, allow_mixed_code))
+    if allow_mixed_code:
+        records.mixed_code = pooled_code_cells(frame, raw)
     if strict and records.bad_cells:
         raise RecordError(records.bad_cells[0].line().removesuffix("; left out"))
     return records
+
+
+def pooled_code_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> dict[str, str]:
+    """Cell name → note, for the good cells whose runs come from different code (pooled on request)."""
+    scored = frame[frame["status"].isin(["done", "diverged"]) & (frame["excluded"] == "") & (frame["role"] != "trial")]
+    out = {}
+    for key, group in scored.groupby(CELL, sort=True):
+        note = mixed_code(frame, raw, list(group.index))
+        if note is not None:
+            out[cell_name(tuple(str(k) for k in key))] = f"pooled with --allow-mixed-code: {note.removeprefix('mixes ')}"
+    return out
 
 
 def load_records(results_dir: str | Path) -> pd.DataFrame:

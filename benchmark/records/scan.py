@@ -10,11 +10,13 @@ the leaderboard.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from benchmark.core.jsonio import read_json
+from benchmark.records.identity import record_problem
 from benchmark.records.layout import RECORD_SUFFIX
 from benchmark.records.schema import RecordInvalid, check_record
 
@@ -36,12 +38,17 @@ class RecordCheck:
     reason: str = ""
 
 
-def inspect_record(path: Path, expect: Mapping[str, Any] | None = None) -> RecordCheck:
-    """The state of the record file at ``path`` (see ``RecordCheck``), never raising for its content."""
+def inspect_record(path: Path, expect: Mapping[str, Any] | None = None, verify: bool = False) -> RecordCheck:
+    """The state of the record file at ``path`` (see ``RecordCheck``), never raising for its content.
+    ``verify``: also check the record against itself and its file name (``identity.record_problem``:
+    run id, name, variant, metrics, seal); a record that fails is ``corrupt`` with the reason."""
     if not os.path.lexists(path):
         return RecordCheck(None)
     try:
         rec = check_record(read_record(path), RecordInvalid, expect)
+        problem = record_problem(rec, Path(path)) if verify else None
+        if problem is not None:
+            raise RecordInvalid(problem)
     except RecordInvalid as exc:
         reason = str(exc).removeprefix(f"{path}: ")  # the reader names the file; the checker does not
         return RecordCheck("corrupt", f"{path}: {reason}", reason=reason)

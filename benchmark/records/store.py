@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.core.atomic import atomic_write_text
+from benchmark.records.identity import SEAL_FIELD, seal
 
 
 def _finite(value: Any) -> Any:
@@ -24,4 +25,9 @@ def _finite(value: Any) -> Any:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(_finite(record), indent=1, default=str, allow_nan=False) + "\n")
+    """Write ``record`` sealed: ``digest`` is the sha256 of its canonical JSON (``identity.seal``),
+    computed over the JSON as it will be read back, so a reader can tell an edited record."""
+    plain = json.loads(json.dumps(_finite({k: v for k, v in record.items() if k != SEAL_FIELD}), default=str,
+                                  allow_nan=False))
+    plain[SEAL_FIELD] = seal(plain)
+    atomic_write_text(path, json.dumps(plain, indent=1, allow_nan=False) + "\n")

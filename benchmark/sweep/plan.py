@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.spec.config import RunConfig
 from benchmark.records import RecordCheck, checkpoint_path, inspect_record, record_path
+from benchmark.spec.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Job:
 
     def check(self) -> RecordCheck:
         """What is at ``record_path``: this run's record, a corrupt file (and why), or nothing."""
-        return inspect_record(self.record_path, self.identity())
+        return inspect_record(self.record_path, self.identity(), verify=True)  # a tampered record is corrupt
 
     @property
     def status(self) -> str | None:
