@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 from benchmark.core.cli import OneLineParser, guarded, held_interrupt
+from leaderboard.errors import LeaderboardError
+from leaderboard.paths import check_out, check_results_dir, default_out
 from leaderboard.site import default_site
 
 PROG = "python -m leaderboard"
@@ -50,9 +52,6 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
-    from leaderboard.errors import LeaderboardError
-    from leaderboard.paths import check_out, check_results_dir, default_out
-
     # the arguments and paths first, before pandas and matplotlib are imported: a typo is answered at once
     if args.power and not args.delta > 0:
         raise LeaderboardError(f"--delta is {args.delta}, expected a difference in mAP points > 0")
@@ -63,7 +62,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     elif args.out is not None:
         check_out(args.out)
 
-    with held_interrupt():
+    with held_interrupt():  # why: pandas and matplotlib load only once the arguments and paths are fine
         from leaderboard.build import FIGURES, export, load, power_text, write_leaderboard, write_text
 
     warned: list[str] = []
@@ -103,8 +102,6 @@ def _run(args: argparse.Namespace, prog: str) -> int:
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The command line; returns the exit status (``spml-bench leaderboard`` calls it too)."""
-    from leaderboard.errors import LeaderboardError
-
     return guarded(prog, lambda args: _run(_parser(prog).parse_args(args), prog), argv,
                    errors=(LeaderboardError,), hint="")
 

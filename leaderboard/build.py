@@ -20,12 +20,11 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
 from leaderboard.page_stats import POWER_METHOD, power_table
-from leaderboard.paths import HERE, REPO_RESULTS, check_out, check_results_dir, default_out
+from leaderboard.paths import check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
 from leaderboard.site.build import write_site
 
-__all__ = ["DEFAULT_GAIN_METHOD", "FIGURES", "HERE", "REPO_RESULTS", "LeaderboardError", "check_out", "check_results_dir",
-           "default_out", "export", "load", "markdown", "power_text", "write_leaderboard", "write_text"]
+__all__ = ["DEFAULT_GAIN_METHOD", "FIGURES", "export", "load", "markdown", "power_text", "write_leaderboard", "write_text"]
 
 FIGURES = "figures"  # beside the markdown file; links are relative to it
 DEFAULT_GAIN_METHOD = "em"

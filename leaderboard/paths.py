@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
+from benchmark.core.cli import check_path
 from benchmark.records.layout import LEADERBOARD
 from leaderboard.errors import LeaderboardError
 
@@ -14,34 +16,39 @@ HERE = Path(__file__).resolve().parent
 REPO_RESULTS = HERE.parent / "results"
 
 
+def _checked(what: str, path: Path, kind: Literal["folder", "file"], hint: str = "", **how: bool) -> Path:
+    """``core.cli.check_path``'s verdict as a ``LeaderboardError`` (with ``hint`` appended)."""
+    try:
+        check_path(what, path, kind, **how)
+    except ValueError as exc:
+        raise LeaderboardError(f"{exc}{hint}") from None
+    return path
+
+
 def check_results_dir(results_dir: str | Path) -> Path:
     """The results folder, if it exists and can be read; never creates it."""
     path = Path(results_dir)
-    if not path.exists():
-        raise LeaderboardError(f"results folder {path} does not exist; run a sweep first (spml-bench run) "
-                               "or point --results-dir at a folder of run records")
-    if not path.is_dir():
-        raise LeaderboardError(f"results folder {path} is not a folder; expected the folder of run records")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise LeaderboardError(f"results folder {path} cannot be read (permission denied)")
-    return path
+    hint = "" if path.exists() else "; run a sweep first (spml-bench run) or point --results-dir at a folder of records"
+    return _checked("results folder", path, "folder", hint, exist=True)
 
 
-def check_out(out: str | Path, *, create_parents: bool = False) -> Path:
-    """An output file that can be written: its folder exists (or may be created) and is writable."""
+def check_out(out: str | Path, *, create_parents: bool = False, results_dir: str | Path | None = None) -> Path:
+    """An output file that can be written: its folder exists (or, with ``create_parents``, can be
+    made) and files can be created in it; an existing one is a regular file (not a link, FIFO or
+    device). With ``results_dir``, the output is outside that folder — except in its generated
+    ``_leaderboard/`` folder, where the default output goes — so no record is ever overwritten."""
     path = Path(out)
-    if path.is_dir():
-        raise LeaderboardError(f"output {path} is a folder; expected a file path such as {path / 'README.md'}")
-    parent = path.parent
-    if parent.exists() and not parent.is_dir():
-        raise LeaderboardError(f"output folder {parent} is not a folder")
-    if not parent.exists():
-        if not create_parents:
-            raise LeaderboardError(f"output folder {parent} does not exist; create it or choose another --out")
-        return path
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise LeaderboardError(f"output {path} cannot be written (permission denied)")
-    return path
+    guard = None
+    if results_dir is not None and not _under(path, Path(results_dir) / LEADERBOARD):
+        guard = Path(results_dir)
+    if create_parents and not path.is_dir():
+        _checked("output", path, "file", not_under=guard) if path.parent.is_dir() else None
+        return _checked("output", path.parent, "folder", write=True) / path.name
+    return _checked("output", path, "file", write=True, not_under=guard)
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 def default_out(results_dir: str | Path) -> Path:

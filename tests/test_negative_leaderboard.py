@@ -26,7 +26,7 @@ not_as_root = pytest.mark.skipif(ROOT, reason="permissions do not bind root: an 
 def _digest(root: Path) -> dict[str, str]:
     """Every file under ``root`` except the leaderboard's own output folder, by content."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.relative_to(root).parts[0] == "_leaderboard"}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "_leaderboard"}
 
 
 #: the fixture files that are not valid records, and the cell mixing two precisions
@@ -65,7 +65,7 @@ def test_default_results_dir_in_an_empty_folder_is_an_error(tmp_path: Path) -> N
 def test_results_dir_that_is_a_file(tmp_path: Path) -> None:
     f = tmp_path / "results"
     f.write_text("not a folder")
-    assert_user_error(run_cli("leaderboard", ["--results-dir", str(f)]), str(f), "is not a folder")
+    assert_user_error(run_cli("leaderboard", ["--results-dir", str(f)]), str(f), "is a file, expected a folder")
 
 
 @not_as_root
@@ -98,7 +98,7 @@ def test_out_into_an_unwritable_folder(clean: Path, tmp_path: Path) -> None:
     try:
         for fmt in ("markdown", "json"):
             assert_user_error(run_cli("leaderboard", ["--results-dir", str(clean), "--format", fmt,
-                                                      "--out", str(locked / "x")]), "cannot be written")
+                                                      "--out", str(locked / "x")]), "is not writable")
     finally:
         locked.chmod(0o755)
 
@@ -149,7 +149,7 @@ def test_bad_records_are_named_once_each_and_the_rest_is_built(results: Path) ->
     proc = run_cli("leaderboard", ["--results-dir", str(results)])
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
-    warnings = [l for l in proc.stderr.splitlines() if ": warning: " in l]
+    warnings = [line for line in proc.stderr.splitlines() if ": warning: " in line]
     assert len(warnings) == 6  # 5 files, 1 cell
     for name in ("notes.json", "runs_list.json", "0043emptyfile0.json", "0042truncated0.json", "0044nonfinite0.json",
                  "cell finetune/1p/dw/voc"):
@@ -218,7 +218,7 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
         if not maps.parent.exists():
             pytest.skip("no /proc here to see when the command has started")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, err)
     assert err.strip().splitlines() == ["python -m leaderboard: interrupted"], err
     assert "Traceback" not in err
