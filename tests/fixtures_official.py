@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmark.data.coco import CATEGORIES as COCO_OFFICIAL
+from benchmark.data.classes import COCO_CATEGORIES as COCO_OFFICIAL
 from benchmark.data.nuswide import CONCEPTS as NUS_OFFICIAL
 from benchmark.data.voc import CLASSES as VOC_CLASSES
 
@@ -48,7 +48,7 @@ def write_voc(root: Path, with_images: bool = True) -> dict[str, dict[str, tuple
             for i in ids:
                 pos, difficult = table[i]
                 label = 1 if cls in pos else 0 if cls in difficult else -1
-                lines.append("%s %2d\n" % (i, label))  # the devkit's own format
+                lines.append(f"{i} {label:2d}\n")  # the devkit's own format
             (main / f"{cls}_{phase}.txt").write_text("".join(lines))
         if with_images:
             for n, i in enumerate(ids):

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from benchmark.data import DatasetNotFoundError
-from benchmark.data.coco import CATEGORIES
+from benchmark.data.classes import COCO_CATEGORIES as CATEGORIES
 from benchmark.data.official import AnnotationError
 from benchmark.data.prepare import prepare
 from tests import protocol_reference as ref
 from tests.fixtures_official import write_coco
-
 
 #: the columns of person, car, dog and toothbrush, the categories the fixture annotates
 FOUR = [0, 2, 16, 79]

@@ -8,9 +8,10 @@ turns the pool into train/val and observed labels.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class DatasetSpec:
     #: the resolution images are decoded (and cached) at unless a run asks for another: the
     #: protocol's (PROTOCOL.md), 24 for the embedded set. Training defaults: ``benchmark.spec.defaults``
     image_size: int
-    #: "module:function" loading the dataset from a data root
+    #: "module:function" loading the dataset from a data root (called with the dataset's ``key``)
     loader: str
     #: the command that prepares the data, for error messages
     prepare_hint: str
@@ -72,7 +73,7 @@ class DatasetSpec:
     def load(self, data_root: str | Path, **kwargs: Any) -> Dataset:
         module, func = self.loader.split(":")
         fn: Callable[..., Dataset] = getattr(importlib.import_module(module), func)
-        return fn(Path(data_root), **kwargs)
+        return fn(Path(data_root), key=self.key, **kwargs)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -83,20 +84,20 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "voc": DatasetSpec(
         "voc", "PASCAL VOC 2012", 20, "PASCAL VOC 2012, 20 classes (train → pool, val → test)",
-        448, "benchmark.data.formatted:load_voc", "python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc",
+        448, "benchmark.data.formatted:load", "python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc",
     ),
     "coco": DatasetSpec(
         "coco", "MS-COCO 2014", 80, "MS-COCO 2014, 80 classes (train2014 → pool, val2014 → test)",
-        448, "benchmark.data.formatted:load_coco", "python -m benchmark.data prepare coco --root RAW --out DATA_ROOT/coco",
+        448, "benchmark.data.formatted:load", "python -m benchmark.data prepare coco --root RAW --out DATA_ROOT/coco",
     ),
     "nuswide": DatasetSpec(
         "nuswide", "NUS-WIDE", 81, "NUS-WIDE, 81 concepts (official release)",
-        448, "benchmark.data.formatted:load_nuswide",
+        448, "benchmark.data.formatted:load",
         "python -m benchmark.data prepare nuswide --root RAW --out DATA_ROOT/nuswide",
     ),
     "cub": DatasetSpec(
         "cub", "CUB-200-2011", 312, "CUB-200-2011, 312 binary attributes",
-        448, "benchmark.data.formatted:load_cub", "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
+        448, "benchmark.data.formatted:load", "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
     ),
 }
 
@@ -112,8 +113,8 @@ def load(key: str, data_root: str | Path | None = None, **kwargs: Any) -> Datase
 
 
 __all__ = [
-    "ArrayImages",
     "DATASETS",
+    "ArrayImages",
     "Dataset",
     "DatasetNotFoundError",
     "DatasetSpec",

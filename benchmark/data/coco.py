@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.jsonio import read_json
-from benchmark.data.classes import COCO_CATEGORIES as CATEGORIES
 from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, require_file, require_root
 

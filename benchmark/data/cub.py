@@ -21,7 +21,14 @@ import numpy as np
 
 from benchmark.data.identity import check_class_list
 from benchmark.data.official import (
-    AnnotationError, Formatted, Split, parse_int, quote, records, require_file, require_root,
+    AnnotationError,
+    Formatted,
+    Split,
+    parse_int,
+    quote,
+    records,
+    require_file,
+    require_root,
 )
 
 ARCHIVE_DIR = "CUB_200_2011"
@@ -59,29 +66,24 @@ class _ExtraColumns:
             self.lines.setdefault(path.name, []).append(number)
 
 
-def read_attributes(path: Path, extra: _ExtraColumns) -> list[str]:
-    names: dict[int, str] = {}
-    for number, fields in records(path, 2, ATTRIBUTES_SYNTAX):
+def read_id_table(path: Path, syntax: str, extra: _ExtraColumns, key: str = "image_id") -> dict[int, str]:
+    """``<id> <name>`` lines as {id: name}; an id listed twice is an ``AnnotationError``."""
+    table: dict[int, str] = {}
+    for number, fields in records(path, 2, syntax):
         extra.note(path, number, fields, 2)
-        attr_id = parse_int(path, number, fields[0], "attribute_id", ATTRIBUTES_SYNTAX)
-        if attr_id in names:
-            raise AnnotationError(f"{path}, line {number}: attribute_id {attr_id} is listed a second time")
-        names[attr_id] = fields[1]
+        id_ = parse_int(path, number, fields[0], key, syntax)
+        if id_ in table:
+            raise AnnotationError(f"{path}, line {number}: {key} {id_} is listed a second time")
+        table[id_] = fields[1]
+    return table
+
+
+def read_attributes(path: Path, extra: _ExtraColumns) -> list[str]:
+    names = read_id_table(path, ATTRIBUTES_SYNTAX, extra, "attribute_id")
     if sorted(names) != list(range(1, len(names) + 1)):
         gaps = sorted(set(range(1, max(names, default=0) + 1)) - set(names))
         raise AnnotationError(f"{path}: expected attribute ids 1..{len(names)} each once; missing {quote([str(g) for g in gaps])}")
     return [names[i] for i in range(1, len(names) + 1)]
-
-
-def read_id_table(path: Path, syntax: str, extra: _ExtraColumns) -> dict[int, str]:
-    table: dict[int, str] = {}
-    for number, fields in records(path, 2, syntax):
-        extra.note(path, number, fields, 2)
-        key = parse_int(path, number, fields[0], "image_id", syntax)
-        if key in table:
-            raise AnnotationError(f"{path}, line {number}: image_id {key} is listed a second time")
-        table[key] = fields[1]
-    return table
 
 
 def format_official(root: Path) -> Formatted:

@@ -3,7 +3,8 @@
 A formatted directory ``data_root/<key>`` holds ``formatted_{train,val}_{images,labels}.npy`` (and
 the ``*_labels_obs.npy`` of the ``1p`` regime) as Cole et al.'s and Zhou et al.'s code reads them,
 plus ``dataset.json`` written by ``python -m benchmark.data prepare``: class names, the image root
-the image paths are relative to, and provenance. "train" is the official training split (the
+the image paths are relative to, provenance, and the manifest of the files' digests
+(``benchmark.data.manifest``), checked on every load. "train" is the official training split (the
 train + validation pool), "val" the official split used as the test set.
 """
 
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.jsonio import read_json
-from benchmark.data import Dataset, DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD, LabelledImages, get_spec
+from benchmark.data import IMAGENET_MEAN, IMAGENET_STD, Dataset, DatasetNotFoundError, LabelledImages, get_spec
 from benchmark.data.files import FileImages
 from benchmark.data.identity import check_prepared_identity
+from benchmark.data.manifest import check_files, check_images
 from benchmark.data.validate import check_image_names
 
 META_FILE = "dataset.json"
@@ -58,6 +60,9 @@ def check_prepared(key: str, data_root: Path) -> Path:
     for split in SPLITS:  # names that would read files outside the image root
         path = directory / array_file(split, "images")
         check_image_names({split: load_array(path).tolist()}, str(path), resolve_image_root(directory, meta))
+    # what is wrong in words first (shapes, values), then whether the files are the ones prepare wrote
+    check_arrays(read_arrays(directory), directory, meta["class_names"])
+    check_files(directory, meta.get("manifest"), str(directory / META_FILE), prepare_command(key, data_root))
     return directory
 
 
@@ -125,12 +130,12 @@ def resolve_image_root(directory: Path, meta: dict[str, Any]) -> Path:
     return root if root.is_absolute() else (directory / root)
 
 
-def _load(key: str, data_root: Path, image_size: int = 448, check_files: bool = True, **_: Any) -> Dataset:
+def load(data_root: Path, key: str, image_size: int = 448, check_files: bool = True, **_: Any) -> Dataset:
+    """A prepared dataset (``DatasetSpec.load`` of voc, coco, nuswide and cub)."""
     data_root = Path(data_root)
     directory = check_prepared(key, data_root)
     meta = read_meta(directory)
     arrays = read_arrays(directory)
-    check_arrays(arrays, directory, meta["class_names"])
     image_root = resolve_image_root(directory, meta)
     stores = {s: FileImages(str(image_root), arrays[array_file(s, "images")], image_size) for s in SPLITS}
     if check_files:
@@ -143,6 +148,8 @@ def _load(key: str, data_root: Path, image_size: int = 448, check_files: bool = 
                     f"under {image_root}, first: {', '.join(missing[:5])}. Restore them, or prepare again with: "
                     f"{prepare_command(key, data_root)}"
                 )
+        names = [str(n) for s in SPLITS for n in arrays[array_file(s, "images")]]
+        check_images(meta["manifest"], image_root, names, str(directory / META_FILE), prepare_command(key, data_root))
     labels = {s: arrays[array_file(s, "labels")].astype(np.uint8) for s in SPLITS}
     return Dataset(
         name=key,
@@ -152,21 +159,7 @@ def _load(key: str, data_root: Path, image_size: int = 448, check_files: bool = 
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         provenance={"directory": str(directory), "image_root": str(image_root), "image_size": image_size,
+                    "digest": meta["manifest"]["digest"],
                     **{k: meta[k] for k in ("created", "tool", "counts", "source") if k in meta}},
     )
 
-
-def load_voc(data_root: Path, **kwargs: Any) -> Dataset:
-    return _load("voc", data_root, **kwargs)
-
-
-def load_coco(data_root: Path, **kwargs: Any) -> Dataset:
-    return _load("coco", data_root, **kwargs)
-
-
-def load_nuswide(data_root: Path, **kwargs: Any) -> Dataset:
-    return _load("nuswide", data_root, **kwargs)
-
-
-def load_cub(data_root: Path, **kwargs: Any) -> Dataset:
-    return _load("cub", data_root, **kwargs)
