@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -261,7 +262,7 @@ def check_state_round_trip(cls: type[Method]) -> None:
     # a fresh run as the harness builds it on resume (setup with another RNG state), then restore
     fresh = fake_run(cls, seed=2)
     fresh.model.load_state_dict(run.model.state_dict())
-    fresh.method.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
+    fresh.method.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True))
     before, after = run.method.state_dict(), fresh.method.state_dict()
     assert before.keys() == after.keys()
     for name in before:

@@ -6,6 +6,7 @@ for each method with an epoch schedule or state of its own (LL-Cp's corrected la
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,12 @@ import pytest
 import torch
 
 import methods
-from benchmark.spec.config import RunConfig
+from benchmark.records import comparable
 from benchmark.run.models import MapLogits, SmallCNN, build_model, forward_for
 from benchmark.run.train import Trainer
+from benchmark.spec.config import RunConfig
 from methods.an import AssumeNegative
 from methods.base import Scheduled
-from benchmark.records import comparable
 
 # small and quick: large batches, no early stop so that every epoch runs
 FAST: dict[str, Any] = {"epochs": 3, "batch_size": 256, "patience": 0}
@@ -135,11 +136,12 @@ def test_a_run_interrupted_after_an_epoch_resumes_to_the_same_record(data_root: 
     cut = Trainer(cfg(data_root, key, hparams=hparams), ckpt, observers=[stop_at(3)])
     with pytest.raises(Interrupted):
         cut.run()
-    saved = torch.load(ckpt, weights_only=False)
-    assert saved["epoch"] == 2 and saved["method"]["_extra_state"]["epoch"] == 2
+    saved = torch.load(ckpt, weights_only=True)  # plain tensors and JSON: loads without running code
+    method_state = saved["tensors"]["method"]
+    assert json.loads(saved["progress"])["epoch"] == 2 and method_state["_extra_state"]["epoch"] == 2
     if key == "ll_cp":  # the corrections of epoch 2 are in the checkpoint
-        corrected = saved["method"]["labels"].cpu() != cut.data.observed
-        assert corrected.any() and (saved["method"]["labels"].cpu()[corrected] == 1).all()
+        corrected = method_state["labels"].cpu() != cut.data.observed
+        assert corrected.any() and (method_state["labels"].cpu()[corrected] == 1).all()
     again = Trainer(cfg(data_root, key, hparams=hparams), ckpt)
     assert comparable(again.run()) == comparable(reference)
     if key == "ll_cp":  # and the corrections made after the resume are those of the whole run
@@ -157,8 +159,8 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
     import time
 
     import run_all
-    from benchmark.run import train
     from benchmark.records import read_record
+    from benchmark.run import train
     from benchmark.sweep.plan import Job
     from tests.runs_compare import assert_same_run
 
@@ -180,15 +182,16 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
         deadline = time.time() + 300
         while proc.poll() is None and time.time() < deadline:
             if ckpt.exists():
-                saved = torch.load(ckpt, weights_only=False)
-                if saved["epoch"] >= 2:
+                saved = torch.load(ckpt, weights_only=True)
+                if json.loads(saved["progress"])["epoch"] >= 2:
                     break
             time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert saved.get("epoch", 0) >= 2 and not job.record_path.exists(), "the run was not caught between epochs 2 and 4"
-    labels = torch.load(ckpt, weights_only=False)["method"]["labels"].cpu()
+    caught = saved and json.loads(saved["progress"])["epoch"] >= 2 and not job.record_path.exists()
+    assert caught, "the run was not caught between epochs 2 and 4"
+    labels = torch.load(ckpt, weights_only=True)["tensors"]["method"]["labels"].cpu()
     assert int((labels == 1).sum()) > labels.shape[0]  # 1p: one observed positive per image, plus corrections
     assert run_all.main([*sweep, "--results-dir", str(results)]) == 0
     assert_same_run(read_record(job.record_path), reference)

@@ -23,26 +23,60 @@ import argparse
 import dataclasses
 import hashlib
 import math
-import shutil
+import os
+import stat
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import methods
-from benchmark.core.cli import (OneLineParser, add_channels_last, add_data_root, add_device, add_methods, add_seeds,
-                                guarded, one_line, user_error)
 from benchmark.cli.sweep_args import add_sweep_arguments, sweep_from_args
-from benchmark.spec.config import SweepConfig
+from benchmark.core.cli import (
+    OneLineParser,
+    add_channels_last,
+    add_data_root,
+    add_device,
+    add_methods,
+    add_seeds,
+    given,
+    guarded,
+    one_line,
+    user_error,
+)
 from benchmark.data import DATASETS, DatasetNotFoundError
 from benchmark.data.protocol import REGIME_DESCRIPTIONS
-from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
-from benchmark.sweep.launch import LAUNCHERS, ExecutorUnavailableError, LaunchOptions, SweepStopped, make_launcher
 from benchmark.records import invalid_records, layout
-from benchmark.sweep.status import RunState, default_log_dir, format_status, new_sweep_dir, plan, sweep_state
+from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
+from benchmark.spec.config import SweepConfig
 from benchmark.sweep import checks
+from benchmark.sweep.dryrun import dry_run_report
+from benchmark.sweep.launch import (
+    LAUNCHERS,
+    ExecutorUnavailableError,
+    LaunchOptions,
+    SweepStopped,
+    local_suggestion,
+    make_launcher,
+    slurm_setup,
+)
+from benchmark.sweep.packing import available_cpus
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import (
+    RunState,
+    default_log_dir,
+    format_status,
+    new_sweep_dir,
+    plan,
+    shipped_records_hint,
+    sweep_state,
+)
+from leaderboard.build import write_leaderboard
+from leaderboard.errors import LeaderboardError
+from leaderboard.paths import default_out
+from leaderboard.summary import sweep_summary
 
 PROG = "spml-bench run"
 
@@ -87,6 +121,12 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     r.add_argument("--qos")
     r.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option, e.g. --sbatch constraint=a100 (repeatable)")
+    r.add_argument("--slurm-setup", action="append", default=None, metavar="CMD",
+                   help="a shell line each job runs before Python, e.g. \"source /shared/env/bin/activate\" "
+                        "(repeatable; default: $SPML_SLURM_SETUP if set); the jobs then run 'python' from that PATH")
+    r.add_argument("--slurm-python", default=None, metavar="CMD",
+                   help="the interpreter command on the nodes (default: 'python' after --slurm-setup, else this "
+                        "process's interpreter, which must then be on a file system the nodes see)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not rebuild the leaderboard at the end")
     p.add_argument("--print-leaderboard", action="store_true",
                    help="print the whole leaderboard at the end (default: a summary of this sweep's cells and its path)")
@@ -127,6 +167,8 @@ def print_list() -> None:
     width = max(10, *map(len, methods.registry()))  # boostlu_ll_r is longer than the others
     for key, cls in sorted(methods.registry().items()):
         print(f"  {key:{width}s} {cls.summary}  [{cls.paper}; regimes: {', '.join(cls.regimes)}]")
+    for problem in methods.broken():
+        print(f"  broken: {problem}")
     print("datasets:")
     for key, spec in DATASETS.items():
         print(f"  {key:10s} {spec.description}")
@@ -164,7 +206,8 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     checks.check_packing(args.runs_per_gpu, args.executor, args.gpus, args.mps)
     return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
                          cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
-                         sbatch=sbatch, runs_per_gpu=args.runs_per_gpu, mps=args.mps)
+                         sbatch=sbatch, runs_per_gpu=args.runs_per_gpu, mps=args.mps,
+                         setup=slurm_setup(args.slurm_setup), python=args.slurm_python)
 
 
 def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) -> None:
@@ -208,22 +251,47 @@ def report_invalid_files(results_dir: Path, jobs: Sequence[Job], prog: str, limi
 
 
 def keep_corrupt(states: Sequence[RunState], todo: Sequence[Job], prog: str) -> None:
-    """Before a corrupt record is replaced: name it, and keep a copy under ``<results>/_corrupt/``
-    (a folder record readers skip) in case it holds something worth reading."""
+    """Before a corrupt record is replaced: name it, and keep it under ``<results>/_corrupt/`` (a
+    folder record readers skip) in case it holds something worth reading. A regular file is copied
+    with its permissions (a private file stays private); a symbolic link is moved there as a link,
+    never followed (its target is not copied nor touched); anything else (a FIFO, a device) is left
+    where it is, with a note — reading it could block or destroy."""
     submitted = {id(job) for job in todo}
     for s in states:
         if s.state != "corrupt" or id(s.job) not in submitted:
             continue
-        path = s.job.record_path
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-            copy = layout.corrupt_copy_path(s.job.results_dir, path, digest)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
-            kept = f"a copy is kept at {copy}"
+            kept = _quarantine(s.job.results_dir, s.job.record_path)
         except OSError as exc:
             kept = f"no copy kept ({exc.strerror or exc})"
         print(f"{prog}: replacing a corrupt record: {one_line(s.detail)}; {kept}", file=sys.stderr)
+
+
+def _quarantine(results_dir: Path, path: Path) -> str:
+    """Keep the corrupt file at ``path`` under ``_corrupt/`` without following links; says what was done."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path)
+        copy = layout.corrupt_copy_path(results_dir, path, hashlib.sha256(os.fsencode(target)).hexdigest()[:8])
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, copy)  # renames the link itself: its target is neither read nor copied
+        return f"it was a symbolic link (to {target}), moved as a link to {copy}"
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file: left in place, not read"
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
+    copy = layout.corrupt_copy_path(results_dir, path, hashlib.sha256(data).hexdigest()[:8])
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(st.st_mode)
+    try:  # created with the original's permissions from the start: never readable by more users meanwhile
+        out = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        return f"a copy is kept at {copy}"
+    with os.fdopen(out, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # the umask may have taken bits away: exactly the original's
+        f.write(data)
+    return f"a copy is kept at {copy}"
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
@@ -246,6 +314,10 @@ def _main(argv: list[str] | None, prog: str) -> int:
         return user_error(prog, "--no-wait needs --executor slurm (local and inline runs need this process)")
     report_invalid_files(args.results_dir, jobs, prog)
     states = sweep_state(jobs, log_root)
+    # only for the default ./results: a folder named on purpose is not a mistake
+    hint = shipped_records_hint(states, args.results_dir) if "results_dir" not in given(args) else None
+    if hint is not None:
+        print(f"{prog}: {hint}", file=sys.stderr)
     if sweep.tuning is not None:
         print(tuning_line(sweep), file=sys.stderr)
     if args.status:
@@ -254,8 +326,6 @@ def _main(argv: list[str] | None, prog: str) -> int:
     t0 = time.time()
     todo, left = plan(states, force=args.force, retry_failed=args.retry_failed)
     if args.dry_run:
-        from benchmark.sweep.dryrun import dry_run_report
-
         print(dry_run_report(todo, left, args.executor, options, results_dir=args.results_dir, notes=data_notes))
         return 0
     if args.executor == "slurm" and todo:
@@ -267,7 +337,13 @@ def _main(argv: list[str] | None, prog: str) -> int:
             return 2
     by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
     print(f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}", file=sys.stderr)
+    tip = local_suggestion(todo, available_cpus()) if args.executor == "inline" else None
+    if tip is not None:
+        print(tip, file=sys.stderr)
     keep_corrupt(states, todo, prog)
+    if args.force:  # --force retrains: an interrupted run's checkpoint is not resumed
+        for job in todo:
+            job.checkpoint_path.unlink(missing_ok=True)
     results: list[dict[str, Any]] = []
     if todo:
         options = dataclasses.replace(options, sweep_dir=new_sweep_dir(log_root))
@@ -311,10 +387,6 @@ def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> bool:
     """stdout at the end of a sweep: a summary of the sweep's cells (at most a screen) and where
     the full leaderboard is, or the whole leaderboard with ``--print-leaderboard``. A leaderboard
     error is one line on stderr and ``False``: the records are written and kept."""
-    from leaderboard.build import default_out, write_leaderboard
-    from leaderboard.errors import LeaderboardError
-    from leaderboard.summary import sweep_summary
-
     warn = lambda msg: print(f"{prog}: leaderboard: {msg}", file=sys.stderr)  # noqa: E731
     try:
         text = None if args.no_leaderboard else write_leaderboard(args.results_dir, warn=warn)

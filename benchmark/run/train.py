@@ -14,30 +14,29 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import io
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 import methods
-from methods.base import check_inputs
-from benchmark.run import analysis, divergence, linear
 from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
+from benchmark.records import layout
+from benchmark.run import analysis, checkpoint, divergence, linear
+from benchmark.run.environment import provenance
 from benchmark.run.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
 from benchmark.run.metrics import average_precision, threshold_metrics
 from benchmark.run.models import Classifier, build_model, forward_for
-from benchmark.run.environment import provenance
-from benchmark.core.atomic import atomic_write_bytes
-from benchmark.records import layout
-from benchmark.run.rundata import prepare_data
-from benchmark.run.seeding import rng_state, seed_everything, set_determinism, set_rng_state
 from benchmark.run.record import now, record_head
+from benchmark.run.rundata import RunData, prepare_data
+from benchmark.run.seeding import seed_everything, set_determinism
 from benchmark.spec.config import RunConfig
+from methods.base import check_inputs
 
 THRESHOLDS = (0.5, 0.75)
 Log = Callable[[str], None]
@@ -126,22 +125,25 @@ class Trainer:
 
         self.data = data = prepare_data(cfg, self.log)
         ds = data.dataset
+        # what a checkpoint is bound to: this run, this code, this data (a stale one is never resumed)
+        self.binding = checkpoint.binding(cfg.run_id(), run_data_digest(data))
         self.normalize: Callable[..., torch.Tensor] = Normalizer(ds.mean, ds.std, self.device, cfg.channels_last)
-        model: Classifier = build_model(
+        classifier = build_model(
             cfg.backbone, ds.num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
             weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(), pretrained_file=cfg.pretrained_file,
         ).to(self.device)
+        model: Classifier | linear.LinearProbe = classifier  # the linear protocol trains its head alone
         self.probe_features: Callable[[], torch.Tensor] | None = None
         if cfg.protocol == "linear":
             # Cole et al.'s linear probe: pooled features of the frozen backbone, extracted once and
             # cached on disk; from here on the "model" is the linear head and a "store" yields features
-            probe = linear.probe_data(cfg, data, model, self.normalize, self.device, self.num_workers, self.log)
+            probe = linear.probe_data(cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log)
             self.data = data = dataclasses.replace(data, train=probe.train, val=probe.val, test=probe.test)
             model, self.normalize, self.num_workers = probe.model, linear.to_device(self.device), 0
         elif cfg.pretrained:
             # ROLE+LI's linear phase reads the pretrained backbone's features: shared across seeds
-            self.probe_features = lambda: linear.train_features(  # noqa: E731
-                cfg, data, model, self.normalize, self.device, self.num_workers, self.log)
+            self.probe_features = lambda: linear.train_features(
+                cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log)
         if cfg.channels_last and cfg.protocol == "finetune":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -175,37 +177,24 @@ class Trainer:
 
     # -- resume -------------------------------------------------------------------------------
     def resume(self) -> None:
-        """Restore the last epoch's checkpoint if there is one; a fresh run calls the method's
-        ``before_training`` instead (a resumed one has already had it)."""
-        ckpt = self._load_checkpoint()
+        """Restore the last epoch's checkpoint if it is this run's (same run id, code and data,
+        ``benchmark.run.checkpoint``); a fresh run calls the method's ``before_training`` instead
+        (a resumed one has already had it)."""
+        ckpt = checkpoint.load(self.checkpoint_path, self.binding, self.device, self.log, self.cfg.label())
         if ckpt is None:
             self.method.before_training(self.ctx)
             return
-        self.model.load_state_dict(ckpt["model"])
-        self.method.load_state_dict(ckpt["method"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"], self.generator)
+        t, p = ckpt["tensors"], ckpt["progress"]
+        self.model.load_state_dict(t["model"])
+        self.method.load_state_dict(t["method"])
+        self.optimizer.load_state_dict(t["optimizer"])
+        self.scaler.load_state_dict(t["scaler"])
+        checkpoint.unpack_rng(t["rng"], p["rng"], self.generator)
         self.state = LoopState(
-            epoch=ckpt["epoch"], history=ckpt["history"], best=ckpt["best"], best_state=ckpt["best_state"],
-            since_best=ckpt["since_best"], stopped=ckpt["stopped"], divergence=ckpt.get("divergence"),
+            epoch=p["epoch"], history=p["history"], best=p["best"], best_state=t["best_state"],
+            since_best=p["since_best"], stopped=p["stopped"], divergence=p["divergence"],
         )
-        self.log(f"[{self.cfg.label()}] resumed after epoch {ckpt['epoch']} from {self.checkpoint_path}")
-
-    def _load_checkpoint(self) -> dict[str, Any] | None:
-        path = self.checkpoint_path
-        if path is None or not path.exists():
-            return None
-        try:
-            return torch.load(path, map_location=self.device, weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file: a resume must not fail forever on it
-            # written atomically, so only a damaged disk or a hand makes one unreadable; the run is
-            # deterministic, so starting afresh ends with the record an uninterrupted run writes
-            aside = path.with_name(path.name + ".unreadable")
-            path.replace(aside)
-            self.log(f"[{self.cfg.label()}] checkpoint {path} cannot be read ({type(exc).__name__}: "
-                     f"{' '.join(str(exc).split())[:200]}); moved to {aside}, starting the run afresh")
-            return None
+        self.log(f"[{self.cfg.label()}] resumed after epoch {p['epoch']} from {self.checkpoint_path}")
 
     # -- one epoch ----------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int) -> dict[str, Any]:
@@ -290,15 +279,17 @@ class Trainer:
         if self.checkpoint_path is None:
             return
         s = self.state
-        buf = io.BytesIO()
-        torch.save({
-            "epoch": s.epoch, "model": self.model.state_dict(), "method": self.method.state_dict(),
+        rng, rng_plain = checkpoint.pack_rng(self.generator)
+        tensors = {
+            "model": self.model.state_dict(), "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": rng_state(self.generator), "history": s.history, "best": s.best,
-            "best_state": s.best_state, "since_best": s.since_best, "stopped": s.stopped,
-            "divergence": s.divergence,
-        }, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+            "rng": rng, "best_state": s.best_state,
+        }
+        progress = {
+            "epoch": s.epoch, "history": s.history, "best": s.best, "since_best": s.since_best,
+            "stopped": s.stopped, "divergence": s.divergence, "rng": rng_plain,
+        }
+        checkpoint.save(self.checkpoint_path, self.binding, tensors, progress)
 
     # -- finish -------------------------------------------------------------------------------
     def finish(self, started: float) -> dict[str, Any]:
@@ -340,6 +331,15 @@ class Trainer:
         return out
 
 
+def run_data_digest(data: RunData, manifest: str | None = None) -> str:
+    """The digest a checkpoint binds the run's data by: its labels and the dataset's provenance,
+    and ``manifest`` — the prepared data's content digest (images included) once the data layer
+    provides one."""
+    arrays = {"train_labels": data.train_labels, "observed": data.observed, "val_labels": data.val_labels,
+              "test_labels": data.test_labels}
+    return checkpoint.data_digest(data.dataset.provenance, arrays, manifest=manifest)
+
+
 def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
     return layout.checkpoint_path(results_dir, cfg.run_id())
 
@@ -377,4 +377,4 @@ def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None =
     return record
 
 
-__all__ = ["EpochObserver", "LoopState", "Trainer", "checkpoint_path", "run"]
+__all__ = ["EpochObserver", "LoopState", "Trainer", "checkpoint_path", "run", "run_data_digest"]
