@@ -57,10 +57,11 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         raise LeaderboardError(f"--delta is {args.delta}, expected a difference in mAP points > 0")
     check_results_dir(args.results_dir)
     markdown_out = args.out or default_out(args.results_dir)
+    # an output never replaces a record: not inside the results folder (its _leaderboard/ aside), no link or FIFO
     if args.format == "markdown" and not args.power:
-        check_out(markdown_out, create_parents=args.out is None)
+        check_out(markdown_out, create_parents=args.out is None, results_dir=args.results_dir)
     elif args.out is not None:
-        check_out(args.out)
+        check_out(args.out, results_dir=args.results_dir)
 
     with held_interrupt():  # why: pandas and matplotlib load only once the arguments and paths are fine
         from leaderboard.build import FIGURES, export, load, power_text, write_leaderboard, write_text

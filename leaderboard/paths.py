@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from benchmark.core.cli import check_path
 from benchmark.records.layout import LEADERBOARD
@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 REPO_RESULTS = HERE.parent / "results"
 
 
-def _checked(what: str, path: Path, kind: Literal["folder", "file"], hint: str = "", **how: bool) -> Path:
+def _checked(what: str, path: Path, kind: Literal["folder", "file"], hint: str = "", **how: Any) -> Path:
     """``core.cli.check_path``'s verdict as a ``LeaderboardError`` (with ``hint`` appended)."""
     try:
         check_path(what, path, kind, **how)
@@ -41,9 +41,8 @@ def check_out(out: str | Path, *, create_parents: bool = False, results_dir: str
     guard = None
     if results_dir is not None and not _under(path, Path(results_dir) / LEADERBOARD):
         guard = Path(results_dir)
-    if create_parents and not path.is_dir():
-        _checked("output", path, "file", not_under=guard) if path.parent.is_dir() else None
-        return _checked("output", path.parent, "folder", write=True) / path.name
+    if create_parents and not path.parent.is_dir():
+        return _checked("output", path.parent, "folder", write=True, not_under=guard) / path.name
     return _checked("output", path, "file", write=True, not_under=guard)
 
 

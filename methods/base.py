@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -121,7 +122,12 @@ class Range:
                 raise ValueError(f"a log-scale search interval must be positive, got {self.search}")
 
     def contains(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            if not math.isfinite(value):
+                return False
+        except OverflowError:  # an int past float's range (10**400) is in no range of real numbers
             return False
         if self.integer and value != int(value):
             return False
@@ -273,7 +279,10 @@ class Method(nn.Module):
     @classmethod
     def out_of_range(cls, name: str, value: Any, expected: str) -> HParamError:
         """The error for ``name = value``, naming the method and what was ``expected``."""
-        return HParamError(f"method '{cls.key}' hyper-parameter '{name}' is {value!r}; expected {expected}")
+        shown = repr(value)
+        if len(shown) > 60:  # one readable line, whatever was given (10**400 has 401 digits)
+            shown = f"{shown[:25]}...{shown[-10:]} ({len(shown)} characters)"
+        return HParamError(f"method '{cls.key}' hyper-parameter '{name}' is {shown}; expected {expected}")
 
     # -- how logits are made ----------------------------------------------------------------
     def logits_from_map(self, feature_map: torch.Tensor, head: nn.Module) -> torch.Tensor:

@@ -5,8 +5,8 @@ fixed value of NAME), ``--hparam`` grids and ``--tune N``.
 ``--hparam`` values, the rule: VALUE is read as JSON; a JSON list is a grid of its elements
 (``alpha=[0.05,0.1]``), any other JSON value is one value (``alpha=0.3``, ``name='"x"'``). VALUE
 that is not JSON is read as comma-separated JSON values (``alpha=0.05,0.1,0.2``), or else split at
-commas, each part read as JSON or kept as a string (``mode=hard,soft``). So a hyper-parameter whose value is a list is a list
-inside a list (``sizes=[[1,2]]``, or ``sizes=[1,2],[3,4]`` for two values), and a string holding
+commas, each part read as JSON or kept as a string (``mode=hard,soft``). So a hyper-parameter whose
+value is a list is a list inside a list (``sizes=[[1,2]]``, or ``sizes=[1,2],[3,4]`` for two values), and a string holding
 a comma is a JSON string (``name='"a,b"'``).
 """
 
@@ -84,8 +84,11 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     Every run is validated; errors are ``ValueError``/``KeyError`` with a one-line message."""
     if args.tune is not None and args.tune < 1:
         raise ValueError(f"--tune must be at least 1 (trial 0 is the default configuration), got {args.tune}")
-    base = load_sweep(args.sweep) if args.sweep is not None else SweepConfig()
+    max_runs = getattr(args, "max_runs", None)
+    base = load_sweep(args.sweep, max_runs=max_runs) if args.sweep is not None else SweepConfig()
     fields = base.model_dump()
+    if max_runs is not None:
+        fields["max_runs"] = max_runs
     for name in ("datasets", "methods", "seeds", "labels"):
         if name in given(args):
             fields[name] = getattr(args, name)
@@ -126,3 +129,5 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
                    help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space")
     g.add_argument("--tune-seed", type=int, default=None, metavar="S",
                    help="the seed of the tuning draws (default 0)")
+    g.add_argument("--max-runs", type=int, default=None, metavar="N",
+                   help="the most runs a sweep may plan, checked before planning (default 10000)")

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -160,12 +161,31 @@ def add_channels_last(p: argparse._ActionsContainer) -> None:
 
 
 # -- paths -----------------------------------------------------------------------------------------
+#: what a path that is neither a regular file nor a folder is, for messages (``stat.S_IFMT``)
+_NODE_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
 def check_path(flag: str, path: Path, kind: Literal["folder", "file"], *, write: bool = False,
-               exist: bool = False) -> None:
+               exist: bool = False, not_under: Path | None = None) -> None:
     """``path`` is usable as ``kind``, else ``ValueError`` with one line naming ``flag``. A folder:
     not a file, there (``exist``) or else makeable; a file: not a folder, in an existing folder.
     With ``write``, a file can be created where it would go: probed by creating one, which answers
-    for permissions, read-only file systems and ACLs alike."""
+    for permissions, read-only file systems and ACLs alike; and a file to write is a regular file
+    or a new path — never a link (writing would replace the link or what it points at), a FIFO or
+    a device. ``not_under``: a folder the path must not be inside (a results folder, whose records
+    an output must never replace)."""
+    if not_under is not None and _inside(path, not_under):
+        raise ValueError(f"{flag} {path} is inside {not_under}, expected a path outside it "
+                         f"(files there are not overwritten)")
+    if kind == "file" and write:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = None  # a new path (or one that cannot be looked at: answered below)
+        if mode is not None and stat.S_IFMT(mode) in _NODE_KINDS:
+            kind_of = _NODE_KINDS[stat.S_IFMT(mode)]
+            raise ValueError(f"{flag} {path} is {kind_of}, expected a regular file or a new path")
     if kind == "folder" and path.exists() and not path.is_dir():
         raise ValueError(f"{flag} {path} is a file, expected a folder")
     if kind == "file" and path.is_dir():
@@ -188,6 +208,14 @@ def check_path(flag: str, path: Path, kind: Literal["folder", "file"], *, write:
                              f"({exc.strerror or exc})") from None
     elif not os.access(existing, os.R_OK | os.X_OK):
         raise ValueError(f"{flag} {path} cannot be read (permission denied)")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or under it, links and ``..`` resolved (the file need not exist)."""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+    except (OSError, ValueError):
+        return False
 
 
 # -- pydantic errors -------------------------------------------------------------------------------
@@ -277,6 +305,6 @@ def guarded(prog: str, fn: Callable[[list[str] | None], int | None], argv: Seque
         # the reader went away: stop writing, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
-    except errors as exc:  # noqa: B030 - a tuple of exception classes, () by default
+    except errors as exc:  # a tuple of exception classes, () by default
         return user_error(prog, exc)
 

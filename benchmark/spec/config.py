@@ -16,23 +16,29 @@ condenses a pydantic error to one line: field, value, expected.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 import methods
 from benchmark.core.cli import DEFAULT_SEEDS
 from benchmark.data import DATASETS, get_spec
 from benchmark.data.protocol import check_regime
-from benchmark.spec.defaults import training_defaults
-from benchmark.spec.validation import check_backbone, check_device_name
-from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
-from benchmark.spec import variants
-from benchmark.spec.variants import as_default_kind
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 from benchmark.records.identity import config_run_id
+from benchmark.spec import variants
+from benchmark.spec.defaults import training_defaults
+from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
+from benchmark.spec.validation import check_backbone, check_device_name
+from benchmark.spec.variants import as_default_kind
 
+#: the largest ``image_size`` (px a side): the protocol's is 448; the decoded-image cache of a larger
+#: one would not fit (COCO at 100,000 px asks for terabytes)
+MAX_IMAGE_SIZE = 2048
+#: the most runs a sweep may plan unless raised (``--max-runs``): ten times the committed sweeps
+MAX_RUNS = 10_000
 
 
 class RunConfig(BaseModel):
@@ -41,7 +47,9 @@ class RunConfig(BaseModel):
     dataset: str
     method: str
     labels: str = "1p"
-    seed: int = Field(default=0, ge=0, lt=2**63)  # torch's seeds are 64-bit
+    #: torch's CPU generator (mt19937) and numpy keep only a seed's low 32 bits: seeds equal modulo
+    #: 2**32 would give bit-identical runs counted as two, so larger ones are refused
+    seed: int = Field(default=0, ge=0, lt=2**32)
     protocol: Literal["finetune", "linear"] = "finetune"
     backbone: str | None = None
     pretrained: bool | None = None
@@ -49,7 +57,8 @@ class RunConfig(BaseModel):
     #: compute nodes); its path is part of the run's identity, so such runs are never averaged with
     #: runs on the downloaded weights
     pretrained_file: str | None = None
-    image_size: int | None = Field(default=None, gt=0)
+    #: at most MAX_IMAGE_SIZE px a side: a larger size only fails later, allocating tens of GiB
+    image_size: int | None = Field(default=None, gt=0, le=MAX_IMAGE_SIZE)
     epochs: int | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
     lr: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -86,6 +95,16 @@ class RunConfig(BaseModel):
         methods.get(v)
         return v
 
+    @field_validator("hparams")
+    @classmethod
+    def _hparams_of_declared_kind(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # a whole number for a float hyper-parameter is that float (alpha=1 from the API, alpha=1.0
+        # from the CLI): one configuration, one run id
+        method, dataset = info.data.get("method"), info.data.get("dataset")
+        if method is None or dataset is None:
+            return v  # refused by its own validator
+        return {k: as_default_kind(method, dataset, k, x) for k, x in v.items()}
+
     @field_validator("labels")
     @classmethod
     def _known_regime(cls, v: str) -> str:
@@ -98,7 +117,7 @@ class RunConfig(BaseModel):
         return None if v is None else os.path.abspath(os.path.expanduser(v))
 
     @model_validator(mode="after")
-    def _pretrained_file_fits(self) -> "RunConfig":
+    def _pretrained_file_fits(self) -> RunConfig:
         if self.pretrained_file is not None:
             backbone, pretrained = self._resolved("backbone"), self._resolved("pretrained")
             if not pretrained:
@@ -119,7 +138,7 @@ class RunConfig(BaseModel):
         return v if v is None else check_backbone(v)
 
     @model_validator(mode="after")
-    def _valid_hparams(self) -> "RunConfig":
+    def _valid_hparams(self) -> RunConfig:
         method = methods.get(self.method)
         try:
             hp = method.resolve_hparams(self.dataset, self.hparams)
@@ -129,7 +148,7 @@ class RunConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _method_runs_under_protocol(self) -> "RunConfig":
+    def _method_runs_under_protocol(self) -> RunConfig:
         # e.g. a method that makes its logits from the unpooled feature map cannot train on the
         # linear protocol's cached pooled features: refused here, not as a failed record
         problem = methods.get(self.method).protocol_problem(self.protocol)
@@ -144,13 +163,14 @@ class RunConfig(BaseModel):
             return value
         return training_defaults(self.dataset, self.protocol).get(name)
 
-    def resolve(self) -> "RunConfig":
+    def resolve(self) -> ResolvedRunConfig:
         """This config with every ``None`` training field filled in and the method's full
         hyper-parameters."""
         defaults = training_defaults(self.dataset, self.protocol)
         filled = {k: (defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in defaults}
         filled["hparams"] = methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
-        return self.model_copy(update=filled)
+        # not validated again (as model_copy(update=) did not): this config was, and the defaults are ours
+        return ResolvedRunConfig.model_construct(self.model_fields_set | filled.keys(), **{**dict(self), **filled})
 
     def identity(self) -> dict[str, Any]:
         return {k: v for k, v in self.resolve().model_dump().items() if k not in NON_IDENTITY_FIELDS}
@@ -166,6 +186,21 @@ class RunConfig(BaseModel):
         method = variants.label(self.method, variants.variant(self.method, self.dataset, self.hparams))
         return f"{self.dataset}/{method}/{self.labels}/seed{self.seed}"
 
+
+
+class ResolvedRunConfig(RunConfig):
+    """A ``RunConfig`` after ``resolve()``: the fields the dataset's defaults fill in are set, and
+    typed so, for the code that trains with them. Same fields in the same order (the record's
+    ``config``), same run id."""
+
+    backbone: str
+    pretrained: bool
+    image_size: int = Field(gt=0, le=MAX_IMAGE_SIZE)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0, allow_inf_nan=False)
+    patience: int = Field(ge=0)
+    hflip: bool
 
 def _named(lookup: Any, key: str) -> None:
     """``lookup(key)`` with an unknown name as a ``ValueError``, which pydantic reports with the
@@ -214,6 +249,8 @@ class SweepConfig(BaseModel):
     #: hyper-parameter → values: one variant per value, several names → their product
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     tuning: Tuning | None = None
+    #: the most runs the sweep may have, checked before any run is planned (``--max-runs``)
+    max_runs: int = Field(default=MAX_RUNS, ge=1)
 
     @field_validator("datasets")
     @classmethod
@@ -258,7 +295,7 @@ class SweepConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _one_source_per_hparam(self) -> "SweepConfig":
+    def _one_source_per_hparam(self) -> SweepConfig:
         fixed = set(self.overrides.get("hparams", {}))
         if self.tuning is not None and (self.grid or fixed):
             raise ValueError("tuning draws the hyper-parameters from each method's search space; "
@@ -267,6 +304,21 @@ class SweepConfig(BaseModel):
         if both:
             raise ValueError(f"hyper-parameter {', '.join(map(repr, both))} is set both in overrides.hparams and in grid")
         return self
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SweepConfig:
+        # counted from the axes' lengths, before anything is drawn or built: 10**8 runs is one line, not a MemoryError
+        count = self.size()
+        if count > self.max_runs:
+            raise ValueError(f"the sweep has up to {count:,} runs, more than the limit of {self.max_runs:,}; "
+                             f"narrow it, or raise the limit (max_runs, --max-runs N)")
+        return self
+
+    def size(self) -> int:
+        """The most runs this sweep plans: datasets × methods × regimes × (grid points or trials) × seeds."""
+        variants = self.tuning.trials if self.tuning is not None else math.prod(len(v) for v in self.grid.values())
+        regimes = sum(len(self.regimes(m)) for m in self.method_keys())
+        return len(self.datasets) * regimes * variants * len(self.seeds)
 
     # -- the runs -----------------------------------------------------------------------------
     def method_keys(self) -> list[str]:
@@ -292,11 +344,13 @@ class SweepConfig(BaseModel):
         out: list[PlannedRun] = []
         for dataset in self.datasets:
             for method in self.method_keys():
+                variants: list[tuple[dict[str, Any], dict[str, Any] | None]]
                 if self.tuning is None:
                     variants = [(hp, None) for hp in self.grid_points()]
                 else:
-                    variants = [(t.hparams, study_tag(self.tuning.trials, t.index, self.tuning.seed))
-                                for t in self.trials(dataset, method)]
+                    # the record says how many trials ran: fewer than asked where the space holds fewer
+                    drawn = self.trials(dataset, method)
+                    variants = [(t.hparams, study_tag(len(drawn), t.index, self.tuning.seed)) for t in drawn]
                 for regime in self.regimes(method):
                     for hparams, study in variants:
                         for seed in self.seeds:

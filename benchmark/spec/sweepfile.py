@@ -23,13 +23,14 @@ comes from.
 from __future__ import annotations
 
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from benchmark.core.cli import describe_validation, error_sentence, field_name
-from benchmark.spec.config import SWEEP_AXES, SweepConfig
+from benchmark.spec.config import SWEEP_AXES, RunConfig, SweepConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,8 +90,32 @@ def check_runs(sweep: SweepConfig, source: str | Path | None = None) -> None:
         raise SweepFileError(f"{where}{exc}") from None
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
-    """The validated sweep of a TOML file (every run checked); ``SweepFileError`` otherwise."""
+def _is_number(annotation: Any) -> bool:
+    kinds = set(typing.get_args(annotation)) or {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
+
+
+def _boolean_for_number(data: dict[str, Any]) -> str | None:
+    """Why ``data`` has a TOML boolean where a number goes (``epochs = true``, ``seeds = [true]``),
+    or ``None``: pydantic would read it as 1 or 0 — a one-epoch run nobody asked for."""
+    numbers = {name for name, f in RunConfig.model_fields.items() if _is_number(f.annotation)}
+    found: list[tuple[str, Any]] = []
+    seeds = data.get("seeds")
+    found += [("seeds", v) for v in (seeds if isinstance(seeds, list) else [seeds])]
+    overrides, tuning = data.get("overrides"), data.get("tuning")
+    if isinstance(overrides, dict):
+        found += [(f"overrides.{k}", v) for k, v in overrides.items() if k in numbers]
+    if isinstance(tuning, dict):
+        found += [(f"tuning.{k}", v) for k, v in tuning.items()]
+    for field, value in found:
+        if isinstance(value, bool):
+            return f"{field_name(field)} is {str(value).lower()}, expected a number (a boolean is not one)"
+    return None
+
+
+def load_sweep(path: str | Path, *, max_runs: int | None = None) -> SweepConfig:
+    """The validated sweep of a TOML file (every run checked); ``SweepFileError`` otherwise.
+    ``max_runs`` (``--max-runs``) replaces the file's limit on the number of runs."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -105,6 +130,11 @@ def load_sweep(path: str | Path) -> SweepConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SweepFileError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
+    boolean = _boolean_for_number(data)
+    if boolean is not None:
+        raise SweepFileError(f"{path}: {boolean}")
+    if max_runs is not None and isinstance(data, dict):
+        data["max_runs"] = max_runs
     try:
         sweep = SweepConfig.model_validate(data)
     except ValidationError as exc:

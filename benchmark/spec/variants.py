@@ -11,7 +11,8 @@ float, so that ``--hparam beta=1`` is not such a variant.)
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import methods
 
@@ -39,7 +40,10 @@ def as_default_kind(method: str, dataset: str | None, name: str, value: Any) -> 
     the same number, so the same run as the user means it."""
     reference = default_hparams(method, dataset).get(name)
     if isinstance(reference, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # past float's range: left as given, for the range check to refuse
+            return value
     return value
 
 
