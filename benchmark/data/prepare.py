@@ -21,11 +21,19 @@ import numpy as np
 
 from benchmark.core.atomic import atomic_path, atomic_write_text
 from benchmark.core.provenance import git_commit, package_version
-from benchmark.data import DATASETS, cub, coco, get_spec, nuswide, voc
+from benchmark.data import DATASETS, coco, cub, get_spec, nuswide, voc
 from benchmark.data.formatted import (
-    CORE_FILES, META_FILE, OBSERVED_FILES, SPLITS, array_file, check_arrays, read_arrays, read_meta,
+    CORE_FILES,
+    META_FILE,
+    OBSERVED_FILES,
+    SPLITS,
+    array_file,
+    check_arrays,
+    read_arrays,
+    read_meta,
 )
 from benchmark.data.identity import DatasetIdentityError, check_class_list, official_class_names
+from benchmark.data.manifest import build_manifest, check_files
 from benchmark.data.official import Formatted, MissingImagesError, Split, quote, require_root
 from benchmark.data.protocol import DATA_SEED, observe
 from benchmark.data.validate import check_image_files, check_image_names, check_splits, split_warnings
@@ -130,8 +138,9 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
             raise DatasetIdentityError(f"{out / META_FILE}: {out} holds prepared dataset {previous.get('dataset')!r}, "
                                        f"not '{key}'; pass --force to replace it, or choose another --out")
         if previous.get("source", {}).get("kind") == "official files" and len(existing) == len(CORE_FILES):
-            # our own earlier output: nothing to redo (--force rebuilds it)
+            # our own earlier output: nothing to redo (--force rebuilds it); its files must be the ones written
             check_arrays(read_arrays(out), out, previous.get("class_names"))
+            check_files(out, previous.get("manifest"), str(out / META_FILE), f"--out {out}")
             previous["already_prepared"] = True
             return previous
     if existing and not force:
@@ -173,6 +182,7 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     meta["notes"] = formatted.notes
     meta["warnings"] = split_warnings({s: splits[s].labels for s in SPLITS}, {s: splits[s].images for s in SPLITS},
                                       formatted.class_names)
+    meta["manifest"] = build_manifest(out, arrays, formatted.image_root, [n for s in SPLITS for n in splits[s].images])
     _write_meta(out, meta)
     return meta
 
@@ -271,5 +281,6 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         "observed_files_match_protocol": observed_match,
     }
     meta["warnings"] = split_warnings(split_labels, names, class_names)
+    meta["manifest"] = build_manifest(out, arrays, image_root, [str(n) for s in SPLITS for n in names[s]])
     _write_meta(out, meta)
     return meta
