@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.spec.config import RunConfig
 from benchmark.data import Dataset, LabelledImages
 from benchmark.data.cache import MappedImages, build_cache, cached_images, store_fingerprint
 from benchmark.data.store import ArrayImages, Subset
+from benchmark.spec.config import RunConfig
 
 
 @dataclass
@@ -58,8 +58,9 @@ def test_builds_once_and_reads_the_same_pixels(tmp_path: Path) -> None:
     assert again.path == first.path
     idx = np.array([7, 2, 2, 9])
     assert torch.equal(again.load(idx), expected[idx])
-    # atomic write: nothing but the cache file (and the lock the builders share) is left in its folder
-    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name, first.path.name + ".lock"]
+    # atomic write: nothing but the cache file, its sidecar and the lock the builders share is left in its folder
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name, first.path.name + ".json",
+                                                                   first.path.name + ".lock"]
 
 
 def test_key_covers_split_size_and_image_list(tmp_path: Path) -> None:
@@ -233,7 +234,7 @@ def test_eight_processes_asking_for_a_missing_cache_build_it_once(tmp_path: Path
     assert sum(what == "cached" for _, what in events) == 1
     assert any(what == "waiting" for _, what in events), events  # ... while others waited for it
     cache = tmp_path / "root/_cache/toy"
-    assert sorted(p.suffix for p in cache.iterdir()) == [".lock", ".npy"]
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".lock", ".npy"]  # the cache, its sidecar, the lock
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -5,9 +5,13 @@ cost. Here any ``ImageStore`` is decoded once, in parallel chunks, into a uint8 
 ``.npy`` file under ``<data_root>/_cache/<dataset>/``; every later run, seed and method of the same
 dataset, split, resolution and image list opens it memory-mapped (the page cache shares it between
 concurrent runs). The file name is the key, so a changed image list or resolution builds a new file
-rather than reading a stale one; the file is written under a temporary name and renamed, so a
-reader sees a whole cache or none. Processes that find a cache missing at the same time (the jobs of
-a sweep starting together) build it once: the first takes ``<cache>.npy.lock`` (``benchmark.data.lock``)
+rather than reading a stale one; the key includes the prepared data's digest (its manifest), so
+data prepared again gets a new cache. The file is written under a temporary name and renamed, so a
+reader sees a whole cache or none; a sidecar ``<cache>.npy.json`` written after it records its name,
+shape, dtype, size and a digest of sampled rows, and every open checks them (``verified``): a cache
+of another size copied under this name, a truncated or an edited one is refused, naming the file
+(one without its sidecar is built again). Processes that find a cache missing at the same time (the
+jobs of a sweep starting together) build it once: the first takes ``<cache>.npy.lock`` (``benchmark.data.lock``)
 and builds, the others wait and read its file. The cache's size is checked against the free space
 before building; ``python -m benchmark.data cache`` builds a dataset's caches ahead of a sweep.
 """
@@ -15,24 +19,31 @@ before building; ``python -m benchmark.data cache`` builds a dataset's caches ah
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from benchmark.core.atomic import atomic_path
+from benchmark.core.atomic import atomic_path, atomic_write_text
+from benchmark.core.jsonio import read_json
 from benchmark.data import get_spec, load
 from benchmark.data.lock import build_lock
 from benchmark.data.store import ArrayImages, ImageStore, Subset
 
 CACHE_DIRNAME = "_cache"
 #: bumped when the file layout changes, so old caches are not read
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+#: the file beside a cache that says what it holds: ``<cache>.npy.json``
+SIDECAR_SUFFIX = ".json"
+#: rows of a cache hashed into its sidecar's digest (first, last and evenly spaced between)
+DIGEST_ROWS = 8
 #: an .npy header is padded to a multiple of 64 bytes; 128 covers a 4-D uint8 array's
 NPY_HEADER_BYTES = 128
 
@@ -43,6 +54,11 @@ class CacheSpaceError(OSError):
 
 class CacheBuildError(OSError):
     """An image could not be decoded while building a cache; the message names it. Nothing was kept."""
+
+
+class CacheCorruptError(ValueError):
+    """A cache file is not what its name and its sidecar say (another size, truncated, edited); the message
+    names it and says to delete it (the next run rebuilds it)."""
 
 
 # -- what identifies a store's images -------------------------------------------------------------
@@ -61,7 +77,7 @@ def store_fingerprint(store: ImageStore) -> str:
     elif isinstance(store, ArrayImages):
         arr = np.ascontiguousarray(store.array)
         h.update(f"array:{arr.shape}:".encode())
-        h.update(memoryview(arr).cast("B"))
+        h.update(arr.data.cast("B"))  # ndarray.data: the memoryview, typed so for every Python
     elif isinstance(store, Subset):
         h.update(b"subset:" + store_fingerprint(store.base).encode())
         h.update(np.ascontiguousarray(store.index, dtype=np.int64).tobytes())
@@ -77,11 +93,12 @@ def store_fingerprint(store: ImageStore) -> str:
     return h.hexdigest()
 
 
-def cache_key(dataset: str, split: str, shape: tuple[int, ...], fingerprint: str) -> str:
+def cache_key(dataset: str, split: str, shape: tuple[int, ...], fingerprint: str,
+              data_digest: str | None = None) -> str:
     """File stem: ``<split>_<C>x<H>x<W>_<hash>``; the hash covers dataset, split, shape, the image
-    list and the cache version."""
+    list, the prepared data's digest (its manifest, ``benchmark.data.manifest``) and the cache version."""
     c, hh, ww = shape
-    blob = f"v{CACHE_VERSION}|{dataset}|{split}|{c}x{hh}x{ww}|{fingerprint}"
+    blob = f"v{CACHE_VERSION}|{dataset}|{split}|{c}x{hh}x{ww}|{fingerprint}|{data_digest or ''}"
     digest = hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
     return f"{split}_{c}x{hh}x{ww}_{digest}"
 
@@ -100,7 +117,7 @@ class MappedImages(ArrayImages):
     key: str = ""
 
     @classmethod
-    def open(cls, path: Path) -> "MappedImages":
+    def open(cls, path: Path) -> MappedImages:
         return cls(np.load(path, mmap_mode="r"), path=Path(path), key=Path(path).stem)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -180,9 +197,60 @@ def build_cache(
             out[rows[0] : rows[-1] + 1] = images.numpy()
         out.flush()
         del out
+    write_sidecar(path)
     if log is not None:
         log(f"cached {n} images {shape[1:]} in {time.time() - t0:.1f}s → {path}")
     return path
+
+
+# -- what a cache file claims, beside it ----------------------------------------------------------
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _rows_digest(array: np.ndarray) -> str:
+    """sha256 of the shape, dtype and ``DIGEST_ROWS`` rows of ``array`` (reading all of a 50 GB cache
+    on every open would cost minutes; a truncated file is found by its size, an edited one where
+    the rows fall)."""
+    n = array.shape[0]
+    rows = sorted({0, n - 1, *(int(i * n / DIGEST_ROWS) for i in range(DIGEST_ROWS))}) if n else []
+    h = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
+    for i in rows:
+        h.update(np.ascontiguousarray(array[i]).tobytes())
+    return h.hexdigest()
+
+
+def write_sidecar(path: Path) -> None:
+    """``<cache>.npy.json``: the cache's name, shape, dtype, size and rows digest, written after it."""
+    array = np.load(path, mmap_mode="r")
+    info = {"key": path.stem, "shape": list(array.shape), "dtype": str(array.dtype), "bytes": path.stat().st_size,
+            "rows_sha256": _rows_digest(array)}
+    del array
+    atomic_write_text(sidecar_path(path), json.dumps(info, indent=1) + "\n")
+
+
+def verified(path: Path, shape: tuple[int, ...]) -> MappedImages:
+    """The cache at ``path`` mapped, once it is what its name and sidecar say: ``shape`` uint8, the
+    size, name and rows digest its sidecar recorded; ``CacheCorruptError`` naming the file otherwise."""
+    fix = "delete it (and its .json) and the next run rebuilds it"
+    side = sidecar_path(path)
+    try:
+        info = read_json(side, CacheCorruptError, "the sidecar of an image cache")
+    except (CacheCorruptError, OSError) as exc:
+        raise CacheCorruptError(f"image cache {path}: its sidecar cannot be read ({exc}); {fix}") from None
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise CacheCorruptError(f"image cache {path} cannot be read as an array ({exc}); truncated? {fix}") from None
+    found = (tuple(array.shape), str(array.dtype))
+    if found != (tuple(shape), "uint8"):
+        raise CacheCorruptError(f"image cache {path} holds {found[1]} images of shape {found[0]}, expected uint8 "
+                                f"{tuple(shape)} (a cache of another size or image list under this name); {fix}")
+    if not isinstance(info, dict) or info.get("key") != path.stem or info.get("bytes") != path.stat().st_size \
+            or info.get("shape") != list(shape) or info.get("rows_sha256") != _rows_digest(array):
+        raise CacheCorruptError(f"image cache {path} is not the file its sidecar {side.name} describes (copied, "
+                                f"truncated or edited); {fix}")
+    return MappedImages(array, path=Path(path), key=Path(path).stem)
 
 
 def cache_bytes(num_images: int, image_shape: tuple[int, ...]) -> int:
@@ -216,12 +284,12 @@ def _remove_stale_parts(path: Path) -> None:
 
 
 def cache_path(store: ImageStore, data_root: str | Path, dataset: str, split: str,
-               first: torch.Tensor | None = None) -> tuple[Path, tuple[int, ...]]:
+               first: torch.Tensor | None = None, data_digest: str | None = None) -> tuple[Path, tuple[int, ...]]:
     """Where ``store``'s cache lives, and the shape of one decoded image (read from the first one)."""
     if first is None:
         first = store.load(np.arange(1))
     shape = tuple(first.shape[1:])
-    key = cache_key(dataset, split, shape, store_fingerprint(store))
+    key = cache_key(dataset, split, shape, store_fingerprint(store), data_digest)
     return cache_dir(data_root, dataset) / f"{key}.npy", shape
 
 
@@ -233,6 +301,7 @@ def cached_images(
     *,
     num_workers: int | None = None,
     log: Callable[[str], None] | None = None,
+    data_digest: str | None = None,
 ) -> ArrayImages:
     """``store`` as a memory-mapped ``ArrayImages``, building its cache file on first use.
 
@@ -244,10 +313,11 @@ def cached_images(
     if isinstance(store, ArrayImages):
         return store
     first = store.load(np.arange(1))
-    path, shape = cache_path(store, data_root, dataset, split, first)
-    if not path.exists():
+    path, shape = cache_path(store, data_root, dataset, split, first, data_digest)
+    # a cache without its sidecar (a builder killed between the two, or a file copied in by hand) is built again
+    if not (path.exists() and sidecar_path(path).exists()):
         with build_lock(path, log):
-            if not path.exists():  # else another process built it while this one waited
+            if not (path.exists() and sidecar_path(path).exists()):  # else another process built it meanwhile
                 _remove_stale_parts(path)
                 need = cache_bytes(len(store), shape)
                 what = f"the decoded-image cache of {dataset} {split} ({len(store)} images at {'x'.join(map(str, shape))})"
@@ -256,10 +326,7 @@ def cached_images(
                     log(f"building {what}: {format_bytes(need)} → {path}")
                 workers = default_build_workers() if num_workers is None else num_workers
                 build_cache(store, path, num_workers=workers, first=first, log=log)
-    mapped = MappedImages.open(path)
-    if len(mapped) != len(store):
-        raise ValueError(f"image cache {path} holds {len(mapped)} images but the store has {len(store)}; delete it")
-    return mapped
+    return verified(path, (len(store), *shape))
 
 
 def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = None, num_workers: int | None = None,
@@ -275,7 +342,7 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
         if isinstance(store, ArrayImages):
             log(f"{key} {split}: {len(store)} images held in memory, nothing to cache")
             continue
-        path, shape = cache_path(store, data_root, key, split)
+        path, shape = cache_path(store, data_root, key, split, data_digest=ds.provenance.get("digest"))
         need = cache_bytes(len(store), shape)
         paths.append(path)
         if path.exists():
@@ -286,13 +353,15 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
     if todo:
         check_space(todo[0][2].parent, sum(t[3] for t in todo), f"the decoded-image caches of {key} at {size}px")
     for split, store, _, _ in todo:
-        cached_images(store, data_root, key, split, num_workers=num_workers, log=log)
+        cached_images(store, data_root, key, split, num_workers=num_workers, log=log,
+                      data_digest=ds.provenance.get("digest"))
     return paths
 
 
 __all__ = [
     "CACHE_DIRNAME",
     "CacheBuildError",
+    "CacheCorruptError",
     "CacheSpaceError",
     "MappedImages",
     "build_cache",

@@ -4,13 +4,14 @@ decoded-image cache where the config asks for it."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from benchmark.data import Dataset, default_data_root, load as load_dataset
+from benchmark.data import Dataset, default_data_root
+from benchmark.data import load as load_dataset
 from benchmark.data.cache import cached_images
 from benchmark.data.protocol import observe, split_train_val
 from benchmark.data.store import ImageStore, subset
@@ -29,6 +30,9 @@ class RunData:
     observed: torch.Tensor  # [N, C] observed training labels
     val_labels: torch.Tensor
     test_labels: torch.Tensor
+    #: the prepared data's digest (``benchmark.data.manifest``; a hash of the arrays for the embedded
+    #: set), also in the record as ``data.digest``; "" for a dataset whose loader gives none
+    data_digest: str = ""
 
 
 def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> RunData:
@@ -37,8 +41,9 @@ def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Ru
         # decoded once into a memory-mapped uint8 file shared by every run; ArrayImages pass through
         root = cfg.data_root if cfg.data_root is not None else default_data_root()
         workers = cfg.num_workers or None
-        pool = cached_images(ds.pool.images, root, cfg.dataset, "pool", num_workers=workers, log=log)
-        test = cached_images(ds.test.images, root, cfg.dataset, "test", num_workers=workers, log=log)
+        digest = ds.provenance.get("digest")
+        pool = cached_images(ds.pool.images, root, cfg.dataset, "pool", num_workers=workers, log=log, data_digest=digest)
+        test = cached_images(ds.test.images, root, cfg.dataset, "test", num_workers=workers, log=log, data_digest=digest)
         ds = dataclasses.replace(
             ds, pool=dataclasses.replace(ds.pool, images=pool), test=dataclasses.replace(ds.test, images=test)
         )
@@ -55,6 +60,7 @@ def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Ru
         observed=as_tensor(observed_pool[train_idx]),
         val_labels=as_tensor(ds.pool.labels[val_idx]),
         test_labels=as_tensor(ds.test.labels),
+        data_digest=str(ds.provenance.get("digest") or ""),
     )
 
 

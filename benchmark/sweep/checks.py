@@ -160,7 +160,7 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
     stores = {"pool": ds.pool.images, "test": ds.test.images}
     for split, store in stores.items():
         # the first image of each split stands for all: a full check stats every file (the run does that)
-        first = store.path(0) if hasattr(store, "path") and len(store) else None  # type: ignore[attr-defined]
+        first = store.path(0) if hasattr(store, "path") and len(store) else None
         if first is not None and not Path(first).is_file():
             problems.append(f"the images of {dataset} are not on this machine: {first} (the first {split} image) "
                             f"does not exist; unpack them there or prepare again with: {prepare_command(dataset, data_root)}")
@@ -168,7 +168,7 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
     try:
         need, missing = 0, []
         for split, store in stores.items():
-            path, shape = cache_path(store, data_root, dataset, split)
+            path, shape = cache_path(store, data_root, dataset, split, data_digest=ds.provenance.get("digest"))
             if not path.exists():
                 need += cache_bytes(len(store), shape)
                 missing.append(path)
@@ -226,7 +226,7 @@ def submission_problems(configs: Sequence[RunConfig]) -> list[str]:
     weights), each with its fix, at most ``MAX_PROBLEMS``; ``[]`` when everything is here."""
     problems = sweep_problems(configs, default_data_root())
     if len(problems) > MAX_PROBLEMS:
-        problems = problems[:MAX_PROBLEMS - 1] + [f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
+        problems = [*problems[:MAX_PROBLEMS - 1], f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
     return problems
 
 
