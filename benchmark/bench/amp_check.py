@@ -12,7 +12,6 @@ of the float32 seed standard deviation. Records go to a temporary folder, never 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -21,9 +20,16 @@ from typing import Any
 import torch
 
 import methods
-from benchmark.bench.study import run_sweep
-from benchmark.core.cli import (OneLineParser, add_data_root, add_json, add_methods, add_seeds, add_threads, check_path,
-                                guarded, user_error)
+from benchmark.bench.study import command, run_sweep
+from benchmark.core.cli import (
+    OneLineParser,
+    add_data_root,
+    add_json,
+    add_methods,
+    add_seeds,
+    add_threads,
+    check_path,
+)
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 from leaderboard.table import row_key, stats
@@ -49,7 +55,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     torch.set_num_threads(args.threads)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root or tmp),
+        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root),
                   **({} if args.epochs is None else {"epochs": args.epochs})}
         for amp in ("off", "bf16"):  # one results folder each: a cell holds one configuration
             sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, "amp": amp})
@@ -90,20 +96,11 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    return guarded(prog, lambda args: _main(args, prog), argv)
-
-
-def _main(argv: list[str] | None, prog: str) -> int:
-    args = parse_args(argv, prog)
-    try:
-        check_args(args)
-    except (KeyError, ValueError) as exc:
-        return user_error(prog, exc)
-    rows = run(args)
-    print(report(rows, args.seeds))
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
-    return 0
+    def work(args: argparse.Namespace) -> list[dict[str, Any]]:
+        rows = run(args)
+        print(report(rows, args.seeds))
+        return rows
+    return command(prog, argv, parse_args, check_args, work)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,19 +35,25 @@ from benchmark.bench.reference import (
     reference_loader,
     reference_train_epoch,
 )
-from benchmark.core.cli import (OneLineParser, add_channels_last, add_device, add_json, add_threads, check_path, guarded,
-                                user_error)
+from benchmark.bench.study import command
+from benchmark.core.cli import (
+    OneLineParser,
+    add_channels_last,
+    add_device,
+    add_json,
+    add_threads,
+    check_path,
+)
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
-from benchmark.data.cache import build_cache, cache_key, default_build_workers, store_fingerprint
-from benchmark.data.cache import MappedImages
+from benchmark.data.cache import MappedImages, build_cache, cache_key, default_build_workers, store_fingerprint
 from benchmark.data.files import FileImages
+from benchmark.data.protocol import observe
 from benchmark.data.store import Subset
 from benchmark.data.voc import CLASSES as VOC_CLASSES
-from benchmark.data.protocol import observe
+from benchmark.run.loop import Normalizer, forward_all, iterate, resolve_device, train_epoch
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import build_model
 from benchmark.run.seeding import set_determinism
-from benchmark.run.loop import Normalizer, forward_all, iterate, resolve_device, train_epoch
 from benchmark.spec.validation import check_backbone, check_device_available
 
 NUM_CLASSES = len(VOC_CLASSES)
@@ -144,7 +151,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pin = device.type == "cuda"
     workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
     say = lambda msg: print(msg, flush=True)  # noqa: E731
-    say(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    say(f"device {device} ({device_name}), "
         f"torch threads {torch.get_num_threads()}, settings {s}")
 
     # -- data: fixture JPEGs of VOC size, labels, one observed positive per image -----------------
@@ -162,7 +170,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
         cache_path = Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
         build = timed(torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1])
-        say(f"cache build: {build.images} images in {build.seconds:.2f}s ({build.per_second:.0f} images/s, {workers} workers)")
+        say(f"cache build: {build.images} images in {build.seconds:.2f}s "
+            f"({build.per_second:.0f} images/s, {workers} workers)")
         eval_files = FileImages(str(workdir / "jpegs"), names[: s["eval_images"]], size)
         eval_path = Path(cache_root) / "eval.npy"
         build_cache(eval_files, eval_path, num_workers=workers)
@@ -289,21 +298,10 @@ def _measure(
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    return guarded(prog, lambda args: _main(args, prog), argv)
-
-
-def _main(argv: list[str] | None, prog: str) -> int:
-    args = parse_args(argv, prog)
-    try:
-        check_args(args)
-    except ValueError as exc:
-        return user_error(prog, exc)
-    result = run(args)
-    keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
-            "ref_train_images_per_s", "cache_build_images_per_s")
-    print(json.dumps({k: result[k] for k in keys}, indent=1))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    def work(args: argparse.Namespace) -> dict[str, Any]:
+        result = run(args)
+        keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
+                "ref_train_images_per_s", "cache_build_images_per_s")
+        print(json.dumps({k: result[k] for k in keys}, indent=1))
+        return result
+    return command(prog, argv, parse_args, check_args, work)

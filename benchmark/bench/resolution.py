@@ -24,7 +24,6 @@ Records go to a temporary folder, never to ``results/``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -36,9 +35,17 @@ from typing import Any
 import pandas as pd
 import torch
 
-from benchmark.bench.study import run_sweep
-from benchmark.core.cli import (OneLineParser, add_data_root, add_json, add_methods, add_seeds, add_threads, check_path,
-                                guarded, json_or_text, user_error)
+from benchmark.bench.study import command, run_sweep
+from benchmark.core.cli import (
+    OneLineParser,
+    add_data_root,
+    add_json,
+    add_methods,
+    add_seeds,
+    add_threads,
+    check_path,
+    json_or_text,
+)
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -56,8 +63,8 @@ SIMULATED_PATIENCE = (1, 2, 3, 0)
 PROG = "python -m benchmark.bench.resolution"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = OneLineParser(prog=PROG, description=__doc__)
+def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
+    p = OneLineParser(prog=prog, description=__doc__)
     add_methods(p)
     add_seeds(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -75,7 +82,7 @@ def overrides_of(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
         out[key] = json_or_text(value)
     return out
 
@@ -120,7 +127,10 @@ def criteria(cells: pd.DataFrame) -> list[str]:
     rows = {(r.method, r.labels): r for r in cells.itertuples()}
     one_p = {row: r for row, r in rows.items() if row[1] == "1p"}
     checked = {row: r for row, r in one_p.items() if row not in EXEMPT}
-    verdict = lambda ok: "ok" if ok else "FAIL"
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "FAIL"
+
     lines = []
     if checked:
         worst = max(checked, key=lambda r: checked[r].std)
@@ -134,8 +144,8 @@ def criteria(cells: pd.DataFrame) -> list[str]:
         lines.append(f"EM − AN: {em.mean - an.mean:+.2f} mAP = {ratio:.1f} pooled std ({pooled:.2f}) — "
                      f"{verdict(ratio >= MIN_EM_AN_POOLED)} (≥ {MIN_EM_AN_POOLED:g})")
     top = max(one_p, key=lambda r: one_p[r].mean, default=None)
-    for oracle in ORACLES if top else ():
-        if oracle in rows:
+    for oracle in ORACLES if top is not None else ():
+        if top is not None and oracle in rows:  # (again: the loop does not narrow top)
             margin = rows[oracle].mean - one_p[top].mean
             lines.append(f"bce/{oracle[1]} − best 1p row ({'/'.join(top)}): {margin:+.2f} mAP — {verdict(margin > 0)}")
     return lines
@@ -156,13 +166,12 @@ RUN_FIELDS = ("method", "labels", "seed", "test_map", "val_map", "best_epoch", "
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     overrides = overrides_of(args.overrides)
     if args.curves:
         overrides["patience"] = 0
     with tempfile.TemporaryDirectory() as tmp:
-        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root or tmp)}
+        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
         # the data and the pretrained weights are built once, outside the timed runs
         run_sweep(SweepConfig(methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}),
                   Path(tmp) / "warm-up")
@@ -194,23 +203,19 @@ def summarise(result: dict[str, Any]) -> str:
     return "\n\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return guarded(PROG, _main, argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    args = parse_args(argv)
-    try:
-        check_path("--data-root", args.data_root, "folder", write=True)
-        if args.json is not None:
-            check_path("--json", args.json, "file", write=True)
-    except ValueError as exc:
-        return user_error(PROG, exc)
-    result = run(args)
-    print(summarise(result))
+def check_args(args: argparse.Namespace) -> None:
+    overrides_of(args.overrides)
+    check_path("--data-root", args.data_root, "folder", write=True)
     if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+        check_path("--json", args.json, "file", write=True)
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    def work(args: argparse.Namespace) -> dict[str, Any]:
+        result = run(args)
+        print(summarise(result))
+        return result
+    return command(prog, argv, parse_args, check_args, work)
 
 
 if __name__ == "__main__":

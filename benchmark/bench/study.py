@@ -1,11 +1,17 @@
-"""A bench study's runs, trained by the sweep machinery and read back through the records: the
-runs of a ``SweepConfig`` as jobs for the inline launcher (records in a folder of the study's),
-then ``leaderboard.records.read_records`` over that folder."""
+"""What the bench scripts share: a study's runs, trained by the sweep machinery and read back
+through the records (the runs of a ``SweepConfig`` as jobs for the inline launcher, records in a
+folder of the study's, then ``leaderboard.records.read_records`` over that folder), and the shape
+of a script's ``main``."""
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from benchmark.core.cli import guarded, user_error
 from benchmark.spec.config import SweepConfig
 from benchmark.sweep.launch import InlineLauncher
 from benchmark.sweep.plan import Job
@@ -21,3 +27,22 @@ def run_sweep(sweep: SweepConfig, results: Path) -> Records:
         if summary["status"] != "done":
             raise RuntimeError(f"{summary['label']} {summary['status']}: {summary['error']}")
     return read_records(results, strict=True)
+
+
+def command(prog: str, argv: list[str] | None, parse: Callable[[list[str] | None, str], argparse.Namespace],
+            check: Callable[[argparse.Namespace], None], work: Callable[[argparse.Namespace], Any]) -> int:
+    """A bench script's ``main``: the flags parsed and checked first (a user's mistake, ``KeyError``
+    or ``ValueError`` from ``check``, is one line and exit 2 before minutes of measuring), then
+    ``work`` prints its report and returns what ``--json`` writes; Ctrl-C is one line and exit 130."""
+    def body(argv: list[str] | None) -> int:
+        args = parse(argv, prog)
+        try:
+            check(args)
+        except (KeyError, ValueError) as exc:
+            return user_error(prog, exc)
+        result = work(args)
+        if args.json is not None:
+            args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+            print(f"wrote {args.json}")
+        return 0
+    return guarded(prog, body, argv)
