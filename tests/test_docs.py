@@ -8,14 +8,22 @@ its ``--help`` naming every option the line uses (``bash -n`` for shell scripts)
 lines are resolved offline against what is installed. The convention is written down in
 CONTRIBUTING.md. Besides: the README's length, no talk of a development machine, the protocol's
 sections and methods, and a strict MkDocs build.
+
+For speed (every process of ours imports torch): the pages share one copy of the repository (a page
+that saves an example file gets its own), a command already run in the same copy with the same
+environment is not run again (its verdict stands), and our own entry points' ``--help`` and
+``--dry-run`` run in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import io
 import os
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -25,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+import benchmark.cli
 import methods
 from tests.method_contract import run_all_checks
 
@@ -132,8 +141,14 @@ def saved_examples(page: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def workdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Path]:
-    """One copy of the repository per page, made when the page's first command runs."""
+def workdirs() -> dict[tuple[tuple[str, str], ...], Path]:
+    """The module's copies of the repository, by the example files saved into them (most pages: none)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def verdicts() -> dict[tuple[object, ...], str]:
+    """Each command checked so far in a copy, with its environment and how: "" passed, else why not."""
     return {}
 
 
@@ -142,14 +157,15 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("docs_data")
 
 
-def workdir(page: Path, copies: dict[Path, Path], base: Path) -> Path:
-    if page not in copies:
+def workdir(page: Path, copies: dict[tuple[tuple[str, str], ...], Path], base: Path) -> Path:
+    examples = tuple(sorted(saved_examples(page).items()))
+    if examples not in copies:
         copy = base / f"repo_{len(copies)}"
         shutil.copytree(ROOT, copy, ignore=not_copied)
-        for name, source in saved_examples(page).items():
+        for name, source in examples:
             (copy / name).write_text(source)
-        copies[page] = copy
-    return copies[page]
+        copies[examples] = copy
+    return copies[examples]
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -179,18 +195,52 @@ def check_pip(command: Command, cwd: Path, env: dict[str, str]) -> None:
     assert "does not provide the extra" not in done.stdout + done.stderr, done.stderr
 
 
+def ours(argv: tuple[str, ...]) -> bool:
+    """Whether ``argv`` starts one of this project's entry points (run in-process by ``call``)."""
+    return argv[0] == "spml-bench" or argv[:2] == ("python", "run_all.py") or (
+        argv[:2] == ("python", "-m") and argv[2].split(".")[0] in ("benchmark", "leaderboard"))
+
+
+def call(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``argv`` run as ``run`` would, but in this process when it is one of our entry points (they
+    all import torch: seconds a process); the environment and the folder are restored after."""
+    if not ours(argv):
+        return run(resolve(argv), cwd, env)
+    out, err, saved, here = io.StringIO(), io.StringIO(), dict(os.environ), os.getcwd()
+    saved_argv, code = sys.argv, 0
+    try:
+        os.environ.update(env)
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            if argv[0] == "spml-bench":
+                code = benchmark.cli.main(list(argv[1:]))
+            else:
+                sys.argv = [argv[1] if argv[1] != "-m" else argv[2], *argv[2 if argv[1] != "-m" else 3:]]
+                if argv[1] == "-m":
+                    runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+                else:
+                    runpy.run_path(str(cwd / argv[1]), run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved_argv
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(list(argv), int(code or 0), out.getvalue(), err.getvalue())
+
+
 def check_without_running(command: Command, cwd: Path, env: dict[str, str]) -> None:
-    argv = resolve(command.argv)
     if command.argv[0] == "bash":
         script = cwd / command.argv[1]
         assert script.is_file(), f"{command.id}: no script {command.argv[1]}"
         done = run(["bash", "-n", str(script)], cwd, env)
         assert done.returncode == 0, done.stderr
         return
-    helped = run([*argv, "--help"], cwd, env)
+    helped = call((*command.argv, "--help"), cwd, env)
     assert helped.returncode == 0, f"{command.id}: --help exit {helped.returncode}\n{helped.stderr[-2000:]}"
     if "--dry-run" in helped.stdout and "--dry-run" not in command.argv:
-        done = run([*argv, "--dry-run"], cwd, env)
+        done = call((*command.argv, "--dry-run"), cwd, env)
         assert done.returncode == 0, f"{command.id} --dry-run: exit {done.returncode}\n{done.stderr[-3000:]}"
         return
     options = {a.split("=")[0] for a in command.argv if a.startswith("--")}
@@ -214,16 +264,20 @@ def _param(command: Command) -> object:
 
 
 @pytest.mark.parametrize("command", [_param(c) for c in ALL])
-def test_documented_command(command: Command, workdirs: dict[Path, Path], data_root: Path,
+def test_documented_command(command: Command, workdirs: dict[tuple[tuple[str, str], ...], Path],
+                            verdicts: dict[tuple[object, ...], str], data_root: Path,
                             tmp_path_factory: pytest.TempPathFactory) -> None:
     cwd = workdir(command.page, workdirs, tmp_path_factory.getbasetemp())
     env = {**os.environ, "SPML_DATA": str(data_root), **dict(command.env)}
-    if command.argv[0] == "pip":
-        check_pip(command, cwd, env)
-    elif command.needs:
-        check_without_running(command, cwd, env)
-    else:
-        execute(command, cwd, env)
+    check = check_pip if command.argv[0] == "pip" else check_without_running if command.needs else execute
+    key = (cwd, command.argv, command.env, check.__name__)
+    if key not in verdicts:  # the same command, environment and copy: checked once
+        try:
+            check(command, cwd, env)
+            verdicts[key] = ""
+        except AssertionError as exc:
+            verdicts[key] = str(exc)
+    assert not verdicts[key], verdicts[key]
 
 
 # -- the pages themselves ----------------------------------------------------------------------------
@@ -280,5 +334,5 @@ def test_the_readme_example_method_passes_the_contract() -> None:
     source = re.search(r"## Adding a method\n.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert source, "no python block under the README's 'Adding a method'"
     namespace: dict[str, object] = {}
-    exec(compile(source.group(1), "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    exec(compile(source.group(1), "README.md", "exec"), namespace)  # exec: the README's own example
     run_all_checks(namespace["WeakNegatives"])  # type: ignore[arg-type]

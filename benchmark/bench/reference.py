@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
 
-try:
+try:  # why: torchvision is optional (not a dependency)
     from torchvision import transforms
 except ImportError:  # a GPU box with timm but no torchvision: the same three steps by hand
     transforms = None
@@ -45,9 +45,9 @@ class ReferenceImages(torch.utils.data.Dataset):
         return len(self.paths)
 
     def _by_hand(self, im: Image.Image) -> torch.Tensor:
-        im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+        im = im.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
         if self.train and torch.rand(1) < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
         mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
         return (x - mean) / std

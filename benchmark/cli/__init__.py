@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from benchmark.core.cli import guarded, held_interrupt, user_error
+from benchmark.core.provenance import code_identity, git_commit
 
 #: subcommand → ("module:function", one line of help); the function takes ``argv`` and ``prog`` and
 #: returns an exit status
@@ -42,8 +43,6 @@ def usage() -> str:
 
 def version() -> str:
     """The version and what identifies the code of this install (see ``benchmark.core.provenance``)."""
-    from benchmark.core.provenance import code_identity, git_commit
-
     code, git = code_identity(), git_commit()
     where = (f"commit {git['commit'][:12]}{' with uncommitted changes' if git['dirty'] else ''}"
              if git["commit"] else "not a git checkout")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from benchmark.core.cli import OneLineParser, add_data_root, guarded
 from benchmark.data import DATASETS, UnknownDatasetError, default_data_root
+from benchmark.data.download import download
+from benchmark.data.prepare import prepare
 
 REAL = ("voc", "coco", "nuswide", "cub")
 PROG = "python -m benchmark.data"
@@ -57,8 +59,6 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
 
 
 def _download(args: argparse.Namespace) -> int:
-    from benchmark.data.download import download
-
     root = args.root if args.root is not None else default_data_root() / "raw" / args.dataset
     download(args.dataset, root, progress=not args.no_progress, keep_archives=not args.delete_archives)
     if args.dataset != "nuswide":
@@ -67,8 +67,6 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from benchmark.data.prepare import prepare
-
     out = args.out if args.out is not None else default_data_root() / args.dataset
     meta = prepare(args.dataset, args.root, out, force=args.force, skip_missing=args.skip_missing_images)
     counts = meta["counts"]
@@ -84,7 +82,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from benchmark.data.cache import cache_dataset
+    from benchmark.data.cache import cache_dataset  # why: torch; download/prepare/--help never load it
 
     if args.image_size is not None and not 0 < args.image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"--image-size must be a number of pixels from 1 to {MAX_IMAGE_SIZE}, got {args.image_size}")
@@ -95,7 +93,7 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from benchmark.data.weights import fetch_weights
+    from benchmark.data.weights import fetch_weights  # why: torch and timm; the other commands never load them
 
     fetch_weights(args.model, out=args.out, log=print)
     return 0

@@ -52,7 +52,7 @@ def _mosaics(rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray
 
 
 def _split_sources(seed: int) -> tuple[np.ndarray, np.ndarray, np.random.RandomState, np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # why: sklearn loads only when the set is built, not when it is read
 
     bunch = load_digits()
     # 0..16 grey levels → 0..255
@@ -99,7 +99,7 @@ def load_arrays(root: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         arrays = build()
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npz' appended
-            np.savez(fh, **arrays)
+            np.savez(fh, allow_pickle=False, **arrays)  # numeric arrays only
         return arrays
     with np.load(path) as npz:
         return _check({k: npz[k] for k in npz.files}, path)

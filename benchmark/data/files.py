@@ -56,13 +56,13 @@ class FileImages:
         path = self.path(i)
         try:
             with Image.open(path) as image:
-                rgb = image.convert("RGB").resize((self.image_size, self.image_size), Image.BILINEAR)
+                rgb = image.convert("RGB").resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise ImageDecodeError(f"cannot read image {path}: {exc}") from exc
         return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
     def load(self, index: np.ndarray) -> torch.Tensor:
-        import torch
+        import torch  # why: the data CLI's prepare reads images without loading torch
 
         index = np.asarray(index).reshape(-1)
         out = np.empty((len(index), 3, self.image_size, self.image_size), dtype=np.uint8)

@@ -18,11 +18,11 @@ import errno
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
-try:
+try:  # why: fcntl is POSIX-only
     import fcntl
 except ImportError:  # not on POSIX: no lock, each process builds (see the module's docstring)
     fcntl = None  # type: ignore[assignment]

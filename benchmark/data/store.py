@@ -4,8 +4,9 @@ device, so a store does no per-epoch float work."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class ArrayImages:
         return int(self.array.shape[0])
 
     def load(self, index: np.ndarray) -> torch.Tensor:
-        import torch
+        import torch  # why: the data CLI's download/prepare never load torch
 
         return torch.from_numpy(np.ascontiguousarray(self.array[np.asarray(index)]))
 

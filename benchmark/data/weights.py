@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -45,7 +46,7 @@ class WeightsUnavailableError(OSError):
 def offline() -> bool:
     """Whether the Hugging Face hub is set to offline mode (``HF_HUB_OFFLINE=1``)."""
     try:
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # why: huggingface_hub (timm's) loads only where the hub is asked
 
         ask = getattr(constants, "is_offline_mode", None)
         return bool(ask() if callable(ask) else constants.HF_HUB_OFFLINE)
@@ -60,6 +61,7 @@ def fix_command(name: str) -> str:
 
 def pretrained_cfg(name: str) -> Any:
     """timm's pretrained config of ``name`` (``arch`` or ``arch.tag``); ``WeightsError`` if there is none."""
+    # why: timm takes seconds to import; a smallcnn sweep's checks never need it
     import timm
     from timm.models import get_pretrained_cfg
 
@@ -79,7 +81,7 @@ def pretrained_cfg(name: str) -> Any:
 
 
 def hub_cache() -> Path:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # why: huggingface_hub (timm's) loads only where the hub is asked
 
     return Path(constants.HF_HUB_CACHE)
 
@@ -98,15 +100,15 @@ def cached_weights(name: str) -> Path | None:
         return Path("<state dict in timm's config>")
     if cfg.file and cfg.source != "hf-hub":
         return Path(cfg.file) if Path(cfg.file).is_file() else None
-    if os.environ.get("TIMM_USE_OLD_CACHE", "").lower() in ("1", "true", "yes", "on") and cfg.url:
-        if url_cache_file(cfg.url).is_file():
-            return url_cache_file(cfg.url)
+    old_cache = os.environ.get("TIMM_USE_OLD_CACHE", "").lower() in ("1", "true", "yes", "on")
+    if old_cache and cfg.url and url_cache_file(cfg.url).is_file():
+        return url_cache_file(cfg.url)
     if cfg.hf_hub_id:
         try:
-            from huggingface_hub import try_to_load_from_cache
+            from huggingface_hub import try_to_load_from_cache  # why: as in offline(); may be absent
         except ImportError:
-            try_to_load_from_cache = None
-        if try_to_load_from_cache is not None:
+            pass  # no hub client: timm's URL cache below
+        else:
             repo, _, revision = cfg.hf_hub_id.partition("@")
             names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
             for filename in names:
@@ -141,7 +143,7 @@ def weights_problem(name: str) -> str | None:
 def create_pretrained(name: str, **kwargs: Any) -> nn.Module:
     """``timm.create_model(name, pretrained=True, **kwargs)``, with a download that fails (offline, or
     no such weights) turned into one clear ``WeightsUnavailableError``."""
-    import timm
+    import timm  # why: seconds to import; a smallcnn sweep never needs it
 
     if offline() and cached_weights(name) is None:
         # timm would try anyway and fail with the hub's generic message; say what to do instead
@@ -211,12 +213,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"pretrained file {path} does not exist (expected a state dict of the backbone)")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # why: only a .safetensors file needs safetensors
 
             data: Any = load_file(str(path), device="cpu")
         else:
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch and safetensors raise many types for a file that is not a checkpoint
+    except Exception as exc:  # noqa: BLE001 - torch and safetensors raise many types for a file that is not a checkpoint
         reason = " ".join(str(exc).split())[:200]
         raise WeightsError(f"pretrained file {path} cannot be read as a state dict ({type(exc).__name__}: {reason}); "
                            "expected a .pth/.pt/.bin saved with torch.save(model.state_dict()) or a .safetensors file") from None
@@ -266,7 +268,7 @@ def load_pretrained_file(backbone: nn.Module, name: str, path: str | Path) -> No
 
 def pretrained_file_problem(name: str, path: str | Path, in_chans: int = 3) -> str | None:
     """``None`` if ``path`` loads into ``name``'s backbone; else why not (for the pre-submit check)."""
-    import timm
+    import timm  # why: seconds to import; a smallcnn sweep never needs it
 
     try:
         backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
