@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmark.core.version import __version__
 
-__all__ = ["run_and_record"]
+__all__ = ["__version__", "run_and_record"]
 
 
 def __getattr__(name: str) -> Any:

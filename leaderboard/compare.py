@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from leaderboard.records import Records
-from leaderboard.stats import ALPHA, pooled_std, poi_interval, seeds_for_power
+from leaderboard.stats import ALPHA, poi_interval, pooled_std, seeds_for_power
 from leaderboard.table import BASELINE, DATASET_ORDER, PROTOCOL_ORDER, main_cells, ordered, row_key
 
 POI_COLUMNS = ["protocol", "method", "dataset", "poi", "low", "high", "n", "n_baseline"]
@@ -30,8 +30,8 @@ def _estimate(x_by_task: list[list[float]], y_by_task: list[list[float]]) -> tup
 
 def poi_frame(records: Records, labels: str = "1p") -> pd.DataFrame:
     """P(method's run > AN's run) per protocol, method and dataset over the main ``labels`` rows,
-    with its 95% interval (none where a side has one run); dataset ``all``: the mean over the datasets both ran (two or more), its
-    interval from the bootstrap stratified by dataset."""
+    with its 95% interval (none where a side has one run); dataset ``all``: the mean over the
+    datasets both ran (two or more), its interval from the bootstrap stratified by dataset."""
     done = records.done
     done = done[(done["labels"] == labels) & (done["variant"] == "")]
     rows = []

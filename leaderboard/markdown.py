@@ -50,7 +50,8 @@ def _notes(records: Records) -> list[str]:
     seeds = ", ".join(str(s) for s in sorted(done["seed"].unique())) or DASH
     adopted = [m for m in ordered(f["method"], list(ADOPTED)) if m in ADOPTED]
     out = ["## Notes", "",
-           "- **std**: sample standard deviation over seeds (pandas `std(ddof=1)`); a cell with one run shows `n=1` and no std.",
+           "- **std**: sample standard deviation over seeds (pandas `std(ddof=1)`); "
+           "a cell with one run shows `n=1` and no std.",
            "- **mAP**: mean over classes of scikit-learn average precision, × 100, on the test split at the epoch of "
            "the best validation mAP (clean validation labels).",
            f"- **seeds** (model seeds; split and observed labels fixed by data seed 1200): {seeds}.",

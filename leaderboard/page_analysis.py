@@ -19,7 +19,7 @@ Series = tuple[str, str, str]  # method, labels, variant
 
 
 def series(frame: pd.DataFrame) -> list[Series]:
-    keys = {(m, l, v) for m, l, v in zip(frame["method"], frame["labels"], frame["variant"])}
+    keys = {(m, lab, v) for m, lab, v in zip(frame["method"], frame["labels"], frame["variant"])}
     return sorted(keys, key=lambda mlv: row_key(*mlv))
 
 

@@ -29,7 +29,8 @@ def poi_section(records: Records) -> list[str]:
         return []
     out = [f"## Probability of improvement over {BASELINE.upper()}", "",
            f"P(X > {BASELINE.upper()}): the fraction of seed pairs (i, j) — every run of the method against every run of "
-           f"`{BASELINE}`, same dataset and protocol, `1p` main rows — in which the method's test mAP is higher (a tie counts "
+           f"`{BASELINE}`, same dataset and protocol, `1p` main rows — "
+           "in which the method's test mAP is higher (a tie counts "
            "one half; the Mann–Whitney U over n·m, as in rliable, Agarwal et al., NeurIPS 2021). In brackets its 95% "
            f"percentile interval from a stratified bootstrap ({BOOTSTRAP_REPS} resamples of each method's runs, "
            "independently within each dataset; seeded, so the page is reproducible); `all`: the mean over the datasets "

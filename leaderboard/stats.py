@@ -73,8 +73,8 @@ def poi_interval(x_by_task: Sequence[Sequence[float]], y_by_task: Sequence[Seque
     rng = np.random.default_rng(seed)
     point = float(np.mean([probability_of_improvement(x, y) for x, y in zip(x_by_task, y_by_task)]))
     boot = np.zeros(reps)
-    for x, y in zip(x_by_task, y_by_task):
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    for x_runs, y_runs in zip(x_by_task, y_by_task):
+        x, y = np.asarray(x_runs, dtype=float), np.asarray(y_runs, dtype=float)
         xs = x[rng.integers(0, len(x), size=(reps, len(x)))]
         ys = y[rng.integers(0, len(y), size=(reps, len(y)))]
         boot += _poi_batch(xs, ys)

@@ -63,12 +63,13 @@ def _tuned_lines(records: Records, mine: pd.DataFrame) -> list[str]:
         return []
     tuned = tuned_frame(records)
     touched = {tuple(k) for k in mine[["protocol", "labels", "method", "dataset"]].itertuples(index=False)}
-    tuned = tuned[[(s, t, p) in studies and (pr, l, m, d) in touched for s, t, p, pr, l, m, d in
+    tuned = tuned[[(s, t, p) in studies and (pr, lab, m, d) in touched for s, t, p, pr, lab, m, d in
                    tuned[["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]].itertuples(index=False)]]
     out = ["", "tuned (chosen by mean validation mAP): test mAP of the chosen trial vs the defaults, same seeds"]
     for _, r in tuned.head(MAX_ROWS).iterrows():
-        chosen = "no eligible trial" if r["chosen_trial"] < 0 else \
-            f"trial {r['chosen_trial']} ({r['chosen_values']}): {r['mean']:.{DECIMALS}f} ({r['n']}) vs {r['default_mean']:.{DECIMALS}f}"
+        chosen = "no eligible trial" if r["chosen_trial"] < 0 else (
+            f"trial {r['chosen_trial']} ({r['chosen_values']}): {r['mean']:.{DECIMALS}f} ({r['n']}) "
+            f"vs {r['default_mean']:.{DECIMALS}f}")
         out.append(f"  {r['study']}/{r['protocol']}/{r['dataset']}/{r['labels']} {r['method']}: {chosen} "
                    f"[{r['eligible']}/{r['trials']} trials eligible]")
     if len(tuned) > MAX_ROWS:
@@ -103,9 +104,9 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
         lines.append(f"{len(trials)} of them tuning trials (not in the defaults' table below)")
     for protocol, part in cells.groupby("protocol", sort=False):
         datasets = ordered(part["dataset"], DATASET_ORDER)
-        rows = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])},
+        rows = sorted({(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
                       key=lambda mlv: row_key(*mlv))
-        texts = {}
+        texts: dict[tuple[str, ...], str] = {}
         for method, labels, variant in rows:
             for d in datasets:
                 c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant)
@@ -114,7 +115,7 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
         lines += ["", f"test mAP (%), {protocol}: mean ± std (n seeds); * = best or tied with it (Welch, 5%)"
                   + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else "")]
         for chunk in _chunks(datasets, texts):
-            body = [[row_label(m, v), l, *[texts[(m, l, v, d)] for d in chunk]] for m, l, v in rows[:MAX_ROWS]]
+            body = [[row_label(m, v), lab, *[texts[(m, lab, v, d)] for d in chunk]] for m, lab, v in rows[:MAX_ROWS]]
             lines.append(tabulate(body, headers=["method", "labels", *chunk], tablefmt="simple", disable_numparse=True))
         if len(rows) > MAX_ROWS:
             lines.append(f"… and {len(rows) - MAX_ROWS} more rows")

@@ -5,6 +5,7 @@ best ``1p`` row and every row not significantly below it). Pure pandas; renderin
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -36,8 +37,8 @@ def rank(key: str, order: list[str]) -> tuple[int, str]:
     return (order.index(key), key) if key in order else (len(order), key)
 
 
-def ordered(keys: object, order: list[str]) -> list[str]:
-    return sorted(set(keys), key=lambda k: rank(k, order))  # type: ignore[arg-type]
+def ordered(keys: Iterable[str], order: list[str]) -> list[str]:
+    return sorted(set(keys), key=lambda k: rank(k, order))
 
 
 def method_group(method: str) -> str:
@@ -67,7 +68,7 @@ def table_group(labels: str) -> str:
 
 def table_groups(labels: object) -> list[str]:
     """The tables the given regimes fill, the paper's first, then the other regimes in order."""
-    groups = {table_group(l) for l in labels}  # type: ignore[attr-defined]
+    groups = {table_group(label) for label in labels}  # type: ignore[attr-defined]
     return sorted(groups, key=lambda g: (g != "paper", rank(g, REGIME_ORDER)))
 
 

@@ -17,7 +17,6 @@ import torch
 
 from methods.base import Method, Range, log_1mp, log_p
 
-
 #: α >= 0 (a weight). Search (log scale): the paper's per-dataset values (0.01 on CUB to 0.2 on VOC),
 #: widened by a factor of 2.5 on each side
 ALPHA_RANGE = Range(0, math.inf, search=(0.004, 0.5), log=True)

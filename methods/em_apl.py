@@ -27,7 +27,8 @@ Labels", ECCV 2022.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -28,10 +29,10 @@ from benchmark.data import default_data_root
 from benchmark.run.loop import Normalizer, forward_all, train_epoch
 from benchmark.run.models import build_model, forward_for
 from benchmark.run.rundata import prepare_data
-from benchmark.spec.config import RunConfig
+from benchmark.spec.config import ResolvedRunConfig, RunConfig
 
 
-def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
+def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, float]:
     torch.manual_seed(seed)
     ds = data.dataset
     normalize = Normalizer(ds.mean, ds.std, torch.device("cpu"), channels_last=False)
@@ -44,7 +45,9 @@ def measure(key: str, cfg: RunConfig, data, seed: int = 0) -> dict[str, float]:
     forward = forward_for(model, method.logits_from_map if method.makes_own_logits() else None)
     optimizer = torch.optim.Adam([{"params": list(model.parameters()), "lr": cfg.lr}, *method.param_groups(cfg.lr)])
 
-    over_train = lambda fn: forward_all(model, data.train, normalize, fn, batch_size=64, autocast=nullcontext)
+    def over_train(fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return forward_all(model, data.train, normalize, fn, batch_size=64, autocast=nullcontext)
+
     ctx = methods.TrainContext(
         num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=torch.device("cpu"),
         predict_train=lambda: torch.sigmoid(over_train(forward)), train_features=lambda: over_train(model.features),
@@ -101,7 +104,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
     width = max(10, *map(len, med))
     print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
     for key, m in med.items():
-        print(f"{key:{width}s} {m['epoch'] / base:9.2f} {m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+        print(f"{key:{width}s} {m['epoch'] / base:9.2f} "
+              f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
     return 0
 
 

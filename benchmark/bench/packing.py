@@ -43,8 +43,8 @@ from typing import Any
 from benchmark.bench.fixtures import make_jpegs, make_labels
 from benchmark.core.cli import OneLineParser, add_channels_last, add_device, guarded, user_error
 from benchmark.data.voc import CLASSES
-from benchmark.run.loop import resolve_device
 from benchmark.records import comparable, iter_records
+from benchmark.run.loop import resolve_device
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,7 +164,8 @@ def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float)
             "deterministic_flag": deterministic, "test_map": [alone.get("test_map"), packed.get("test_map")],
             "torch_threads": [alone["provenance"]["torch_threads"], packed["provenance"]["torch_threads"]],
             "note": "" if deterministic or not args.device.startswith("cuda") else
-            "this checkout has no --deterministic: CUDA runs use cuDNN's benchmark mode, so they may differ in any case"}
+            "this checkout has no --deterministic: CUDA runs use cuDNN's benchmark mode, "
+            "so they may differ in any case"}
 
 
 PROG = "python -m benchmark.bench.packing"
@@ -225,8 +226,9 @@ def _main(argv: list[str] | None) -> int:
         try:
             if step == "identity":
                 result["identity"] = identity(args, work, out, budget_end + 60)
-                say(f"identity (seed 0 alone vs packed with seed 1): identical={result['identity']['identical']}"
-                    f"{'' if result['identity']['identical'] else ' differ: ' + str(result['identity']['fields_that_differ'])}")
+                same = result["identity"]
+                say(f"identity (seed 0 alone vs packed with seed 1): identical={same['identical']}"
+                    f"{'' if same['identical'] else ' differ: ' + str(same['fields_that_differ'])}")
                 continue
             m = re.fullmatch(r"(\d+)(\+mps|\+compile)?", step)
             if not m:

@@ -11,7 +11,8 @@ CUB's 312 attribute names are not listed here; for it the class count is what is
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from benchmark.data import get_spec
 from benchmark.data.classes import COCO_CATEGORIES, NUSWIDE_CONCEPTS
@@ -34,7 +35,7 @@ class DatasetIdentityError(ValueError):
     """A class list or a prepared folder is not the dataset its key names; the message names both."""
 
 
-def _first(names: Sequence[str] | set[str], n: int = 5) -> str:
+def _first(names: Collection[str], n: int = 5) -> str:
     items = sorted(names)
     more = f" (and {len(items) - n} more)" if len(items) > n else ""
     return ", ".join(repr(x) for x in items[:n]) + more

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.classes import NUSWIDE_CONCEPTS as CONCEPTS
+from benchmark.data.classes import NUSWIDE_CONCEPTS as CONCEPTS  # noqa: F401 - the reader's class list, re-exported
 from benchmark.data.identity import check_class_list
 from benchmark.data.official import AnnotationError, Formatted, Split, numbered_lines, require_file, require_root
 

@@ -8,9 +8,10 @@ set), each a list of image paths relative to an image root and a 0/1 label matri
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

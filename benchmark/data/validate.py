@@ -18,8 +18,8 @@ import os
 import re
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -62,7 +62,7 @@ def unsafe_reason(name: str) -> str | None:
     return None
 
 
-def check_image_names(names: dict[str, Sequence[str]], listed_in: str, image_root: object) -> None:
+def check_image_names(names: Mapping[str, Sequence[str] | np.ndarray], listed_in: str, image_root: object) -> None:
     bad = [(str(n), r) for split in names for n in names[split] if (r := unsafe_reason(str(n))) is not None]
     if bad:
         name, reason = bad[0]
@@ -143,12 +143,12 @@ def check_splits(labels: dict[str, np.ndarray], origin: dict[str, str], dropped:
         )
 
 
-def split_warnings(labels: dict[str, np.ndarray], names: dict[str, Sequence[str]], class_names: Sequence[str]) -> list[str]:
+def split_warnings(labels: dict[str, np.ndarray], names: Mapping[str, Sequence[str] | np.ndarray], class_names: Sequence[str]) -> list[str]:
     """What the protocol allows but a user should know (one line each)."""
     out: list[str] = []
     for split, consequence in (("train", "no method can learn them from single positives"),
                                ("val", "their AP is 0 by PROTOCOL.md and still counts in the mean")):
-        empty = [class_names[c] for c in np.flatnonzero(labels[split].sum(axis=0) == 0)]
+        empty = [class_names[int(c)] for c in np.flatnonzero(labels[split].sum(axis=0) == 0)]
         if empty:
             out.append(f"{len(empty)} of {len(class_names)} classes have no positive in the {ROLE[split]} "
                        f"(first: {quote(empty)}): {consequence}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, TypeGuard
 
 #: what ``benchmark.run.train.run`` writes: a finished run, a crash, and ``diverged``: a run whose
 #: predictions carry no information; its numbers stay in the record for inspection, never in a mean
@@ -34,8 +35,8 @@ class RecordInvalid(ValueError):
     """A file or JSON value that is not a run record (the default error class of ``check_record``)."""
 
 
-def is_number(v: Any) -> bool:
-    """A finite int or float (a bool is not a number here)."""
+def is_number(v: Any) -> TypeGuard[float]:
+    """A finite int or float (a bool is not a number here); narrows ``v`` for the type checker."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 

@@ -33,7 +33,8 @@ in its mean, while one odd class in a healthy run is not a diverged run.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -119,7 +120,8 @@ def check_constant(epoch: int, summary: dict[str, Any]) -> dict[str, Any] | None
         if s["num_classes"] and s["constant_classes"] >= CONSTANT_CLASSES * s["num_classes"]:
             return divergence(
                 "constant_predictions",
-                f"{s['constant_classes']} of {s['num_classes']} classes get one score on >= {CONSTANT_SHARE:.0%} of the "
+                f"{s['constant_classes']} of {s['num_classes']} classes get one score "
+                f"on >= {CONSTANT_SHARE:.0%} of the "
                 f"{split} images at the reported epoch {epoch}: the predictions rank nothing",
                 epoch=epoch, split=split, constant_share=CONSTANT_SHARE, **s)
     return None

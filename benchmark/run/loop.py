@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -183,8 +184,7 @@ def train_epoch(
     device = observed.device
     forward = model if forward is None else forward
     every = check_every if check_every is not None else (1 if device.type == "cpu" else 50)
-    f64 = dict(device=device, dtype=torch.float64)
-    sums = EpochSums(torch.zeros((), **f64), torch.zeros((), **f64), torch.zeros((), **f64))
+    sums = EpochSums(*(torch.zeros((), device=device, dtype=torch.float64) for _ in range(3)))
     first_bad = torch.full((), -1, device=device, dtype=torch.int64)
     bad_loss = torch.zeros((), device=device)
 

@@ -5,14 +5,15 @@ itself, or the method's own way of making logits from the feature map and the he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from benchmark.run.pretrain import load_or_build, weights_key
 from benchmark.data import weights
+from benchmark.run.pretrain import load_or_build, weights_key
 from benchmark.spec.validation import LOCAL_BACKBONES
 
 
@@ -77,7 +78,9 @@ class Classifier(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's last feature map before pooling, ``[B, D, H, W]`` for a CNN (a vision
         transformer's tokens are ``[B, N, D]``: a method that needs a spatial map says so)."""
-        return self.backbone.forward_features(x)
+        forward_features = self.backbone.forward_features  # timm's and SmallCNN's method
+        assert callable(forward_features)  # narrows nn.Module's attribute type (Tensor | Module)
+        return forward_features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -100,10 +103,14 @@ class MapLogits(nn.Module):
         return self.make_logits(self.model.feature_map(x), self.model.head)
 
 
-def forward_for(model: Classifier, make_logits: MakeLogits | None) -> nn.Module:
+def forward_for(model: nn.Module, make_logits: MakeLogits | None) -> nn.Module:
     """The model itself (so every other method's numbers stay those of ``model(x)``), or a
-    ``MapLogits`` when a method makes its own logits."""
-    return model if make_logits is None else MapLogits(model, make_logits)
+    ``MapLogits`` when a method makes its own logits (from a ``Classifier``'s feature map)."""
+    if make_logits is None:
+        return model
+    if not isinstance(model, Classifier):  # e.g. the linear protocol's head alone: RunConfig refuses it first
+        raise TypeError(f"a method's own logits need a backbone's feature map, not a {type(model).__name__}")
+    return MapLogits(model, make_logits)
 
 
 def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3,
@@ -116,17 +123,19 @@ def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_cha
         raise ValueError(f"pretrained_file is for pretrained timm backbones, not for '{name}' with "
                          f"pretrained={pretrained}")
     if name in LOCAL_BACKBONES:
-        backbone = LOCAL_MODELS[name](in_chans=in_chans)
+        local = LOCAL_MODELS[name](in_chans=in_chans)
         if pretrained:
             if in_chans != 1 or weights_root is None:
                 raise ValueError(f"pretrained '{name}' weights exist for the 1-channel digits set only")
-            load_or_build(backbone, backbone.num_features, weights_root)
-        return Classifier(backbone, backbone.num_features, num_classes)
+            load_or_build(local, local.num_features, weights_root)
+        return Classifier(local, local.num_features, num_classes)
     import timm  # why: a smallcnn run (the default sweep) never pays for importing timm
 
     if not timm.is_model(name.split(".")[0]):
         raise ValueError(f"unknown backbone '{name}': neither {sorted(LOCAL_BACKBONES)} nor a timm model name")
-    # num_classes=0: timm returns pooled features and we own the head
+    # num_classes=0: timm returns pooled features and we own the head. Any: timm ships no types
+    # (its models' num_features and forward_features are its documented API)
+    backbone: Any
     if pretrained_file is not None:
         backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
         weights.load_pretrained_file(backbone, name, pretrained_file)

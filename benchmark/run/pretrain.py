@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.data import embedded
 from benchmark.core.atomic import atomic_write_bytes
+from benchmark.data import embedded
 
 #: bumped when the pretraining's code changes in a way its parameters below do not show
 VERSION = 2
@@ -81,8 +81,9 @@ def pretrain(backbone: nn.Module, num_features: int) -> dict[str, torch.Tensor]:
             # head, so its head's initial weights never equal the pretraining head's
             head = nn.Linear(num_features, 10)
             for module in backbone.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
             x, y = _single_digit_canvases(rng)
             opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=LR)
             steps = EPOCHS * -(-len(x) // BATCH)

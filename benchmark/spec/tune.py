@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import methods
-from methods.base import Range
-
 from benchmark.spec.variants import as_default_kind, default_hparams
+from methods.base import Range
 
 #: the study name written into every record of a tuning study (contract 3)
 STUDY_NAME = "tune"

@@ -76,7 +76,7 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
         headers += [d, f"{d} 95% CI", f"{d} paper", f"{d} Δ"] if pub[d] else [d, f"{d} 95% CI"]
     by_key = {tuple(r[c] for c in CELL): r for _, r in part.iterrows()}
     rows: list[Row] = []
-    keys = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])}, key=lambda k: row_key(*k))
+    keys = sorted({(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}, key=lambda k: row_key(*k))
     for i, (method, labels, variant) in enumerate(keys):
         kind = _kind(method, labels)
         label = row_label(method, variant)
@@ -100,7 +100,7 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
         rows.append(({"kind": kind, "variant": "1" if variant else "0", "name": label.lower()}, cells))
     for d in datasets:
         c = part[(part["dataset"] == d) & (part["n"] > 0)]
-        c = c.assign(_k=[row_key(m, l, v) for m, l, v in zip(c["method"], c["labels"], c["variant"])]).sort_values("_k")
+        c = c.assign(_k=[row_key(m, lab, v) for m, lab, v in zip(c["method"], c["labels"], c["variant"])]).sort_values("_k")
         charts[f"{protocol}/{group}/{d}"] = {
             "title": f"{d} — test mAP, mean and 95% CI", "rows": [
                 {"label": row_label(r["method"], r["variant"]) + ("" if r["labels"] == "1p" else f" [{r['labels']}]"),
@@ -171,7 +171,8 @@ def _stats(records: Records) -> str:
                 cells.append(Cell(text, _num(r["poi"]), cls="bold" if r["low"] > 0.5 else ""))
             rows.append(({}, cells))
         parts.append(section(f"Probability of improvement over {BASELINE.upper()} ({protocol})", para(
-            f"P(X > {BASELINE.upper()}) over seed pairs, 1p main rows, with its 95% stratified-bootstrap interval; "
+            f"P(X > {BASELINE.upper()}) over seed pairs, 1p main rows, "
+            "with its 95% stratified-bootstrap interval; "
             "bold: the interval lies above 0.5; all: the mean over the datasets both ran."),
             table(["method", *datasets], rows), level=3))
     power = power_frame(records)
