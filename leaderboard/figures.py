@@ -113,7 +113,7 @@ def plan(records: Records, gain_method: str = "em", class_name: str | None = Non
 # -- drawing ---------------------------------------------------------------------------------------
 def styles(rows: list[Series]) -> dict[Series, dict]:
     """Colour, marker and line style of each series, in the rows' order (see ``MARKERS``)."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # why: matplotlib loads only when figures are drawn, not for tables
 
     cmap = colormaps["tab10"]
     ordered_rows = sorted(rows, key=lambda s: row_key(*s))

@@ -29,14 +29,11 @@ from leaderboard.cells import CELL, BadCell, cell_name, check_cells, mixed_code,
 from leaderboard.errors import LeaderboardError, RecordError
 
 __all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
-           "RecordError", "Records", "analysis_frame", "cell_name", "history_frame", "load_records", "per_class_frame",
+           "RecordError", "Records", "analysis_frame", "cell_name", "history_frame", "per_class_frame",
            "read_records", "row_label", "runs_frame", "threshold_frame", "variant_label"]
 
 COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",
            "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
-#: a record's part in the tables: the method's main row, a variant row, or a trial of a tuning
-#: study (shown only in the tuned table; trial 0 is the default configuration, a ``main`` record)
-ROLES = ("main", "variant", "trial")
 
 
 @dataclass(frozen=True)
@@ -112,6 +109,8 @@ def _error_text(rec: dict[str, Any]) -> str:
 
 
 def _role(rec: dict[str, Any]) -> str:
+    """The record's part in the tables: the method's main row, a variant row, or a tuning study's
+    trial (shown only in the tuned table; trial 0, the default configuration, is a ``main`` record)."""
     if rec["study"] is not None and rec["variant"]:
         return "trial"
     return "variant" if rec["variant"] else "main"
@@ -180,11 +179,6 @@ def pooled_code_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> dict[st
         if note is not None:
             out[cell_name(tuple(str(k) for k in key))] = f"pooled with --allow-mixed-code: {note.removeprefix('mixes ')}"
     return out
-
-
-def load_records(results_dir: str | Path) -> pd.DataFrame:
-    """The scalar fields of every valid record, one row per record file."""
-    return read_records(results_dir).frame
 
 
 # -- long frames for the sections and figures ------------------------------------------------------
