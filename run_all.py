@@ -11,7 +11,8 @@ from benchmark.core.cli import guarded, held_interrupt
 
 
 def _run(argv: list[str] | None) -> int:
-    with held_interrupt():  # Ctrl-C while torch loads is an interruption, not a traceback
+    # why: torch loads only now, under held_interrupt (Ctrl-C then is an interruption, not a traceback)
+    with held_interrupt():
         from benchmark.cli.run import main as run_main
 
     return run_main(argv, prog="run_all.py")

@@ -6,8 +6,8 @@ fixed value of NAME), ``--hparam`` grids and ``--tune N``.
 (``alpha=[0.05,0.1]``), any other JSON value is one value (``alpha=0.3``, ``name='"x"'``). VALUE
 that is not JSON is read as comma-separated JSON values (``alpha=0.05,0.1,0.2``), or else split at
 commas, each part read as JSON or kept as a string (``mode=hard,soft``). So a hyper-parameter whose
-value is a list is a list inside a list (``sizes=[[1,2]]``, or ``sizes=[1,2],[3,4]`` for two values), and a string holding
-a comma is a JSON string (``name='"a,b"'``).
+value is a list is a list inside a list (``sizes=[[1,2]]``, or ``sizes=[1,2],[3,4]`` for two values),
+and a string holding a comma is a JSON string (``name='"a,b"'``).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """``--sweep``, ``--tune`` and ``--tune-seed`` (``--hparam`` is among the run overrides)."""
-    g = p.add_argument_group("studies (see README 'Using it' and 'Tuning')")
+    g = p.add_argument_group("studies (see docs/usage.md and docs/tuning.md)")
     g.add_argument("--sweep", type=Path, default=None, metavar="FILE",
                    help="a sweep file (TOML, e.g. sweeps/em_alpha.toml); flags given beside it override its values")
     g.add_argument("--tune", type=int, default=None, metavar="N",
