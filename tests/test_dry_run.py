@@ -143,6 +143,8 @@ def test_dry_run_prints_the_plan_and_the_bill_and_touches_nothing(tmp_path: Path
     assert "h200_pack_b8_issue15.json" in out and "batch 8" in out and "batch 16" in out
     assert "without packing" in out
     assert "'voc' is not prepared" in out and "'coco' is not prepared" in out
+    assert "the submission would be refused until these are fixed:" in out
+    assert "the nodes must see at these same paths" in out
     assert not results.exists() and not data.exists(), "a dry run writes nothing"
 
 
@@ -166,3 +168,52 @@ def test_dry_run_reads_the_results_folders_own_figures_first(tmp_path: Path) -> 
     hours = (trained / 100 + evaluated / 400) / 3600
     assert f"{hours:.2f} GPU-hours" in proc.stdout and "mine.json (Test GPU, batch 8)" in proc.stdout
     assert sorted(p.name for p in results.iterdir()) == ["_bench"]
+
+
+def test_gpus_price_gpu_runs_from_a_machine_without_one(tmp_path: Path) -> None:
+    """``--gpus 1`` is a bill for GPU runs whatever the executor and this machine; the CPU case says how to get one."""
+    for executor in ("inline", "local"):
+        proc = run_cli("run_all", ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--executor", executor,
+                                   "--gpus", "1", "--amp", "bf16", "--channels-last", "--dry-run",
+                                   "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")])
+        assert proc.returncode == 0, proc.stderr
+        assert "GPU-hours" in proc.stdout and "estimate: none" not in proc.stdout, proc.stdout
+        assert "measured figures from" in proc.stdout and ".json (NVIDIA" in proc.stdout
+        assert "the sweep would be refused" in proc.stdout and "'voc' is not prepared" in proc.stdout
+    cpu = run_cli("run_all", ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--device", "cpu", "--dry-run",
+                              "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")])
+    assert "estimate: none" in cpu.stdout and "add --gpus N (or --device cuda)" in cpu.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_slurm_dry_run_names_what_the_submission_would_refuse_and_what_the_nodes_run(tmp_path: Path) -> None:
+    """The submission's own checks (``checks.submission_problems``): unprepared data and weights an
+    offline node could not load (an empty weights cache here); and the jobs' environment and shared paths."""
+    env = {"PATH": os.path.dirname(sys.executable), "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    argv = ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--executor", "slurm", "--gpus", "1", "--amp", "bf16",
+            "--channels-last", "--slurm-setup", "source /shared/env/bin/activate", "--dry-run",
+            "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")]
+    proc = run_cli("run_all", argv, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "the submission would be refused until these are fixed:" in out
+    assert "'voc' is not prepared" in out and "pretrained weights of 'resnet50.tv_in1k'" in out
+    assert "each job runs python after: source /shared/env/bin/activate" in out
+    assert f"results {(tmp_path / 'results').resolve()}" in out and f"data {(tmp_path / 'data').resolve()}" in out
+
+
+def test_the_docs_recipe_is_one_command_priced_by_its_dry_run() -> None:
+    """docs/cluster.md: the dry run is the submission plus --dry-run (same resources and precision),
+    the environment on the nodes is a flag, and no interpreter path is hard-coded for the nodes."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "cluster.md").read_text()
+    recipe = text[text.index("## The recipe"):text.index("## Executors")]
+    lines = [line.split("  #")[0].strip() for line in recipe.splitlines() if line.startswith("spml-bench run")]
+    dry, submit = lines[0], lines[1]
+    assert dry == f"{submit} --dry-run", (dry, submit)
+    for flag in ("--gpus 1", "--runs-per-gpu 4", "--mps", "--amp bf16", "--channels-last", "--slurm-setup"):
+        assert flag in submit
+    assert "shared" in recipe and "--slurm-python" in recipe
+    for path in (root / "scripts" / "slurm").iterdir():
+        assert "/work/venv" not in path.read_text(), path

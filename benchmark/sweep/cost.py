@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,20 +82,20 @@ def parse_figure(path: Path, data: Any) -> Figure | None:
         return None
     s = data["settings"]
     try:
-        common = dict(
+        common = Figure(  # the settings; each kind of file fills in its throughput below
             path=path, device=str(data["device"]), device_name=str(data["device_name"]),
             backbone=architecture(str(s["backbone"])), image_size=int(s["image_size"]), batch_size=int(s["batch_size"]),
             amp=str(s.get("amp", "off")), channels_last=bool(s.get("channels_last", False)),
-            compile=bool(s.get("compile", False)), source=data.get("source"),
+            compile=bool(s.get("compile", False)), train_ips=None, eval_ips=None, source=data.get("source"),
         )
         if data.get("kind") == "packing":
             packed = {str(k): float(v) for k, v in data["train_images_per_s"].items()}
             eval_ips = data.get("eval_images_per_s")
-            return Figure(**common, train_ips=packed.get("1"), eval_ips=float(eval_ips) if eval_ips else None, packed=packed)
+            return replace(common, train_ips=packed.get("1"), eval_ips=float(eval_ips) if eval_ips else None, packed=packed)
         if "ours_train_images_per_s" not in data:
             return None
-        return Figure(**common, train_ips=float(data["ours_train_images_per_s"]),
-                      eval_ips=float(data["ours_eval_images_per_s"]))
+        return replace(common, train_ips=float(data["ours_train_images_per_s"]),
+                       eval_ips=float(data["ours_eval_images_per_s"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: not a throughput figure file ({type(exc).__name__}: {exc})") from None
 
@@ -357,3 +357,18 @@ def estimate_jobs(layout: Sequence[Sequence[RunConfig]], figures: Sequence[Figur
     return Estimate(p.device_name, sum(durations) * gpus_per_job / 3600, wall_seconds(durations, slots) / 3600,
                     slots * gpus_per_job, len(layout), max(durations) / 3600, figures_used, pack_lines, p.caveats, p.bound,
                     by_dataset)
+
+
+# -- CPU sweeps: local processes vs inline ------------------------------------------------------------
+def local_speedups(folder: Path = REPO_BENCH_DIR) -> list[tuple[float, float, str]]:
+    """(speed-up of ``--executor local`` over inline, load average, file name) of each measurement
+    ``python -m benchmark.bench.local_parallel`` kept in ``folder``; files that do not read are skipped."""
+    out = []
+    for path in sorted(Path(folder).glob("local_parallel_cpu_*.json")):
+        try:
+            data = read_json(path, ValueError, "a local_parallel measurement")
+            loads = data.get("load_average_before_each") or [float("nan")]
+            out.append((float(data["speedup_vs_inline"]["local"]), float(sum(loads) / len(loads)), path.name))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return sorted(out)

@@ -1,29 +1,34 @@
 """``spml-bench run ... --dry-run``: the bill before the sweep. The plan (runs, jobs, arrays,
-GPUs, runs per GPU) and the estimated GPU-hours and wall-clock from the measured throughput kept
-under ``results/_bench`` (``benchmark.sweep.cost``); nothing is submitted or written.
+GPUs, runs per GPU), the estimated GPU-hours and wall-clock from the measured throughput kept
+under ``results/_bench`` (``benchmark.sweep.cost``), naming the figure files it used, and what the
+same command without ``--dry-run`` would refuse (``benchmark.sweep.checks``: unprepared data, and
+for a SLURM submission missing pretrained weights). Nothing is submitted or written.
+
+Runs are priced as GPU runs when they will have a GPU where they run: ``--gpus N`` (any executor,
+so a bill can be made on a machine without one), ``--device cuda``, or ``--device auto`` on a
+machine with CUDA.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from benchmark.records.layout import BENCH
+from benchmark.sweep import checks
 from benchmark.sweep.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings, estimate_jobs, load_figures
-from benchmark.sweep.launch import LaunchOptions
-from benchmark.sweep.packing import job_layout
-from benchmark.sweep.status import RunState
+from benchmark.sweep.launch import LaunchOptions, local_suggestion
+from benchmark.sweep.packing import available_cpus, job_layout
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import RunState
 
 
 def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: bool) -> bool:
     device = job.cfg.device
     if device == "cpu":
         return False
-    if executor == "inline":
-        return device.startswith("cuda") or cuda_here
-    return options.gpus > 0 or device.startswith("cuda")
+    return options.gpus > 0 or device.startswith("cuda") or (executor == "inline" and cuda_here)
 
 
 def hours(h: float) -> str:
@@ -42,8 +47,21 @@ def _estimate_lines(e: Estimate, what: str) -> list[str]:
     return lines
 
 
+def _node_lines(options: LaunchOptions, results_dir: Path, todo: Sequence[Job]) -> list[str]:
+    """What the compute nodes must see: the environment each job starts and the shared paths."""
+    from benchmark.core.provenance import CODE_ROOT  # why: torch-free, needed only for a SLURM plan
+
+    roots = sorted({str(checks.data_root_of(j.cfg).resolve()) for j in todo})
+    setup = "; ".join(options.setup) if options.setup else "nothing (no --slurm-setup)"
+    return [f"  on the nodes: each job runs {options.node_python()} after: {setup}",
+            f"  the nodes must see at these same paths (a shared file system): results {Path(results_dir).resolve()}, "
+            f"data {', '.join(roots) or '-'}, the code {CODE_ROOT}, and that interpreter's environment"]
+
+
 def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str, options: LaunchOptions, *,
                    results_dir: Path, notes: Sequence[str] = ()) -> str:
+    """The plan and the bill of a sweep; ``notes``: what the data checks found (``checks.unprepared``),
+    replaced for a SLURM plan by everything its submission checks (``checks.submission_problems``)."""
     k = options.runs_per_gpu
     by_state = ", ".join(f"{n} {s}" for s, n in sorted(Counter(s.state for s in left).items())) or "none"
     lines = ["dry run: nothing submitted, nothing written",
@@ -76,6 +94,7 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                      f"{k} run(s) per task{' under CUDA MPS' if options.mps else ''}; "
                      f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
                      f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}")
+        lines += _node_lines(options, results_dir, todo)
     elif executor == "local":
         from benchmark.sweep.executors import LocalLauncher, visible_gpus  # why: submitit only for local plans
 
@@ -88,18 +107,28 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
     else:
         concurrent = 1
         lines.append("  inline: one run after the other in this process")
+        tip = local_suggestion(todo, available_cpus())
+        lines += [f"  {tip}"] if tip else []
 
     gpu_layout = [runs for runs in layout if gpus_of(runs[0])]
+    if gpu_layout and executor != "slurm" and not cuda_here and not any(j.cfg.device.startswith("cuda") for j in todo):
+        from benchmark.sweep.executors import visible_gpus  # why: submitit and torch.cuda only for this check
+
+        if not visible_gpus():
+            lines.append(f"  note: priced as GPU runs (--gpus {options.gpus}); this machine has no CUDA, so run here "
+                         "they would train on the CPU")
     if not todo:
         lines.append("estimate: nothing to run")
     elif not gpu_layout:
-        lines.append("estimate: none: these runs use no GPU (--gpus 0, --device cpu, or no CUDA here); "
-                     "the measured figures under results/_bench are GPU figures")
+        lines.append("estimate: none: these runs use no GPU (--device cpu, or --gpus 0 and no CUDA here); "
+                     "the measured figures under results/_bench are GPU figures: add --gpus N (or --device cuda) "
+                     "to price GPU runs from this machine")
     else:
         folders = [Path(results_dir) / BENCH, REPO_BENCH_DIR]
         figures, problems = load_figures(folders)
+        source = next((f for f in folders if Path(f).is_dir() and any(Path(f).glob("*.json"))), folders[-1])
         lines.append(f"estimate ({len(gpu_layout)} GPU job(s), {min(concurrent, len(gpu_layout))} at once; "
-                     f"figures from {next((f for f in folders if any(Path(f).glob('*.json'))), folders[-1])}):")
+                     f"measured figures from {Path(source).resolve()}, the files named below):")
         groups: dict[str, list[list]] = {}
         for runs in gpu_layout:
             groups.setdefault(Settings.of(runs[0].cfg).describe(), []).append([j.cfg for j in runs])
@@ -117,7 +146,17 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
                 lines.append(f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
                              f"GPU(s): {hours(single.wall_hours)} h")
         lines += [f"  note: {p}" for p in problems]
-    lines += [f"note: {n}" for n in notes]
+    refused = list(notes)
+    if executor == "slurm" and todo:
+        # exactly what the submission checks (offline nodes): data, image caches' space, weights
+        refused = checks.submission_problems([j.cfg for j in todo])
+    if refused:
+        what = "the submission" if executor == "slurm" else "the sweep"
+        lines.append(f"{what} would be refused until these are fixed:")
+        lines += [f"  {n}" for n in refused]
+    elif todo:
+        what = "the data and pretrained weights the jobs need are" if executor == "slurm" else "the data is"
+        lines.append(f"checks: {what} in place: the same command without --dry-run would start")
     return "\n".join(lines)
 
 

@@ -18,30 +18,43 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import submitit
 import torch
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from benchmark.core.provenance import CODE_ROOT
-from benchmark.sweep.launch import ExecutorUnavailableError, LaunchOptions, Progress, launch_info, record_job_failure, run_job, summary_of
 from benchmark.sweep.checks import check_jobs, check_packing
+from benchmark.sweep.launch import (
+    ExecutorUnavailableError,
+    LaunchOptions,
+    Progress,
+    launch_info,
+    record_job_failure,
+    run_job,
+    summary_of,
+)
 from benchmark.sweep.packing import Pack, available_cpus, job_layout, threads_per_run
-from benchmark.sweep.status import Submission, record_submissions
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import Submission, record_submissions
+
 
 class RunTask(submitit.helpers.Checkpointable):
     """One run as a submitit job. On requeue the inherited ``checkpoint`` resubmits this same
     call; training resumes from the run's checkpoint on disk, so nothing else needs saving.
     ``threads``: torch threads for the run (the local executor shares the CPUs among its
-    processes); ``None`` keeps torch's default (every CPU the job may use)."""
+    processes); ``None`` keeps torch's default (every CPU the job may use). ``announce``: the job's
+    log says when the run starts and ends (a SLURM log); the local launcher says that itself and
+    relays the rest (the epoch lines) from the job's log."""
 
-    def __init__(self, job: Job, threads: int | None = None) -> None:
+    def __init__(self, job: Job, threads: int | None = None, announce: bool = True) -> None:
         self.job = job
         self.threads = threads
+        self.announce = announce
 
     def __call__(self) -> dict[str, Any]:
         job = self.job
@@ -52,7 +65,7 @@ class RunTask(submitit.helpers.Checkpointable):
             return summary_of(job, record)
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        return run_job(job, log=lambda msg: print(msg, flush=True))
+        return run_job(job, log=lambda msg: print(msg, flush=True), announce=self.announce)
 
 
 class PackTask(submitit.helpers.Checkpointable):
@@ -103,6 +116,21 @@ class Handle:
         self.jobs, self.sjob, self.executor = list(jobs), sjob, executor
         self.gpu_ids = list(gpu_ids)  # local executor: the GPUs this job holds
         self.t0 = time.time()
+        self._read = 0  # bytes of the job's stdout already relayed
+        self._partial = b""  # a line not yet ended
+
+    def new_lines(self) -> list[str]:
+        """The run lines (``[label] ...``: start, epochs, end) the job printed since the last call;
+        submitit's own lines are left out."""
+        try:
+            with open(self.sjob.paths.stdout, "rb") as f:
+                f.seek(self._read)
+                data = f.read()
+        except OSError:  # not created yet
+            return []
+        self._read += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return [text for text in (line.decode("utf-8", "replace").rstrip() for line in lines) if text.startswith("[")]
 
     @property
     def job(self) -> Job:
@@ -143,6 +171,8 @@ class SubmititLauncher:
     run each, or packs of ``runs_per_gpu``), record submissions in the ledger, wait for the jobs."""
 
     cluster = ""
+    #: print the runs' epoch lines from the jobs' logs as they come (local jobs; SLURM jobs log on their nodes)
+    relay = False
 
     def __init__(self, options: LaunchOptions) -> None:
         check_packing(options.runs_per_gpu, self.cluster, options.gpus, options.mps)
@@ -151,7 +181,8 @@ class SubmititLauncher:
     def executor(self, gpus: int) -> submitit.AutoExecutor:
         o = self.options
         ex = submitit.AutoExecutor(folder=o.sweep_dir / "%j", cluster=self.cluster,
-                                  slurm_max_num_timeout=o.max_timeouts, local_max_num_timeout=o.max_timeouts)
+                                  slurm_max_num_timeout=o.max_timeouts, local_max_num_timeout=o.max_timeouts,
+                                  **({"slurm_python": o.node_python()} if self.cluster == "slurm" else {}))
         params: dict[str, Any] = {"name": f"spml-{o.sweep_dir.name}", "timeout_min": o.time_min, "gpus_per_node": gpus}
         if o.cpus is not None:
             params["cpus_per_task"] = o.cpus
@@ -163,6 +194,8 @@ class SubmititLauncher:
                     params[f"slurm_{key}"] = getattr(o, key)
             if o.sbatch:
                 params["slurm_additional_parameters"] = dict(o.sbatch)
+            if o.setup:
+                params["slurm_setup"] = list(o.setup)
             if o.max_parallel is not None:
                 params["slurm_array_parallelism"] = o.max_parallel
         ex.update_parameters(**params)
@@ -179,7 +212,7 @@ class SubmititLauncher:
     def task(self, runs: Sequence[Job], threads: int | None = None) -> RunTask | PackTask:
         o = self.options
         if o.runs_per_gpu == 1:
-            return RunTask(runs[0], threads)
+            return RunTask(runs[0], threads, announce=not self.relay)
         return PackTask(runs, o.runs_per_gpu, threads, o.mps)
 
     def _record(self, handles: Sequence[Handle]) -> None:
@@ -199,6 +232,9 @@ class SubmititLauncher:
         ended = []
         for h in list(active):
             summaries = h.outcome(force=force)
+            if self.relay and progress.verbose:
+                for line in h.new_lines():
+                    progress.write(line)
             if summaries is not None:
                 active.remove(h)
                 ended.append(h)
@@ -240,7 +276,8 @@ class SlurmLauncher(SubmititLauncher):
 
     def wait(self, handles: Sequence[Handle], verbose: bool = True) -> list[dict[str, Any]]:
         progress = Progress(sum(len(h.jobs) for h in handles), verbose)
-        active, results, last = list(handles), [], [0.0]
+        active, last = list(handles), [0.0]
+        results: list[dict[str, Any]] = []
         while active:
             self._poll(active, progress, results, last)
             if active:
@@ -270,6 +307,7 @@ class LocalLauncher(SubmititLauncher):
     not depend on what else is queued."""
 
     name = cluster = "local"
+    relay = True
 
     def cap(self, gpus: int, free_gpus: int) -> int:
         o = self.options
@@ -318,6 +356,8 @@ class LocalLauncher(SubmititLauncher):
                     with _code_on_path():
                         handle = Handle(runs, ex.submit(self.task(runs, threads)), self.cluster, ids)
                     self._record([handle])
+                    for job in runs:
+                        progress.started(job.cfg.label())
                     active.append(handle)
                 for handle in self._poll(active, progress, results, last):
                     free = sorted(free + handle.gpu_ids)

@@ -14,19 +14,21 @@ import errno
 import importlib
 import json
 import os
+import shlex
 import socket
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
-from benchmark.records import epochs_csv_path, write_record
+from benchmark.records import epochs_csv_path, read_record, write_record
 from benchmark.run import train
-from benchmark.run.record import failed_record
 from benchmark.run.epochlog import EpochCSV, TensorBoardLog, tensorboard_run_dir
+from benchmark.run.record import failed_record
 from benchmark.run.train import EpochObserver
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.checks import check_jobs, check_packing
@@ -62,6 +64,32 @@ class LaunchOptions:
     runs_per_gpu: int = 1
     #: start a CUDA MPS daemon in each packed job (where ``nvidia-cuda-mps-control`` exists)
     mps: bool = False
+    #: slurm: shell lines each job runs before Python starts (activate the environment, load modules)
+    setup: list[str] = field(default_factory=list)
+    #: slurm: the interpreter command on the nodes; default: ``python`` after ``setup``, else this one
+    python: str | None = None
+
+    def node_python(self) -> str:
+        """The interpreter a SLURM job starts: ``python`` as given, else ``python`` from the PATH the
+        setup lines leave, else the submitting process's own (then it must be on a shared file system)."""
+        if self.python is not None:
+            return self.python
+        return "python" if self.setup else shlex.quote(sys.executable)
+
+
+#: the default of ``--slurm-setup``: one shell line, e.g. ``source /shared/env/bin/activate``
+SETUP_ENV = "SPML_SLURM_SETUP"
+
+
+def slurm_setup(given: Sequence[str] | None) -> list[str]:
+    """The setup lines of a SLURM job: those given, else ``$SPML_SLURM_SETUP``'s, else none;
+    ``ValueError`` for an empty line."""
+    from_env = os.environ.get(SETUP_ENV, "")
+    lines = list(given) if given is not None else ([from_env] if from_env.strip() else [])
+    if any(not line.strip() for line in lines):
+        raise ValueError("--slurm-setup expects a shell command, e.g. \"source /shared/env/bin/activate\"; "
+                         "got an empty one")
+    return lines
 
 
 def launch_info() -> dict[str, Any]:
@@ -153,6 +181,7 @@ def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
             getattr(observer, "close", lambda: None)()
     record["launch"] = launch_info()
     write_job_record(job, record)
+    record = read_record(job.record_path)  # as written: sealed, in its JSON form
     # only now that the record is on disk may the checkpoint go: a record that could not be
     # written leaves the run resumable, not lost (a failed run keeps it for --retry-failed)
     if record["status"] in ("done", "diverged") and job.cfg.checkpoint and not job.cfg.keep_checkpoint:
@@ -212,7 +241,7 @@ class Progress:
 
     def __init__(self, total: int, verbose: bool) -> None:
         self.stream = sys.stderr
-        self.total, self.ended = total, 0
+        self.total, self.begun, self.ended = total, 0, 0
         self.verbose = verbose
         self.bar: Any = None
         if verbose and total and _isatty(self.stream):
@@ -225,8 +254,9 @@ class Progress:
             print(msg, file=self.stream, flush=True)
 
     def started(self, label: str) -> None:
+        self.begun += 1
         if self.verbose:
-            self.write(f"[{label}] started (run {self.ended + 1} of {self.total})")
+            self.write(f"[{label}] started (run {self.begun} of {self.total})")
 
     def finished(self, summary: dict[str, Any], seconds: float | None = None) -> None:
         self.ended += 1
@@ -284,6 +314,33 @@ class InlineLauncher:
             progress.close()
         return results
 
+
+def local_suggestion(jobs: Sequence[Job], cpus: int) -> str | None:
+    """One line suggesting ``--executor local`` to an inline sweep of ``jobs`` on a machine whose
+    process may use ``cpus`` cores, with the measured speed-up; ``None`` for fewer than
+    ``SUGGEST_LOCAL_FROM`` CPU runs or a single core. Inline stays the default: a CPU run's last bits
+    depend on its torch thread count, and the committed records were made inline at the machine's."""
+    import torch  # why: already loaded by the run layer; named here for the one CUDA question
+
+    cuda = torch.cuda.is_available()
+    cpu_runs = sum(1 for j in jobs if j.cfg.device == "cpu" or (j.cfg.device == "auto" and not cuda))
+    if cpus < 2 or cpu_runs < SUGGEST_LOCAL_FROM:
+        return None
+    from benchmark.sweep.cost import local_speedups  # why: the cost model is not needed by a sweep that runs
+
+    measured = local_speedups()
+    if measured:
+        low, high = measured[0], measured[-1]
+        gain = (f"{low[0]:.1f}x" if low is high else f"{low[0]:.1f}-{high[0]:.1f}x") + \
+            f" faster on a 2-core machine ({', '.join(m[2] for m in measured)} in results/_bench)"
+    else:
+        gain = "usually several times faster"
+    return (f"tip: --executor local runs {cpus} runs at once, 1 torch thread each: {gain}; inline stays the default "
+            f"because a CPU run's last bits depend on its thread count (the committed records were made inline)")
+
+
+#: the fewest pending CPU runs for which an inline sweep suggests the local executor
+SUGGEST_LOCAL_FROM = 4
 
 #: executor name → "module:class"; imported on use, so inline sweeps never import submitit
 LAUNCHERS: dict[str, str] = {

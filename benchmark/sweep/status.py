@@ -28,9 +28,9 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from benchmark.records.layout import LOGS
 from benchmark.sweep.plan import Job
@@ -204,6 +204,23 @@ def _first_line(text: object) -> str:
     return str(text).strip().splitlines()[0] if isinstance(text, str) and text.strip() else ""
 
 
+def shipped_records_hint(states: Sequence[RunState], results_dir: Path) -> str | None:
+    """When none of the sweep's runs has a record in ``results_dir`` but the repository's own
+    ``results/`` (an editable checkout: ``CODE_ROOT``) holds some: one line saying where they are
+    and how to use them; else ``None``."""
+    from benchmark.core.provenance import CODE_ROOT  # why: torch-free, asked only here
+
+    shipped = CODE_ROOT / "results"
+    if any(s.state != "missing" for s in states) or not shipped.is_dir() or \
+            Path(results_dir).resolve() == shipped.resolve():
+        return None
+    there = sum(Job(s.job.cfg, shipped).record_path.exists() for s in states)
+    if not there:
+        return None
+    return (f"no records of these runs in {results_dir}; the repository's shipped records ({shipped}) hold {there} "
+            f"of these {len(states)} runs: add --results-dir {shipped} to use them (only what is missing there runs)")
+
+
 def plan(states: Sequence[RunState], *, force: bool = False, retry_failed: bool = False) -> tuple[list[Job], list[RunState]]:
     """(to submit, left alone). Missing and interrupted runs are submitted, and so are corrupt ones
     (the caller names each file it replaces); failed and diverged ones with ``retry_failed``; done
@@ -251,4 +268,4 @@ def format_status(states: Sequence[RunState], max_failures: int = 20) -> str:
 
 
 __all__ = ["LEDGER", "STATES", "RunState", "Submission", "default_log_dir", "format_status", "new_sweep_dir",
-           "plan", "read_submissions", "record_submissions", "slurm_states", "sweep_state"]
+           "plan", "read_submissions", "record_submissions", "shipped_records_hint", "slurm_states", "sweep_state"]
