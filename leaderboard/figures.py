@@ -8,7 +8,10 @@ writes them.
 - ``density``: densities of the predicted probabilities of unannotated training entries that are
   truly positive vs truly negative, at the best epoch, one panel per method (mean of the seeds'
   densities); per class on demand.
-- ``loss``: training loss of the annotated labels (``-log p`` on observed positives) per epoch.
+- ``loss``: training loss of the annotated labels (``-log p`` on observed positives) per epoch, as
+  small multiples: the rows in groups of at most ``PER_PANEL`` (in the table's order), one panel
+  each on one shared y-scale, AN drawn in every panel as the reference; within a panel no two
+  series share a colour, so 25 series and more stay legible.
 - ``gain``: class-wise test-AP gain of one method over AN (mean over seeds).
 """
 
@@ -18,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +35,8 @@ from leaderboard.table import BASELINE, DATASET_ORDER, PROTOCOL_ORDER, ordered, 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">"]
 LINESTYLES = ["-", "--", ":", "-."]
 Series = tuple[str, str, str]  # method, labels, variant
+#: series per panel of the loss figure (tab10 has 10 colours; fewer keep a panel readable)
+PER_PANEL = 6
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,33 @@ def styles(rows: list[Series]) -> dict[Series, dict]:
             for i, r in enumerate(ordered_rows)}
 
 
+def panel_groups(rows: list[Series], per_panel: int = PER_PANEL) -> list[list[Series]]:
+    """The rows (baseline AN left out: it is drawn in every panel) in the table's order, cut into
+    near-equal groups of at most ``per_panel``; ``[[]]`` when only the baseline is there."""
+    others = [r for r in sorted(rows, key=lambda s: row_key(*s)) if r != (BASELINE, "1p", "")]
+    if not others:
+        return [[]]
+    count = math.ceil(len(others) / per_panel)
+    size = math.ceil(len(others) / count)
+    return [others[i:i + size] for i in range(0, len(others), size)]
+
+
+def panel_styles(group: list[Series]) -> dict[Series, dict]:
+    """Colour, marker and line style within one panel: a colour of its own for each series (AN,
+    drawn in black, is not among them)."""
+    from matplotlib import colormaps  # why: matplotlib loads only when figures are drawn, not for tables
+
+    cmap = colormaps["tab10"]
+    assert len(group) <= 10, "a panel holds at most 10 series (tab10's colours)"
+    return {r: {"color": cmap(i), "marker": MARKERS[i % len(MARKERS)], "linestyle": "-"} for i, r in enumerate(group)}
+
+
 def _densities(records: Records, spec: FigureSpec, row: Series) -> dict:
     """Bin edges, the mean over seeds of the positive and negative densities, and the seeds' mean
     Wasserstein distance and mean probabilities. Seeds whose histograms have another number of bins
     than the first seed's are left out of the mean (the record check keeps each record consistent)."""
-    pos, neg = [], []
+    pos: list[np.ndarray] = []
+    neg: list[np.ndarray] = []
     scalars: dict[str, list[float]] = {"wasserstein": [], "pos_mean": [], "neg_mean": []}
     bins = None
     cls_index = class_names(records, spec.dataset).index(spec.class_name) if spec.class_name else None
@@ -164,8 +192,8 @@ def _num(v: float, fmt: str = ".3f") -> str:
     return "n/a" if math.isnan(v) else format(v, fmt)
 
 
-def _draw_density(records: Records, spec: FigureSpec):  # noqa: ANN202 - a matplotlib Figure
-    from matplotlib.figure import Figure
+def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
 
     rows = density_rows(records, spec.dataset, spec.protocol)
     ncols = min(4, len(rows))
@@ -212,40 +240,57 @@ def _draw_density(records: Records, spec: FigureSpec):  # noqa: ANN202 - a matpl
     return fig
 
 
-def _draw_loss(records: Records, spec: FigureSpec):  # noqa: ANN202
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+def _draw_loss(records: Records, spec: FigureSpec):
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
 
     hist = history_frame(records)
     hist = hist[(hist["dataset"] == spec.dataset) & (hist["protocol"] == spec.protocol)]
     curves = hist.groupby(["method", "labels", "variant", "epoch"])["value"].agg(["mean", "count"]).reset_index()
-    rows = sorted({(m, l, v) for m, l, v in zip(curves["method"], curves["labels"], curves["variant"])},
+    rows = sorted({(m, lab, v) for m, lab, v in zip(curves["method"], curves["labels"], curves["variant"])},
                   key=lambda s: row_key(*s))
-    style = styles(rows)
-    fig = Figure(figsize=(9.5, 4.6), layout="constrained")
-    ax = fig.subplots()
-    for row in rows:
+    groups = panel_groups(rows)
+    ncols = min(2, len(groups))
+    nrows = math.ceil(len(groups) / ncols)
+    fig = Figure(figsize=(6.4 * ncols + 0.6, 3.6 * nrows + 1.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
+    reference = (BASELINE, "1p", "")
+    black = {"color": "black", "marker": "", "linestyle": "--"}
+
+    def curve(ax: Any, row: Series, st: dict) -> None:
         c = curves[(curves["method"] == row[0]) & (curves["labels"] == row[1]) & (curves["variant"] == row[2])]
-        seeds = int(hist[(hist["method"] == row[0]) & (hist["labels"] == row[1]) & (hist["variant"] == row[2])]["seed"].nunique())
-        st = style[row]
-        ax.plot(c["epoch"], c["mean"], color=st["color"], linestyle=st["linestyle"], lw=1.4)
+        mine = (hist["method"] == row[0]) & (hist["labels"] == row[1]) & (hist["variant"] == row[2])
+        seeds = int(hist[mine]["seed"].nunique())
+        ax.plot(c["epoch"], c["mean"], color=st["color"], linestyle=st["linestyle"], lw=1.5 if st["marker"] else 1.2,
+                label=series_label(*row) + (" (reference)" if row == reference else ""))
+        if not st["marker"]:
+            return
         # filled markers: every seed ran that epoch; hollow: some seeds had already stopped early
         full = c["count"] >= seeds
         ax.plot(c["epoch"][full], c["mean"][full], linestyle="none", marker=st["marker"], ms=4.5, color=st["color"])
         ax.plot(c["epoch"][~full], c["mean"][~full], linestyle="none", marker=st["marker"], ms=4.5,
                 markerfacecolor="white", markeredgecolor=st["color"])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean -log p on observed positives")
-    ax.set_ylim(0, None)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    # the legend shows colour, line style and marker together, as each series is drawn
-    handles = [Line2D([], [], color=style[r]["color"], linestyle=style[r]["linestyle"], marker=style[r]["marker"], ms=4.5,
-                      label=series_label(*r)) for r in rows]
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False,
-              ncols=2 if len(rows) > 18 else 1)
-    ax.set_title(f"{spec.dataset} ({spec.protocol}): training loss of annotated labels\neach point: mean over the seeds "
-                 "that ran that epoch (runs stop early at different epochs); hollow: fewer than all seeds", fontsize=10)
+
+    for ax, group in zip(axes, groups):
+        style = panel_styles(group)
+        for row in group:
+            curve(ax, row, style[row])
+        if reference in rows:
+            curve(ax, reference, black)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8, labelleft=True, labelbottom=True)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        # the legend under its panel: it never covers a curve
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8, frameon=False)
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    axes[0].set_ylim(0, None)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("mean -log p on observed positives", fontsize=9)
+    for ax in axes[:len(groups)]:
+        ax.set_xlabel("epoch", fontsize=9)
+    fig.suptitle(f"{spec.dataset} ({spec.protocol}): training loss of annotated labels, {len(rows)} rows in "
+                 f"{len(groups)} panel(s), {BASELINE} dashed in each\neach point: mean over the seeds that ran that "
+                 "epoch (runs stop early at different epochs); hollow marker: fewer than all seeds", fontsize=10)
     return fig
 
 
@@ -267,8 +312,8 @@ def gain_frame(records: Records, spec: FigureSpec) -> pd.DataFrame:
     return out
 
 
-def _draw_gain(records: Records, spec: FigureSpec):  # noqa: ANN202
-    from matplotlib.figure import Figure
+def _draw_gain(records: Records, spec: FigureSpec):
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
 
     g = gain_frame(records, spec).sort_values(["gain", "class_index"], ascending=[False, True], kind="stable")
     n = len(g)
@@ -313,4 +358,5 @@ def draw(records: Records, specs: list[FigureSpec], folder: str | Path) -> list[
     return written
 
 
-__all__ = ["BASELINE", "FigureSpec", "class_names", "draw", "gain_frame", "plan", "series_label", "styles"]
+__all__ = ["BASELINE", "PER_PANEL", "FigureSpec", "class_names", "draw", "gain_frame", "panel_groups", "panel_styles",
+           "plan", "series_label", "styles"]

@@ -9,17 +9,25 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 import run_all
-from benchmark.sweep.packing import available_cpus
 from benchmark.records import iter_records
+from benchmark.sweep.packing import available_cpus
 from benchmark.sweep.status import LEDGER
 
 
-def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(tmp_path: Path) -> None:
+def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "results"
     args = ["--methods", "an", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "256", "--results-dir", str(results),
-            "--data-root", str(tmp_path / "data"), "--quiet", "--no-leaderboard"]
+            "--data-root", str(tmp_path / "data"), "--no-leaderboard"]
     assert run_all.main([*args, "--executor", "local", "--max-parallel", "1", "--time", "10"]) == 0
+    # the jobs' run lines come through as they are printed, as inline: start, each epoch, end
+    err = capsys.readouterr().err
+    for seed in (0, 1):
+        label = f"[digits/an/1p/seed{seed}]"
+        assert f"{label} started" in err and f"{label} epoch 1:" in err and f"{label} done: test mAP" in err, err
 
     records = sorted((r for _, r in iter_records(results)), key=lambda r: r["started_at"])
     assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]

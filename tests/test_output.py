@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 import run_all
-from benchmark.run import epochlog, train
-from benchmark.sweep import launch
-from benchmark.spec.config import RunConfig
-from benchmark.sweep.launch import Progress, run_and_record
 from benchmark.records import epochs_csv_path, read_record
+from benchmark.run import epochlog, train
+from benchmark.spec.config import RunConfig
+from benchmark.sweep import launch
+from benchmark.sweep.launch import Progress, run_and_record
 from benchmark.sweep.plan import Job
 from tests.clirun import COMMANDS, REPO
 
@@ -209,3 +209,70 @@ def test_tensorboard_logs_the_same_scalars(tmp_path: Path, data_root: Path) -> N
         events = acc.Scalars(tag)
         assert [e.step for e in events] == [h["epoch"] for h in record["history"]]
         assert [e.value for e in events] == pytest.approx([h[key] for h in record["history"]], rel=1e-6)
+
+
+# -- labels, hints and the figures' legibility ------------------------------------------------------
+def test_every_log_label_names_the_runs_variant(data_root: Path) -> None:
+    """A grid's two runs never print the same label: the variant (hyper-parameters off the default) is in it."""
+    default = _cfg(data_root, method="em")
+    grid = [_cfg(data_root, method="em", hparams={"alpha": a}) for a in (0.3, 0.5)]
+    assert default.label() == "digits/em/1p/seed0"
+    assert [c.label() for c in grid] == ["digits/em (alpha=0.3)/1p/seed0", "digits/em (alpha=0.5)/1p/seed0"]
+    line = launch.end_line({"label": grid[0].label(), "status": "done", "test_map": 80.0})
+    assert line.startswith("[digits/em (alpha=0.3)/1p/seed0] done")
+
+
+def test_an_inline_sweep_suggests_the_local_executor_with_the_measured_speedup(data_root: Path) -> None:
+    jobs = [Job(_cfg(data_root, seed=s, device="cpu"), Path("r")) for s in range(4)]
+    tip = launch.local_suggestion(jobs, cpus=2)
+    assert tip is not None and "--executor local" in tip and "x faster" in tip and "local_parallel_cpu_" in tip
+    assert launch.local_suggestion(jobs, cpus=1) is None, "one core: nothing to gain"
+    assert launch.local_suggestion(jobs[:3], cpus=2) is None, "a few runs: not worth a line"
+
+
+def test_outside_the_repository_a_sweep_without_records_says_where_the_shipped_ones_are(tmp_path: Path) -> None:
+    from benchmark.core.provenance import CODE_ROOT
+    from benchmark.spec.config import SweepConfig
+    from benchmark.sweep.status import RunState, shipped_records_hint
+
+    shipped = CODE_ROOT / "results"
+    jobs = [Job(run.cfg, tmp_path / "results") for run in SweepConfig().planned()]
+    if not any(Job(j.cfg, shipped).record_path.exists() for j in jobs):
+        pytest.skip(f"no shipped records of the default sweep under {shipped}")
+    hint = shipped_records_hint([RunState(j, "missing") for j in jobs], tmp_path / "results")
+    assert hint is not None and str(shipped) in hint and f"--results-dir {shipped}" in hint
+    assert "\n" not in hint
+    assert shipped_records_hint([RunState(jobs[0], "done"), *[RunState(j, "missing") for j in jobs[1:]]],
+                                tmp_path / "results") is None, "a folder with records of its own needs no hint"
+    assert shipped_records_hint([RunState(Job(j.cfg, shipped), "missing") for j in jobs], shipped) is None
+
+
+def test_the_loss_figure_stays_legible_with_25_series() -> None:
+    """Small multiples: at most PER_PANEL series a panel, no colour twice within a panel, AN in every
+    panel, every row kept in the table's order."""
+    from leaderboard.figures import PER_PANEL, panel_groups, panel_styles
+
+    rows = [("an", "1p", ""), *[(f"m{i:02d}", "1p", "") for i in range(24)]]
+    groups = panel_groups(rows)
+    assert all(0 < len(g) <= PER_PANEL for g in groups) and len(groups) == 4
+    assert [r for g in groups for r in g] == sorted(rows[1:]), "every series once, AN drawn as the reference"
+    for g in groups:
+        assert len({st["color"] for st in panel_styles(g).values()}) == len(g)
+
+
+def test_the_committed_loss_figure_has_no_cut_text() -> None:
+    """Drawn from the committed records: every text of the figure lies inside its canvas."""
+    from leaderboard import figures
+    from leaderboard.records import read_records
+
+    records = read_records(REPO / "results")
+    spec = next(s for s in figures.plan(records) if s.kind == "loss" and s.dataset == "digits")
+    fig = figures.DRAW["loss"](records, spec)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # why: the figure module draws headless too
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    drawn = fig.get_tightbbox(canvas.get_renderer())  # every drawn artist, in inches
+    width, height = fig.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, \
+        f"text outside the canvas: {drawn} vs {width}x{height} in"
