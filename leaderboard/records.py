@@ -134,7 +134,7 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
 
 
 def read_records(results_dir: str | Path, *, strict: bool = False, allow_mixed_code: bool = False,
-                 verify: bool = False) -> Records:
+                 verify: bool = True) -> Records:
     """Every record under ``results_dir``, in sorted path order, judged by the record contract
     (``benchmark.records``) as the sweep judges it. Files that are not run records and cells that
     cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise ``RecordError``

@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from benchmark.records.identity import config_run_id, record_name
 from leaderboard import published
 from leaderboard.__main__ import main as cli
 from leaderboard.build import export, markdown, write_leaderboard
@@ -133,7 +134,7 @@ def parse_main_tables(text: str) -> dict[tuple[str, str, str, str], str]:
         if not m:
             continue
         for block in section.split("\n\n"):
-            lines = [l for l in block.splitlines() if l.startswith("|")]
+            lines = [line for line in block.splitlines() if line.startswith("|")]
             if not lines or "published" in lines[0]:
                 continue
             head = [h.strip() for h in lines[0].strip("|").split("|")]
@@ -193,7 +194,7 @@ def test_bold_marks_the_best_and_the_rows_tied_with_it_and_outliers() -> None:
 
 def test_rows_follow_the_paper_order_then_since_the_paper_then_other_methods() -> None:
     table = _main_table(markdown(FIXTURES))
-    rows = [(p[0], p[1]) for p in ([c.strip() for c in l.strip("|").split("|")] for l in table.splitlines()[2:])]
+    rows = [(p[0], p[1]) for p in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])]
     assert rows == [("bce", "full"), ("bce", "1p_all_n"), ("an", "1p"), ("dw", "1p"), ("focal", "1p"), ("asl", "1p"),
                     ("em", "1p"), ("em (alpha=0.3)", "1p"), ("*since the paper*", ""), ("epr", "1p"), ("ll_r", "1p"),
                     ("*other methods*", ""), ("zz_new", "1p")]
@@ -303,7 +304,7 @@ def test_figures_are_written_linked_and_valid_png(tmp_path: Path) -> None:
     out = tmp_path / "board" / "README.md"
     text = write_leaderboard(FIXTURES, out, class_name="person")
     links = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
-    assert {Path(l).name.split("_")[0] for l in links} == {"density", "loss", "gain"}
+    assert {Path(link).name.split("_")[0] for link in links} == {"density", "loss", "gain"}
     for link in links:
         data = (out.parent / link).read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 1024, link
@@ -352,7 +353,7 @@ def _copy(tmp_path: Path) -> Path:
 #: the fixture files that are not valid records, and the cell mixing two precisions
 NOT_RECORDS = ["notes.json", "digits/runs_list.json", "digits/bce__full__seed1__0043emptyfile0.json",
                "voc/an__1p__seed3__0042truncated0.json", "voc/an__1p__seed4__0044nonfinite0.json",
-               "voc/dw__1p__seed1__0041f1x7ur300001.json"]
+               "voc/dw__1p__seed1__7a8537489abda324.json"]
 
 
 def _clean_copy(tmp_path: Path) -> Path:
@@ -366,25 +367,27 @@ def _clean_copy(tmp_path: Path) -> Path:
 
 def test_bad_record_is_named_and_left_out_or_raised_when_strict(tmp_path: Path) -> None:
     root = _clean_copy(tmp_path)
-    path = root / "voc" / "an__1p__seed0__0004f1x7ur300000.json"
+    path = root / "voc" / "an__1p__seed0__87500ce6e29d9442.json"
     rec = json.loads(path.read_text())
     rec["test_map"] = "high"
     path.write_text(json.dumps(rec))
     records = read_records(root)
-    bad = [x for x in records.invalid if x.path == "voc/an__1p__seed0__0004f1x7ur300000.json"]
+    bad = [x for x in records.invalid if x.path == "voc/an__1p__seed0__87500ce6e29d9442.json"]
     assert bad and bad[0].problem == "field 'test_map' is \"high\", expected a finite number (a done run's test mAP)"
     assert main_cells(records).set_index(["method", "variant", "labels", "dataset", "protocol"]).loc[
         ("an", "", "1p", "voc", "finetune"), "n"] == 2  # the other seeds are still there
-    with pytest.raises(RecordError, match=r"an__1p__seed0__0004f1x7ur300000\.json: field 'test_map' is \"high\""):
+    with pytest.raises(RecordError, match=r"an__1p__seed0__87500ce6e29d9442\.json: field 'test_map' is \"high\""):
         read_records(root, strict=True)
 
 
 def test_records_of_two_configurations_in_one_cell_are_left_out(tmp_path: Path) -> None:
     root = _clean_copy(tmp_path)
-    path = root / "voc" / "an__1p__seed8__0006f1x7ur300008.json"
+    path = root / "voc" / "an__1p__seed8__d6d755f576e3a091.json"
     rec = json.loads(path.read_text())
     rec["config"]["epochs"] = 3
-    path.write_text(json.dumps(rec))
+    rec["run_id"] = config_run_id(rec["config"])  # a run of another configuration, as the harness names it
+    path.unlink()
+    (root / "voc" / record_name(rec)).write_text(json.dumps(rec))
     records = read_records(root)
     names = {c.name: c.problem for c in records.bad_cells}
     assert names["finetune/1p/an/voc"].startswith("mixes runs of different configurations (epochs: 10")
@@ -419,8 +422,9 @@ def test_leaderboard_never_imports_torch_or_the_harness() -> None:
     code = (
         "import sys, tempfile; import leaderboard.build, leaderboard.__main__, leaderboard.summary; "
         "from leaderboard import figures; from leaderboard.records import read_records, runs_frame; "
-        f"r = read_records({str(FIXTURES)!r}); leaderboard.build.markdown({str(FIXTURES)!r}); runs_frame({str(FIXTURES)!r}); "
-        f"leaderboard.summary.sweep_summary({str(FIXTURES)!r}, ['0015f1x7ur300000']); "
+        f"r = read_records({str(FIXTURES)!r}); leaderboard.build.markdown({str(FIXTURES)!r}); "
+        f"runs_frame({str(FIXTURES)!r}); "
+        f"leaderboard.summary.sweep_summary({str(FIXTURES)!r}, ['e065b52b4eb9fa72']); "
         "figures.draw(r, [s for s in figures.plan(r) if s.kind == 'density'][:1], tempfile.mkdtemp()); "
         # the package root, the foundation and the record contract are torch-free: the rest is the harness
         "ok = lambda m: m == 'benchmark' or m.split('.')[:2] in (['benchmark', 'core'], ['benchmark', 'records']); "

@@ -14,19 +14,29 @@ import pandas as pd
 import pytest
 
 from benchmark.records import write_record
+from benchmark.records.identity import REPEATED, config_run_id, record_name
 from leaderboard.build import export, markdown
 from leaderboard.records import RecordError, read_records, row_label, runs_frame, variant_label
 from leaderboard.table import main_cells
 from leaderboard.tuning import tuned_frame
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "records"
-GOOD = FIXTURES / "voc" / "an__1p__seed0__0004f1x7ur300000.json"
+GOOD = FIXTURES / "voc" / "an__1p__seed0__87500ce6e29d9442.json"
 
 
 def _record(**changes: object) -> dict:
     rec = json.loads(GOOD.read_text())
     rec.update(changes)
     return rec
+
+
+def _as_run(rec: dict) -> dict[str, dict]:
+    """``{path: record}`` of a made-up record as the harness would write it: its config repeating its
+    identity fields, its run id the hash of its config, under its own file name (else it is invalid)."""
+    rec = json.loads(json.dumps(rec))
+    rec["config"].update({k: rec[k] for k in REPEATED if k in rec})
+    rec["run_id"] = config_run_id(rec["config"])
+    return {f"{rec['dataset']}/{record_name(rec)}": rec}
 
 
 def _folder(tmp_path: Path, files: dict[str, object]) -> Path:
@@ -88,7 +98,7 @@ def test_a_record_without_variant_is_the_main_row_and_a_variant_is_its_own(tmp_p
     old = {k: v for k, v in _record().items() if k not in ("variant", "study")}
     variant = _record(seed=0, run_id="v0", variant={"theta": 0.1, "alpha": 0.3}, config={**_record()["config"],
                                                                                      "hparams": {"alpha": 0.3, "theta": 0.1}})
-    root = _folder(tmp_path, {"voc/old.json": {**old, "seed": 1, "run_id": "old1"}, "voc/v.json": variant})
+    root = _folder(tmp_path, {**_as_run({**old, "seed": 1}), **_as_run(variant)})
     records = read_records(root)
     assert not records.invalid and not records.bad_cells
     assert sorted(records.frame["variant"]) == ["", "", "alpha=0.3, theta=0.1"]
@@ -110,15 +120,18 @@ def test_two_configurations_of_one_variant_are_a_bad_cell_but_two_variants_are_n
     a = _record(seed=1, run_id="a", variant={"alpha": 0.3}, config={**base["config"], "hparams": {"alpha": 0.3}})
     b = _record(seed=2, run_id="b", variant={"alpha": 0.3}, config={**base["config"], "hparams": {"alpha": 0.3}, "epochs": 3})
     c = _record(seed=1, run_id="c", variant={"alpha": 0.5}, config={**base["config"], "hparams": {"alpha": 0.5}})
-    records = read_records(_folder(tmp_path, {"voc/a.json": a, "voc/b.json": b, "voc/c.json": c}))
+    records = read_records(_folder(tmp_path, {**_as_run(a), **_as_run(b), **_as_run(c)}))
     assert [x.name for x in records.bad_cells] == ["finetune/1p/an (alpha=0.3)/voc"]
     cells = main_cells(records).set_index("variant")
     assert cells.loc["alpha=0.5", "n"] == 1 and cells.loc["", "n"] == 1 and cells.loc["alpha=0.3", "n"] == 0
 
 
 def test_two_records_of_one_seed_in_a_cell_are_a_bad_cell(tmp_path: Path) -> None:
-    copy = _record(run_id="other")
-    records = read_records(_folder(tmp_path, {"voc/copy.json": copy}))
+    # another run of seed 0 in the same cell (the device is part of a run's id, not of its cell); a mere copy
+    # under another name is not a record at all (test_records_verify)
+    other = _record()
+    other["config"] = {**other["config"], "device": "cuda:1"}
+    records = read_records(_folder(tmp_path, _as_run(other)))
     assert len(records.bad_cells) == 1 and "more than one record for seed(s) [0]" in records.bad_cells[0].problem
     assert main_cells(records)["n"].tolist() == [0]
 
@@ -127,7 +140,7 @@ def test_mixed_precision_in_one_cell_is_reported_and_the_rest_built() -> None:
     records = read_records(FIXTURES)
     bad = {c.name: c for c in records.bad_cells}
     assert set(bad) == {"finetune/1p/dw/voc"}
-    assert "amp: 'off' in voc/dw__1p__seed0__0040f1x7ur300000.json vs 'bf16'" in bad["finetune/1p/dw/voc"].problem
+    assert "amp: 'off' in voc/dw__1p__seed0__98466d883d3b4340.json vs 'bf16'" in bad["finetune/1p/dw/voc"].problem
     assert "| dw                | 1p       | — (left out ⚠)" in markdown(FIXTURES)
 
 
@@ -160,11 +173,13 @@ def _study_folder(tmp_path: Path, trials: dict[int, list[tuple[int, float, float
     base = _record()
     for t, runs in trials.items():
         for seed, val, test, status in runs:
-            variant = {} if t == 0 else {"alpha": 0.1 * t}
-            rec = _record(seed=seed, run_id=f"t{t}s{seed}", val_map=val, test_map=test, status=status, variant=variant,
+            alpha = {0: 0.2, 1: 0.1, 2: 0.3}[t]  # distinct values: equal configs would be one run (one run id)
+            variant = {} if t == 0 else {"alpha": alpha}
+            rec = _record(seed=seed, val_map=val, test_map=test, status=status, variant=variant,
+                          per_class_ap={name: test for name in base["per_class_ap"]},  # test_map is their mean
                           study={"name": "tune", "trials": 3, "trial": t, "space_seed": 7},
-                          config={**base["config"], "hparams": {"alpha": 0.2 if t == 0 else 0.1 * t}})
-            files[f"voc/t{t}s{seed}.json"] = rec
+                          config={**base["config"], "hparams": {"alpha": alpha}})
+            files.update(_as_run(rec))
     root = _folder(tmp_path, files)
     (root / "voc" / GOOD.name).unlink()
     return root
@@ -225,19 +240,21 @@ def test_the_docs_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPat
     usage = (Path(__file__).resolve().parent.parent / "docs" / "usage.md").read_text(encoding="utf-8")
     section = usage[re.search(r"Every run in a\s+notebook", usage).end():]  # type: ignore[union-attr]
     code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
-    assert len([l for l in code.strip().splitlines() if l.strip()]) == 3
+    assert len([line for line in code.strip().splitlines() if line.strip()]) == 3
     shutil.copytree(FIXTURES, tmp_path / "results")
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(code, "docs/usage.md", "exec"), scope)  # noqa: S102 - the documented example, as written
+    exec(compile(code, "docs/usage.md", "exec"), scope)  # exec: the documented example, as written
     assert len(scope["runs"]) == 39
 
 
 def test_a_diverged_record_with_nan_numbers_is_valid_and_listed_apart(tmp_path: Path) -> None:
     root = _folder(tmp_path, {})
-    write_record(root / "voc" / "d.json", _record(  # as the harness writes it: its NaN numbers as null
-        seed=3, run_id="d3", status="diverged", test_map=float("nan"), val_map=float("nan"),
-        divergence={"rule": "non_finite_predictions", "reason": "NaN outputs", "evidence": {"epoch": 1}}))
+    ((name, rec),) = _as_run(_record(seed=3, status="diverged", test_map=None, val_map=None,
+                                     divergence={"rule": "non_finite_predictions", "reason": "NaN outputs",
+                                                 "evidence": {"epoch": 1}})).items()
+    # as the harness writes it: its NaN numbers as null
+    write_record(root / name, {**rec, "test_map": float("nan"), "val_map": float("nan")})
     records = read_records(root)
     assert not records.invalid and len(records.diverged) == 1
     cell = main_cells(records).iloc[0]

@@ -7,12 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
+from benchmark.records.identity import config_run_id, record_name
 from leaderboard.records import read_records
 from leaderboard.summary import sweep_summary
 from leaderboard.table import PAPER_ORDER, SINCE_PAPER
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "records"
-TEMPLATE = FIXTURES / "voc" / "an__1p__seed0__0004f1x7ur300000.json"
+TEMPLATE = FIXTURES / "voc" / "an__1p__seed0__87500ce6e29d9442.json"
 
 
 def _ids(pattern: str) -> list[str]:
@@ -23,12 +24,12 @@ def test_only_the_cells_the_sweep_touched() -> None:
     text = sweep_summary(FIXTURES, _ids("voc/an__1p__seed[018]__*.json") + _ids("digits/asl__*.json"))
     lines = text.splitlines()
     assert lines[0] == "this sweep: 6 runs — 5 done, 1 diverged"
-    rows = [l.split()[0] for l in lines if l and l.split()[0] in {"an", "asl", "em", "bce", "epr"}]
+    rows = [line.split()[0] for line in lines if line and line.split()[0] in {"an", "asl", "em", "bce", "epr"}]
     assert rows == ["an", "asl"]
-    an = next(l for l in lines if l.startswith("an "))
+    an = next(line for line in lines if line.startswith("an "))
     # the whole cell (every seed in the folder), its published figure and the difference
     assert "*86.17 ± 1.26 (3)  pub 85.89 Δ +0.28" in an
-    asl = next(l for l in lines if l.startswith("asl "))
+    asl = next(line for line in lines if line.startswith("asl "))
     assert "*62.75 ± 0.35 (2) +1 diverged" in asl
 
 
@@ -54,17 +55,20 @@ def test_a_full_sweep_of_every_row_on_four_datasets_fits_a_screen(tmp_path: Path
         for i, method in enumerate([*PAPER_ORDER, *SINCE_PAPER, "my_plugin"]):
             labels = "full" if method == "bce" else "1p"
             for seed in (0, 1, 8):
-                rid = f"{dataset}{method}{seed}"
+                config = {**base["config"], "dataset": dataset, "method": method, "labels": labels, "seed": seed}
+                rid = config_run_id(config)
+                test_map = 50.0 + i + 0.1 * seed
                 rec = {**base, "dataset": dataset, "method": method, "labels": labels, "seed": seed, "run_id": rid,
-                       "test_map": 50.0 + i + 0.1 * seed, "config": {**base["config"], "dataset": dataset, "method": method}}
-                (tmp_path / dataset / f"{rid}.json").write_text(json.dumps(rec))
+                       "test_map": test_map, "per_class_ap": {c: test_map for c in base["per_class_ap"]},
+                       "config": config}
+                (tmp_path / dataset / record_name(rec)).write_text(json.dumps(rec))
                 ids.append(rid)
     text = sweep_summary(tmp_path, ids)
     lines = text.splitlines()
-    assert len(lines) <= 60 and max(len(l) for l in lines) <= 160, (len(lines), max(len(l) for l in lines))
-    assert sum(l.startswith("gr_loss ") for l in lines) == 2  # the datasets in two tables side by side
+    assert len(lines) <= 60 and max(len(line) for line in lines) <= 160, (len(lines), max(len(line) for line in lines))
+    assert sum(line.startswith("gr_loss ") for line in lines) == 2  # the datasets in two tables side by side
     assert "pub 73.17‡ Δ" in text  # gr_loss on COCO, a later paper's single number
-    an = [l for l in lines if l.startswith("an ")]
+    an = [line for line in lines if line.startswith("an ")]
     assert "51.30 ± 0.44 (3)  pub 85.89 Δ -34.59 ⚠" in an[0] and "pub 64.92 Δ -13.62 ⚠" in an[0]  # voc, coco: first table
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.records.identity import config_run_id, record_name
 from tests.clirun import REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
 FIXTURES = REPO / "tests" / "data" / "records"
@@ -139,7 +140,7 @@ def test_bad_arguments(clean: Path, args: list[str], needle: str) -> None:
 def test_power_needs_cells_with_two_runs(tmp_path: Path) -> None:
     root = tmp_path / "results"
     (root / "voc").mkdir(parents=True)
-    shutil.copy(FIXTURES / "voc" / "ll_r__1p__seed0__0011f1x7ur300000.json", root / "voc")
+    shutil.copy(FIXTURES / "voc" / "ll_r__1p__seed0__3917780a32791314.json", root / "voc")
     assert_user_error(run_cli("leaderboard", ["--results-dir", str(root), "--power"]), "two runs or more")
 
 
@@ -167,11 +168,14 @@ def test_strict_refuses_bad_records(results: Path) -> None:
 
 def test_a_record_that_breaks_every_figure_assumption_still_builds(results: Path) -> None:
     """Valid but odd: no analysis, no history, no per-class AP, an unknown protocol and dataset."""
-    rec = json.loads((FIXTURES / "voc" / "an__1p__seed0__0004f1x7ur300000.json").read_text())
+    rec = json.loads((FIXTURES / "voc" / "an__1p__seed0__87500ce6e29d9442.json").read_text())
     for k in ("analysis", "history", "per_class_ap", "thresholds"):
         rec.pop(k)
-    rec.update(protocol="prompt", dataset="mystery", run_id="odd")
-    (results / "odd.json").write_text(json.dumps(rec))
+    rec.update(protocol="prompt", dataset="mystery")
+    rec["config"].update(protocol="prompt", dataset="mystery")
+    rec["run_id"] = config_run_id(rec["config"])  # as the harness would name it: else it is not a record
+    (results / "mystery").mkdir()
+    (results / "mystery" / record_name(rec)).write_text(json.dumps(rec))
     proc = run_cli("leaderboard", ["--results-dir", str(results)])
     assert proc.returncode == 0, proc.stderr
     assert "## Test mAP — prompt" in (results / "_leaderboard" / "README.md").read_text()
