@@ -43,6 +43,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--power", action="store_true",
                    help="print, per dataset, the pooled seed std and the seeds needed to resolve a difference of --delta mAP")
     p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
+    p.add_argument("--allow-mixed-code", action="store_true",
+                   help="pool runs made by different code (provenance.code.sha256) in one cell; the page names "
+                        "such cells (default: such a cell is a conflict, left out)")
     p.add_argument("--strict", action="store_true",
                    help="exit 2 if any file is not a valid record or any cell is left out (for CI), instead of skipping them")
     p.add_argument("--site", type=Path, default=None, metavar="DIR",
@@ -77,20 +80,21 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             raise LeaderboardError(f"--strict: {len(warned)} invalid record file(s) or cell(s) left out (named above)")
 
     if args.power:
-        text = power_text(args.results_dir, args.delta, warn)
+        text = power_text(args.results_dir, args.delta, warn, allow_mixed_code=args.allow_mixed_code)
         strict_check()
     elif args.format == "markdown":
         if args.strict:
-            load(args.results_dir, warn)
+            load(args.results_dir, warn, allow_mixed_code=args.allow_mixed_code)
             strict_check()
         site = None if args.no_site else args.site or default_site(markdown_out)
         write_leaderboard(args.results_dir, markdown_out, args.gain_method, args.class_name,
-                          warn=None if args.strict else warn, create_parents=args.out is None, site=site)
+                          warn=None if args.strict else warn, create_parents=args.out is None, site=site,
+                          allow_mixed_code=args.allow_mixed_code)
         print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}"
               + ("" if site is None else f"; the site: {Path(site) / 'index.html'}"), file=sys.stderr)
         return 0
     else:
-        text = export(args.results_dir, args.format, warn)
+        text = export(args.results_dir, args.format, warn, allow_mixed_code=args.allow_mixed_code)
         strict_check()
     if args.out is not None:
         write_text(args.out, text)

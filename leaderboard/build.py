@@ -40,11 +40,13 @@ def _write_text(path: Path, text: str) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def load(results_dir: str | Path, warn: Warn | None = None, *, require: bool = True) -> Records:
+def load(results_dir: str | Path, warn: Warn | None = None, *, require: bool = True,
+         allow_mixed_code: bool = False) -> Records:
     """The records of an existing results folder; each invalid file and bad cell passed to ``warn``;
-    ``require``: no valid record is an error."""
+    ``require``: no valid record is an error; ``allow_mixed_code``: pool runs of different code in a
+    cell (the page names such cells) instead of leaving the cell out."""
     root = check_results_dir(results_dir)
-    records = read_records(root)
+    records = read_records(root, allow_mixed_code=allow_mixed_code)
     for line in records.warnings():
         if warn is not None:
             warn(line)
@@ -63,12 +65,12 @@ def markdown(results_dir: str | Path, gain_method: str = DEFAULT_GAIN_METHOD) ->
     return render(records, figs.plan(records, gain_method), gain_method)
 
 
-def export(results_dir: str | Path, fmt: str, warn: Warn | None = None) -> str:
+def export(results_dir: str | Path, fmt: str, warn: Warn | None = None, *, allow_mixed_code: bool = False) -> str:
     """``csv``/``json``/``latex``: the main table; ``runs``/``runs-jsonl``: one row per record;
     ``markdown``: the whole leaderboard (no figures)."""
     if fmt != "markdown" and fmt not in FORMATS:
         raise LeaderboardError(f"unknown format '{fmt}'; expected one of markdown, {', '.join(FORMATS)}")
-    records = load(results_dir, warn)
+    records = load(results_dir, warn, allow_mixed_code=allow_mixed_code)
     if fmt == "markdown":
         return render(records, figs.plan(records, DEFAULT_GAIN_METHOD), DEFAULT_GAIN_METHOD)
     return FORMATS[fmt](records)
@@ -79,13 +81,14 @@ def write_text(path: str | Path, text: str) -> None:
     _write_text(check_out(path), text)
 
 
-def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None) -> str:
+def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None, *,
+               allow_mixed_code: bool = False) -> str:
     """The seeds-needed table (``python -m leaderboard --power``) for a difference of ``delta`` mAP
     (and the page's 0.5 / 1 / 2)."""
     if not delta > 0:
         raise LeaderboardError(f"--delta is {delta}, expected a difference in mAP points > 0")
     deltas = tuple(sorted({*POWER_DELTAS, delta}))
-    power = power_frame(load(results_dir, warn), deltas)
+    power = power_frame(load(results_dir, warn, allow_mixed_code=allow_mixed_code), deltas)
     if power.empty:
         raise LeaderboardError(f"no cell under {results_dir} has two runs or more: nothing to estimate the seed std from; "
                                "run more seeds (--seeds 0 1 8)")
@@ -95,7 +98,8 @@ def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = 
 
 def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
                       gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None, *,
-                      warn: Warn | None = None, create_parents: bool = True, site: str | Path | None = None) -> str:
+                      warn: Warn | None = None, create_parents: bool = True, site: str | Path | None = None,
+                      allow_mixed_code: bool = False) -> str:
     """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
     beside it (and the static web site to the folder ``site``, if given); returns the markdown.
     ``class_name`` also draws the per-class density figures of that class (not linked). Raises only
@@ -103,7 +107,7 @@ def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
     cannot be written, a class no dataset has."""
     out = Path(default_out(results_dir) if out is None else out)
     check_out(out, create_parents=create_parents or out == default_out(results_dir))
-    records = load(results_dir, warn)
+    records = load(results_dir, warn, allow_mixed_code=allow_mixed_code)
     if class_name is not None and not any(class_name in figs.class_names(records, d) for d in set(records.frame["dataset"])):
         raise LeaderboardError(f"no dataset in {results_dir} has a class named '{class_name}'")
     specs = figs.plan(records, gain_method)
