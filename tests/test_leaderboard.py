@@ -436,7 +436,7 @@ def test_leaderboard_never_imports_torch_or_the_harness() -> None:
 
 def test_other_results_folders_never_overwrite_the_committed_leaderboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from leaderboard import figures
-    from leaderboard.build import HERE, default_out
+    from leaderboard.paths import HERE, default_out
 
     monkeypatch.setattr(figures, "draw", lambda records, specs, folder: [])  # drawing is tested above
 
