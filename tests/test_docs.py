@@ -48,8 +48,8 @@ BIN = Path(sys.executable).parent
 NEEDS = {"data", "gpu", "cluster", "network", "time", "ci"}
 #: left out of a page's working copy: environments, data and build output at the top, caches anywhere
 TOP_LEVEL_NOT_COPIED = {".git", ".venv", "venv", "data", "build", "site"}
-CACHES = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*_cache", ".benchmarks", "_scratch", "_logs", "_checkpoints",
-                                "_leaderboard", "_corrupt")
+CACHES = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*_cache", ".benchmarks", "_scratch", "_logs",
+                                "_checkpoints", "_leaderboard", "_corrupt")
 
 
 def not_copied(folder: str, names: list[str]) -> set[str]:
@@ -140,6 +140,10 @@ def saved_examples(page: Path) -> dict[str, str]:
     return out
 
 
+#: every file a page saves into its copy of the repository
+EXAMPLES = {name for page in PAGES for name in saved_examples(page)}
+
+
 @pytest.fixture(scope="module")
 def workdirs() -> dict[tuple[tuple[str, str], ...], Path]:
     """The module's copies of the repository, by the example files saved into them (most pages: none)."""
@@ -203,8 +207,9 @@ def ours(argv: tuple[str, ...]) -> bool:
 
 def call(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``argv`` run as ``run`` would, but in this process when it is one of our entry points (they
-    all import torch: seconds a process); the environment and the folder are restored after."""
-    if not ours(argv):
+    all import torch: seconds a process) and ``cwd`` is a plain copy of the repository (a saved
+    example, such as a new method, exists only there); the environment and the folder are restored."""
+    if not ours(argv) or any((cwd / name).exists() for name in EXAMPLES):
         return run(resolve(argv), cwd, env)
     out, err, saved, here = io.StringIO(), io.StringIO(), dict(os.environ), os.getcwd()
     saved_argv, code = sys.argv, 0
