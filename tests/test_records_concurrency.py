@@ -9,6 +9,7 @@ import multiprocessing as mp
 from pathlib import Path
 
 from benchmark.records import iter_records, read_record, write_record
+from benchmark.records.identity import seal
 
 WRITERS = 8
 OWN_RECORDS = 6
@@ -31,6 +32,12 @@ def _write(args: tuple[str, int, mp.synchronize.Barrier]) -> None:
             write_record(Path(root) / "digits" / f"w{writer}_{i}.json", _record(writer, i))
 
 
+def _whole(rec: dict) -> dict:
+    """``rec`` without its seal, once the seal matches (write_record seals every record)."""
+    assert rec["digest"] == seal(rec)
+    return {k: v for k, v in rec.items() if k != "digest"}
+
+
 def test_parallel_writers_leave_every_record_whole(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")  # no fork of a process that may hold torch's threads
     barrier = ctx.Barrier(WRITERS)
@@ -43,7 +50,7 @@ def test_parallel_writers_leave_every_record_whole(tmp_path: Path) -> None:
     while any(p.is_alive() for p in procs):
         if shared_path.exists():
             rec = json.loads(shared_path.read_text())
-            assert rec == _record(rec["writer"], rec["i"])
+            assert _whole(rec) == _record(rec["writer"], rec["i"])
             reads += 1
     for p in procs:
         p.join(timeout=120)
@@ -54,7 +61,7 @@ def test_parallel_writers_leave_every_record_whole(tmp_path: Path) -> None:
     assert [f.name for f in files] == sorted(["shared.json", *(f"w{w}_{i}.json" for w in range(WRITERS) for i in range(OWN_RECORDS))])
     for w in range(WRITERS):
         for i in range(OWN_RECORDS):
-            assert read_record(tmp_path / "digits" / f"w{w}_{i}.json") == _record(w, i)
+            assert _whole(read_record(tmp_path / "digits" / f"w{w}_{i}.json")) == _record(w, i)
     shared = json.loads((tmp_path / "digits" / "shared.json").read_text())
-    assert shared == _record(shared["writer"], shared["i"]), "the shared record mixes two writers' bytes"
+    assert _whole(shared) == _record(shared["writer"], shared["i"]), "the shared record mixes two writers' bytes"
     assert len(list(iter_records(tmp_path))) == WRITERS * OWN_RECORDS + 1
