@@ -342,15 +342,20 @@ class SweepConfig(BaseModel):
         """Every run of the sweep in order (dataset, method, regime, variant or trial, seed), each
         once: runs with the same run id (a grid value equal to the default, say) are one run."""
         out: list[PlannedRun] = []
+        drawn: dict[tuple[str, str], list[Trial]] = {}
+        if self.tuning is not None:
+            drawn = {(d, m): self.trials(d, m) for d in self.datasets for m in self.method_keys()}
+        # the study's budget as it ran: fewer trials than asked where no space holds that many
+        # distinct configurations (--tune 100000); one figure for the whole study, which names it
+        budget = max((len(t) for t in drawn.values()), default=0)
         for dataset in self.datasets:
             for method in self.method_keys():
                 variants: list[tuple[dict[str, Any], dict[str, Any] | None]]
                 if self.tuning is None:
                     variants = [(hp, None) for hp in self.grid_points()]
                 else:
-                    # the record says how many trials ran: fewer than asked where the space holds fewer
-                    drawn = self.trials(dataset, method)
-                    variants = [(t.hparams, study_tag(len(drawn), t.index, self.tuning.seed)) for t in drawn]
+                    variants = [(t.hparams, study_tag(budget, t.index, self.tuning.seed))
+                                for t in drawn[dataset, method]]
                 for regime in self.regimes(method):
                     for hparams, study in variants:
                         for seed in self.seeds:
