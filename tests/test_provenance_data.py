@@ -43,7 +43,8 @@ def test_prepare_writes_a_manifest_and_the_digest_is_in_the_provenance(prepared:
 
 def test_a_second_preparation_of_the_same_files_has_the_same_digest(prepared: Path, tmp_path: Path) -> None:
     again = prepare("voc", prepared / "raw", tmp_path / "voc")
-    assert again["manifest"]["digest"] == json.loads((prepared / "data/voc/dataset.json").read_text())["manifest"]["digest"]
+    first = json.loads((prepared / "data/voc/dataset.json").read_text())
+    assert again["manifest"]["digest"] == first["manifest"]["digest"]
 
 
 @pytest.mark.parametrize("name", ["formatted_train_labels.npy", "formatted_val_labels_obs.npy"])
@@ -62,7 +63,7 @@ def test_a_dataset_json_without_a_manifest_is_refused(prepared: Path, tmp_path: 
     meta = json.loads((root / "voc/dataset.json").read_text())
     del meta["manifest"]
     (root / "voc/dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(ManifestError, match="has no manifest of its files.*--force"):
+    with pytest.raises(ManifestError, match=r"has no manifest of its files.*--force"):
         data.load("voc", root, image_size=16)
 
 

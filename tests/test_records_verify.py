@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import inspect_record, record_files, read_record, write_record
+from benchmark.records import inspect_record, read_record, record_files, write_record
 from benchmark.records.identity import config_run_id, is_sealed, record_name, record_problem, seal
 from leaderboard.build import markdown
 from leaderboard.records import read_records
