@@ -120,5 +120,13 @@ def array_digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["MANIFEST_VERSION", "ManifestError", "SAMPLE", "array_digest", "build_manifest", "check_files",
-           "check_images", "sha256_file"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "SAMPLE",
+    "ManifestError",
+    "array_digest",
+    "build_manifest",
+    "check_files",
+    "check_images",
+    "sha256_file",
+]
