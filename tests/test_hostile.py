@@ -113,8 +113,9 @@ def test_a_checkpoint_of_other_code_is_not_resumed_and_the_rerun_equals_a_fresh_
     from methods.an import AssumeNegative
 
     with monkeypatch.context() as old_code:  # the code before the edit: another loss, another digest
-        old_code.setattr(AssumeNegative, "loss_matrix", lambda self, logits, observed, *, index=None: 3.0 * (
-            torch.nn.functional.binary_cross_entropy_with_logits(logits, (observed == 1).to(logits.dtype), reduction="none")))
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        old_code.setattr(AssumeNegative, "loss_matrix", lambda self, logits, observed, *, index=None: 3.0 * bce(
+            logits, (observed == 1).to(logits.dtype), reduction="none"))
         old_code.setattr(checkpoint, "code_identity", lambda: {"sha256": "0" * 64})
         _interrupted(cfg, ckpt)
     said: list[str] = []
@@ -148,7 +149,7 @@ def test_a_checkpoint_of_another_run_or_other_data_is_deleted_not_resumed(
 
 def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    cfg = RunConfig(dataset="digits", method="an", seed=2, epochs=2, batch_size=256, patience=0, data_root=str(data_root))
+    cfg = RunConfig(dataset="digits", method="an", seed=2, data_root=str(data_root), **FAST)
     job = Job(cfg, results)
     job.checkpoint_path.parent.mkdir(parents=True)
     _interrupted(cfg, job.checkpoint_path)
