@@ -79,7 +79,8 @@ def _notes(records: Records) -> list[str]:
 
 
 def mixed_code_section(records: Records) -> list[str]:
-    """The cells pooled across code versions (``--allow-mixed-code``): named, so no reader takes them for one version's."""
+    """The cells pooled across code versions (``--allow-mixed-code``): named, so no reader takes them
+    for one version's."""
     if not records.mixed_code:
         return []
     return ["## Cells pooled across code versions", "",
