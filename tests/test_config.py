@@ -32,7 +32,7 @@ def test_unknown_field_is_an_error() -> None:
 
 
 def test_misspelt_hyperparameter_names_the_field() -> None:
-    with pytest.raises(pydantic.ValidationError, match="hparams.*'alpah'.*known: \\['alpha'\\]"):
+    with pytest.raises(pydantic.ValidationError, match=r"hparams.*'alpah'.*known: \['alpha'\]"):
         RunConfig(dataset="digits", method="em", hparams={"alpah": 0.1})
 
 
@@ -101,7 +101,7 @@ class Scheduled(methods.Method):
     ranges = {"rate": Range(0, 1), "start": Range(1, integer=True)}
 
     @classmethod
-    def check_hparams(cls, hp, *, epochs=None) -> None:  # noqa: ANN001
+    def check_hparams(cls, hp, *, epochs=None) -> None:
         super().check_hparams(hp, epochs=epochs)
         if epochs is not None and hp["start"] > epochs:
             raise methods.HParamError(f"method '{cls.key}' hyper-parameter 'start' is {hp['start']}; expected <= epochs ({epochs})")

@@ -65,7 +65,7 @@ def test_observed_labels_and_an_image_without_positive(prepared: tuple[Path, Pat
 
 
 def test_image_root_is_inside_the_archive_folder(prepared: tuple[Path, Path, dict]) -> None:
-    raw, out, meta = prepared
+    raw, _out, meta = prepared
     assert Path(meta["image_root"]) == (raw / "CUB_200_2011/images").resolve()
     assert sorted(Path(f["path"]).name for f in meta["source"]["files"]) == [
         "attributes.txt", "image_attribute_labels.txt", "images.txt", "train_test_split.txt"]

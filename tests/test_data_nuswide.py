@@ -80,7 +80,7 @@ def _distributed_files(out: Path, with_obs: bool) -> tuple[np.ndarray, np.ndarra
 
 def test_existing_formatted_files_are_used_as_they_are(tmp_path: Path) -> None:
     write_nuswide(tmp_path / "raw")
-    images, labels = _distributed_files(tmp_path / "out", with_obs=True)
+    _images, _labels = _distributed_files(tmp_path / "out", with_obs=True)
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     meta = prepare("nuswide", tmp_path / "raw", tmp_path / "out")
     for name, data in before.items():

@@ -30,7 +30,7 @@ def _row(pos: list[str]) -> list[float]:
 
 
 def test_formatted_arrays_match_hand_computed(prepared: tuple[Path, Path]) -> None:
-    raw, out = prepared
+    _raw, out = prepared
     images = np.load(out / "formatted_train_images.npy")
     labels = np.load(out / "formatted_train_labels.npy")
     # 2008_000003 (only a difficult bird) and 2008_000005 (all -1) have no positive: dropped; sorted

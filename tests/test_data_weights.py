@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import timm
@@ -16,11 +17,11 @@ import torch
 from safetensors.torch import save_file
 
 import run_all
-from benchmark.spec.config import RunConfig
 from benchmark.data import weights
-from benchmark.sweep.checks import check_available
 from benchmark.data.prepare import prepare
 from benchmark.run.models import build_model
+from benchmark.spec.config import RunConfig
+from benchmark.sweep.checks import check_available
 from tests.clirun import assert_user_error, run_cli
 from tests.fixtures_official import write_voc
 
@@ -249,8 +250,9 @@ def voc_root(tmp_path: Path) -> Path:
 
 
 def test_check_available(voc_root: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ask = lambda **kw: check_available("voc", kw.pop("root", voc_root), backbone=MODEL, pretrained=True,  # noqa: E731
-                                       image_size=16, **kw)
+    def ask(**kw: Any) -> list[str]:
+        return check_available("voc", kw.pop("root", voc_root), backbone=MODEL, pretrained=True, image_size=16, **kw)
+
     (problem,) = ask()
     assert f"pretrained weights of '{MODEL}' are not in the local cache" in problem
     put_in_hub_cache(hub, full_state())

@@ -79,7 +79,7 @@ def test_bold_follows_one_sided_welch_against_the_best(cells: pd.DataFrame) -> N
         if key[1] == "1p":  # the competing rows of the paper's table (oracles are references)
             columns.setdefault((key[0], key[4]), []).append(key)
     tested = 0
-    for column, keys in columns.items():
+    for keys in columns.values():
         testable = [k for k in keys if len(values[k]) >= 2]
         if len(keys) < 2 or not testable:
             continue

@@ -297,7 +297,7 @@ def test_gr_schedules(T: int) -> None:
     method.on_epoch_start(1, None)
     assert tuple(method.schedule()) == pytest.approx((0.0, -2.0, 0.5 + 0.3 / T, 2.0 - 1.5 / T))
     method.on_epoch_start(T, None)
-    w, b, mu, sigma = method.schedule()
+    w, _b, mu, sigma = method.schedule()
     assert (w, mu, sigma) == pytest.approx((2.0 * (T - 1) / T, 0.8, 0.5))
     # before setup, the protocol's 10 epochs
     assert tuple(methods.build("gr_loss", num_classes=C).schedule()) == pytest.approx(gr_schedule(1, 10))
@@ -333,7 +333,7 @@ def test_gr_first_epoch_loss_at_the_voc_defaults() -> None:
 
 # -- BoostLU -------------------------------------------------------------------------------------
 def cam_reference(fmap: torch.Tensor, head: nn.Linear, alpha: float) -> torch.Tensor:
-    b, d, h, w = fmap.shape
+    b, _d, h, w = fmap.shape
     out = torch.zeros(b, head.out_features, dtype=torch.float64)
     for y in range(h):
         for x in range(w):

@@ -23,8 +23,8 @@ import threading
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -461,7 +461,7 @@ def test_hostile_members_are_refused_where_tarfile_has_no_data_filter(tmp_path: 
     # Python before 3.10.12 / 3.11.4: the same rules, checked by benchmark.data.download itself
     monkeypatch.setattr(dl, "TAR_DATA_FILTER", False)
     archive = _tar(tmp_path / "a.tar", HOSTILE[case])
-    with pytest.raises(dl.ArchiveError, match="refused|outside"):
+    with pytest.raises(dl.ArchiveError, match=r"refused|outside"):
         dl.unpack(archive, tmp_path / "raw")
     assert list((tmp_path / "raw").iterdir()) == []
     good = _tar(tmp_path / "good.tar", [_file("VOCdevkit/a.txt", b"hello"), _link("VOCdevkit/b", "a.txt")])
@@ -561,7 +561,7 @@ def test_missing_raw_root_and_unprepared_cache(tmp_path: Path) -> None:
 
 
 class _Silent(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the handler's API
+    def do_GET(self) -> None:  # the name is the handler's API
         time.sleep(60)  # a server that never answers: the download blocks until Ctrl-C
 
 
@@ -586,7 +586,7 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_nothing_partial(tmp_path: Path
         time.sleep(0.1)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.strip()] == [

@@ -36,6 +36,7 @@ import run_all
 from benchmark.sweep import launch
 from tests.clirun import COMMANDS, REPO, assert_no_traceback, assert_user_error, default_sigint, run_cli
 
+
 #: every subprocess: one torch thread (the digits model is too small to share; spare threads only
 #: spin on a busy CI machine), the data root built once
 def env_for(data_root: Path, **extra: str) -> dict[str, str]:
@@ -109,7 +110,8 @@ class Ranged(Method):
     def check_hparams(cls, hp, *, epochs=None):
         super().check_hparams(hp, epochs=epochs)
         if epochs is not None and hp["start"] > epochs:
-            raise HParamError(f"method 'neg_ranged' hyper-parameter 'start' is {hp['start']}; expected <= epochs ({epochs})")
+            raise HParamError(f"method 'neg_ranged' hyper-parameter 'start' is {hp['start']}; "
+                              f"expected <= epochs ({epochs})")
 
     def loss_matrix(self, logits, observed, *, index=None):
         return torch.nn.functional.softplus(torch.where(observed == 1, -logits, logits))
@@ -272,7 +274,7 @@ def _in_process(case: Case, args: list[str]) -> subprocess.CompletedProcess[str]
 def test_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test-only methods in this process's registry, as the fake distribution installs them."""
     namespace: dict = {}
-    exec(compile(PLUGIN, "neg_plugins", "exec"), namespace)  # noqa: S102 - the test's own plugin source
+    exec(compile(PLUGIN, "neg_plugins", "exec"), namespace)  # exec: the test's own plugin source
     plugins = {cls.key: cls for cls in (namespace["Ranged"], namespace["Unbounded"], namespace["NaNLoss"])}
     monkeypatch.setattr(methods, "_REGISTRY", {**methods.registry(), **plugins})
 
@@ -346,7 +348,8 @@ STRAY = {
     "digits/a_list.json": b"[1, 2, 3]\n",
     "digits/a_string.json": b'"just a string"\n',
     "notes.json": b'{"note": "these are my runs"}\n',
-    "digits/nan_field.json": b'{"method": "an", "dataset": "digits", "labels": "1p", "seed": 0, "status": "done", "test_map": NaN}\n',
+    "digits/nan_field.json": b'{"method": "an", "dataset": "digits", "labels": "1p", "seed": 0, '
+                             b'"status": "done", "test_map": NaN}\n',
     "digits/no_status.json": b'{"method": "an", "dataset": "digits", "labels": "1p", "seed": 0}\n',
     "digits/truncated.json": b'{"method": "an", "dataset": "dig',
     "digits/empty.json": b"",
@@ -432,8 +435,8 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
 
 @pytest.mark.slow
 def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(good: Path, data_root: Path, tmp_path: Path) -> None:
-    from benchmark.spec.config import RunConfig
     from benchmark.run.train import checkpoint_path
+    from benchmark.spec.config import RunConfig
 
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import run_all
+from benchmark.records import read_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
-from benchmark.records import read_record
 from benchmark.sweep.plan import Job
 from tests.runs_compare import assert_same_run
 
@@ -60,7 +60,8 @@ def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
         deadline = time.time() + 120
         while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        assert ckpt.exists(), f"no checkpoint appeared; run_all said: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else 'still running'}"
+        said = proc.stderr.read().decode()[-2000:] if not ckpt.exists() and proc.poll() is not None else "still running"
+        assert ckpt.exists(), f"no checkpoint appeared; run_all said: {said}"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
