@@ -15,8 +15,19 @@ from leaderboard.compare import poi_frame, power_frame
 from leaderboard.published import DATASET_COLUMNS
 from leaderboard.records import Records, records_runs, row_label
 from leaderboard.table import (
-    DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PAPER_REGIMES, PROTOCOL_ORDER, main_cells, method_group,
-    ordered, published_figure, row_key, table_group, table_groups,
+    DATASET_ORDER,
+    DECIMALS,
+    GROUP_TITLES,
+    ORACLE_REGIMES,
+    PAPER_REGIMES,
+    PROTOCOL_ORDER,
+    main_cells,
+    method_group,
+    ordered,
+    published_figure,
+    row_key,
+    table_group,
+    table_groups,
 )
 from leaderboard.tuning import tuned_frame
 
@@ -108,7 +119,7 @@ def to_latex(records: Records) -> str:
                 head += [_tex(d), "paper"] if pub[d] else [_tex(d)]
             out += [f"% {protocol}, {'labels ' + group if group != 'paper' else 'regimes ' + ', '.join(PAPER_REGIMES)}",
                     f"\\begin{{tabular}}{{{cols}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
-            keys = sorted({(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])},
+            keys = sorted({(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
                           key=lambda mlv: row_key(*mlv))
             shown_group = "paper"
             for method, labels, variant in keys:

@@ -12,8 +12,17 @@ from leaderboard import published
 from leaderboard.mdutil import DASH, LIT, WARN, escape, fmt_cell, fmt_ci, fmt_delta, fmt_published, table
 from leaderboard.records import row_label
 from leaderboard.table import (
-    DATASET_ORDER, DECIMALS, GROUP_TITLES, ORACLE_REGIMES, PROTOCOL_ORDER, literature_rows, method_group, ordered,
-    published_figure, row_key, table_group,
+    DATASET_ORDER,
+    DECIMALS,
+    GROUP_TITLES,
+    ORACLE_REGIMES,
+    PROTOCOL_ORDER,
+    literature_rows,
+    method_group,
+    ordered,
+    published_figure,
+    row_key,
+    table_group,
 )
 
 BOLD_RULE = ("**bold**: the best row of each column among rows with n ≥ 2, and every row not significantly below it "
@@ -27,7 +36,7 @@ def literature_label(lit: pd.Series, not_run: bool) -> str:
 
 
 def _rows(part: pd.DataFrame) -> list[tuple[str, str, str]]:
-    keys = {(m, l, v) for m, l, v in zip(part["method"], part["labels"], part["variant"])}
+    keys = {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}
     return sorted(keys, key=lambda mlv: row_key(*mlv))
 
 
@@ -119,7 +128,8 @@ def published_elsewhere_section(run_datasets: set[str]) -> list[str]:
         rows.append([literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in missing]])
     return [
         "## Published figures for datasets not run here", "",
-        "Not reproduced by these records; shown so that this benchmark's numbers can be read against them once those datasets are run.", "",
+        "Not reproduced by these records; shown so that this benchmark's numbers can be read against them "
+        "once those datasets are run.", "",
         table(headers, rows), "",
         *[f"- {line}" for line in published.source_lines(published.PAPER_CSV)],
         f"- {LIT} " + " ".join(published.source_lines(published.LITERATURE_CSV)), "",

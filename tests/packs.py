@@ -4,8 +4,9 @@ run id on their command line, and inline reference runs at a given torch thread 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import run_all
 from benchmark.records import iter_records

@@ -10,8 +10,8 @@ import re
 import tarfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest

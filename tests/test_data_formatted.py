@@ -13,13 +13,13 @@ import torch
 from PIL import Image
 
 import benchmark.data as data
-from benchmark.spec.config import RunConfig
-from benchmark.data import DatasetNotFoundError, IMAGENET_MEAN, IMAGENET_STD
+from benchmark.data import IMAGENET_MEAN, IMAGENET_STD, DatasetNotFoundError
 from benchmark.data.files import FileImages, ImageDecodeError
 from benchmark.data.formatted import FormattedDataError
 from benchmark.data.identity import DatasetIdentityError
 from benchmark.data.prepare import prepare
 from benchmark.run.rundata import prepare_data
+from benchmark.spec.config import RunConfig
 from tests import protocol_reference as ref
 from tests.fixtures_official import write_coco, write_cub, write_jpeg, write_nuswide, write_voc
 

@@ -10,12 +10,19 @@ import pytest
 import torch
 
 import methods
-from benchmark.spec.config import RunConfig
 from benchmark.run.divergence import (
-    CONSTANT_SHARE, LOSS_SLACK, MIN_IMAGES, check_constant, check_loss, check_predictions, constant_classes,
-    non_finite_tensors, predictions_summary,
+    CONSTANT_SHARE,
+    LOSS_SLACK,
+    MIN_IMAGES,
+    check_constant,
+    check_loss,
+    check_predictions,
+    constant_classes,
+    non_finite_tensors,
+    predictions_summary,
 )
 from benchmark.run.train import Trainer
+from benchmark.spec.config import RunConfig
 from tests.method_contract import NUM_TRAIN, batch_loss, fake_run
 
 KEYS = methods.available()

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.run import models, pretrain
-from benchmark.spec.config import RunConfig
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
+from benchmark.run import models, pretrain
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import SmallCNN
 from benchmark.run.train import Trainer
+from benchmark.spec.config import RunConfig
 
 
 @pytest.mark.parametrize("name, change", [

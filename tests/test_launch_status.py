@@ -13,14 +13,20 @@ from pathlib import Path
 import pytest
 
 import run_all
+from benchmark.records import write_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.launch import LaunchOptions
-from benchmark.records import write_record
-from benchmark.sweep.status import (
-    LEDGER, Submission, format_status, plan, read_submissions, record_submissions, sweep_state,
-)
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import (
+    LEDGER,
+    Submission,
+    format_status,
+    plan,
+    read_submissions,
+    record_submissions,
+    sweep_state,
+)
 
 
 def _jobs(results: Path, n: int = 6, **overrides) -> list[Job]:
@@ -128,7 +134,7 @@ def test_slurm_launcher_writes_one_array_per_resource_shape(tmp_path: Path, fake
     assert [h.sjob.job_id for h in handles] == ["41_0", "41_1", "41_2", "42_0", "42_1"]
     gpu_script = (tmp_path / "script_41.sh").read_text()
     for flag in ("--array=0-2%2", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=4", "--mem=8GB", "--time=30",
-                 "--account=lab", "--qos=high", "--constraint=a100", f"--job-name=spml-sweep"):
+                 "--account=lab", "--qos=high", "--constraint=a100", "--job-name=spml-sweep"):
         assert f"#SBATCH {flag}\n" in gpu_script, (flag, gpu_script)
     assert str(options.sweep_dir) in gpu_script, "submitit's logs go in the sweep's folder"
     cpu_script = (tmp_path / "script_42.sh").read_text()

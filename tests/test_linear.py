@@ -13,8 +13,8 @@ import torch
 
 import methods
 from benchmark.run import linear, loop, train
-from benchmark.spec.config import RunConfig
 from benchmark.run.models import SmallCNN
+from benchmark.spec.config import RunConfig
 from methods.an import AssumeNegative
 
 

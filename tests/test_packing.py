@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 import run_all
+from benchmark.records import iter_records, read_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.packing import available_cpus, job_layout, mps_daemon, pack_jobs, threads_per_run
-from benchmark.records import iter_records, read_record
-from benchmark.sweep.status import LEDGER
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import LEDGER
 from tests.clirun import assert_user_error, run_cli
 from tests.packs import inline_records, parent_of, run_processes, wait_until
 from tests.runs_compare import assert_same_run

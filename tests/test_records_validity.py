@@ -10,12 +10,19 @@ from pathlib import Path
 import pytest
 
 from benchmark.records import (
-    RecordInvalid, check_record, inspect_record, invalid_records, iter_records, read_record, write_record,
+    RecordInvalid,
+    check_record,
+    inspect_record,
+    invalid_records,
+    iter_records,
+    read_record,
+    write_record,
 )
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.plan import Job
 from benchmark.sweep.status import sweep_state
 from leaderboard.records import read_records
+
 
 def record_problem(rec: object, expect: dict | None = None) -> str | None:
     try:

@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 
 import run_all
+from benchmark.data import load as load_dataset
+from benchmark.records import iter_records, read_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
-from benchmark.data import load as load_dataset
 from benchmark.sweep.executors import SlurmLauncher
 from benchmark.sweep.launch import LaunchOptions
-from benchmark.records import iter_records, read_record
-from benchmark.sweep.status import LEDGER, new_sweep_dir, plan, sweep_state
 from benchmark.sweep.plan import Job
+from benchmark.sweep.status import LEDGER, new_sweep_dir, plan, sweep_state
 from tests.packs import inline_records as inline_records_at
 from tests.packs import run_processes, wait_until
 from tests.runs_compare import assert_same_run

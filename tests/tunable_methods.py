@@ -4,7 +4,8 @@ tuning machinery is tested whatever the real plugins declare. Register them with
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -20,8 +20,16 @@ from typing import Any
 from benchmark.core.cli import OneLineParser, guarded, user_error
 from benchmark.core.jsonio import read_json
 from benchmark.spec.config import RunConfig, SweepConfig
-from benchmark.sweep.cost import (DATASETS, REPO_BENCH_DIR, Figure, NoEstimate, estimate_jobs, load_figures,
-                                  wall_seconds, work_of)
+from benchmark.sweep.cost import (
+    DATASETS,
+    REPO_BENCH_DIR,
+    Figure,
+    NoEstimate,
+    estimate_jobs,
+    load_figures,
+    wall_seconds,
+    work_of,
+)
 from benchmark.sweep.packing import pack_jobs
 from benchmark.sweep.plan import Job
 from leaderboard.mdutil import table

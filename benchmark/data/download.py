@@ -18,9 +18,10 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -184,7 +185,8 @@ def _extract(path: Path, into: Path) -> None:
         with tarfile.open(path) as tf:
             # our rules on every Python (they also refuse absolute names, which the data filter
             # would only make relative), and the data filter on top where it exists
-            tf.extractall(into, members=_checked_members(tf), **({"filter": "data"} if TAR_DATA_FILTER else {}))
+            data_filter: dict[str, Any] = {"filter": "data"} if TAR_DATA_FILTER else {}  # not on every Python
+            tf.extractall(into, members=_checked_members(tf), **data_filter)
         return
     raise _RefusedMember("neither a zip nor a tar archive")
 
@@ -273,5 +275,15 @@ def download(key: str, root: Path, *, progress: bool = True, keep_archives: bool
     return root
 
 
-__all__ = ["ARCHIVES", "Archive", "ArchiveError", "ChecksumError", "DownloadError", "NUSWIDE_STEPS", "download", "fetch",
-           "md5_of", "unpack"]
+__all__ = [
+    "ARCHIVES",
+    "NUSWIDE_STEPS",
+    "Archive",
+    "ArchiveError",
+    "ChecksumError",
+    "DownloadError",
+    "download",
+    "fetch",
+    "md5_of",
+    "unpack",
+]

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.official import (
-    AnnotationError, Formatted, Split, numbered_lines, parse_int, require_file, require_root,
+    AnnotationError,
+    Formatted,
+    Split,
+    numbered_lines,
+    parse_int,
+    require_file,
+    require_root,
 )
 
 CLASSES = (

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from benchmark.core.atomic import atomic_path
 from benchmark.data import default_data_root
 from benchmark.data.cache import store_fingerprint
 from benchmark.data.store import ImageStore
@@ -32,7 +33,6 @@ from benchmark.run.loop import iterate
 from benchmark.run.models import Classifier, weights_tag
 from benchmark.run.rundata import RunData
 from benchmark.spec.config import RunConfig
-from benchmark.core.atomic import atomic_path
 
 FEATURES_DIRNAME = "_features"
 #: bumped when extraction changes, so old feature files are not read
@@ -92,7 +92,7 @@ def feature_path(
 
 @torch.no_grad()
 def extract_features(
-    model: "Classifier",
+    model: Classifier,
     store: ImageStore,
     normalize: Callable[..., torch.Tensor],
     *,
@@ -111,7 +111,7 @@ def extract_features(
 
 def cached_features(
     path: Path,
-    model: "Classifier",
+    model: Classifier,
     store: ImageStore,
     normalize: Callable[..., torch.Tensor],
     *,
@@ -136,7 +136,7 @@ def cached_features(
 
 
 def _split_features(
-    cfg: "RunConfig", split: str, store: ImageStore, model: "Classifier", normalize: Callable[..., torch.Tensor],
+    cfg: RunConfig, split: str, store: ImageStore, model: Classifier, normalize: Callable[..., torch.Tensor],
     device: torch.device, num_workers: int, log: Callable[[str], None] | None,
 ) -> torch.Tensor:
     root = cfg.data_root if cfg.data_root is not None else default_data_root()
@@ -160,7 +160,7 @@ class ProbeData:
 
 
 def probe_data(
-    cfg: "RunConfig", data: "RunData", model: "Classifier", normalize: Callable[..., torch.Tensor],
+    cfg: RunConfig, data: RunData, model: Classifier, normalize: Callable[..., torch.Tensor],
     device: torch.device, num_workers: int = 0, log: Callable[[str], None] | None = None,
 ) -> ProbeData:
     """Cached features of the train, val and test splits, and the model's head as a probe."""
@@ -172,7 +172,7 @@ def probe_data(
 
 
 def train_features(
-    cfg: "RunConfig", data: "RunData", model: "Classifier", normalize: Callable[..., torch.Tensor],
+    cfg: RunConfig, data: RunData, model: Classifier, normalize: Callable[..., torch.Tensor],
     device: torch.device, num_workers: int = 0, log: Callable[[str], None] | None = None,
 ) -> torch.Tensor:
     """Cached pooled features ``[N_train, D]`` of the (not yet trained) backbone on the training
