@@ -30,26 +30,55 @@ FORMATS = ["markdown", "csv", "latex", "json", "runs", "runs-jsonl"]
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     p = OneLineParser(prog=prog, description=__doc__)
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where the run records are (default: results)")
-    p.add_argument("--format", choices=FORMATS, default="markdown",
-                   help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table; "
-                        "runs/runs-jsonl: one row per record with every hyper-parameter and config field")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output file, in an existing folder (markdown: figures go beside it; default leaderboard/README.md "
-                        "for the repository's results/, <results-dir>/_leaderboard/README.md for any other; others: stdout)")
+    p.add_argument(
+        "--results-dir", type=Path, default=Path("results"), help="where the run records are (default: results)"
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="markdown",
+        help="markdown (default): the whole leaderboard with figures; csv/latex/json: the main table; "
+        "runs/runs-jsonl: one row per record with every hyper-parameter and config field",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output file, in an existing folder (markdown: figures go beside it; default leaderboard/README.md "
+        "for the repository's results/, <results-dir>/_leaderboard/README.md for any other; others: stdout)",
+    )
     p.add_argument("--gain-method", default="em", help="method of the class-wise gain over AN (default: em)")
-    p.add_argument("--class", dest="class_name", default=None, metavar="NAME",
-                   help="also draw the unannotated-label densities of this class (e.g. person)")
-    p.add_argument("--power", action="store_true",
-                   help="print, per dataset, the pooled seed std and the seeds needed to resolve a difference of --delta mAP")
+    p.add_argument(
+        "--class",
+        dest="class_name",
+        default=None,
+        metavar="NAME",
+        help="also draw the unannotated-label densities of this class (e.g. person)",
+    )
+    p.add_argument(
+        "--power",
+        action="store_true",
+        help="print, per dataset, the pooled seed std and the seeds needed to resolve a difference of --delta mAP",
+    )
     p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
-    p.add_argument("--allow-mixed-code", action="store_true",
-                   help="pool runs made by different code (provenance.code.sha256) in one cell; the page names "
-                        "such cells (default: such a cell is a conflict, left out)")
-    p.add_argument("--strict", action="store_true",
-                   help="exit 2 if any file is not a valid record or any cell is left out (for CI), instead of skipping them")
-    p.add_argument("--site", type=Path, default=None, metavar="DIR",
-                   help="markdown: also write the static web site here (default: _site/ beside the markdown file)")
+    p.add_argument(
+        "--allow-mixed-code",
+        action="store_true",
+        help="pool runs made by different code (provenance.code.sha256) in one cell; the page names "
+        "such cells (default: such a cell is a conflict, left out)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 if any file is not a valid record or any cell is left out (for CI), instead of skipping them",
+    )
+    p.add_argument(
+        "--site",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="markdown: also write the static web site here (default: _site/ beside the markdown file)",
+    )
     p.add_argument("--no-site", action="store_true", help="markdown: do not write the static web site")
     return p
 
@@ -87,11 +116,21 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             load(args.results_dir, warn, allow_mixed_code=args.allow_mixed_code)
             strict_check()
         site = None if args.no_site else args.site or default_site(markdown_out)
-        write_leaderboard(args.results_dir, markdown_out, args.gain_method, args.class_name,
-                          warn=None if args.strict else warn, create_parents=args.out is None, site=site,
-                          allow_mixed_code=args.allow_mixed_code)
-        print(f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}"
-              + ("" if site is None else f"; the site: {Path(site) / 'index.html'}"), file=sys.stderr)
+        write_leaderboard(
+            args.results_dir,
+            markdown_out,
+            args.gain_method,
+            args.class_name,
+            warn=None if args.strict else warn,
+            create_parents=args.out is None,
+            site=site,
+            allow_mixed_code=args.allow_mixed_code,
+        )
+        print(
+            f"wrote {markdown_out} and its figures under {Path(markdown_out).parent / FIGURES}"
+            + ("" if site is None else f"; the site: {Path(site) / 'index.html'}"),
+            file=sys.stderr,
+        )
         return 0
     else:
         text = export(args.results_dir, args.format, warn, allow_mixed_code=args.allow_mixed_code)
@@ -107,8 +146,10 @@ def _run(args: argparse.Namespace, prog: str) -> int:
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The command line; returns the exit status (``spml-bench leaderboard`` calls it too)."""
-    return guarded(prog, lambda args: _run(_parser(prog).parse_args(args), prog), argv,
-                   errors=(LeaderboardError,), hint="")
+    return guarded(
+        prog, lambda args: _run(_parser(prog).parse_args(args), prog), argv, errors=(LeaderboardError,), hint=""
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,7 +24,16 @@ from leaderboard.paths import check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
 from leaderboard.site.build import write_site
 
-__all__ = ["DEFAULT_GAIN_METHOD", "FIGURES", "export", "load", "markdown", "power_text", "write_leaderboard", "write_text"]
+__all__ = [
+    "DEFAULT_GAIN_METHOD",
+    "FIGURES",
+    "export",
+    "load",
+    "markdown",
+    "power_text",
+    "write_leaderboard",
+    "write_text",
+]
 
 FIGURES = "figures"  # beside the markdown file; links are relative to it
 DEFAULT_GAIN_METHOD = "em"
@@ -40,8 +49,9 @@ def _write_text(path: Path, text: str) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def load(results_dir: str | Path, warn: Warn | None = None, *, require: bool = True,
-         allow_mixed_code: bool = False) -> Records:
+def load(
+    results_dir: str | Path, warn: Warn | None = None, *, require: bool = True, allow_mixed_code: bool = False
+) -> Records:
     """The records of an existing results folder; each invalid file and bad cell passed to ``warn``;
     ``require``: no valid record is an error; ``allow_mixed_code``: pool runs of different code in a
     cell (the page names such cells) instead of leaving the cell out."""
@@ -51,9 +61,14 @@ def load(results_dir: str | Path, warn: Warn | None = None, *, require: bool = T
         if warn is not None:
             warn(line)
     if require and records.frame.empty:
-        bad = f" ({len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}, named above)" \
-            if records.invalid else ""
-        raise LeaderboardError(f"no run records under {root}{bad}; run a sweep first: spml-bench run --results-dir {root}")
+        bad = (
+            f" ({len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}, named above)"
+            if records.invalid
+            else ""
+        )
+        raise LeaderboardError(
+            f"no run records under {root}{bad}; run a sweep first: spml-bench run --results-dir {root}"
+        )
     return records
 
 
@@ -81,8 +96,9 @@ def write_text(path: str | Path, text: str) -> None:
     _write_text(check_out(path), text)
 
 
-def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None, *,
-               allow_mixed_code: bool = False) -> str:
+def power_text(
+    results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None, *, allow_mixed_code: bool = False
+) -> str:
     """The seeds-needed table (``python -m leaderboard --power``) for a difference of ``delta`` mAP
     (and the page's 0.5 / 1 / 2)."""
     if not delta > 0:
@@ -90,16 +106,28 @@ def power_text(results_dir: str | Path, delta: float = 1.0, warn: Warn | None = 
     deltas = tuple(sorted({*POWER_DELTAS, delta}))
     power = power_frame(load(results_dir, warn, allow_mixed_code=allow_mixed_code), deltas)
     if power.empty:
-        raise LeaderboardError(f"no cell under {results_dir} has two runs or more: nothing to estimate the seed std from; "
-                               "run more seeds (--seeds 0 1 8)")
-    return (f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power ({POWER_METHOD}):\n\n"
-            + power_table(power, deltas) + "\n")
+        raise LeaderboardError(
+            f"no cell under {results_dir} has two runs or more: nothing to estimate the seed std from; "
+            "run more seeds (--seeds 0 1 8)"
+        )
+    return (
+        f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power ({POWER_METHOD}):\n\n"
+        + power_table(power, deltas)
+        + "\n"
+    )
 
 
-def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
-                      gain_method: str = DEFAULT_GAIN_METHOD, class_name: str | None = None, *,
-                      warn: Warn | None = None, create_parents: bool = True, site: str | Path | None = None,
-                      allow_mixed_code: bool = False) -> str:
+def write_leaderboard(
+    results_dir: str | Path,
+    out: str | Path | None = None,
+    gain_method: str = DEFAULT_GAIN_METHOD,
+    class_name: str | None = None,
+    *,
+    warn: Warn | None = None,
+    create_parents: bool = True,
+    site: str | Path | None = None,
+    allow_mixed_code: bool = False,
+) -> str:
     """Write the markdown to ``out`` (default: ``default_out``) and its figures to ``figures/``
     beside it (and the static web site to the folder ``site``, if given); returns the markdown.
     ``class_name`` also draws the per-class density figures of that class (not linked). Raises only
@@ -108,7 +136,9 @@ def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
     out = Path(default_out(results_dir) if out is None else out)
     check_out(out, create_parents=create_parents or out == default_out(results_dir))
     records = load(results_dir, warn, allow_mixed_code=allow_mixed_code)
-    if class_name is not None and not any(class_name in figs.class_names(records, d) for d in set(records.frame["dataset"])):
+    if class_name is not None and not any(
+        class_name in figs.class_names(records, d) for d in set(records.frame["dataset"])
+    ):
         raise LeaderboardError(f"no dataset in {results_dir} has a class named '{class_name}'")
     specs = figs.plan(records, gain_method)
     text = render(records, specs, gain_method)
@@ -122,8 +152,10 @@ def write_leaderboard(results_dir: str | Path, out: str | Path | None = None,
         raise LeaderboardError(f"cannot write the figures under {folder}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         # a record shaped in a way the figure code did not foresee: say which, keep the sweep's output readable
-        raise LeaderboardError(f"cannot draw the figures under {folder} ({type(exc).__name__}: {exc}); "
-                               "the tables are unaffected: python -m leaderboard --format csv") from None
+        raise LeaderboardError(
+            f"cannot draw the figures under {folder} ({type(exc).__name__}: {exc}); "
+            "the tables are unaffected: python -m leaderboard --format csv"
+        ) from None
     _write_text(out, text)
     if site is not None:
         write_site(records, specs, folder, site)

@@ -89,27 +89,34 @@ def mixed_code(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int])
     return None if found is None else f"mixes runs of different code (provenance.code.sha256 {found})"
 
 
-def _problem(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int],
-             allow_mixed_code: bool = False) -> str | None:
+def _problem(
+    frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int], allow_mixed_code: bool = False
+) -> str | None:
     seeds = frame.loc[index, "seed"].tolist()
     dup = sorted({s for s in seeds if seeds.count(s) > 1})
     if dup:
         files = ", ".join(frame.loc[[i for i in index if frame.at[i, "seed"] in dup], "path"])
-        return (f"more than one record for seed(s) {dup} ({files}); a cell takes one run per seed — "
-                "move the records of the other configuration to another results folder")
+        return (
+            f"more than one record for seed(s) {dup} ({files}); a cell takes one run per seed — "
+            "move the records of the other configuration to another results folder"
+        )
     first = index[0]
     ref = identity(raw[first])
     for i in index[1:]:
         ident = identity(raw[i])
         if ident != ref:
             diff = sorted(k for k in set(ident) | set(ref) if ident.get(k) != ref.get(k))
-            shown = "; ".join(f"{k}: {ref.get(k)!r} in {frame.at[first, 'path']} vs {ident.get(k)!r} in "
-                              f"{frame.at[i, 'path']}" for k in diff[:3])
+            shown = "; ".join(
+                f"{k}: {ref.get(k)!r} in {frame.at[first, 'path']} vs {ident.get(k)!r} in {frame.at[i, 'path']}"
+                for k in diff[:3]
+            )
             return f"mixes runs of different configurations ({shown}); keep one configuration per results folder"
     found = _digests(frame, raw, index, data_digest)
     if found is not None:
-        return (f"mixes runs on different preparations of the data (data digest {found}); runs on one preparation "
-                "only share a cell")
+        return (
+            f"mixes runs on different preparations of the data (data digest {found}); runs on one preparation "
+            "only share a cell"
+        )
     if not allow_mixed_code:
         code = mixed_code(frame, raw, index)
         if code is not None:
@@ -133,10 +140,10 @@ def check_cells(frame: pd.DataFrame, raw: list[dict[str, Any]], allow_mixed_code
             problem = _problem(frame, raw, list(group.index), allow_mixed_code)
             if problem is None:
                 continue
-            cell = tuple(str(k) for k in key[:len(CELL)])
+            cell = tuple(str(k) for k in key[: len(CELL)])
             members = (frame[CELL].astype(str).apply(tuple, axis=1) == cell) & (is_trial == trial)
             if trial:
-                for col, value in zip(TRIAL_KEY, key[len(CELL):]):
+                for col, value in zip(TRIAL_KEY, key[len(CELL) :]):
                     members &= frame[col] == value
             frame.loc[members, "excluded"] = problem
             label = problem if not trial else f"trial {key[-1]} of study '{key[len(CELL)]}': {problem}"

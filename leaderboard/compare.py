@@ -47,13 +47,24 @@ def poi_frame(records: Records, labels: str = "1p") -> pd.DataFrame:
                 rows.append((protocol, method, d, est, lo, hi, len(mine[d]), len(base[d])))
             if len(shared) >= 2:
                 est, lo, hi = _estimate([mine[d] for d in shared], [base[d] for d in shared])
-                rows.append((protocol, method, ALL, est, lo, hi, sum(len(mine[d]) for d in shared),
-                             sum(len(base[d]) for d in shared)))
+                rows.append(
+                    (
+                        protocol,
+                        method,
+                        ALL,
+                        est,
+                        lo,
+                        hi,
+                        sum(len(mine[d]) for d in shared),
+                        sum(len(base[d]) for d in shared),
+                    )
+                )
     return pd.DataFrame(rows, columns=POI_COLUMNS)
 
 
-def power_frame(records: Records, deltas: tuple[float, ...] = POWER_DELTAS, power: float = POWER,
-                alpha: float = ALPHA) -> pd.DataFrame:
+def power_frame(
+    records: Records, deltas: tuple[float, ...] = POWER_DELTAS, power: float = POWER, alpha: float = ALPHA
+) -> pd.DataFrame:
     """Per protocol and dataset: the rows with two runs or more (``rows``), their runs, the pooled
     seed std over those rows (``pooled_std``, with ``dof`` degrees of freedom), the largest row std,
     and for each Δ in ``deltas`` the seeds per row (``seeds_<Δ>``) that a two-sided two-sample t-test
@@ -63,14 +74,42 @@ def power_frame(records: Records, deltas: tuple[float, ...] = POWER_DELTAS, powe
     rows = []
     for (protocol, dataset), g in cells.groupby(["protocol", "dataset"], sort=False):
         sigma, dof = pooled_std(g["std"].tolist(), g["n"].tolist())
-        row = {"protocol": protocol, "dataset": dataset, "rows": len(g), "runs": int(g["n"].sum()),
-               "pooled_std": sigma, "dof": dof, "max_std": float(g["std"].max())}
+        row = {
+            "protocol": protocol,
+            "dataset": dataset,
+            "rows": len(g),
+            "runs": int(g["n"].sum()),
+            "pooled_std": sigma,
+            "dof": dof,
+            "max_std": float(g["std"].max()),
+        }
         for delta in deltas:
             row[f"seeds_{delta:g}"] = seeds_for_power(sigma, delta, alpha, power)
         rows.append(row)
-    out = pd.DataFrame(rows, columns=["protocol", "dataset", "rows", "runs", "pooled_std", "dof", "max_std",
-                                      *[f"seeds_{d:g}" for d in deltas]])
-    key = out.apply(lambda r: (PROTOCOL_ORDER.index(r["protocol"]) if r["protocol"] in PROTOCOL_ORDER else 9,
-                               DATASET_ORDER.index(r["dataset"]) if r["dataset"] in DATASET_ORDER else 9,
-                               r["protocol"], r["dataset"]), axis=1) if len(out) else []
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "protocol",
+            "dataset",
+            "rows",
+            "runs",
+            "pooled_std",
+            "dof",
+            "max_std",
+            *[f"seeds_{d:g}" for d in deltas],
+        ],
+    )
+    key = (
+        out.apply(
+            lambda r: (
+                PROTOCOL_ORDER.index(r["protocol"]) if r["protocol"] in PROTOCOL_ORDER else 9,
+                DATASET_ORDER.index(r["dataset"]) if r["dataset"] in DATASET_ORDER else 9,
+                r["protocol"],
+                r["dataset"],
+            ),
+            axis=1,
+        )
+        if len(out)
+        else []
+    )
     return out.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True) if len(out) else out

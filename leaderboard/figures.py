@@ -75,7 +75,11 @@ def density_rows(records: Records, dataset: str, protocol: str) -> list[Series]:
     for i in records.done.index:
         rec = records.raw[i]
         ana = rec.get("analysis") or {}
-        if (rec["dataset"], rec["protocol"]) == (dataset, protocol) and ana.get("num_unannotated_pos") and ana.get("num_unannotated_neg"):
+        if (
+            (rec["dataset"], rec["protocol"]) == (dataset, protocol)
+            and ana.get("num_unannotated_pos")
+            and ana.get("num_unannotated_neg")
+        ):
             out.add(_series(rec))
     return sorted(out, key=lambda s: row_key(*s))
 
@@ -99,20 +103,53 @@ def plan(records: Records, gain_method: str = "em", class_name: str | None = Non
             sfx = f"{_safe(dataset)}{_suffix(protocol)}"
             where = f"{dataset}, {protocol}"
             if density_rows(records, dataset, protocol):
-                specs.append(FigureSpec("density", dataset, protocol, f"density_{sfx}.png",
-                                        f"Predicted probabilities of unannotated training labels at the best epoch ({where})"))
+                specs.append(
+                    FigureSpec(
+                        "density",
+                        dataset,
+                        protocol,
+                        f"density_{sfx}.png",
+                        f"Predicted probabilities of unannotated training labels at the best epoch ({where})",
+                    )
+                )
                 if class_name is not None and class_name in class_names(records, dataset):
-                    specs.append(FigureSpec("density", dataset, protocol, f"density_{sfx}_class-{_safe(class_name)}.png",
-                                            f"Predicted probabilities of unannotated '{class_name}' labels ({where})",
-                                            class_name=class_name))
+                    specs.append(
+                        FigureSpec(
+                            "density",
+                            dataset,
+                            protocol,
+                            f"density_{sfx}_class-{_safe(class_name)}.png",
+                            f"Predicted probabilities of unannotated '{class_name}' labels ({where})",
+                            class_name=class_name,
+                        )
+                    )
             if len(hist[(hist["dataset"] == dataset) & (hist["protocol"] == protocol)]):
-                specs.append(FigureSpec("loss", dataset, protocol, f"loss_{sfx}.png",
-                                        f"Training loss of annotated labels per epoch ({where})"))
-            sel = pcf[(pcf["dataset"] == dataset) & (pcf["protocol"] == protocol) & (pcf["labels"] == "1p") & (pcf["variant"] == "")]
+                specs.append(
+                    FigureSpec(
+                        "loss",
+                        dataset,
+                        protocol,
+                        f"loss_{sfx}.png",
+                        f"Training loss of annotated labels per epoch ({where})",
+                    )
+                )
+            sel = pcf[
+                (pcf["dataset"] == dataset)
+                & (pcf["protocol"] == protocol)
+                & (pcf["labels"] == "1p")
+                & (pcf["variant"] == "")
+            ]
             if gain_method != BASELINE and {gain_method, BASELINE} <= set(sel["method"]):
-                specs.append(FigureSpec("gain", dataset, protocol, f"gain_{_safe(gain_method)}_vs_{BASELINE}_{sfx}.png",
-                                        f"Class-wise test-AP gain of {gain_method} over {BASELINE} ({where})",
-                                        method=gain_method))
+                specs.append(
+                    FigureSpec(
+                        "gain",
+                        dataset,
+                        protocol,
+                        f"gain_{_safe(gain_method)}_vs_{BASELINE}_{sfx}.png",
+                        f"Class-wise test-AP gain of {gain_method} over {BASELINE} ({where})",
+                        method=gain_method,
+                    )
+                )
     return specs
 
 
@@ -123,8 +160,14 @@ def styles(rows: list[Series]) -> dict[Series, dict]:
 
     cmap = colormaps["tab10"]
     ordered_rows = sorted(rows, key=lambda s: row_key(*s))
-    return {r: {"color": cmap(i % 10), "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[(i // 10) % len(LINESTYLES)]}
-            for i, r in enumerate(ordered_rows)}
+    return {
+        r: {
+            "color": cmap(i % 10),
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[(i // 10) % len(LINESTYLES)],
+        }
+        for i, r in enumerate(ordered_rows)
+    }
 
 
 def panel_groups(rows: list[Series], per_panel: int = PER_PANEL) -> list[list[Series]]:
@@ -135,7 +178,7 @@ def panel_groups(rows: list[Series], per_panel: int = PER_PANEL) -> list[list[Se
         return [[]]
     count = math.ceil(len(others) / per_panel)
     size = math.ceil(len(others) / count)
-    return [others[i:i + size] for i in range(0, len(others), size)]
+    return [others[i : i + size] for i in range(0, len(others), size)]
 
 
 def panel_styles(group: list[Series]) -> dict[Series, dict]:
@@ -204,8 +247,10 @@ def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
     dens = [_densities(records, spec, row) for row in rows]
     top = max([float(max(d["pos"].max(initial=0), d["neg"].max(initial=0))) for d in dens] + [1e-9])
     for ax, row, d in zip(axes, rows, dens):
-        for values, colour, label in ((d["neg"], "tab:blue", "unannotated true negatives"),
-                                      (d["pos"], "tab:orange", "unannotated true positives")):
+        for values, colour, label in (
+            (d["neg"], "tab:blue", "unannotated true negatives"),
+            (d["pos"], "tab:orange", "unannotated true positives"),
+        ):
             ax.stairs(values, d["edges"], fill=True, alpha=0.3, color=colour, label=label)
             ax.stairs(values, d["edges"], color=colour, lw=1.3)
         ax.set_xlim(0, 1)
@@ -218,16 +263,24 @@ def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
         ax.set_title(f"{series_label(*row)}  (n={d['n']})", fontsize=10)
         # the note goes on the side of the panel where the densities are low
         half = len(d["pos"]) // 2
-        right = max(d["pos"][half:].max(initial=0), d["neg"][half:].max(initial=0)) <= \
-            max(d["pos"][:half].max(initial=0), d["neg"][:half].max(initial=0))
-        ax.text(0.97 if right else 0.03, 0.95, f"W = {_num(d['wasserstein'])}\nmean p: pos {_num(d['pos_mean'], '.2f')}, "
-                f"neg {_num(d['neg_mean'], '.2f')}", transform=ax.transAxes, ha="right" if right else "left", va="top", fontsize=8,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+        right = max(d["pos"][half:].max(initial=0), d["neg"][half:].max(initial=0)) <= max(
+            d["pos"][:half].max(initial=0), d["neg"][:half].max(initial=0)
+        )
+        ax.text(
+            0.97 if right else 0.03,
+            0.95,
+            f"W = {_num(d['wasserstein'])}\nmean p: pos {_num(d['pos_mean'], '.2f')}, neg {_num(d['neg_mean'], '.2f')}",
+            transform=ax.transAxes,
+            ha="right" if right else "left",
+            va="top",
+            fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5},
+        )
         ax.tick_params(labelsize=8, labelleft=True)
         ax.grid(alpha=0.3)
-    for ax in axes[len(rows):]:
+    for ax in axes[len(rows) :]:
         ax.set_visible(False)
-    for ax in axes[max(0, len(rows) - ncols):len(rows)]:
+    for ax in axes[max(0, len(rows) - ncols) : len(rows)]:
         ax.tick_params(labelbottom=True)
         ax.set_xlabel("predicted probability", fontsize=9)
     for ax in axes[::ncols]:
@@ -235,8 +288,11 @@ def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     what = f"class '{spec.class_name}'" if spec.class_name else "all classes"
-    fig.suptitle(f"{spec.dataset} ({spec.protocol}): predicted probabilities of unannotated training labels\n"
-                 f"at the best epoch, {what}; mean of the seeds' densities; all panels share one square-root y-scale", fontsize=10)
+    fig.suptitle(
+        f"{spec.dataset} ({spec.protocol}): predicted probabilities of unannotated training labels\n"
+        f"at the best epoch, {what}; mean of the seeds' densities; all panels share one square-root y-scale",
+        fontsize=10,
+    )
     return fig
 
 
@@ -246,8 +302,10 @@ def _draw_loss(records: Records, spec: FigureSpec):
     hist = history_frame(records)
     hist = hist[(hist["dataset"] == spec.dataset) & (hist["protocol"] == spec.protocol)]
     curves = hist.groupby(["method", "labels", "variant", "epoch"])["value"].agg(["mean", "count"]).reset_index()
-    rows = sorted({(m, lab, v) for m, lab, v in zip(curves["method"], curves["labels"], curves["variant"])},
-                  key=lambda s: row_key(*s))
+    rows = sorted(
+        {(m, lab, v) for m, lab, v in zip(curves["method"], curves["labels"], curves["variant"])},
+        key=lambda s: row_key(*s),
+    )
     groups = panel_groups(rows)
     ncols = min(2, len(groups))
     nrows = math.ceil(len(groups) / ncols)
@@ -260,15 +318,28 @@ def _draw_loss(records: Records, spec: FigureSpec):
         c = curves[(curves["method"] == row[0]) & (curves["labels"] == row[1]) & (curves["variant"] == row[2])]
         mine = (hist["method"] == row[0]) & (hist["labels"] == row[1]) & (hist["variant"] == row[2])
         seeds = int(hist[mine]["seed"].nunique())
-        ax.plot(c["epoch"], c["mean"], color=st["color"], linestyle=st["linestyle"], lw=1.5 if st["marker"] else 1.2,
-                label=series_label(*row) + (" (reference)" if row == reference else ""))
+        ax.plot(
+            c["epoch"],
+            c["mean"],
+            color=st["color"],
+            linestyle=st["linestyle"],
+            lw=1.5 if st["marker"] else 1.2,
+            label=series_label(*row) + (" (reference)" if row == reference else ""),
+        )
         if not st["marker"]:
             return
         # filled markers: every seed ran that epoch; hollow: some seeds had already stopped early
         full = c["count"] >= seeds
         ax.plot(c["epoch"][full], c["mean"][full], linestyle="none", marker=st["marker"], ms=4.5, color=st["color"])
-        ax.plot(c["epoch"][~full], c["mean"][~full], linestyle="none", marker=st["marker"], ms=4.5,
-                markerfacecolor="white", markeredgecolor=st["color"])
+        ax.plot(
+            c["epoch"][~full],
+            c["mean"][~full],
+            linestyle="none",
+            marker=st["marker"],
+            ms=4.5,
+            markerfacecolor="white",
+            markeredgecolor=st["color"],
+        )
 
     for ax, group in zip(axes, groups):
         style = panel_styles(group)
@@ -281,16 +352,19 @@ def _draw_loss(records: Records, spec: FigureSpec):
         ax.xaxis.get_major_locator().set_params(integer=True)
         # the legend under its panel: it never covers a curve
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8, frameon=False)
-    for ax in axes[len(groups):]:
+    for ax in axes[len(groups) :]:
         ax.set_visible(False)
     axes[0].set_ylim(0, None)
     for ax in axes[::ncols]:
         ax.set_ylabel("mean -log p on observed positives", fontsize=9)
-    for ax in axes[:len(groups)]:
+    for ax in axes[: len(groups)]:
         ax.set_xlabel("epoch", fontsize=9)
-    fig.suptitle(f"{spec.dataset} ({spec.protocol}): training loss of annotated labels, {len(rows)} rows in "
-                 f"{len(groups)} panel(s), {BASELINE} dashed in each\neach point: mean over the seeds that ran that "
-                 "epoch (runs stop early at different epochs); hollow marker: fewer than all seeds", fontsize=10)
+    fig.suptitle(
+        f"{spec.dataset} ({spec.protocol}): training loss of annotated labels, {len(rows)} rows in "
+        f"{len(groups)} panel(s), {BASELINE} dashed in each\neach point: mean over the seeds that ran that "
+        "epoch (runs stop early at different epochs); hollow marker: fewer than all seeds",
+        fontsize=10,
+    )
     return fig
 
 
@@ -298,15 +372,20 @@ def gain_frame(records: Records, spec: FigureSpec) -> pd.DataFrame:
     """Per class: the gain method's and AN's mean test AP over seeds (``1p`` main rows), their
     difference, and its standard error √(s²ₘ/nₘ + s²_AN/n_AN) over seeds (NaN where a side has one run)."""
     pcf = per_class_frame(records)
-    sel = pcf[(pcf["dataset"] == spec.dataset) & (pcf["protocol"] == spec.protocol) & (pcf["labels"] == "1p")
-              & (pcf["variant"] == "")]
+    sel = pcf[
+        (pcf["dataset"] == spec.dataset)
+        & (pcf["protocol"] == spec.protocol)
+        & (pcf["labels"] == "1p")
+        & (pcf["variant"] == "")
+    ]
     agg = sel.groupby(["method", "class_index", "class"])["ap"].agg(["mean", lambda s: s.var(ddof=1), "count"])
     agg.columns = ["mean", "var", "n"]
     agg = agg.reset_index()
     a = agg[agg["method"] == spec.method].set_index(["class_index", "class"])
     b = agg[agg["method"] == BASELINE].set_index(["class_index", "class"])
-    out = pd.DataFrame({"method_ap": a["mean"], "baseline_ap": b["mean"],
-                        "se": np.sqrt(a["var"] / a["n"] + b["var"] / b["n"])})
+    out = pd.DataFrame(
+        {"method_ap": a["mean"], "baseline_ap": b["mean"], "se": np.sqrt(a["var"] / a["n"] + b["var"] / b["n"])}
+    )
     out = out.dropna(subset=["method_ap", "baseline_ap"]).reset_index()
     out["gain"] = out["method_ap"] - out["baseline_ap"]
     return out
@@ -323,8 +402,15 @@ def _draw_gain(records: Records, spec: FigureSpec):
     colours = ["tab:green" if v >= 0 else "tab:red" for v in g["gain"]]
     ax.bar(x, g["gain"], color=colours, width=0.8)
     if g["se"].notna().any():
-        ax.errorbar(x, g["gain"], yerr=g["se"].fillna(0).to_numpy(), fmt="none", ecolor="black", elinewidth=0.8,
-                    capsize=2 if n <= 60 else 0)
+        ax.errorbar(
+            x,
+            g["gain"],
+            yerr=g["se"].fillna(0).to_numpy(),
+            fmt="none",
+            ecolor="black",
+            elinewidth=0.8,
+            capsize=2 if n <= 60 else 0,
+        )
     ax.axhline(0, color="black", lw=0.8)
     if n <= 120:  # beyond that (CUB's 312 attributes) names are unreadable: only the shape is shown
         ax.set_xticks(x, g["class"], rotation=90 if n > 12 else 0, fontsize=8 if n > 40 else 9)
@@ -335,9 +421,12 @@ def _draw_gain(records: Records, spec: FigureSpec):
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylabel(f"AP({spec.method}) - AP({BASELINE})  [AP points]")
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(f"{spec.dataset} ({spec.protocol}): class-wise test-AP gain of {spec.method} over {BASELINE}\n"
-                 f"mean over seeds, bars ±1 s.e. over seeds; mean gain {g['gain'].mean():+.2f} AP; "
-                 f"{int((g['gain'] > 0).sum())} of {n} classes gain", fontsize=9)
+    ax.set_title(
+        f"{spec.dataset} ({spec.protocol}): class-wise test-AP gain of {spec.method} over {BASELINE}\n"
+        f"mean over seeds, bars ±1 s.e. over seeds; mean gain {g['gain'].mean():+.2f} AP; "
+        f"{int((g['gain'] > 0).sum())} of {n} classes gain",
+        fontsize=9,
+    )
     return fig
 
 
@@ -358,5 +447,16 @@ def draw(records: Records, specs: list[FigureSpec], folder: str | Path) -> list[
     return written
 
 
-__all__ = ["BASELINE", "PER_PANEL", "FigureSpec", "class_names", "draw", "gain_frame", "panel_groups", "panel_styles",
-           "plan", "series_label", "styles"]
+__all__ = [
+    "BASELINE",
+    "PER_PANEL",
+    "FigureSpec",
+    "class_names",
+    "draw",
+    "gain_frame",
+    "panel_groups",
+    "panel_styles",
+    "plan",
+    "series_label",
+    "styles",
+]

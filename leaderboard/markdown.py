@@ -38,8 +38,12 @@ def _commits(records: Records) -> str:
 
 
 def _left_out(records: Records) -> str:
-    parts = [f"{len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}" if records.invalid else "",
-             f"{len(records.bad_cells)} cell{'s' if len(records.bad_cells) != 1 else ''} left out" if records.bad_cells else ""]
+    parts = [
+        f"{len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}" if records.invalid else "",
+        f"{len(records.bad_cells)} cell{'s' if len(records.bad_cells) != 1 else ''} left out"
+        if records.bad_cells
+        else "",
+    ]
     shown = ", ".join(p for p in parts if p)
     return f"; {shown} (see *Records left out*)" if shown else ""
 
@@ -49,32 +53,45 @@ def _notes(records: Records) -> list[str]:
     done = records.done
     seeds = ", ".join(str(s) for s in sorted(done["seed"].unique())) or DASH
     adopted = [m for m in ordered(f["method"], list(ADOPTED)) if m in ADOPTED]
-    out = ["## Notes", "",
-           "- **std**: sample standard deviation over seeds (pandas `std(ddof=1)`); "
-           "a cell with one run shows `n=1` and no std.",
-           "- **mAP**: mean over classes of scikit-learn average precision, × 100, on the test split at the epoch of "
-           "the best validation mAP (clean validation labels).",
-           f"- **seeds** (model seeds; split and observed labels fixed by data seed 1200): {seeds}.",
-           f"- **code**: {_commits(records)}.",
-           f"- **records**: {len(f)} valid ({len(done)} done and in the tables, {len(records.failed)} failed, "
-           f"{len(records.diverged)} diverged — never averaged in){_left_out(records)}.",
-           "- **statuses**: `done` runs are averaged; `failed` runs (an error) and `diverged` runs (predictions that "
-           "carry no information, by the harness's divergence rule) are listed apart and named beside the cell's n.",
-           "- **intervals and bold**: 95% CI = mean ± t₀.₉₇₅,ₙ₋₁·s/√n over seeds; bold = the best row with n ≥ 2 and "
-           "every row a one-sided Welch t-test at 5% does not put below it (n=1 rows are never tested nor bold).",
-           "- **variants** (`method (name=value)`): runs whose hyper-parameters differ from the method's defaults, each "
-           "its own row under the method's main row (the defaults); tuning trials appear only in the tuned tables.",
-           "- Rows follow the paper's order: the oracles (`bce` under `full`, then `1p_all_n`) on top, then "
-           + ", ".join(PAPER_ORDER[1:]) + f"; then *{GROUP_TITLES['since']}* (" + ", ".join(SINCE_PAPER)
-           + f", in this order); then *{GROUP_TITLES['other']}*, alphabetically."]
+    out = [
+        "## Notes",
+        "",
+        "- **std**: sample standard deviation over seeds (pandas `std(ddof=1)`); "
+        "a cell with one run shows `n=1` and no std.",
+        "- **mAP**: mean over classes of scikit-learn average precision, × 100, on the test split at the epoch of "
+        "the best validation mAP (clean validation labels).",
+        f"- **seeds** (model seeds; split and observed labels fixed by data seed 1200): {seeds}.",
+        f"- **code**: {_commits(records)}.",
+        f"- **records**: {len(f)} valid ({len(done)} done and in the tables, {len(records.failed)} failed, "
+        f"{len(records.diverged)} diverged — never averaged in){_left_out(records)}.",
+        "- **statuses**: `done` runs are averaged; `failed` runs (an error) and `diverged` runs (predictions that "
+        "carry no information, by the harness's divergence rule) are listed apart and named beside the cell's n.",
+        "- **intervals and bold**: 95% CI = mean ± t₀.₉₇₅,ₙ₋₁·s/√n over seeds; bold = the best row with n ≥ 2 and "
+        "every row a one-sided Welch t-test at 5% does not put below it (n=1 rows are never tested nor bold).",
+        "- **variants** (`method (name=value)`): runs whose hyper-parameters differ from the method's defaults, each "
+        "its own row under the method's main row (the defaults); tuning trials appear only in the tuned tables.",
+        "- Rows follow the paper's order: the oracles (`bce` under `full`, then `1p_all_n`) on top, then "
+        + ", ".join(PAPER_ORDER[1:])
+        + f"; then *{GROUP_TITLES['since']}* ("
+        + ", ".join(SINCE_PAPER)
+        + f", in this order); then *{GROUP_TITLES['other']}*, alphabetically.",
+    ]
     if adopted:
-        out.append("- **adopted definitions** (no reference code; PROTOCOL.md): "
-                   + "; ".join(f"`{m}`: {ADOPTED[m]}" for m in adopted) + ".")
+        out.append(
+            "- **adopted definitions** (no reference code; PROTOCOL.md): "
+            + "; ".join(f"`{m}`: {ADOPTED[m]}" for m in adopted)
+            + "."
+        )
     lit = published.literature_table()
-    out += [f"- Published figures: `leaderboard/published/` — {published.source_lines(published.PAPER_CSV)[0]}",
-            f"- {LIT} {published.source_lines(published.LITERATURE_CSV)[0]} Sources: "
-            + "; ".join(f"`{r['method']}`: {r['source']}" for _, r in lit.iterrows()) + ".",
-            "", "Regenerate with `python -m leaderboard` (also run at the end of `run_all.py`).", ""]
+    out += [
+        f"- Published figures: `leaderboard/published/` — {published.source_lines(published.PAPER_CSV)[0]}",
+        f"- {LIT} {published.source_lines(published.LITERATURE_CSV)[0]} Sources: "
+        + "; ".join(f"`{r['method']}`: {r['source']}" for _, r in lit.iterrows())
+        + ".",
+        "",
+        "Regenerate with `python -m leaderboard` (also run at the end of `run_all.py`).",
+        "",
+    ]
     return out
 
 
@@ -83,14 +100,23 @@ def mixed_code_section(records: Records) -> list[str]:
     for one version's."""
     if not records.mixed_code:
         return []
-    return ["## Cells pooled across code versions", "",
-            "Built with `--allow-mixed-code`: these cells average runs made by different code.", "",
-            *[f"- `{name}`: {note}" for name, note in sorted(records.mixed_code.items())], ""]
+    return [
+        "## Cells pooled across code versions",
+        "",
+        "Built with `--allow-mixed-code`: these cells average runs made by different code.",
+        "",
+        *[f"- `{name}`: {note}" for name, note in sorted(records.mixed_code.items())],
+        "",
+    ]
 
 
 def render(records: Records, figures: list[FigureSpec], gain_method: str = "em") -> str:
-    lines = ["# SPML leaderboard", "",
-             "<!-- generated by `python -m leaderboard` from the run records alone; edits by hand are overwritten -->", ""]
+    lines = [
+        "# SPML leaderboard",
+        "",
+        "<!-- generated by `python -m leaderboard` from the run records alone; edits by hand are overwritten -->",
+        "",
+    ]
     f = records.frame
     if f.empty:
         lines += ["No run records yet: run `python run_all.py`, then `python -m leaderboard`.", ""]

@@ -31,8 +31,16 @@ def _aside(failed: int, diverged: int) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def fmt_cell(mean: float, std: float, n: int, failed: int = 0, decimals: int = DECIMALS, bold: bool = False,
-             diverged: int = 0, excluded: str = "") -> str:
+def fmt_cell(
+    mean: float,
+    std: float,
+    n: int,
+    failed: int = 0,
+    decimals: int = DECIMALS,
+    bold: bool = False,
+    diverged: int = 0,
+    excluded: str = "",
+) -> str:
     """``mean ± std (n=k)``; one run: ``mean (n=1)``, no std; failed and diverged runs are named
     beside the count (they are never in the mean); no done run: only those; a cell left out: says so."""
     if excluded:

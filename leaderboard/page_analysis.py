@@ -13,8 +13,14 @@ from leaderboard.records import Records, analysis_frame, per_class_frame, thresh
 from leaderboard.table import DATASET_ORDER, DECIMALS, PROTOCOL_ORDER, ordered, row_key, stats
 
 SPML = "1p"  # the regime whose rows compete for bold in the per-class and analysis tables
-THRESHOLD_METRICS = [("f1_macro", "CF1"), ("precision_macro", "CP"), ("recall_macro", "CR"),
-                     ("f1_micro", "OF1"), ("precision_micro", "OP"), ("recall_micro", "OR")]
+THRESHOLD_METRICS = [
+    ("f1_macro", "CF1"),
+    ("precision_macro", "CP"),
+    ("recall_macro", "CR"),
+    ("f1_micro", "OF1"),
+    ("precision_micro", "OP"),
+    ("recall_micro", "OR"),
+]
 Series = tuple[str, str, str]  # method, labels, variant
 
 
@@ -31,9 +37,13 @@ def per_class_section(records: Records, figures: list[FigureSpec], gain_method: 
     pcf = per_class_frame(records)
     if pcf.empty:
         return []
-    out = ["## Per-class test AP", "",
-           "Mean over seeds of each class's test AP (%); bold: the highest `1p` main row of each class (a plain maximum "
-           "of means, no test). The last row is the mean over classes (the mAP).", ""]
+    out = [
+        "## Per-class test AP",
+        "",
+        "Mean over seeds of each class's test AP (%); bold: the highest `1p` main row of each class (a plain maximum "
+        "of means, no test). The last row is the mean over classes (the mAP).",
+        "",
+    ]
     for protocol in ordered(pcf["protocol"], PROTOCOL_ORDER):
         for dataset in ordered(pcf[pcf["protocol"] == protocol]["dataset"], DATASET_ORDER):
             sel = pcf[(pcf["protocol"] == protocol) & (pcf["dataset"] == dataset)]
@@ -52,13 +62,25 @@ def per_class_section(records: Records, figures: list[FigureSpec], gain_method: 
                     row.append(f"**{text}**" if bold else text)
                 rows.append(row)
             rows.append(["*mean*", *[f"{mean.xs(c, level=('method', 'labels', 'variant')).mean():.2f}" for c in cols]])
-            out += [f"### {dataset} ({protocol})", "", "<details><summary>per-class AP table "
-                    f"({len(classes)} classes × {len(cols)} rows)</summary>", "",
-                    table(["class", *[escape(series_label(*c)) for c in cols]], rows), "", "</details>", ""]
+            out += [
+                f"### {dataset} ({protocol})",
+                "",
+                f"<details><summary>per-class AP table ({len(classes)} classes × {len(cols)} rows)</summary>",
+                "",
+                table(["class", *[escape(series_label(*c)) for c in cols]], rows),
+                "",
+                "</details>",
+                "",
+            ]
             gains = [f for f in figures if f.kind == "gain" and (f.dataset, f.protocol) == (dataset, protocol)]
             for f in gains:
-                out += [f"![{f.caption}](figures/{f.name})", "", f"*{f.caption}; sorted by gain; error bars: ±1 standard "
-                        "error of the difference of the two means over seeds.*", ""]
+                out += [
+                    f"![{f.caption}](figures/{f.name})",
+                    "",
+                    f"*{f.caption}; sorted by gain; error bars: ±1 standard "
+                    "error of the difference of the two means over seeds.*",
+                    "",
+                ]
             if not gains:
                 out += [f"*No class-wise gain figure: needs `1p` runs of both `{gain_method}` and `{BASELINE}`.*", ""]
     return out
@@ -80,7 +102,12 @@ def _grid_by_dataset(long: pd.DataFrame, value: str, decimals: int) -> list[str]
         for s in series(part):
             row = [escape(series_label(*s))]
             for d in datasets:
-                c = part[(part["method"] == s[0]) & (part["labels"] == s[1]) & (part["variant"] == s[2]) & (part["dataset"] == d)]
+                c = part[
+                    (part["method"] == s[0])
+                    & (part["labels"] == s[1])
+                    & (part["variant"] == s[2])
+                    & (part["dataset"] == d)
+                ]
                 if c.empty:
                     row.append(DASH)
                     continue
@@ -98,16 +125,26 @@ def analysis_section(records: Records, figures: list[FigureSpec]) -> list[str]:
     dens = [f for f in figures if f.kind == "density"]
     if ana.empty and not dens:
         return []
-    out = ["## Unannotated positives vs unannotated negatives", "",
-           "The paper's analysis: on the model of the best validation epoch, the predicted probabilities of the "
-           "training labels that were not annotated, split by their true value. A method that separates the two "
-           "distributions (a large Wasserstein distance) recovers the unannotated positives instead of "
-           "suppressing them. Regimes without unannotated positives *and* negatives (`full`, `1p_all_n`) have none.", "",
-           "Wasserstein distance between the two distributions (`scipy.stats.wasserstein_distance`), mean ± sample "
-           "std over seeds; bold: the largest `1p` value.", ""]
+    out = [
+        "## Unannotated positives vs unannotated negatives",
+        "",
+        "The paper's analysis: on the model of the best validation epoch, the predicted probabilities of the "
+        "training labels that were not annotated, split by their true value. A method that separates the two "
+        "distributions (a large Wasserstein distance) recovers the unannotated positives instead of "
+        "suppressing them. Regimes without unannotated positives *and* negatives (`full`, `1p_all_n`) have none.",
+        "",
+        "Wasserstein distance between the two distributions (`scipy.stats.wasserstein_distance`), mean ± sample "
+        "std over seeds; bold: the largest `1p` value.",
+        "",
+    ]
     out += _grid_by_dataset(ana, "wasserstein", decimals=3)
     for f in dens:
-        out += [f"![{f.caption}](figures/{f.name})", "", f"*{f.caption}; every panel on one shared square-root y-scale.*", ""]
+        out += [
+            f"![{f.caption}](figures/{f.name})",
+            "",
+            f"*{f.caption}; every panel on one shared square-root y-scale.*",
+            "",
+        ]
     return out
 
 
@@ -115,10 +152,14 @@ def loss_section(figures: list[FigureSpec]) -> list[str]:
     loss = [f for f in figures if f.kind == "loss"]
     if not loss:
         return []
-    out = ["## Training loss of annotated labels", "",
-           "Mean `-log p` over the observed positive labels in each training epoch: how fast a method fits the labels it "
-           "was given. Runs stop early at different epochs; each point is the mean over the seeds that ran that epoch, "
-           "and hollow markers flag the epochs that fewer than all of a row's seeds reached.", ""]
+    out = [
+        "## Training loss of annotated labels",
+        "",
+        "Mean `-log p` over the observed positive labels in each training epoch: how fast a method fits the labels it "
+        "was given. Runs stop early at different epochs; each point is the mean over the seeds that ran that epoch, "
+        "and hollow markers flag the epochs that fewer than all of a row's seeds reached.",
+        "",
+    ]
     for f in loss:
         out += [f"![{f.caption}](figures/{f.name})", "", f"*{f.caption}.*", ""]
     return out
@@ -128,10 +169,14 @@ def threshold_section(records: Records) -> list[str]:
     thr = threshold_frame(records)
     if thr.empty:
         return []
-    out = ["## Threshold metrics", "",
-           "At the best validation epoch, on the test set, predictions thresholded at 0.5 and at 0.75 (the EM "
-           "authors advise 0.75 for EM). CP/CR/CF1: per-class precision, recall, F1 averaged over classes; "
-           "OP/OR/OF1: over all test labels. Mean over seeds, %.", ""]
+    out = [
+        "## Threshold metrics",
+        "",
+        "At the best validation epoch, on the test set, predictions thresholded at 0.5 and at 0.75 (the EM "
+        "authors advise 0.75 for EM). CP/CR/CF1: per-class precision, recall, F1 averaged over classes; "
+        "OP/OR/OF1: over all test labels. Mean over seeds, %.",
+        "",
+    ]
     thresholds = sorted(thr["threshold"].unique(), key=float)
     mean = thr.groupby(["protocol", "dataset", "method", "labels", "variant", "threshold", "metric"])["value"].mean()
     for protocol in ordered(thr["protocol"], PROTOCOL_ORDER):

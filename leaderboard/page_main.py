@@ -25,9 +25,11 @@ from leaderboard.table import (
     table_group,
 )
 
-BOLD_RULE = ("**bold**: the best row of each column among rows with n ≥ 2, and every row not significantly below it "
-             "(one-sided Welch t-test at 5%: p ≥ 0.05), i.e. the rows tied with the best at this number of seeds. "
-             "A row with n=1 cannot be tested (no spread) and is never bold; variant rows are never bold.")
+BOLD_RULE = (
+    "**bold**: the best row of each column among rows with n ≥ 2, and every row not significantly below it "
+    "(one-sided Welch t-test at 5%: p ≥ 0.05), i.e. the rows tied with the best at this number of seeds. "
+    "A row with n=1 cannot be tested (no spread) and is never bold; variant rows are never bold."
+)
 
 
 def literature_label(lit: pd.Series, not_run: bool) -> str:
@@ -63,18 +65,34 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
             shown_group = g
         row = [escape(row_label(method, variant)), labels]
         for d in datasets:
-            c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant) & (part["dataset"] == d)]
+            c = part[
+                (part["method"] == method)
+                & (part["labels"] == labels)
+                & (part["variant"] == variant)
+                & (part["dataset"] == d)
+            ]
             if c.empty:
                 pm, ps, src = published_figure(protocol, method, labels, d, variant)
                 row += [DASH, DASH, fmt_published(pm, ps, src), DASH] if pub[d] else [DASH, DASH]
                 continue
             r = c.iloc[0]
-            row += [fmt_cell(r["mean"], r["std"], r["n"], r["failed"], bold=bool(r["bold"]), diverged=r["diverged"],
-                             excluded=r["excluded"]),
-                    DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"])]
+            row += [
+                fmt_cell(
+                    r["mean"],
+                    r["std"],
+                    r["n"],
+                    r["failed"],
+                    bold=bool(r["bold"]),
+                    diverged=r["diverged"],
+                    excluded=r["excluded"],
+                ),
+                DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]),
+            ]
             if pub[d]:
-                row += [fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
-                        DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"]))]
+                row += [
+                    fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
+                    DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"])),
+                ]
         rows.append(row)
     if group == "paper":
         title = f"### Single positive labels (`1p`), with the oracles (`{'`, `'.join(ORACLE_REGIMES)}`) on top"
@@ -82,18 +100,30 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
     else:
         title = f"### Labels `{group}`"
         scope = ""
-    legend = ["Test mAP (%), mean ± sample std over seeds (n = runs; failed and diverged runs are named beside n and "
-              "never averaged); 95% CI: the Student-t interval of the mean over seeds. " + scope + BOLD_RULE, ""]
+    legend = [
+        "Test mAP (%), mean ± sample std over seeds (n = runs; failed and diverged runs are named beside n and "
+        "never averaged); 95% CI: the Student-t interval of the mean over seeds. " + scope + BOLD_RULE,
+        "",
+    ]
     if any(pub.values()):
-        legend += [f"`paper`: Zhou et al., ECCV 2022, main table (mean ± std); {LIT}: a later paper's single "
-                   f"published number; Δ = ours − published, {WARN} where |Δ| > 2 published σ; {DASH}: no published "
-                   "figure (variant rows have none: the published figures are at the authors' hyper-parameters).", ""]
+        legend += [
+            f"`paper`: Zhou et al., ECCV 2022, main table (mean ± std); {LIT}: a later paper's single "
+            f"published number; Δ = ours − published, {WARN} where |Δ| > 2 published σ; {DASH}: no published "
+            "figure (variant rows have none: the published figures are at the authors' hyper-parameters).",
+            "",
+        ]
     elif protocol != "finetune":
         legend += ["No published figures beside these: the published tables fine-tune end to end.", ""]
     elif compare:
-        legend += [f"No published figures beside these: the published tables are of {', '.join(published.DATASET_COLUMNS)}.", ""]
+        legend += [
+            f"No published figures beside these: the published tables are of {', '.join(published.DATASET_COLUMNS)}.",
+            "",
+        ]
     if (part["excluded"] != "").any():
-        legend += [f"{WARN} left out: the cell's records cannot be averaged together; see *Records left out* below.", ""]
+        legend += [
+            f"{WARN} left out: the cell's records cannot be averaged together; see *Records left out* below.",
+            "",
+        ]
     out = [title, "", table(headers, rows), "", *legend]
     if compare:
         out += published_only_rows(part, datasets)
@@ -109,10 +139,17 @@ def published_only_rows(part: pd.DataFrame, datasets: list[str]) -> list[str]:
     lit = literature_rows(set(part.loc[part["variant"] == "", "method"]))
     if lit.empty:
         return []
-    rows = [[literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in shown]] for _, r in lit.iterrows()]
-    return ["#### Published only (not run here)", "",
-            table(["method", "labels", *[f"{d} published" for d in shown]], rows), "",
-            f"{LIT}: the single number a later paper publishes (no std); see the notes for the sources.", ""]
+    rows = [
+        [literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in shown]] for _, r in lit.iterrows()
+    ]
+    return [
+        "#### Published only (not run here)",
+        "",
+        table(["method", "labels", *[f"{d} published" for d in shown]], rows),
+        "",
+        f"{LIT}: the single number a later paper publishes (no std); see the notes for the sources.",
+        "",
+    ]
 
 
 def published_elsewhere_section(run_datasets: set[str]) -> list[str]:
@@ -127,12 +164,16 @@ def published_elsewhere_section(run_datasets: set[str]) -> list[str]:
     for _, r in published.literature_table().iterrows():
         rows.append([literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in missing]])
     return [
-        "## Published figures for datasets not run here", "",
+        "## Published figures for datasets not run here",
+        "",
         "Not reproduced by these records; shown so that this benchmark's numbers can be read against them "
-        "once those datasets are run.", "",
-        table(headers, rows), "",
+        "once those datasets are run.",
+        "",
+        table(headers, rows),
+        "",
         *[f"- {line}" for line in published.source_lines(published.PAPER_CSV)],
-        f"- {LIT} " + " ".join(published.source_lines(published.LITERATURE_CSV)), "",
+        f"- {LIT} " + " ".join(published.source_lines(published.LITERATURE_CSV)),
+        "",
     ]
 
 
@@ -152,8 +193,10 @@ def _ranking_line(part: pd.DataFrame) -> str:
     tau = kendalltau([before.index(n) for n in names], [after.index(n) for n in names]).statistic
     moved = [n for n in names if before.index(n) != after.index(n)]
     change = f"{len(moved)} of {len(names)} rows change rank" if moved else "the ranking is unchanged"
-    return (f"Ranking of the paper's rows by mean test mAP — defaults: {' > '.join(before)}; tuned: "
-            f"{' > '.join(after)}; Kendall τ = {tau:.2f}, {change} (differences within the seed noise can reorder rows).")
+    return (
+        f"Ranking of the paper's rows by mean test mAP — defaults: {' > '.join(before)}; tuned: "
+        f"{' > '.join(after)}; Kendall τ = {tau:.2f}, {change} (differences within the seed noise can reorder rows)."
+    )
 
 
 def tuned_sections(tuned: pd.DataFrame) -> list[str]:
@@ -162,27 +205,58 @@ def tuned_sections(tuned: pd.DataFrame) -> list[str]:
     out = []
     for (study, trials, space_seed), s in tuned.groupby(["study", "trials", "space_seed"], sort=False):
         seed = f", search-space seed {space_seed}" if space_seed >= 0 else ""
-        out += [f"## Tuned ({trials} trials each): study `{study}`{seed}", "",
-                f"Each method drew {trials} configurations from its declared search space (trial 0: its defaults); "
-                "each ran on the same seeds. Chosen per method and dataset: the eligible trial (every seed `done`) "
-                "with the best mean **clean-validation** mAP, ties to the lower trial number; the test mAP is then "
-                "read once. `defaults`: trial 0 on the same seeds (the main table may hold more seeds); "
-                "Δ = tuned − defaults. 95% CI: Student t over seeds.", ""]
+        out += [
+            f"## Tuned ({trials} trials each): study `{study}`{seed}",
+            "",
+            f"Each method drew {trials} configurations from its declared search space (trial 0: its defaults); "
+            "each ran on the same seeds. Chosen per method and dataset: the eligible trial (every seed `done`) "
+            "with the best mean **clean-validation** mAP, ties to the lower trial number; the test mAP is then "
+            "read once. `defaults`: trial 0 on the same seeds (the main table may hold more seeds); "
+            "Δ = tuned − defaults. 95% CI: Student t over seeds.",
+            "",
+        ]
         for protocol in ordered(s["protocol"], PROTOCOL_ORDER):
-            for (labels, dataset), part in sorted(s[s["protocol"] == protocol].groupby(["labels", "dataset"]),
-                                                  key=lambda kv: (kv[0][0] != "1p", DATASET_ORDER.index(kv[0][1])
-                                                                  if kv[0][1] in DATASET_ORDER else 99, kv[0])):
+            for (labels, dataset), part in sorted(
+                s[s["protocol"] == protocol].groupby(["labels", "dataset"]),
+                key=lambda kv: (
+                    kv[0][0] != "1p",
+                    DATASET_ORDER.index(kv[0][1]) if kv[0][1] in DATASET_ORDER else 99,
+                    kv[0],
+                ),
+            ):
                 rows = []
                 for _, r in part.iterrows():
                     chosen = DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {escape(r['chosen_values'])}"
-                    rows.append([r["method"], f"{r['eligible']}/{r['trials_seen']} of {trials}", chosen,
-                                 DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}",
-                                 fmt_cell(r["mean"], r["std"], r["n"]), fmt_ci(r["ci_low"], r["ci_high"]),
-                                 fmt_cell(r["default_mean"], r["default_std"], r["default_n"]),
-                                 DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}"])
-                out += [f"### {dataset}, `{labels}` ({protocol})", "",
-                        table(["method", "trials (eligible/run)", "chosen trial: values", "val mAP", "test mAP (tuned)",
-                               "95% CI", "test mAP (defaults)", "Δ"], rows), ""]
+                    rows.append(
+                        [
+                            r["method"],
+                            f"{r['eligible']}/{r['trials_seen']} of {trials}",
+                            chosen,
+                            DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}",
+                            fmt_cell(r["mean"], r["std"], r["n"]),
+                            fmt_ci(r["ci_low"], r["ci_high"]),
+                            fmt_cell(r["default_mean"], r["default_std"], r["default_n"]),
+                            DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}",
+                        ]
+                    )
+                out += [
+                    f"### {dataset}, `{labels}` ({protocol})",
+                    "",
+                    table(
+                        [
+                            "method",
+                            "trials (eligible/run)",
+                            "chosen trial: values",
+                            "val mAP",
+                            "test mAP (tuned)",
+                            "95% CI",
+                            "test mAP (defaults)",
+                            "Δ",
+                        ],
+                        rows,
+                    ),
+                    "",
+                ]
                 line = _ranking_line(part)
                 out += [line, ""] if line else []
     return out

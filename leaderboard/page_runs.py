@@ -16,12 +16,26 @@ def failed_section(records: Records) -> list[str]:
     failed = records.failed
     if failed.empty:
         return []
-    rows = [[escape(row_label(r["method"], r["variant"])), r["labels"], r["dataset"], r["protocol"], str(r["seed"]),
-             escape(clip(r["error"])), f"`{r['path']}`"]
-            for _, r in failed.sort_values(SORT).iterrows()]
-    return [f"## Failed runs ({len(failed)})", "",
-            "Counted apart: never averaged into a cell. Rerun them with `python run_all.py --retry-failed`.", "",
-            table(["method", "labels", "dataset", "protocol", "seed", "error", "record"], rows), ""]
+    rows = [
+        [
+            escape(row_label(r["method"], r["variant"])),
+            r["labels"],
+            r["dataset"],
+            r["protocol"],
+            str(r["seed"]),
+            escape(clip(r["error"])),
+            f"`{r['path']}`",
+        ]
+        for _, r in failed.sort_values(SORT).iterrows()
+    ]
+    return [
+        f"## Failed runs ({len(failed)})",
+        "",
+        "Counted apart: never averaged into a cell. Rerun them with `python run_all.py --retry-failed`.",
+        "",
+        table(["method", "labels", "dataset", "protocol", "seed", "error", "record"], rows),
+        "",
+    ]
 
 
 def _evidence(ev: object) -> str:
@@ -40,31 +54,77 @@ def diverged_section(records: Records) -> list[str]:
         d = rec.get("divergence") if isinstance(rec.get("divergence"), dict) else {}
         tm = rec.get("test_map")
         shown = f"{tm:.2f}" if isinstance(tm, (int, float)) and not isinstance(tm, bool) and math.isfinite(tm) else DASH
-        rows.append([escape(row_label(r["method"], r["variant"])), r["labels"], r["dataset"], r["protocol"], str(r["seed"]),
-                     escape(str(d.get("rule") or "unknown")), escape(clip(str(d.get("reason") or "no reason recorded"))),
-                     _evidence(d.get("evidence")), shown, f"`{r['path']}`"])
-    return [f"## Diverged runs ({len(div)})", "",
-            "Runs whose predictions carry no information (the harness's divergence rule, named with its evidence): listed "
-            "apart and never averaged into a cell; the test mAP they recorded is shown for inspection only. "
-            "`python run_all.py --retry-failed` reruns them.", "",
-            table(["method", "labels", "dataset", "protocol", "seed", "rule", "reason", "evidence", "test mAP (not used)",
-                   "record"], rows), ""]
+        rows.append(
+            [
+                escape(row_label(r["method"], r["variant"])),
+                r["labels"],
+                r["dataset"],
+                r["protocol"],
+                str(r["seed"]),
+                escape(str(d.get("rule") or "unknown")),
+                escape(clip(str(d.get("reason") or "no reason recorded"))),
+                _evidence(d.get("evidence")),
+                shown,
+                f"`{r['path']}`",
+            ]
+        )
+    return [
+        f"## Diverged runs ({len(div)})",
+        "",
+        "Runs whose predictions carry no information (the harness's divergence rule, named with its evidence): listed "
+        "apart and never averaged into a cell; the test mAP they recorded is shown for inspection only. "
+        "`python run_all.py --retry-failed` reruns them.",
+        "",
+        table(
+            [
+                "method",
+                "labels",
+                "dataset",
+                "protocol",
+                "seed",
+                "rule",
+                "reason",
+                "evidence",
+                "test mAP (not used)",
+                "record",
+            ],
+            rows,
+        ),
+        "",
+    ]
 
 
 def left_out_section(records: Records) -> list[str]:
     if not records.invalid and not records.bad_cells:
         return []
     files, cells = len(records.invalid), len(records.bad_cells)
-    out = [f"## Records left out ({files} file{'s' if files != 1 else ''}, {cells} cell{'s' if cells != 1 else ''})", ""]
+    out = [
+        f"## Records left out ({files} file{'s' if files != 1 else ''}, {cells} cell{'s' if cells != 1 else ''})",
+        "",
+    ]
     if records.invalid:
-        out += ["Files under the results folder that are not run records the leaderboard can use (each also named on "
-                "stderr); nothing of them enters a table. Move them out of the results folder, or rerun the run they "
-                "belonged to.", "",
-                table(["file", "problem"], [[f"`{escape(x.path)}`", escape(clip(x.problem, 300))] for x in records.invalid]), ""]
+        out += [
+            "Files under the results folder that are not run records the leaderboard can use (each also named on "
+            "stderr); nothing of them enters a table. Move them out of the results folder, or rerun the run they "
+            "belonged to.",
+            "",
+            table(
+                ["file", "problem"], [[f"`{escape(x.path)}`", escape(clip(x.problem, 300))] for x in records.invalid]
+            ),
+            "",
+        ]
     if records.bad_cells:
-        out += ["Cells whose records cannot share a mean (they must differ in their seed only); all their records are "
-                "left out, the rest of the table is built.", "",
-                table(["cell", "problem", "records"],
-                      [[f"`{escape(c.name)}`", escape(clip(c.problem, 300)), ", ".join(f"`{p}`" for p in c.paths)]
-                       for c in records.bad_cells]), ""]
+        out += [
+            "Cells whose records cannot share a mean (they must differ in their seed only); all their records are "
+            "left out, the rest of the table is built.",
+            "",
+            table(
+                ["cell", "problem", "records"],
+                [
+                    [f"`{escape(c.name)}`", escape(clip(c.problem, 300)), ", ".join(f"`{p}`" for p in c.paths)]
+                    for c in records.bad_cells
+                ],
+            ),
+            "",
+        ]
     return out

@@ -32,7 +32,9 @@ def source_lines(path: Path) -> list[str]:
 def paper_table() -> pd.DataFrame:
     """The paper's rows: method, labels, then ``<dataset>_mean`` and ``<dataset>_std`` per dataset key."""
     df = pd.read_csv(PAPER_CSV, comment="#")
-    return df.rename(columns={f"{col}_{s}": f"{key}_{s}" for key, col in DATASET_COLUMNS.items() for s in ("mean", "std")})
+    return df.rename(
+        columns={f"{col}_{s}": f"{key}_{s}" for key, col in DATASET_COLUMNS.items() for s in ("mean", "std")}
+    )
 
 
 @lru_cache(maxsize=1)

@@ -28,12 +28,46 @@ from benchmark.records import NOT_CELL_IDENTITY, STATUSES, inspect_record, is_nu
 from leaderboard.cells import CELL, BadCell, cell_name, check_cells, mixed_code, row_label
 from leaderboard.errors import LeaderboardError, RecordError
 
-__all__ = ["CELL", "COLUMNS", "NOT_CELL_IDENTITY", "STATUSES", "BadCell", "InvalidFile", "LeaderboardError",
-           "RecordError", "Records", "analysis_frame", "cell_name", "history_frame", "per_class_frame",
-           "read_records", "row_label", "runs_frame", "threshold_frame", "variant_label"]
+__all__ = [
+    "CELL",
+    "COLUMNS",
+    "NOT_CELL_IDENTITY",
+    "STATUSES",
+    "BadCell",
+    "InvalidFile",
+    "LeaderboardError",
+    "RecordError",
+    "Records",
+    "analysis_frame",
+    "cell_name",
+    "history_frame",
+    "per_class_frame",
+    "read_records",
+    "row_label",
+    "runs_frame",
+    "threshold_frame",
+    "variant_label",
+]
 
-COLUMNS = [*CELL, "seed", "status", "test_map", "val_map", "best_epoch", "run_id", "commit", "dirty", "error",
-           "path", "role", "study", "trial", "trials", "space_seed", "excluded"]
+COLUMNS = [
+    *CELL,
+    "seed",
+    "status",
+    "test_map",
+    "val_map",
+    "best_epoch",
+    "run_id",
+    "commit",
+    "dirty",
+    "error",
+    "path",
+    "role",
+    "study",
+    "trial",
+    "trials",
+    "space_seed",
+    "excluded",
+]
 
 
 @dataclass(frozen=True)
@@ -120,21 +154,34 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
     git = (rec.get("provenance") or {}).get("git") or {}
     study = rec["study"] or {}
     return {
-        "protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"],
-        "variant": variant_label(rec["variant"]), "dataset": rec["dataset"], "seed": rec["seed"], "status": rec["status"],
+        "protocol": rec["protocol"],
+        "labels": rec["labels"],
+        "method": rec["method"],
+        "variant": variant_label(rec["variant"]),
+        "dataset": rec["dataset"],
+        "seed": rec["seed"],
+        "status": rec["status"],
         # a diverged run keeps its numbers in the record; here they are NaN so no mean can take them
         "test_map": float(rec["test_map"]) if rec["status"] == "done" else math.nan,
         "val_map": float(rec["val_map"]) if rec["status"] == "done" and is_number(rec.get("val_map")) else math.nan,
-        "best_epoch": rec.get("best_epoch"), "run_id": str(rec.get("run_id", "")),
-        "commit": git.get("commit"), "dirty": git.get("dirty"),
-        "error": _error_text(rec) if rec["status"] == "failed" else "", "path": shown,
-        "role": _role(rec), "study": study.get("name", ""), "trial": study.get("trial", -1),
-        "trials": study.get("trials", 0), "space_seed": study.get("space_seed", -1), "excluded": "",
+        "best_epoch": rec.get("best_epoch"),
+        "run_id": str(rec.get("run_id", "")),
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "error": _error_text(rec) if rec["status"] == "failed" else "",
+        "path": shown,
+        "role": _role(rec),
+        "study": study.get("name", ""),
+        "trial": study.get("trial", -1),
+        "trials": study.get("trials", 0),
+        "space_seed": study.get("space_seed", -1),
+        "excluded": "",
     }
 
 
-def read_records(results_dir: str | Path, *, strict: bool = False, allow_mixed_code: bool = False,
-                 verify: bool = True) -> Records:
+def read_records(
+    results_dir: str | Path, *, strict: bool = False, allow_mixed_code: bool = False, verify: bool = True
+) -> Records:
     """Every record under ``results_dir``, in sorted path order, judged by the record contract
     (``benchmark.records``) as the sweep judges it. Files that are not run records and cells that
     cannot be averaged are listed in ``invalid`` / ``bad_cells`` (``strict``: raise ``RecordError``
@@ -177,14 +224,22 @@ def pooled_code_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> dict[st
     for key, group in scored.groupby(CELL, sort=True):
         note = mixed_code(frame, raw, list(group.index))
         if note is not None:
-            out[cell_name(tuple(str(k) for k in key))] = f"pooled with --allow-mixed-code: {note.removeprefix('mixes ')}"
+            out[cell_name(tuple(str(k) for k in key))] = (
+                f"pooled with --allow-mixed-code: {note.removeprefix('mixes ')}"
+            )
     return out
 
 
 # -- long frames for the sections and figures ------------------------------------------------------
 def _keys(rec: dict[str, Any]) -> dict[str, Any]:
-    return {"protocol": rec["protocol"], "labels": rec["labels"], "method": rec["method"],
-            "variant": variant_label(rec["variant"]), "dataset": rec["dataset"], "seed": rec["seed"]}
+    return {
+        "protocol": rec["protocol"],
+        "labels": rec["labels"],
+        "method": rec["method"],
+        "variant": variant_label(rec["variant"]),
+        "dataset": rec["dataset"],
+        "seed": rec["seed"],
+    }
 
 
 def per_class_frame(records: Records) -> pd.DataFrame:
@@ -231,18 +286,48 @@ def analysis_frame(records: Records) -> pd.DataFrame:
             continue
         num = lambda v: float(v) if is_number(v) else math.nan  # noqa: E731
         count = lambda v: int(v) if is_number(v) else 0  # noqa: E731
-        rows.append({**_keys(rec), "wasserstein": num(ana.get("wasserstein")),
-                     "pos_mean": num(ana.get("pos_mean")), "neg_mean": num(ana.get("neg_mean")),
-                     "num_pos": count(ana.get("num_unannotated_pos")), "num_neg": count(ana.get("num_unannotated_neg"))})
+        rows.append(
+            {
+                **_keys(rec),
+                "wasserstein": num(ana.get("wasserstein")),
+                "pos_mean": num(ana.get("pos_mean")),
+                "neg_mean": num(ana.get("neg_mean")),
+                "num_pos": count(ana.get("num_unannotated_pos")),
+                "num_neg": count(ana.get("num_unannotated_neg")),
+            }
+        )
     return pd.DataFrame(rows, columns=[*CELL, "seed", "wasserstein", "pos_mean", "neg_mean", "num_pos", "num_neg"])
 
 
 # -- one row per run, for a notebook ---------------------------------------------------------------
 #: the leading columns of ``runs_frame``; ``hp.<name>`` and ``cfg.<name>`` follow, sorted
-RUN_COLUMNS = ["method", "variant", "dataset", "labels", "protocol", "seed", "status", "val_map", "test_map",
-               "best_epoch", "epochs_run", "wall_seconds", "images_per_second", "commit", "dirty", "run_id",
-               "study", "trial", "trials", "space_seed", "divergence_rule", "divergence_reason", "error",
-               "excluded", "path"]
+RUN_COLUMNS = [
+    "method",
+    "variant",
+    "dataset",
+    "labels",
+    "protocol",
+    "seed",
+    "status",
+    "val_map",
+    "test_map",
+    "best_epoch",
+    "epochs_run",
+    "wall_seconds",
+    "images_per_second",
+    "commit",
+    "dirty",
+    "run_id",
+    "study",
+    "trial",
+    "trials",
+    "space_seed",
+    "divergence_rule",
+    "divergence_reason",
+    "error",
+    "excluded",
+    "path",
+]
 
 
 def _cell_value(v: Any) -> Any:
@@ -260,19 +345,32 @@ def records_runs(records: Records) -> pd.DataFrame:
         config = rec.get("config") or {}
         div = rec.get("divergence") or {}
         row: dict[str, Any] = {
-            "method": rec["method"], "variant": r["variant"], "dataset": rec["dataset"], "labels": rec["labels"],
-            "protocol": rec["protocol"], "seed": rec["seed"], "status": rec["status"],
+            "method": rec["method"],
+            "variant": r["variant"],
+            "dataset": rec["dataset"],
+            "labels": rec["labels"],
+            "protocol": rec["protocol"],
+            "seed": rec["seed"],
+            "status": rec["status"],
             # a diverged run's numbers, as recorded (for inspection; the tables never average them)
             "val_map": rec.get("val_map") if is_number(rec.get("val_map")) else math.nan,
             "test_map": rec.get("test_map") if is_number(rec.get("test_map")) else math.nan,
-            "best_epoch": rec.get("best_epoch"), "epochs_run": rec.get("epochs_run"),
-            "wall_seconds": rec.get("wall_seconds"), "images_per_second": rec.get("images_per_second"),
-            "commit": r["commit"], "dirty": r["dirty"], "run_id": r["run_id"],
-            "study": r["study"] or None, "trial": r["trial"] if r["study"] else None,
-            "trials": r["trials"] if r["study"] else None, "space_seed": r["space_seed"] if r["study"] else None,
+            "best_epoch": rec.get("best_epoch"),
+            "epochs_run": rec.get("epochs_run"),
+            "wall_seconds": rec.get("wall_seconds"),
+            "images_per_second": rec.get("images_per_second"),
+            "commit": r["commit"],
+            "dirty": r["dirty"],
+            "run_id": r["run_id"],
+            "study": r["study"] or None,
+            "trial": r["trial"] if r["study"] else None,
+            "trials": r["trials"] if r["study"] else None,
+            "space_seed": r["space_seed"] if r["study"] else None,
             "divergence_rule": _cell_value(div.get("rule")) if isinstance(div, dict) else None,
             "divergence_reason": _cell_value(div.get("reason")) if isinstance(div, dict) else None,
-            "error": r["error"] or None, "excluded": r["excluded"] or None, "path": r["path"],
+            "error": r["error"] or None,
+            "excluded": r["excluded"] or None,
+            "path": r["path"],
         }
         for k, v in sorted((config.get("hparams") or {}).items()):
             row[f"hp.{k}"] = _cell_value(v)
@@ -280,8 +378,7 @@ def records_runs(records: Records) -> pd.DataFrame:
             if k != "hparams":
                 row[f"cfg.{k}"] = _cell_value(v)
         rows.append(row)
-    extra = sorted({k for row in rows for k in row if k not in RUN_COLUMNS},
-                   key=lambda k: (not k.startswith("hp."), k))
+    extra = sorted({k for row in rows for k in row if k not in RUN_COLUMNS}, key=lambda k: (not k.startswith("hp."), k))
     out = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *extra])
     for col in out.columns:
         values = [row[col] for row in rows if row.get(col) is not None]

@@ -66,8 +66,13 @@ def _poi_batch(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return ((a > b) + 0.5 * (a == b)).mean(axis=(1, 2))
 
 
-def poi_interval(x_by_task: Sequence[Sequence[float]], y_by_task: Sequence[Sequence[float]],
-                 reps: int = BOOTSTRAP_REPS, level: float = LEVEL, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+def poi_interval(
+    x_by_task: Sequence[Sequence[float]],
+    y_by_task: Sequence[Sequence[float]],
+    reps: int = BOOTSTRAP_REPS,
+    level: float = LEVEL,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
     """(estimate, low, high): the mean over tasks of P(X > Y) and its stratified-bootstrap percentile
     interval. ``x_by_task[k]`` are X's runs on task k (any number, at least one)."""
     rng = np.random.default_rng(seed)

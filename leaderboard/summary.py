@@ -27,8 +27,11 @@ LIT = "‡"
 def _cell(r: pd.Series) -> str:
     if r["excluded"]:
         return f"left out {WARN}"
-    aside = ", ".join(p for p in (f"{r['failed']} failed" if r["failed"] else "",
-                                  f"{r['diverged']} diverged" if r["diverged"] else "") if p)
+    aside = ", ".join(
+        p
+        for p in (f"{r['failed']} failed" if r["failed"] else "", f"{r['diverged']} diverged" if r["diverged"] else "")
+        if p
+    )
     if r["n"] == 0:
         return f"— ({aside})" if aside else "—"
     text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" ± {r['std']:.{DECIMALS}f}") + f" ({r['n']})"
@@ -38,7 +41,9 @@ def _cell(r: pd.Series) -> str:
         text += f" +{aside}"
     if not math.isnan(r["published_mean"]):
         mark = LIT if r["published_source"] == "literature" else ""
-        text += f"  pub {r['published_mean']:.2f}{mark} Δ {r['delta']:+.2f}" + (f" {WARN}" if r["outside_2sigma"] else "")
+        text += f"  pub {r['published_mean']:.2f}{mark} Δ {r['delta']:+.2f}" + (
+            f" {WARN}" if r["outside_2sigma"] else ""
+        )
     return text
 
 
@@ -63,15 +68,28 @@ def _tuned_lines(records: Records, mine: pd.DataFrame) -> list[str]:
         return []
     tuned = tuned_frame(records)
     touched = {tuple(k) for k in mine[["protocol", "labels", "method", "dataset"]].itertuples(index=False)}
-    tuned = tuned[[(s, t, p) in studies and (pr, lab, m, d) in touched for s, t, p, pr, lab, m, d in
-                   tuned[["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]].itertuples(index=False)]]
+    tuned = tuned[
+        [
+            (s, t, p) in studies and (pr, lab, m, d) in touched
+            for s, t, p, pr, lab, m, d in tuned[
+                ["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]
+            ].itertuples(index=False)
+        ]
+    ]
     out = ["", "tuned (chosen by mean validation mAP): test mAP of the chosen trial vs the defaults, same seeds"]
     for _, r in tuned.head(MAX_ROWS).iterrows():
-        chosen = "no eligible trial" if r["chosen_trial"] < 0 else (
-            f"trial {r['chosen_trial']} ({r['chosen_values']}): {r['mean']:.{DECIMALS}f} ({r['n']}) "
-            f"vs {r['default_mean']:.{DECIMALS}f}")
-        out.append(f"  {r['study']}/{r['protocol']}/{r['dataset']}/{r['labels']} {r['method']}: {chosen} "
-                   f"[{r['eligible']}/{r['trials']} trials eligible]")
+        chosen = (
+            "no eligible trial"
+            if r["chosen_trial"] < 0
+            else (
+                f"trial {r['chosen_trial']} ({r['chosen_values']}): {r['mean']:.{DECIMALS}f} ({r['n']}) "
+                f"vs {r['default_mean']:.{DECIMALS}f}"
+            )
+        )
+        out.append(
+            f"  {r['study']}/{r['protocol']}/{r['dataset']}/{r['labels']} {r['method']}: {chosen} "
+            f"[{r['eligible']}/{r['trials']} trials eligible]"
+        )
     if len(tuned) > MAX_ROWS:
         out.append(f"  … and {len(tuned) - MAX_ROWS} more")
     return out
@@ -93,8 +111,9 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
     if mine.empty:
         return "no record of this sweep's runs under " + str(results_dir) + "\n"
     status = mine["status"].value_counts()
-    head = (f"this sweep: {len(mine)} runs — " + ", ".join(f"{int(status.get(s, 0))} {s}" for s in ("done", "failed", "diverged")
-                                                      if status.get(s, 0)))
+    head = f"this sweep: {len(mine)} runs — " + ", ".join(
+        f"{int(status.get(s, 0))} {s}" for s in ("done", "failed", "diverged") if status.get(s, 0)
+    )
     trials = mine[mine["role"] == "trial"]
     touched = {tuple(k) for k in mine[mine["role"] != "trial"][CELL].itertuples(index=False)}
     cells = main_cells(records)
@@ -104,16 +123,25 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
         lines.append(f"{len(trials)} of them tuning trials (not in the defaults' table below)")
     for protocol, part in cells.groupby("protocol", sort=False):
         datasets = ordered(part["dataset"], DATASET_ORDER)
-        rows = sorted({(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
-                      key=lambda mlv: row_key(*mlv))
+        rows = sorted(
+            {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
+            key=lambda mlv: row_key(*mlv),
+        )
         texts: dict[tuple[str, ...], str] = {}
         for method, labels, variant in rows:
             for d in datasets:
-                c = part[(part["method"] == method) & (part["labels"] == labels) & (part["variant"] == variant)
-                         & (part["dataset"] == d)]
+                c = part[
+                    (part["method"] == method)
+                    & (part["labels"] == labels)
+                    & (part["variant"] == variant)
+                    & (part["dataset"] == d)
+                ]
                 texts[(method, labels, variant, d)] = "" if c.empty else _cell(c.iloc[0])
-        lines += ["", f"test mAP (%), {protocol}: mean ± std (n seeds); * = best or tied with it (Welch, 5%)"
-                  + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else "")]
+        lines += [
+            "",
+            f"test mAP (%), {protocol}: mean ± std (n seeds); * = best or tied with it (Welch, 5%)"
+            + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else ""),
+        ]
         for chunk in _chunks(datasets, texts):
             body = [[row_label(m, v), lab, *[texts[(m, lab, v, d)] for d in chunk]] for m, lab, v in rows[:MAX_ROWS]]
             lines.append(tabulate(body, headers=["method", "labels", *chunk], tablefmt="simple", disable_numparse=True))

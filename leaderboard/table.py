@@ -14,7 +14,22 @@ from leaderboard.records import CELL, Records
 from leaderboard.stats import ALPHA, t_interval, welch_below
 
 #: the paper's row order (Zhou et al. 2022, main table)
-PAPER_ORDER = ["bce", "an", "dw", "l1r", "l2r", "ls", "nls", "entmin", "focal", "asl", "role", "role_li", "em", "em_apl"]
+PAPER_ORDER = [
+    "bce",
+    "an",
+    "dw",
+    "l1r",
+    "l2r",
+    "ls",
+    "nls",
+    "entmin",
+    "focal",
+    "asl",
+    "role",
+    "role_li",
+    "em",
+    "em_apl",
+]
 #: methods published after the paper, grouped under "since the paper" in this order
 SINCE_PAPER = ["epr", "ll_r", "ll_ct", "ll_cp", "hill", "splc", "boostlu_ll_r", "gr_loss"]
 #: row groups: the paper's rows, then the methods since the paper, then any other (a user's plugin,
@@ -57,8 +72,14 @@ def row_key(method: str, labels: str, variant: str = "") -> tuple:
     """Oracle rows on top (``full`` then ``1p_all_n``), then the paper's methods, the methods since
     the paper and other methods, each method's main row followed by its variants."""
     oracle = labels in ORACLE_REGIMES
-    return (not oracle, rank(labels, REGIME_ORDER) if oracle else (0, ""), method_rank(method),
-            rank(labels, REGIME_ORDER), variant != "", variant)
+    return (
+        not oracle,
+        rank(labels, REGIME_ORDER) if oracle else (0, ""),
+        method_rank(method),
+        rank(labels, REGIME_ORDER),
+        variant != "",
+        variant,
+    )
 
 
 def table_group(labels: str) -> str:
@@ -88,12 +109,20 @@ def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Protocols, then rows in the paper's order, then datasets in the paper's order."""
     if df.empty:
         return df.reset_index(drop=True)
-    key = df.apply(lambda r: (rank(r["protocol"], PROTOCOL_ORDER), row_key(r["method"], r["labels"], r["variant"]),
-                              rank(r["dataset"], DATASET_ORDER)), axis=1)
+    key = df.apply(
+        lambda r: (
+            rank(r["protocol"], PROTOCOL_ORDER),
+            row_key(r["method"], r["labels"], r["variant"]),
+            rank(r["dataset"], DATASET_ORDER),
+        ),
+        axis=1,
+    )
     return df.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
 
 
-def published_figure(protocol: str, method: str, labels: str, dataset: str, variant: str = "") -> tuple[float, float, str]:
+def published_figure(
+    protocol: str, method: str, labels: str, dataset: str, variant: str = ""
+) -> tuple[float, float, str]:
     """(mean, std, source) of the published figure for a cell; NaN and '' where none. The published
     numbers are end-to-end fine-tuning at the authors' hyper-parameters, so a linear-probe cell and
     a variant row have none."""
@@ -144,8 +173,7 @@ def main_cells(records: Records) -> pd.DataFrame:
     counts = table.assign(failed=table["status"] == "failed", diverged=table["status"] == "diverged")
     counts = counts.groupby(CELL)[["failed", "diverged"]].sum().reset_index()
     cells = cells.merge(counts, on=CELL, how="outer")
-    bad = pd.DataFrame([(*c.key, c.problem) for c in records.bad_cells if not c.trial],
-                       columns=[*CELL, "excluded"])
+    bad = pd.DataFrame([(*c.key, c.problem) for c in records.bad_cells if not c.trial], columns=[*CELL, "excluded"])
     cells = cells.merge(bad.drop_duplicates(CELL), on=CELL, how="outer")
     cells["excluded"] = cells["excluded"].fillna("").astype(str)
     cells["n"] = cells["n"].fillna(0).astype(int)
@@ -157,7 +185,10 @@ def main_cells(records: Records) -> pd.DataFrame:
     ci = [t_interval(m, s, n) for m, s, n in zip(cells["mean"], cells["std"], cells["n"])]
     cells["ci_low"] = [c[0] for c in ci]
     cells["ci_high"] = [c[1] for c in ci]
-    pub = [published_figure(*k) for k in cells[["protocol", "method", "labels", "dataset", "variant"]].itertuples(index=False)]
+    pub = [
+        published_figure(*k)
+        for k in cells[["protocol", "method", "labels", "dataset", "variant"]].itertuples(index=False)
+    ]
     cells["published_mean"] = [p[0] for p in pub]
     cells["published_std"] = [p[1] for p in pub]
     cells["published_source"] = [p[2] for p in pub]

@@ -29,8 +29,24 @@ from leaderboard.table import DATASET_ORDER, PROTOCOL_ORDER, rank, row_key
 
 STUDY = ["study", "trials", "space_seed"]
 KEY = ["protocol", "labels", "method", "dataset"]
-COLUMNS = [*STUDY, *KEY, "trials_seen", "eligible", "chosen_trial", "chosen_values", "val_mean", "mean", "std", "n",
-           "ci_low", "ci_high", "default_mean", "default_std", "default_n", "delta"]
+COLUMNS = [
+    *STUDY,
+    *KEY,
+    "trials_seen",
+    "eligible",
+    "chosen_trial",
+    "chosen_values",
+    "val_mean",
+    "mean",
+    "std",
+    "n",
+    "ci_low",
+    "ci_high",
+    "default_mean",
+    "default_std",
+    "default_n",
+    "delta",
+]
 
 
 def _trial_runs(records: Records, study: tuple, key: tuple) -> dict[int, pd.DataFrame]:
@@ -39,7 +55,9 @@ def _trial_runs(records: Records, study: tuple, key: tuple) -> dict[int, pd.Data
     cell = (f["protocol"] == key[0]) & (f["labels"] == key[1]) & (f["method"] == key[2]) & (f["dataset"] == key[3])
     f = f[cell & (f["excluded"] == "")]
     out = {0: f[(f["role"] == "main")]}
-    trials = f[(f["role"] == "trial") & (f["study"] == study[0]) & (f["trials"] == study[1]) & (f["space_seed"] == study[2])]
+    trials = f[
+        (f["role"] == "trial") & (f["study"] == study[0]) & (f["trials"] == study[1]) & (f["space_seed"] == study[2])
+    ]
     for t, g in trials.groupby("trial", sort=True):
         out[int(t)] = g
     return out
@@ -78,23 +96,57 @@ def tuned_frame(records: Records) -> pd.DataFrame:
             chosen = max(eligible, key=lambda t: (eligible[t]["val_map"].mean(), -t)) if eligible else None
             default = trials[0][trials[0]["status"] == "done"]["test_map"]
             d_mean, d_std = (default.mean(), default.std(ddof=1)) if len(default) else (math.nan, math.nan)
-            row = dict(zip(STUDY, study)) | dict(zip(KEY, key)) | {
-                "trials_seen": sum(1 for g in trials.values() if len(g)), "eligible": len(eligible),
-                "default_mean": d_mean, "default_std": d_std, "default_n": len(default)}
+            row = (
+                dict(zip(STUDY, study))
+                | dict(zip(KEY, key))
+                | {
+                    "trials_seen": sum(1 for g in trials.values() if len(g)),
+                    "eligible": len(eligible),
+                    "default_mean": d_mean,
+                    "default_std": d_std,
+                    "default_n": len(default),
+                }
+            )
             if chosen is None:
-                row |= {"chosen_trial": -1, "chosen_values": "", "val_mean": math.nan, "mean": math.nan,
-                        "std": math.nan, "n": 0, "ci_low": math.nan, "ci_high": math.nan, "delta": math.nan}
+                row |= {
+                    "chosen_trial": -1,
+                    "chosen_values": "",
+                    "val_mean": math.nan,
+                    "mean": math.nan,
+                    "std": math.nan,
+                    "n": 0,
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                    "delta": math.nan,
+                }
             else:
                 test = eligible[chosen]["test_map"]
                 mean, std, n = test.mean(), test.std(ddof=1), len(test)
                 lo, hi = t_interval(mean, std, n)
-                row |= {"chosen_trial": chosen, "chosen_values": _values(records, trials[chosen], names),
-                        "val_mean": eligible[chosen]["val_map"].mean(), "mean": mean, "std": std, "n": n,
-                        "ci_low": lo, "ci_high": hi, "delta": mean - d_mean}
+                row |= {
+                    "chosen_trial": chosen,
+                    "chosen_values": _values(records, trials[chosen], names),
+                    "val_mean": eligible[chosen]["val_map"].mean(),
+                    "mean": mean,
+                    "std": std,
+                    "n": n,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "delta": mean - d_mean,
+                }
             rows.append(row)
     out = pd.DataFrame(rows, columns=COLUMNS)
     if out.empty:
         return out
-    key = out.apply(lambda r: (r["study"], r["trials"], r["space_seed"], rank(r["protocol"], PROTOCOL_ORDER),
-                               rank(r["dataset"], DATASET_ORDER), row_key(r["method"], r["labels"])), axis=1)
+    key = out.apply(
+        lambda r: (
+            r["study"],
+            r["trials"],
+            r["space_seed"],
+            rank(r["protocol"], PROTOCOL_ORDER),
+            rank(r["dataset"], DATASET_ORDER),
+            row_key(r["method"], r["labels"]),
+        ),
+        axis=1,
+    )
     return out.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)

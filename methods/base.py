@@ -144,8 +144,10 @@ class Range:
 
     def describe(self) -> str:
         """``(0, 1]``, ``an integer in [1, inf)``: how error messages show the range."""
-        interval = f"{'(' if self.low_open or self.low == -math.inf else '['}{self.low:g}, " \
-                   f"{self.high:g}{')' if self.high_open or self.high == math.inf else ']'}"
+        interval = (
+            f"{'(' if self.low_open or self.low == -math.inf else '['}{self.low:g}, "
+            f"{self.high:g}{')' if self.high_open or self.high == math.inf else ']'}"
+        )
         return f"an integer in {interval}" if self.integer else f"a finite number in {interval}"
 
 
@@ -260,8 +262,7 @@ class Method(nn.Module):
         missing = sorted(k for k in known if k not in hp)
         if missing:
             raise TypeError(
-                f"method '{cls.key}' has no default for {missing} on dataset {dataset!r}; pass them "
-                f"as keywords"
+                f"method '{cls.key}' has no default for {missing} on dataset {dataset!r}; pass them as keywords"
             )
         cls.check_hparams(hp, epochs=epochs)
         return hp

@@ -70,8 +70,10 @@ class BoostLULargeLossReject(LargeLossReject):
 
     def logits_from_map(self, feature_map: torch.Tensor, head: nn.Module) -> torch.Tensor:
         if feature_map.ndim != 4:
-            raise ValueError(f"{self.key} needs the backbone's spatial feature map [B, D, H, W]; the backbone "
-                             f"gives shape {tuple(feature_map.shape)} (a transformer's tokens are not a map)")
+            raise ValueError(
+                f"{self.key} needs the backbone's spatial feature map [B, D, H, W]; the backbone "
+                f"gives shape {tuple(feature_map.shape)} (a transformer's tokens are not a map)"
+            )
         cam = head(feature_map.movedim(1, -1))  # [B, H, W, C]: the head at every position
         boosted = torch.where(cam > 0, cam * self.alpha, cam)
         return boosted.mean(dim=(1, 2))

@@ -46,9 +46,7 @@ class EntropyMaximization(Method):
         observed_neg = (observed == -1).to(logits.dtype)
         unannotated = (observed == 0).to(logits.dtype)
         return (
-            -observed_pos * log_p(logits)
-            - observed_neg * log_1mp(logits)
-            - self.alpha * unannotated * entropy(logits)
+            -observed_pos * log_p(logits) - observed_neg * log_1mp(logits) - self.alpha * unannotated * entropy(logits)
         )
 
     @property

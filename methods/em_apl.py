@@ -83,8 +83,11 @@ class EMWithAPL(Method):
         if epochs is not None:
             limits.append((epochs, f"T_w <= the run's {epochs} epochs"))
         if limits and t_w > min(upper for upper, _ in limits):
-            raise cls.out_of_range("T_w", t_w, f"an integer in [1, {min(upper for upper, _ in limits)}] "
-                                                f"({' and '.join(why for _, why in limits)})")
+            raise cls.out_of_range(
+                "T_w",
+                t_w,
+                f"an integer in [1, {min(upper for upper, _ in limits)}] ({' and '.join(why for _, why in limits)})",
+            )
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:
         super().__init__(num_classes, dataset, **overrides)
@@ -112,8 +115,10 @@ class EMWithAPL(Method):
         self.check_hparams(self.hparams, epochs=info.num_epochs)
         observed = info.observed
         if tuple(observed.shape) != (info.num_train, self.num_classes):
-            raise LabelError(f"em_apl: observed training labels have shape {tuple(observed.shape)}, expected "
-                             f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]")
+            raise LabelError(
+                f"em_apl: observed training labels have shape {tuple(observed.shape)}, expected "
+                f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]"
+            )
         check_inputs(observed, observed)
         self.labels = observed.detach().clone().float()
         self.unannotated_at_start = (observed == 0).sum(0)
@@ -132,8 +137,10 @@ class EMWithAPL(Method):
         if self.labels is None:
             raise RuntimeError("em_apl: pseudo-labelling before setup(); call setup(TrainInfo) first")
         if probs.shape != self.labels.shape:
-            raise ValueError(f"em_apl: predictions have shape {tuple(probs.shape)}, expected the training "
-                             f"set's {tuple(self.labels.shape)}")
+            raise ValueError(
+                f"em_apl: predictions have shape {tuple(probs.shape)}, expected the training "
+                f"set's {tuple(self.labels.shape)}"
+            )
         if not bool(torch.isfinite(probs).all()):
             raise FloatingPointError("em_apl: the training-set predictions contain NaN or inf")
         probs = probs.to(self.labels)

@@ -30,7 +30,5 @@ class EntropyMinimization(Method):
         observed_neg = (observed == -1).to(logits.dtype)
         unannotated = (observed == 0).to(logits.dtype)
         return (
-            -observed_pos * log_p(logits)
-            - observed_neg * log_1mp(logits)
-            + self.alpha * unannotated * entropy(logits)
+            -observed_pos * log_p(logits) - observed_neg * log_1mp(logits) + self.alpha * unannotated * entropy(logits)
         )

@@ -48,8 +48,10 @@ class LargeLossCorrectPermanent(LargeLoss):
         super().setup(info)
         observed = info.observed
         if tuple(observed.shape) != (info.num_train, self.num_classes):
-            raise LabelError(f"{self.key}: observed training labels have shape {tuple(observed.shape)}, expected "
-                             f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]")
+            raise LabelError(
+                f"{self.key}: observed training labels have shape {tuple(observed.shape)}, expected "
+                f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]"
+            )
         check_inputs(observed, observed)
         self.labels = observed.detach().clone().float()
 

@@ -71,8 +71,14 @@ DIGITS_DELTA_REL = {"ll_r": 2.0, "ll_ct": 1.0, "ll_cp": 1.0}
 def per_dataset(delta_rel: float, digits: float) -> dict[str, dict[str, Any]]:
     """The same authors' Δ_rel on the four datasets, and the fallback."""
     authors = {"delta_rel": delta_rel}
-    return {"*": authors, "voc": authors, "coco": authors, "nuswide": authors, "cub": authors,
-            "digits": {"delta_rel": digits}}
+    return {
+        "*": authors,
+        "voc": authors,
+        "coco": authors,
+        "nuswide": authors,
+        "cub": authors,
+        "digits": {"delta_rel": digits},
+    }
 
 
 class LargeLoss(Scheduled):

@@ -70,8 +70,10 @@ class ROLE(Method):
     def setup(self, info: TrainInfo) -> None:
         observed = info.observed
         if tuple(observed.shape) != (info.num_train, self.num_classes):
-            raise LabelError(f"{self.key}: observed training labels have shape {tuple(observed.shape)}, expected "
-                             f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]")
+            raise LabelError(
+                f"{self.key}: observed training labels have shape {tuple(observed.shape)}, expected "
+                f"[num_train, num_classes] = [{info.num_train}, {self.num_classes}]"
+            )
         check_inputs(observed, observed)
         if self.k is None:
             raise ValueError(
@@ -96,12 +98,16 @@ class ROLE(Method):
             raise ValueError(f"{self.key}: loss() needs index=, the training-set rows of the batch's images")
         integer = not (index.dtype == torch.bool or index.is_floating_point() or index.is_complex())
         if index.ndim != 1 or len(index) != batch_size or not integer:
-            raise ValueError(f"{self.key}: index must be {batch_size} integer row numbers (one per image), "
-                             f"got dtype {index.dtype} shape {tuple(index.shape)}")
+            raise ValueError(
+                f"{self.key}: index must be {batch_size} integer row numbers (one per image), "
+                f"got dtype {index.dtype} shape {tuple(index.shape)}"
+            )
         n = self.estimator_logits.shape[0]
         if len(index) and (int(index.min()) < 0 or int(index.max()) >= n):
-            raise ValueError(f"{self.key}: index out of range for a training set of {n} images: "
-                             f"[{int(index.min())}, {int(index.max())}]")
+            raise ValueError(
+                f"{self.key}: index out of range for a training set of {n} images: "
+                f"[{int(index.min())}, {int(index.max())}]"
+            )
         return self.estimator_logits[index.to(self.estimator_logits.device)]
 
     def expected_positive_regulariser(self, q: torch.Tensor) -> torch.Tensor:

@@ -64,20 +64,23 @@ class ROLEWithLinearInit(ROLE):
             raise RuntimeError(f"{self.key}: before_training() needs setup(TrainInfo) first")
         head = ctx.head
         if not isinstance(head, nn.Linear):
-            raise TypeError(f"{self.key}: the linear phase needs the model's head as an nn.Linear in "
-                            f"ctx.head, got {type(head).__name__}")
+            raise TypeError(
+                f"{self.key}: the linear phase needs the model's head as an nn.Linear in "
+                f"ctx.head, got {type(head).__name__}"
+            )
         features = ctx.train_features().detach()
         n = self.estimator_logits.shape[0]
         if features.ndim != 2 or features.shape[0] != n:
-            raise ValueError(f"{self.key}: train_features() gave shape {tuple(features.shape)}, "
-                             f"expected [{n}, D]")
+            raise ValueError(f"{self.key}: train_features() gave shape {tuple(features.shape)}, expected [{n}, D]")
         features = features.to(head.weight.dtype)
         observed = self.observed_train.to(features.device)
         generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-        optimizer = torch.optim.Adam([
-            {"params": list(head.parameters()), "lr": self.li_lr},
-            {"params": [self.estimator_logits], "lr": self.li_lr * self.lr_multiplier},
-        ])
+        optimizer = torch.optim.Adam(
+            [
+                {"params": list(head.parameters()), "lr": self.li_lr},
+                {"params": [self.estimator_logits], "lr": self.li_lr * self.lr_multiplier},
+            ]
+        )
         for _ in range(self.li_epochs):
             order = torch.randperm(n, generator=generator).to(features.device)
             for batch in order.split(self.li_batch_size):

@@ -30,12 +30,19 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def run_cli(command: str, args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    command: str,
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """``command`` (a key of ``COMMANDS``) with ``args``; ``env`` is added to this process's."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", **(env or {})}
-    return subprocess.run([*COMMANDS[command], *args], cwd=cwd or REPO, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [*COMMANDS[command], *args], cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

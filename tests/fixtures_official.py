@@ -23,17 +23,17 @@ def write_jpeg(path: Path, size: tuple[int, int] = (12, 9), color: tuple[int, in
 #: image id → (positive classes, difficult classes); every other class is -1
 VOC_TRAIN = {
     "2008_000001": (["cat", "dog"], []),
-    "2008_000002": (["person"], ["cat"]),        # a difficult cat is a negative
-    "2008_000003": ([], ["bird"]),               # only difficult: no positive → dropped
+    "2008_000002": (["person"], ["cat"]),  # a difficult cat is a negative
+    "2008_000003": ([], ["bird"]),  # only difficult: no positive → dropped
     "2008_000004": (["aeroplane"], []),
-    "2008_000005": ([], []),                     # no positive → dropped
+    "2008_000005": ([], []),  # no positive → dropped
     "2008_000006": (["tvmonitor", "person", "chair"], []),
     "2008_000010": (["sheep", "cow"], ["dog"]),
 }
 VOC_VAL = {
     "2008_000007": (["dog"], []),
     "2008_000008": (["sofa"], ["bottle"]),
-    "2008_000009": ([], []),                     # dropped
+    "2008_000009": ([], []),  # dropped
 }
 
 
@@ -52,7 +52,9 @@ def write_voc(root: Path, with_images: bool = True) -> dict[str, dict[str, tuple
             (main / f"{cls}_{phase}.txt").write_text("".join(lines))
         if with_images:
             for n, i in enumerate(ids):
-                write_jpeg(root / "VOCdevkit" / "VOC2012" / "JPEGImages" / f"{i}.jpg", (10 + n, 8 + n), (20 * n, 100, 50))
+                write_jpeg(
+                    root / "VOCdevkit" / "VOC2012" / "JPEGImages" / f"{i}.jpg", (10 + n, 8 + n), (20 * n, 100, 50)
+                )
     return {"train": VOC_TRAIN, "val": VOC_VAL}
 
 
@@ -65,17 +67,41 @@ COCO_VAL = {42: [3], 73: [1, 90, 90], 5: []}
 
 
 def _coco_json(split: str, table: dict[int, list[int]]) -> str:
-    images = [{"license": 1, "file_name": f"COCO_{split}2014_{i:012d}.jpg", "coco_url": "", "height": 9, "width": 12,
-               "date_captured": "2013-11-14 16:28:13", "flickr_url": "", "id": i} for i in table]
+    images = [
+        {
+            "license": 1,
+            "file_name": f"COCO_{split}2014_{i:012d}.jpg",
+            "coco_url": "",
+            "height": 9,
+            "width": 12,
+            "date_captured": "2013-11-14 16:28:13",
+            "flickr_url": "",
+            "id": i,
+        }
+        for i in table
+    ]
     annotations, ann_id = [], 1
     for image_id, cats in table.items():
         for cat in cats:
-            annotations.append({"segmentation": [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]], "area": 8.0, "iscrowd": 0,
-                                "image_id": image_id, "bbox": [1.0, 1.0, 4.0, 4.0], "category_id": cat, "id": ann_id})
+            annotations.append(
+                {
+                    "segmentation": [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]],
+                    "area": 8.0,
+                    "iscrowd": 0,
+                    "image_id": image_id,
+                    "bbox": [1.0, 1.0, 4.0, 4.0],
+                    "category_id": cat,
+                    "id": ann_id,
+                }
+            )
             ann_id += 1
-    data = {"info": {"description": "COCO 2014 Dataset", "version": "1.0", "year": 2014},
-            "images": images, "licenses": [{"url": "", "id": 1, "name": "x"}],
-            "annotations": annotations, "categories": COCO_CATEGORIES}
+    data = {
+        "info": {"description": "COCO 2014 Dataset", "version": "1.0", "year": 2014},
+        "images": images,
+        "licenses": [{"url": "", "id": 1, "name": "x"}],
+        "annotations": annotations,
+        "categories": COCO_CATEGORIES,
+    }
     return json.dumps(data, separators=(",", ":"))  # the official files are compact JSON
 
 
@@ -94,13 +120,13 @@ NUS_CONCEPTS = list(NUS_OFFICIAL)
 #: (image list entry as in the official list, positive concepts), in list order
 NUS_TRAIN = [
     ("actor\\0001_2124494179.jpg", ["beach", "birds"]),
-    ("actor\\0002_174174086.jpg", []),          # no concept → dropped
+    ("actor\\0002_174174086.jpg", []),  # no concept → dropped
     ("airport\\0003_2143294632.jpg", ["airport"]),
     ("zebra\\0010_47718283.jpg", ["animal", "bear", "cars"]),
 ]
 NUS_TEST = [
     ("beach\\0004_1186839489.jpg", ["beach"]),
-    ("beach\\0005_1186839491.jpg", []),          # dropped
+    ("beach\\0005_1186839491.jpg", []),  # dropped
     ("bridge\\0006_2203494117.jpg", ["bridge", "buildings"]),
 ]
 
@@ -116,7 +142,8 @@ def write_nuswide(root: Path, concept_dir: bool = False) -> dict[str, list[tuple
         labels.mkdir(parents=True, exist_ok=True)
         for concept in NUS_CONCEPTS:
             (labels / f"Labels_{concept}_{phase}.txt").write_bytes(
-                "".join(f"{int(concept in pos)}\r\n" for _, pos in table).encode())
+                "".join(f"{int(concept in pos)}\r\n" for _, pos in table).encode()
+            )
         for n, (entry, _) in enumerate(table):
             write_jpeg(root / "Flickr" / entry.replace("\\", "/"), (8, 8 + n), (50, 50, 30 * n))
     return {"train": NUS_TRAIN, "val": NUS_TEST}
@@ -128,7 +155,7 @@ CUB_NUM_ATTRIBUTES = 312
 CUB_IMAGES = [
     ("001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg", 0, [1, 5, 312]),
     ("001.Black_footed_Albatross/Black_Footed_Albatross_0009_34.jpg", 1, [2, 8, 100]),
-    ("002.Laysan_Albatross/Laysan_Albatross_0002_1027.jpg", 1, []),         # no attribute present: kept
+    ("002.Laysan_Albatross/Laysan_Albatross_0002_1027.jpg", 1, []),  # no attribute present: kept
     ("002.Laysan_Albatross/Laysan_Albatross_0003_1033.jpg", 1, [8, 311]),
     ("003.Sooty_Albatross/Sooty_Albatross_0001_1071.jpg", 0, [3]),
 ]
@@ -141,7 +168,8 @@ def write_cub(root: Path) -> list[tuple[str, int, list[int]]]:
     (archive / "attributes").mkdir(parents=True, exist_ok=True)
     # beside CUB_200_2011/, not inside it, as in the official archive
     (root / "attributes.txt").write_text(
-        "".join(f"{a} has_attribute_{a:03d}::value_{a % 7}\n" for a in range(1, CUB_NUM_ATTRIBUTES + 1)))
+        "".join(f"{a} has_attribute_{a:03d}::value_{a % 7}\n" for a in range(1, CUB_NUM_ATTRIBUTES + 1))
+    )
     (archive / "images.txt").write_text("".join(f"{i} {name}\n" for i, (name, _, _) in enumerate(CUB_IMAGES, 1)))
     (archive / "train_test_split.txt").write_text("".join(f"{i} {t}\n" for i, (_, t, _) in enumerate(CUB_IMAGES, 1)))
     lines = []

@@ -106,8 +106,13 @@ def fake_run(cls: type[Method], seed: int = 0, **overrides: Any) -> FakeRun:
         return model.features(inputs)
 
     ctx = TrainContext(
-        num_epochs=EPOCHS, lr=1e-2, batch_size=BATCH, device=torch.device("cpu"),
-        predict_train=predict_train, train_features=train_features, head=model.head,
+        num_epochs=EPOCHS,
+        lr=1e-2,
+        batch_size=BATCH,
+        device=torch.device("cpu"),
+        predict_train=predict_train,
+        train_features=train_features,
+        head=model.head,
         generator=torch.Generator().manual_seed(seed),
     )
     return FakeRun(inputs, observed, model, method, info, ctx, calls)
@@ -294,13 +299,16 @@ def check_ranges(cls: type[Method]) -> None:
     for values in cls.defaults.values():
         for name, value in values.items():
             known.setdefault(name, []).append(value)
-    assert set(cls.ranges) <= set(known), f"{cls.key}: ranges for unknown hyper-parameters {set(cls.ranges) - set(known)}"
+    assert set(cls.ranges) <= set(known), (
+        f"{cls.key}: ranges for unknown hyper-parameters {set(cls.ranges) - set(known)}"
+    )
     for name, values in known.items():
         if any(_numeric(v) for v in values):
             assert name in cls.ranges, f"{cls.key}: numeric hyper-parameter '{name}' declares no range"
         for value in values if name in cls.ranges else []:
             assert value is None or cls.ranges[name].contains(value), (
-                f"{cls.key}: default {name}={value!r} is outside {cls.ranges[name].describe()}")
+                f"{cls.key}: default {name}={value!r} is outside {cls.ranges[name].describe()}"
+            )
     for name, valid in cls.ranges.items():
         if valid.search is not None:
             lo, hi = valid.search

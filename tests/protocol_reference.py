@@ -9,7 +9,7 @@ import numpy as np
 def split(num: int, seed: int = 1200) -> tuple[list[int], list[int]]:
     perm = list(np.random.RandomState(seed).permutation(num))
     n_val = int(round(0.2 * num))
-    return sorted(perm[: num - n_val]), sorted(perm[num - n_val:])
+    return sorted(perm[: num - n_val]), sorted(perm[num - n_val :])
 
 
 def observe(labels: np.ndarray, num_pos: int, num_neg: int, seed: int = 1200) -> np.ndarray:
@@ -18,11 +18,11 @@ def observe(labels: np.ndarray, num_pos: int, num_neg: int, seed: int = 1200) ->
     for i, row in enumerate(labels):
         positives = np.array([c for c in range(len(row)) if row[c] == 1], dtype=np.int64)
         rng.shuffle(positives)
-        for c in (positives if num_pos == -1 else positives[:num_pos]):
+        for c in positives if num_pos == -1 else positives[:num_pos]:
             out[i, c] = 1
         negatives = np.array([c for c in range(len(row)) if row[c] == 0], dtype=np.int64)
         rng.shuffle(negatives)
-        for c in (negatives if num_neg == -1 else negatives[:num_neg]):
+        for c in negatives if num_neg == -1 else negatives[:num_neg]:
             out[i, c] = -1
     return out
 

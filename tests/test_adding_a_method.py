@@ -78,8 +78,9 @@ def test_the_example_copied_into_methods_is_listed_run_and_on_the_leaderboard(tm
         print(markdown("results"))
         raise SystemExit(code)
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     listed, _, board = done.stdout.partition("=== sweep ===")
     assert re.search(r"^\s+weak_neg\s+assume negative with a fixed weight", listed, re.M), listed
@@ -124,29 +125,43 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_an_entry_point_naming_a_class_is_discovered(site: Path) -> None:
-    fake_distribution(site, "fake_spml_plugin_a", "[spml_bench.methods]\nhalf = fake_spml_plugin_a:HalfNegatives\n",
-                      PLUGIN.format(key="half_neg_a"))
+    fake_distribution(
+        site,
+        "fake_spml_plugin_a",
+        "[spml_bench.methods]\nhalf = fake_spml_plugin_a:HalfNegatives\n",
+        PLUGIN.format(key="half_neg_a"),
+    )
     assert "half_neg_a" in methods.registry(refresh=True)
     assert "half_neg_a" in methods.available()
     run_all_checks(methods.get("half_neg_a"))
 
 
 def test_an_entry_point_naming_a_module_registers_its_methods(site: Path) -> None:
-    fake_distribution(site, "fake_spml_plugin_b", "[spml_bench.methods]\nall = fake_spml_plugin_b\n",
-                      PLUGIN.format(key="half_neg_b"))
+    fake_distribution(
+        site, "fake_spml_plugin_b", "[spml_bench.methods]\nall = fake_spml_plugin_b\n", PLUGIN.format(key="half_neg_b")
+    )
     methods.registry(refresh=True)
     m = methods.build("half_neg_b", num_classes=3)
     assert torch.isfinite(m.loss(torch.zeros(2, 3), torch.tensor([[1.0, 0, 0], [0, 1, 0]])))
 
 
-def test_a_key_defined_twice_is_reported_naming_both_and_left_out(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fake_distribution(site, "fake_spml_plugin_c", "[spml_bench.methods]\nclash = fake_spml_plugin_c:HalfNegatives\n",
-                      PLUGIN.format(key="em"))
+def test_a_key_defined_twice_is_reported_naming_both_and_left_out(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_distribution(
+        site,
+        "fake_spml_plugin_c",
+        "[spml_bench.methods]\nclash = fake_spml_plugin_c:HalfNegatives\n",
+        PLUGIN.format(key="em"),
+    )
     reg = methods.registry(refresh=True)
     assert reg["em"].__module__ == "methods.em"  # the harness's own method stays
     (line,) = methods.broken()
-    assert re.search(r"plugin fake_spml_plugin_c, entry point 'clash = .*method key 'em' is defined twice: "
-                     r"methods\.em and entry point", line), line
+    assert re.search(
+        r"plugin fake_spml_plugin_c, entry point 'clash = .*method key 'em' is defined twice: "
+        r"methods\.em and entry point",
+        line,
+    ), line
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -154,20 +169,32 @@ def test_an_entry_point_naming_no_method_is_reported_and_left_out(site: Path) ->
     fake_distribution(site, "fake_spml_plugin_d", "[spml_bench.methods]\nnothing = fake_spml_plugin_d\n", "X = 1\n")
     before = len(methods.registry(refresh=True))
     (line,) = methods.broken()
-    assert "plugin fake_spml_plugin_d, entry point 'nothing = fake_spml_plugin_d'" in line and "names no Method subclass" in line
+    assert (
+        "plugin fake_spml_plugin_d, entry point 'nothing = fake_spml_plugin_d'" in line
+        and "names no Method subclass" in line
+    )
     assert before == len([m for m in methods.available()])  # everything else is there
 
 
 def test_a_plugin_that_fails_to_import_or_has_a_bad_key_is_left_out(site: Path) -> None:
-    fake_distribution(site, "fake_spml_plugin_e", "[spml_bench.methods]\nboom = fake_spml_plugin_e\n",
-                      "raise ImportError('no module named torchx')\n")
-    fake_distribution(site, "fake_spml_plugin_f", "[spml_bench.methods]\nbad = fake_spml_plugin_f:HalfNegatives\n",
-                      PLUGIN.format(key="../../x"))
+    fake_distribution(
+        site,
+        "fake_spml_plugin_e",
+        "[spml_bench.methods]\nboom = fake_spml_plugin_e\n",
+        "raise ImportError('no module named torchx')\n",
+    )
+    fake_distribution(
+        site,
+        "fake_spml_plugin_f",
+        "[spml_bench.methods]\nbad = fake_spml_plugin_f:HalfNegatives\n",
+        PLUGIN.format(key="../../x"),
+    )
     reg = methods.registry(refresh=True)
     assert "em" in reg and "../../x" not in reg
     problems = methods.broken()
-    assert any("fake_spml_plugin_e" in p and "cannot be imported (ImportError: no module named torchx)" in p
-               for p in problems), problems
+    assert any(
+        "fake_spml_plugin_e" in p and "cannot be imported (ImportError: no module named torchx)" in p for p in problems
+    ), problems
     assert any("fake_spml_plugin_f" in p and "is not an identifier" in p for p in problems), problems
 
 
@@ -200,14 +227,22 @@ def test_the_readme_commands_run_in_one_results_folder_and_record_both_variants(
             # LEAD: once the leaderboard shows variants as rows (branch `board`), drop this
             # --no-leaderboard and assert that its table has a `weak_neg (w=0.2)` row below `weak_neg`
             extra.append("--no-leaderboard")
-        done = subprocess.run([sys.executable, "run_all.py", *argv, *extra], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "run_all.py", *argv, *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, f"run_all.py {' '.join(argv)}: exit {done.returncode}\n{done.stderr[-3000:]}"
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "results" / "digits").glob("*.json"))]
     assert records and all(r["status"] == "done" for r in records)
     rows = sorted({(r["method"], json.dumps(r["variant"], sort_keys=True)) for r in records})
     assert rows == [("an", "{}"), ("weak_neg", '{"w": 0.2}'), ("weak_neg", "{}")], rows
-    per_row = {row: sorted(r["seed"] for r in records if (r["method"], json.dumps(r["variant"], sort_keys=True)) == row)
-               for row in rows}
+    per_row = {
+        row: sorted(r["seed"] for r in records if (r["method"], json.dumps(r["variant"], sort_keys=True)) == row)
+        for row in rows
+    }
     assert all(seeds == [0, 1, 8] for seeds in per_row.values()), per_row
     assert len({r["run_id"] for r in records}) == len(records) == 9

@@ -35,10 +35,14 @@ class CountingStore:
     def load(self, index: np.ndarray) -> torch.Tensor:
         index = np.asarray(index)
         self.decoded.extend(int(i) for i in index)
-        out = np.stack([
-            np.random.RandomState(zlib.crc32(self.paths[int(i)].encode())).randint(0, 256, (3, self.size, self.size))
-            for i in index
-        ]).astype(np.uint8)
+        out = np.stack(
+            [
+                np.random.RandomState(zlib.crc32(self.paths[int(i)].encode())).randint(
+                    0, 256, (3, self.size, self.size)
+                )
+                for i in index
+            ]
+        ).astype(np.uint8)
         return torch.from_numpy(out)
 
 
@@ -59,8 +63,11 @@ def test_builds_once_and_reads_the_same_pixels(tmp_path: Path) -> None:
     idx = np.array([7, 2, 2, 9])
     assert torch.equal(again.load(idx), expected[idx])
     # atomic write: nothing but the cache file, its sidecar and the lock the builders share is left in its folder
-    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name, first.path.name + ".json",
-                                                                   first.path.name + ".lock"]
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [
+        first.path.name,
+        first.path.name + ".json",
+        first.path.name + ".lock",
+    ]
 
 
 def test_key_covers_split_size_and_image_list(tmp_path: Path) -> None:
@@ -134,8 +141,12 @@ def test_prepare_data_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     pool, test = store(n=20, prefix="pool"), store(n=6, prefix="test")
     labels = np.eye(10, dtype=np.uint8)
-    fake = Dataset("digits", [str(i) for i in range(10)], LabelledImages(pool, labels[np.arange(20) % 10]),
-                   LabelledImages(test, labels[np.arange(6) % 10]))
+    fake = Dataset(
+        "digits",
+        [str(i) for i in range(10)],
+        LabelledImages(pool, labels[np.arange(20) % 10]),
+        LabelledImages(test, labels[np.arange(6) % 10]),
+    )
     monkeypatch.setattr(rundata, "load_dataset", lambda *a, **k: fake)
     cfg = RunConfig(dataset="digits", method="an", data_root=str(tmp_path), num_workers=0)
     data = rundata.prepare_data(cfg)
@@ -210,8 +221,9 @@ def _child(root: Path, log: Path, go: Path, stall: bool) -> None:
 def _start(tmp_path: Path, n: int, stall: bool = False) -> list[multiprocessing.process.BaseProcess]:
     # forked: separate processes (own pids, own lock file descriptions) without paying torch's import 8 times
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_child, args=(tmp_path / "root", tmp_path / "log", tmp_path / "go", stall))
-             for _ in range(n)]
+    procs = [
+        ctx.Process(target=_child, args=(tmp_path / "root", tmp_path / "log", tmp_path / "go", stall)) for _ in range(n)
+    ]
     for p in procs:
         p.start()
     deadline = time.time() + 120
@@ -253,7 +265,9 @@ def test_a_lock_left_by_a_killed_builder_is_recovered(tmp_path: Path) -> None:
     proc.join(timeout=60)
     # a later run takes the lock (the kernel released it), clears the dead builder's file, builds
     messages: list[str] = []
-    images = cached_images(Slow(tmp_path / "mark"), tmp_path / "root", "toy", "pool", num_workers=0, log=messages.append)
+    images = cached_images(
+        Slow(tmp_path / "mark"), tmp_path / "root", "toy", "pool", num_workers=0, log=messages.append
+    )
     assert len(images) == 640 and int(np.asarray(images.array, dtype=np.int64).sum()) == EXPECTED_SUM
     assert any(m.startswith("building") for m in messages) and not any(m.startswith("waiting") for m in messages)
     assert not list(cache.glob(".*.tmp"))
@@ -267,11 +281,14 @@ def test_a_cache_that_would_not_fit_is_refused_before_writing(tmp_path: Path, mo
         cached_images(store(n=10, size=8), tmp_path, "toy", "pool", num_workers=0)
     msg = str(err.value)
     assert "decoded-image cache of toy pool (10 images at 3x8x8) needs 2.0 kB" in msg and "1.0 kB free" in msg
-    assert not list((tmp_path / "_cache/toy").glob("*.npy*")) or [p.suffix for p in (tmp_path / "_cache/toy").iterdir()] == [".lock"]
+    assert not list((tmp_path / "_cache/toy").glob("*.npy*")) or [
+        p.suffix for p in (tmp_path / "_cache/toy").iterdir()
+    ] == [".lock"]
 
 
-def test_cache_command_builds_ahead_then_runs_find_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_command_builds_ahead_then_runs_find_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from benchmark.data.__main__ import main as data_main
     from benchmark.data.prepare import prepare
     from tests.fixtures_official import write_voc
@@ -289,8 +306,14 @@ def test_cache_command_builds_ahead_then_runs_find_it(tmp_path: Path, monkeypatc
     # a run at that size reads these files and builds nothing
     from benchmark.run import rundata
 
-    cfg = RunConfig(dataset="voc", method="an", data_root=str(tmp_path / "data"), image_size=16, backbone="resnet18",
-                    pretrained=False).resolve()
+    cfg = RunConfig(
+        dataset="voc",
+        method="an",
+        data_root=str(tmp_path / "data"),
+        image_size=16,
+        backbone="resnet18",
+        pretrained=False,
+    ).resolve()
     messages: list[str] = []
     run = rundata.prepare_data(cfg, log=messages.append)
     assert isinstance(run.test, MappedImages) and run.test.path in files and messages == []

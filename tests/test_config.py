@@ -41,11 +41,14 @@ def test_hyperparameter_of_the_wrong_type_names_the_field() -> None:
         RunConfig(dataset="digits", method="em", hparams={"alpha": "high"})
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("dataset", "imagenet", "valid datasets: digits, voc"),
-    ("method", "magic", "valid methods: "),
-    ("labels", "2p", "valid regimes: 1p"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("dataset", "imagenet", "valid datasets: digits, voc"),
+        ("method", "magic", "valid methods: "),
+        ("labels", "2p", "valid regimes: 1p"),
+    ],
+)
 def test_unknown_names_list_the_valid_ones(field: str, value: str, match: str) -> None:
     kwargs = {"dataset": "digits", "method": "an", field: value}
     with pytest.raises((KeyError, ValueError), match=match):
@@ -62,22 +65,27 @@ def test_run_id_ignores_how_it_runs_but_not_what_it_computes_nor_the_device() ->
     assert base.run_id() != RunConfig(dataset="digits", method="an", device="cpu").run_id()
 
 
-@pytest.mark.parametrize("field,value,needles", [
-    ("lr", float("inf"), ["field 'lr' is inf", "finite"]),
-    ("lr", float("nan"), ["field 'lr' is nan", "finite"]),
-    ("lr", -1e-3, ["field 'lr' is -0.001", "greater than 0"]),
-    ("lr", 0.0, ["field 'lr' is 0.0", "greater than 0"]),
-    ("epochs", 0, ["field 'epochs' is 0", "greater than 0"]),
-    ("batch_size", -8, ["field 'batch_size' is -8", "greater than 0"]),
-    ("patience", -1, ["field 'patience' is -1", "greater than or equal to 0"]),
-    ("seed", -1, ["field 'seed' is -1", "greater than or equal to 0"]),
-    ("device", "gpu7", ["device 'gpu7'", "auto, cpu, cuda, cuda:N"]),
-    ("device", "cuda:x", ["device 'cuda:x'", "auto, cpu, cuda, cuda:N"]),
-    ("backbone", "resnet9000", ["backbone 'resnet9000'", "smallcnn", "timm model name"]),
-    ("amp", "fp8", ["field 'amp' is 'fp8'", "'off', 'bf16' or 'fp16'"]),
-    ("learning_rate", 0.1, ["unknown field 'learning_rate'", "expected one of dataset, method"]),
-])
-def test_invalid_values_are_one_line_naming_field_value_and_what_is_valid(field: str, value: object, needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    "field,value,needles",
+    [
+        ("lr", float("inf"), ["field 'lr' is inf", "finite"]),
+        ("lr", float("nan"), ["field 'lr' is nan", "finite"]),
+        ("lr", -1e-3, ["field 'lr' is -0.001", "greater than 0"]),
+        ("lr", 0.0, ["field 'lr' is 0.0", "greater than 0"]),
+        ("epochs", 0, ["field 'epochs' is 0", "greater than 0"]),
+        ("batch_size", -8, ["field 'batch_size' is -8", "greater than 0"]),
+        ("patience", -1, ["field 'patience' is -1", "greater than or equal to 0"]),
+        ("seed", -1, ["field 'seed' is -1", "greater than or equal to 0"]),
+        ("device", "gpu7", ["device 'gpu7'", "auto, cpu, cuda, cuda:N"]),
+        ("device", "cuda:x", ["device 'cuda:x'", "auto, cpu, cuda, cuda:N"]),
+        ("backbone", "resnet9000", ["backbone 'resnet9000'", "smallcnn", "timm model name"]),
+        ("amp", "fp8", ["field 'amp' is 'fp8'", "'off', 'bf16' or 'fp16'"]),
+        ("learning_rate", 0.1, ["unknown field 'learning_rate'", "expected one of dataset, method"]),
+    ],
+)
+def test_invalid_values_are_one_line_naming_field_value_and_what_is_valid(
+    field: str, value: object, needles: list[str]
+) -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         RunConfig(dataset="digits", method="an", **{field: value})
     text = describe_validation(info.value, model=RunConfig)
@@ -104,7 +112,9 @@ class Scheduled(methods.Method):
     def check_hparams(cls, hp, *, epochs=None) -> None:
         super().check_hparams(hp, epochs=epochs)
         if epochs is not None and hp["start"] > epochs:
-            raise methods.HParamError(f"method '{cls.key}' hyper-parameter 'start' is {hp['start']}; expected <= epochs ({epochs})")
+            raise methods.HParamError(
+                f"method '{cls.key}' hyper-parameter 'start' is {hp['start']}; expected <= epochs ({epochs})"
+            )
 
 
 @pytest.fixture()
@@ -113,14 +123,19 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> str:
     return Scheduled.key
 
 
-@pytest.mark.parametrize("kwargs,needles", [
-    ({"hparams": {"rate": 2}}, ["'rate' is 2", "[0, 1]"]),
-    ({"hparams": {"start": 1.5}}, ["'start' is 1.5", "an integer"]),
-    # the resolved epochs: the digits default (7) when not given, else the given ones
-    ({"hparams": {"start": 11}}, ["'start' is 11", "epochs (7)"]),
-    ({"hparams": {"start": 4}, "epochs": 3}, ["'start' is 4", "epochs (3)"]),
-])
-def test_hyperparameter_ranges_are_checked_with_the_resolved_epochs(scheduled: str, kwargs: dict, needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    "kwargs,needles",
+    [
+        ({"hparams": {"rate": 2}}, ["'rate' is 2", "[0, 1]"]),
+        ({"hparams": {"start": 1.5}}, ["'start' is 1.5", "an integer"]),
+        # the resolved epochs: the digits default (7) when not given, else the given ones
+        ({"hparams": {"start": 11}}, ["'start' is 11", "epochs (7)"]),
+        ({"hparams": {"start": 4}, "epochs": 3}, ["'start' is 4", "epochs (3)"]),
+    ],
+)
+def test_hyperparameter_ranges_are_checked_with_the_resolved_epochs(
+    scheduled: str, kwargs: dict, needles: list[str]
+) -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         RunConfig(dataset="digits", method=scheduled, **kwargs)
     text = describe_validation(info.value, model=RunConfig)

@@ -39,15 +39,20 @@ def test_formatted_arrays_match_hand_computed(prepared: tuple[Path, Path]) -> No
     # columns in the file's order: person (id 1) is column 0, car (3) 2, dog (18) 16, toothbrush (90) 79
     train = np.load(out / "formatted_train_labels.npy")
     assert train.shape == (4, 80)
-    np.testing.assert_array_equal(train[:, FOUR], [
-        [1, 1, 0, 0],   # 100: car, person
-        [0, 0, 1, 0],   # 1000: dog
-        [0, 0, 0, 1],   # 25: toothbrush
-        [1, 0, 1, 0],   # 9: two persons and a dog
-    ])
+    np.testing.assert_array_equal(
+        train[:, FOUR],
+        [
+            [1, 1, 0, 0],  # 100: car, person
+            [0, 0, 1, 0],  # 1000: dog
+            [0, 0, 0, 1],  # 25: toothbrush
+            [1, 0, 1, 0],  # 9: two persons and a dog
+        ],
+    )
     assert train.sum() == 6  # nothing outside those four columns
     assert np.load(out / "formatted_val_images.npy").tolist() == [
-        "val2014/COCO_val2014_000000000042.jpg", "val2014/COCO_val2014_000000000073.jpg"]
+        "val2014/COCO_val2014_000000000042.jpg",
+        "val2014/COCO_val2014_000000000073.jpg",
+    ]
     val = np.load(out / "formatted_val_labels.npy")
     np.testing.assert_array_equal(val[:, FOUR], [[0, 1, 0, 0], [1, 0, 0, 1]])
     assert val.sum() == 3
@@ -86,7 +91,9 @@ def test_truncated_json_names_file_and_position(tmp_path: Path) -> None:
         prepare("coco", tmp_path / "raw", tmp_path / "out")
     msg = str(err.value)
     # compact JSON is one line: the position is a column and a character offset near the cut
-    assert str(path) in msg and "not valid JSON (truncated?)" in msg and "(line 1, column" in msg and "character " in msg
+    assert (
+        str(path) in msg and "not valid JSON (truncated?)" in msg and "(line 1, column" in msg and "character " in msg
+    )
     assert "expected the official COCO instances file" in msg
 
 
@@ -106,7 +113,9 @@ def test_annotation_without_image_id(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     del data["annotations"][0]["image_id"]
     path.write_text(json.dumps(data))
-    with pytest.raises(AnnotationError, match=r"instances_val2014\.json: annotations\[0\] must be an object with integer 'image_id'"):
+    with pytest.raises(
+        AnnotationError, match=r"instances_val2014\.json: annotations\[0\] must be an object with integer 'image_id'"
+    ):
         prepare("coco", tmp_path / "raw", tmp_path / "out")
 
 

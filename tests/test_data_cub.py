@@ -39,7 +39,9 @@ def test_formatted_arrays_match_hand_computed(prepared: tuple[Path, Path, dict])
     np.testing.assert_array_equal(train, [_row([2, 8, 100]), _row([]), _row([8, 311])])
     assert train.dtype == np.int64  # as Cole et al.'s format_cub.py writes it
     assert np.load(out / "formatted_val_images.npy").tolist() == [
-        "001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg", "003.Sooty_Albatross/Sooty_Albatross_0001_1071.jpg"]
+        "001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg",
+        "003.Sooty_Albatross/Sooty_Albatross_0001_1071.jpg",
+    ]
     np.testing.assert_array_equal(np.load(out / "formatted_val_labels.npy"), [_row([1, 5, 312]), _row([3])])
     assert meta["num_classes"] == 312 and meta["class_names"][0] == "has_attribute_001::value_1"
     assert meta["counts"]["images_with_no_positive"] == 1
@@ -53,7 +55,10 @@ def test_lines_with_extra_columns_are_parsed_and_counted(prepared: tuple[Path, P
     assert np.load(out / "formatted_val_labels.npy")[1, 2] == 1
     assert meta["counts"]["lines_with_extra_columns"] == {"image_attribute_labels.txt": 3}
     assert meta["counts"]["lines_with_extra_columns_first"]["image_attribute_labels.txt"] == [
-        312 + 8, 3 * 312 + 9, 4 * 312 + 3]
+        312 + 8,
+        3 * 312 + 9,
+        4 * 312 + 3,
+    ]
 
 
 def test_observed_labels_and_an_image_without_positive(prepared: tuple[Path, Path, dict]) -> None:
@@ -68,13 +73,19 @@ def test_image_root_is_inside_the_archive_folder(prepared: tuple[Path, Path, dic
     raw, _out, meta = prepared
     assert Path(meta["image_root"]) == (raw / "CUB_200_2011/images").resolve()
     assert sorted(Path(f["path"]).name for f in meta["source"]["files"]) == [
-        "attributes.txt", "image_attribute_labels.txt", "images.txt", "train_test_split.txt"]
+        "attributes.txt",
+        "image_attribute_labels.txt",
+        "images.txt",
+        "train_test_split.txt",
+    ]
 
 
 def test_attributes_txt_is_looked_for_beside_the_folder(tmp_path: Path) -> None:
     write_cub(tmp_path / "raw")
     (tmp_path / "raw/attributes.txt").unlink()
-    with pytest.raises(DatasetNotFoundError, match=r"beside CUB_200_2011/.*raw/attributes\.txt not found.*download cub"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"beside CUB_200_2011/.*raw/attributes\.txt not found.*download cub"
+    ):
         prepare("cub", tmp_path / "raw", tmp_path / "out")
 
 
@@ -120,4 +131,6 @@ def test_doubled_archive_folder_is_accepted(tmp_path: Path) -> None:
     write_cub(tmp_path / "raw" / "CUB_200_2011")
     meta = prepare("cub", tmp_path / "raw", tmp_path / "out")
     assert meta["counts"]["train_images"] == 3
-    assert json.loads((tmp_path / "out/dataset.json").read_text())["image_root"].endswith("CUB_200_2011/CUB_200_2011/images")
+    assert json.loads((tmp_path / "out/dataset.json").read_text())["image_root"].endswith(
+        "CUB_200_2011/CUB_200_2011/images"
+    )

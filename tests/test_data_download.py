@@ -44,13 +44,18 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         httpd.server_close()
 
 
-def test_download_verify_unpack_then_prepare(tmp_path: Path, server: tuple[str, Path],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_verify_unpack_then_prepare(
+    tmp_path: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, served = server
     write_voc(tmp_path / "official")
     md5 = _tar_of(tmp_path / "official", served / "VOCtrainval_11-May-2012.tar")
-    archive = dl.Archive(f"{url}/VOCtrainval_11-May-2012.tar", "VOCtrainval_11-May-2012.tar", md5,
-                         marker="VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt")
+    archive = dl.Archive(
+        f"{url}/VOCtrainval_11-May-2012.tar",
+        "VOCtrainval_11-May-2012.tar",
+        md5,
+        marker="VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt",
+    )
     monkeypatch.setitem(dl.ARCHIVES, "voc", [archive])
     raw = tmp_path / "raw"
     assert data_main(["download", "voc", "--root", str(raw), "--no-progress"]) == 0
@@ -76,8 +81,9 @@ class _Lines(io.StringIO):
         return len(s)
 
 
-def test_checksum_mismatch_keeps_nothing_and_says_so(tmp_path: Path, server: tuple[str, Path],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checksum_mismatch_keeps_nothing_and_says_so(
+    tmp_path: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, served = server
     (served / "x.tar").write_bytes(b"corrupted bytes")
     archive = dl.Archive(f"{url}/x.tar", "x.tar", "0" * 32)

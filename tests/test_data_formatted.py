@@ -85,15 +85,24 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
 
 
 def test_harness_prepare_data_uses_the_protocol_split_and_regime(data_root: Path) -> None:
-    cfg = RunConfig(dataset="voc", method="an", labels="1p", data_root=str(data_root), image_size=8,
-                    backbone="resnet18", pretrained=False).resolve()
+    cfg = RunConfig(
+        dataset="voc",
+        method="an",
+        labels="1p",
+        data_root=str(data_root),
+        image_size=8,
+        backbone="resnet18",
+        pretrained=False,
+    ).resolve()
     run = prepare_data(cfg)
     pool = np.load(data_root / "voc/formatted_train_labels.npy")
     train_idx, val_idx = ref.split(len(pool))
     assert len(run.train) == len(train_idx) == 4 and len(run.val) == len(val_idx) == 1
     np.testing.assert_array_equal(run.observed.numpy(), ref.observe(pool, 1, 0)[train_idx])
     # the formatted 1p file holds the same positives
-    np.testing.assert_array_equal(run.observed.numpy(), np.load(data_root / "voc/formatted_train_labels_obs.npy")[train_idx])
+    np.testing.assert_array_equal(
+        run.observed.numpy(), np.load(data_root / "voc/formatted_train_labels_obs.npy")[train_idx]
+    )
     np.testing.assert_array_equal(run.val_labels.numpy(), pool[val_idx])
     assert tuple(run.train.load(np.array([0])).shape) == (1, 3, 8, 8)
 
@@ -118,8 +127,11 @@ def test_arrays_disagreeing_in_class_count_name_both_files(data_root: Path, tmp_
     out = _copy(data_root, tmp_path)
     np.save(out / "formatted_val_labels.npy", np.load(out / "formatted_val_labels.npy")[:, :19])
     np.save(out / "formatted_val_labels_obs.npy", np.load(out / "formatted_val_labels_obs.npy")[:, :19])
-    with pytest.raises(FormattedDataError, match=r"formatted_train_labels\.npy \(shape \(5, 20\)\) has 20 classes but "
-                                                 r".*formatted_val_labels\.npy \(shape \(2, 19\)\) has 19"):
+    with pytest.raises(
+        FormattedDataError,
+        match=r"formatted_train_labels\.npy \(shape \(5, 20\)\) has 20 classes but "
+        r".*formatted_val_labels\.npy \(shape \(2, 19\)\) has 19",
+    ):
         data.load("voc", tmp_path)
 
 
@@ -128,8 +140,11 @@ def test_class_names_disagreeing_with_labels(data_root: Path, tmp_path: Path) ->
     meta = json.loads((out / "dataset.json").read_text())
     meta["class_names"] = meta["class_names"][:-1]
     (out / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(DatasetIdentityError, match=r"dataset\.json: the class list is not the 20 classes of PASCAL VOC "
-                                                  r"2012: it has 19, lacks 'tvmonitor'; prepare voc there with"):
+    with pytest.raises(
+        DatasetIdentityError,
+        match=r"dataset\.json: the class list is not the 20 classes of PASCAL VOC "
+        r"2012: it has 19, lacks 'tvmonitor'; prepare voc there with",
+    ):
         data.load("voc", tmp_path)
     # a dataset.json naming another dataset is refused before its class list is read
     meta["class_names"] = [f"c{i}" for i in range(19)]
@@ -141,8 +156,11 @@ def test_class_names_disagreeing_with_labels(data_root: Path, tmp_path: Path) ->
 def test_observed_file_of_another_shape(data_root: Path, tmp_path: Path) -> None:
     out = _copy(data_root, tmp_path)
     np.save(out / "formatted_train_labels_obs.npy", np.zeros((4, 20)))
-    with pytest.raises(FormattedDataError, match=r"formatted_train_labels_obs\.npy \(shape \(4, 20\)\) and .*"
-                                                 r"formatted_train_labels\.npy \(shape \(5, 20\)\)"):
+    with pytest.raises(
+        FormattedDataError,
+        match=r"formatted_train_labels_obs\.npy \(shape \(4, 20\)\) and .*"
+        r"formatted_train_labels\.npy \(shape \(5, 20\)\)",
+    ):
         data.load("voc", tmp_path)
 
 
@@ -156,7 +174,10 @@ def test_labels_that_are_not_0_1(data_root: Path, tmp_path: Path) -> None:
 
 
 def test_missing_directory_or_file_names_the_prepare_command(data_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match=rf"{tmp_path / 'coco'} does not exist.*prepare coco --root RAW --out {tmp_path}/coco"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=rf"{tmp_path / 'coco'} does not exist.*prepare coco --root RAW --out {tmp_path}/coco",
+    ):
         data.load("coco", tmp_path)
     out = _copy(data_root, tmp_path)
     (out / "formatted_val_labels.npy").unlink()
@@ -173,5 +194,7 @@ def test_images_gone_since_prepare_are_found_at_load(data_root: Path, tmp_path: 
     (out / "dataset.json").write_text(json.dumps(meta))
     assert len(data.load("voc", tmp_path).pool.images) == 5
     (images / "2008_000006.jpg").unlink()
-    with pytest.raises(DatasetNotFoundError, match=r"1 of 5 images of .*formatted_train_images\.npy are missing .*2008_000006\.jpg"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"1 of 5 images of .*formatted_train_images\.npy are missing .*2008_000006\.jpg"
+    ):
         data.load("voc", tmp_path)

@@ -26,11 +26,21 @@ def test_formatted_arrays_match_hand_computed(tmp_path: Path, concept_dir: bool)
     out = tmp_path / "out"
     # Windows paths made relative to Flickr/; the image with no concept is dropped; list order kept
     assert np.load(out / "formatted_train_images.npy").tolist() == [
-        "actor/0001_2124494179.jpg", "airport/0003_2143294632.jpg", "zebra/0010_47718283.jpg"]
-    np.testing.assert_array_equal(np.load(out / "formatted_train_labels.npy"),
-                                  [_row(["beach", "birds"]), _row(["airport"]), _row(["animal", "bear", "cars"])])
-    assert np.load(out / "formatted_val_images.npy").tolist() == ["beach/0004_1186839489.jpg", "bridge/0006_2203494117.jpg"]
-    np.testing.assert_array_equal(np.load(out / "formatted_val_labels.npy"), [_row(["beach"]), _row(["bridge", "buildings"])])
+        "actor/0001_2124494179.jpg",
+        "airport/0003_2143294632.jpg",
+        "zebra/0010_47718283.jpg",
+    ]
+    np.testing.assert_array_equal(
+        np.load(out / "formatted_train_labels.npy"),
+        [_row(["beach", "birds"]), _row(["airport"]), _row(["animal", "bear", "cars"])],
+    )
+    assert np.load(out / "formatted_val_images.npy").tolist() == [
+        "beach/0004_1186839489.jpg",
+        "bridge/0006_2203494117.jpg",
+    ]
+    np.testing.assert_array_equal(
+        np.load(out / "formatted_val_labels.npy"), [_row(["beach"]), _row(["bridge", "buildings"])]
+    )
     for split in ("train", "val"):
         labels = np.load(out / f"formatted_{split}_labels.npy")
         np.testing.assert_array_equal(np.load(out / f"formatted_{split}_labels_obs.npy"), ref.observe(labels, 1, 0))
@@ -43,7 +53,9 @@ def test_label_file_shorter_than_image_list(tmp_path: Path) -> None:
     write_nuswide(tmp_path / "raw")
     path = tmp_path / "raw/Groundtruth/TrainTestLabels/Labels_bear_Test.txt"
     path.write_bytes(b"0\r\n1\r\n")
-    with pytest.raises(AnnotationError, match=r"Labels_bear_Test\.txt has 2 labels but .*TestImagelist\.txt lists 3 images"):
+    with pytest.raises(
+        AnnotationError, match=r"Labels_bear_Test\.txt has 2 labels but .*TestImagelist\.txt lists 3 images"
+    ):
         prepare("nuswide", tmp_path / "raw", tmp_path / "out")
 
 
@@ -87,7 +99,9 @@ def test_existing_formatted_files_are_used_as_they_are(tmp_path: Path) -> None:
         assert (tmp_path / "out" / name).read_bytes() == data, f"{name} was rewritten"
     assert meta["source"]["kind"] == "existing formatted files, used as they are"
     assert meta["source"]["observed_files_match_protocol"] == {
-        "formatted_train_labels_obs.npy": False, "formatted_val_labels_obs.npy": True}
+        "formatted_train_labels_obs.npy": False,
+        "formatted_val_labels_obs.npy": True,
+    }
     val = np.load(tmp_path / "out/formatted_val_labels.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "out/formatted_val_labels_obs.npy"), ref.observe(val, 1, 0))
     assert meta["class_names"] == NUS_CONCEPTS and meta["counts"]["train_images"] == 3
@@ -118,8 +132,11 @@ def test_existing_files_listing_images_not_on_disk_are_refused(tmp_path: Path) -
     write_nuswide(tmp_path / "raw")
     _distributed_files(tmp_path / "out", with_obs=False)
     (tmp_path / "raw/Flickr/zebra/0010_47718283.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match=r"1 images of the formatted files in .* are missing under .*Flickr, "
-                                                r"first: zebra/0010_47718283\.jpg"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"1 images of the formatted files in .* are missing under .*Flickr, "
+        r"first: zebra/0010_47718283\.jpg",
+    ):
         prepare("nuswide", tmp_path / "raw", tmp_path / "out", skip_missing=True)
     assert not (tmp_path / "out/dataset.json").exists()
 
@@ -137,7 +154,10 @@ def test_existing_files_without_a_concept_list_are_refused(tmp_path: Path) -> No
     write_nuswide(tmp_path / "raw")
     (tmp_path / "raw/Concepts81.txt").unlink()
     _distributed_files(tmp_path / "out", with_obs=False)
-    with pytest.raises(ValueError, match=r"cannot name the 81 columns of .*formatted_train_labels\.npy: no class list "
-                                         r"found under --root .*\(Concepts81\.txt\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot name the 81 columns of .*formatted_train_labels\.npy: no class list "
+        r"found under --root .*\(Concepts81\.txt\)",
+    ):
         prepare("nuswide", tmp_path / "raw", tmp_path / "out")
     assert not (tmp_path / "out/dataset.json").exists()

@@ -12,12 +12,26 @@ import run_all
 from benchmark.data.prepare import prepare
 from tests.fixtures_official import write_voc
 
-ARGS = ["--backbone", "resnet18", "--no-pretrained", "--image-size", "32", "--epochs", "1", "--seeds", "0",
-        "--methods", "an", "--quiet", "--no-leaderboard"]
+ARGS = [
+    "--backbone",
+    "resnet18",
+    "--no-pretrained",
+    "--image-size",
+    "32",
+    "--epochs",
+    "1",
+    "--seeds",
+    "0",
+    "--methods",
+    "an",
+    "--quiet",
+    "--no-leaderboard",
+]
 
 
-def test_missing_dataset_names_the_prepare_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_dataset_names_the_prepare_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("SPML_DATA", str(tmp_path / "env-root"))
     assert run_all.main(["--datasets", "voc", "--results-dir", str(tmp_path / "r"), *ARGS]) == 2
     err = capsys.readouterr().err
@@ -25,8 +39,20 @@ def test_missing_dataset_names_the_prepare_command(tmp_path: Path, monkeypatch: 
     assert f"python -m benchmark.data prepare voc --root RAW --out {tmp_path / 'env-root'}/voc" in err
     # --data-root wins over SPML_DATA; a folder without the formatted files is not prepared either
     (tmp_path / "flag-root" / "coco").mkdir(parents=True)
-    assert run_all.main(["--datasets", "coco", "--data-root", str(tmp_path / "flag-root"),
-                         "--results-dir", str(tmp_path / "r"), *ARGS]) == 2
+    assert (
+        run_all.main(
+            [
+                "--datasets",
+                "coco",
+                "--data-root",
+                str(tmp_path / "flag-root"),
+                "--results-dir",
+                str(tmp_path / "r"),
+                *ARGS,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "lacks formatted_train_images.npy" in err and "prepare coco --root RAW" in err
     assert not (tmp_path / "r").exists()

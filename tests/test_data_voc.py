@@ -34,14 +34,22 @@ def test_formatted_arrays_match_hand_computed(prepared: tuple[Path, Path]) -> No
     images = np.load(out / "formatted_train_images.npy")
     labels = np.load(out / "formatted_train_labels.npy")
     # 2008_000003 (only a difficult bird) and 2008_000005 (all -1) have no positive: dropped; sorted
-    assert images.tolist() == ["2008_000001.jpg", "2008_000002.jpg", "2008_000004.jpg", "2008_000006.jpg", "2008_000010.jpg"]
-    expected = np.array([
-        _row(["cat", "dog"]),
-        _row(["person"]),            # its difficult cat (0) is a negative
-        _row(["aeroplane"]),
-        _row(["chair", "person", "tvmonitor"]),
-        _row(["cow", "sheep"]),      # its difficult dog is a negative
-    ])
+    assert images.tolist() == [
+        "2008_000001.jpg",
+        "2008_000002.jpg",
+        "2008_000004.jpg",
+        "2008_000006.jpg",
+        "2008_000010.jpg",
+    ]
+    expected = np.array(
+        [
+            _row(["cat", "dog"]),
+            _row(["person"]),  # its difficult cat (0) is a negative
+            _row(["aeroplane"]),
+            _row(["chair", "person", "tvmonitor"]),
+            _row(["cow", "sheep"]),  # its difficult dog is a negative
+        ]
+    )
     np.testing.assert_array_equal(labels, expected)
     assert labels.dtype == np.float64  # as Cole et al.'s format_pascal.py writes it
     assert np.load(out / "formatted_val_images.npy").tolist() == ["2008_000007.jpg", "2008_000008.jpg"]
@@ -69,8 +77,12 @@ def test_json_records_classes_image_root_and_provenance(prepared: tuple[Path, Pa
     assert Path(meta["image_root"]) == (raw / "VOCdevkit/VOC2012/JPEGImages").resolve()
     assert meta["image_root_in_raw_root"] == "VOCdevkit/VOC2012/JPEGImages"
     assert meta["counts"]["train_images"] == 5 and meta["counts"]["train_dropped_no_positive"] == 2
-    assert meta["observed"] == {"regime": "1p", "seed": 1200, "files": ["formatted_train_labels_obs.npy",
-                                "formatted_val_labels_obs.npy"], "routine": meta["observed"]["routine"]}
+    assert meta["observed"] == {
+        "regime": "1p",
+        "seed": 1200,
+        "files": ["formatted_train_labels_obs.npy", "formatted_val_labels_obs.npy"],
+        "routine": meta["observed"]["routine"],
+    }
     sources = {f["path"] for f in meta["source"]["files"]}
     assert "VOCdevkit/VOC2012/ImageSets/Main/cat_train.txt" in sources and len(sources) == 40
     assert all(len(f["sha256"]) == 64 for f in meta["source"]["files"])

@@ -89,8 +89,10 @@ def test_a_pytorch_bin_in_the_cache_counts_too(hub: Path) -> None:
     assert weights.cached_weights(MODEL) == path
 
 
-@pytest.mark.parametrize("name, needle", [("no_such_net", "unknown backbone 'no_such_net'"),
-                                          ("resnet18.no_such_tag", "Invalid pretrained tag")])
+@pytest.mark.parametrize(
+    "name, needle",
+    [("no_such_net", "unknown backbone 'no_such_net'"), ("resnet18.no_such_tag", "Invalid pretrained tag")],
+)
 def test_names_without_weights(name: str, needle: str) -> None:
     with pytest.raises(weights.WeightsError, match=needle):
         weights.cached_weights(name)
@@ -120,8 +122,11 @@ def test_a_failed_download_is_one_clear_error(hub: Path, monkeypatch: pytest.Mon
         raise LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub ...")
 
     monkeypatch.setattr(timm.models._hub, "hf_hub_download", no_network)
-    with pytest.raises(weights.WeightsUnavailableError, match=rf"cannot load the pretrained weights of '{MODEL}' "
-                                                               r"\(LocalEntryNotFoundError: .*on a machine with internet"):
+    with pytest.raises(
+        weights.WeightsUnavailableError,
+        match=rf"cannot load the pretrained weights of '{MODEL}' "
+        r"\(LocalEntryNotFoundError: .*on a machine with internet",
+    ):
         build_model(MODEL, 5, pretrained=True)
 
 
@@ -144,7 +149,9 @@ def fake_download(hub: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_weights_fetches_into_the_cache_once(fake_download: list[str], hub: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_weights_fetches_into_the_cache_once(
+    fake_download: list[str], hub: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from benchmark.data.__main__ import main as data_main
 
     assert data_main(["weights", MODEL]) == 0
@@ -167,13 +174,17 @@ def test_weights_out_writes_a_file_runs_can_start_from(fake_download: list[str],
 
 def test_weights_command_offline_or_unknown_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
-    assert_user_error(run_cli("data", ["weights", MODEL], env=env), f"cannot fetch the pretrained weights of '{MODEL}'",
-                      "HF_HUB_OFFLINE is set")
+    assert_user_error(
+        run_cli("data", ["weights", MODEL], env=env),
+        f"cannot fetch the pretrained weights of '{MODEL}'",
+        "HF_HUB_OFFLINE is set",
+    )
     from benchmark.data.__main__ import main as data_main
 
     assert data_main(["weights", "no_such_net"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "python -m benchmark.data weights: error: unknown backbone 'no_such_net': not a timm model name"]
+        "python -m benchmark.data weights: error: unknown backbone 'no_such_net': not a timm model name"
+    ]
 
 
 # -- a local checkpoint file -------------------------------------------------------------------------------
@@ -208,10 +219,14 @@ def test_pretrained_file_of_another_backbone_names_the_file_and_keys(tmp_path: P
         build_model(MODEL, 4, pretrained=True, pretrained_file=path)
 
 
-@pytest.mark.parametrize("content, needle", [
-    (None, "does not exist"), (b"not a checkpoint", "cannot be read as a state dict"),
-    ("list", "holds no state dict of tensors"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (None, "does not exist"),
+        (b"not a checkpoint", "cannot be read as a state dict"),
+        ("list", "holds no state dict of tensors"),
+    ],
+)
 def test_pretrained_files_that_are_not_checkpoints(tmp_path: Path, content: object, needle: str) -> None:
     path = tmp_path / "w.pth"
     if content == "list":
@@ -271,7 +286,8 @@ def test_check_available(voc_root: Path, hub: Path, tmp_path: Path, monkeypatch:
     (problem,) = ask(pretrained_file=str(other))
     assert f"pretrained file {other} does not match" in problem
     assert ask(pretrained_file=str(tmp_path / "missing.pth")) == [
-        f"pretrained file {tmp_path / 'missing.pth'} does not exist (expected a state dict of the backbone)"]
+        f"pretrained file {tmp_path / 'missing.pth'} does not exist (expected a state dict of the backbone)"
+    ]
     shutil.move(str(tmp_path / "raw"), str(tmp_path / "raw-moved"))  # the images are not on this machine
     (problem,) = ask()
     assert "the images of voc are not on this machine" in problem
@@ -283,21 +299,44 @@ def test_check_available(voc_root: Path, hub: Path, tmp_path: Path, monkeypatch:
     assert "the decoded-image caches of voc the first job builds needs" in problem and "5 B free" in problem
 
 
-RUN = ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--epochs", "1", "--image-size", "32",
-       "--backbone", MODEL, "--quiet", "--no-leaderboard"]
+RUN = [
+    "--datasets",
+    "voc",
+    "--methods",
+    "an",
+    "--seeds",
+    "0",
+    "--epochs",
+    "1",
+    "--image-size",
+    "32",
+    "--backbone",
+    MODEL,
+    "--quiet",
+    "--no-leaderboard",
+]
 
 
 def test_slurm_submission_without_the_weights_is_refused_before_submitting(voc_root: Path, tmp_path: Path) -> None:
     env = {"HF_HUB_CACHE": str(tmp_path / "empty-hub"), "HF_HUB_OFFLINE": "1"}
-    proc = run_cli("run_all", [*RUN, "--executor", "slurm", "--data-root", str(voc_root),
-                               "--results-dir", str(tmp_path / "r")], env=env)
-    line = assert_user_error(proc, "not submitted:", f"pretrained weights of '{MODEL}' are not in the local cache",
-                             f"python -m benchmark.data weights {MODEL}")
+    proc = run_cli(
+        "run_all",
+        [*RUN, "--executor", "slurm", "--data-root", str(voc_root), "--results-dir", str(tmp_path / "r")],
+        env=env,
+    )
+    line = assert_user_error(
+        proc,
+        "not submitted:",
+        f"pretrained weights of '{MODEL}' are not in the local cache",
+        f"python -m benchmark.data weights {MODEL}",
+    )
     assert line.startswith("run_all.py: error: not submitted:")
     assert not (tmp_path / "r" / "_logs").exists()  # nothing was submitted
 
-def test_each_problem_is_one_line(voc_root: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_each_problem_is_one_line(
+    voc_root: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     go_offline(monkeypatch)
     shutil.move(str(tmp_path / "raw"), str(tmp_path / "raw-elsewhere"))  # the images are not on this machine either
     args = [*RUN, "--executor", "slurm", "--data-root", str(voc_root), "--results-dir", str(tmp_path / "r")]
@@ -307,8 +346,9 @@ def test_each_problem_is_one_line(voc_root: Path, hub: Path, tmp_path: Path, mon
     assert "the images of voc are not on this machine" in lines[0] and "not in the local cache" in lines[1]
 
 
-def test_runs_offline_from_the_cache_or_a_file(voc_root: Path, hub: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_offline_from_the_cache_or_a_file(
+    voc_root: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put_in_hub_cache(hub, full_state(seed=1))
     go_offline(monkeypatch)
     common = [*RUN, "--data-root", str(voc_root)]
@@ -324,8 +364,9 @@ def test_runs_offline_from_the_cache_or_a_file(voc_root: Path, hub: Path, tmp_pa
     assert a["test_map"] == b["test_map"] and a["run_id"] != b["run_id"]
 
 
-def test_a_run_whose_weights_are_missing_offline_fails_with_the_fix(voc_root: Path, hub: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_whose_weights_are_missing_offline_fails_with_the_fix(
+    voc_root: Path, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     go_offline(monkeypatch)
     assert run_all.main([*RUN, "--data-root", str(voc_root), "--results-dir", str(tmp_path / "r")]) == 1
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "r/voc").glob("*.json")]

@@ -48,13 +48,24 @@ BIN = Path(sys.executable).parent
 NEEDS = {"data", "gpu", "cluster", "network", "time", "ci"}
 #: left out of a page's working copy: environments, data and build output at the top, caches anywhere
 TOP_LEVEL_NOT_COPIED = {".git", ".venv", "venv", "data", "build", "site"}
-CACHES = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*_cache", ".benchmarks", "_scratch", "_logs",
-                                "_checkpoints", "_leaderboard", "_corrupt")
+CACHES = shutil.ignore_patterns(
+    "__pycache__",
+    "*.egg-info",
+    ".*_cache",
+    ".benchmarks",
+    "_scratch",
+    "_logs",
+    "_checkpoints",
+    "_leaderboard",
+    "_corrupt",
+)
 
 
 def not_copied(folder: str, names: list[str]) -> set[str]:
     top = {n for n in names if n in TOP_LEVEL_NOT_COPIED} if Path(folder) == ROOT else set()
     return top | set(CACHES(folder, names))
+
+
 TIMEOUT = 900
 
 
@@ -134,7 +145,7 @@ def saved_examples(page: Path) -> dict[str, str]:
     text = page.read_text()
     out = {}
     for match in re.finditer(r"^Save this as `([^`]+)`", text, re.M):
-        block = re.search(r"```python\n(.*?)```", text[match.end():], re.S)
+        block = re.search(r"```python\n(.*?)```", text[match.end() :], re.S)
         assert block, f"{page.name}: no python block after 'Save this as `{match.group(1)}`'"
         out[match.group(1)] = block.group(1)
     return out
@@ -173,8 +184,9 @@ def workdir(page: Path, copies: dict[tuple[tuple[str, str], ...], Path], base: P
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
 
 
 def check_pip(command: Command, cwd: Path, env: dict[str, str]) -> None:
@@ -193,16 +205,22 @@ def check_pip(command: Command, cwd: Path, env: dict[str, str]) -> None:
         assert importlib.metadata.version("spml-bench")
     if not [a for a in args if not a.startswith("-")]:
         return
-    done = run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps",
-                "--no-build-isolation", *args], cwd, env)
+    done = run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", "--no-build-isolation", *args],
+        cwd,
+        env,
+    )
     assert done.returncode == 0, f"{command.id}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
     assert "does not provide the extra" not in done.stdout + done.stderr, done.stderr
 
 
 def ours(argv: tuple[str, ...]) -> bool:
     """Whether ``argv`` starts one of this project's entry points (run in-process by ``call``)."""
-    return argv[0] == "spml-bench" or argv[:2] == ("python", "run_all.py") or (
-        argv[:2] == ("python", "-m") and argv[2].split(".")[0] in ("benchmark", "leaderboard"))
+    return (
+        argv[0] == "spml-bench"
+        or argv[:2] == ("python", "run_all.py")
+        or (argv[:2] == ("python", "-m") and argv[2].split(".")[0] in ("benchmark", "leaderboard"))
+    )
 
 
 def call(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -220,7 +238,7 @@ def call(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.Co
             if argv[0] == "spml-bench":
                 code = benchmark.cli.main(list(argv[1:]))
             else:
-                sys.argv = [argv[1] if argv[1] != "-m" else argv[2], *argv[2 if argv[1] != "-m" else 3:]]
+                sys.argv = [argv[1] if argv[1] != "-m" else argv[2], *argv[2 if argv[1] != "-m" else 3 :]]
                 if argv[1] == "-m":
                     runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
                 else:
@@ -269,9 +287,13 @@ def _param(command: Command) -> object:
 
 
 @pytest.mark.parametrize("command", [_param(c) for c in ALL])
-def test_documented_command(command: Command, workdirs: dict[tuple[tuple[str, str], ...], Path],
-                            verdicts: dict[tuple[object, ...], str], data_root: Path,
-                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_documented_command(
+    command: Command,
+    workdirs: dict[tuple[tuple[str, str], ...], Path],
+    verdicts: dict[tuple[object, ...], str],
+    data_root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     cwd = workdir(command.page, workdirs, tmp_path_factory.getbasetemp())
     env = {**os.environ, "SPML_DATA": str(data_root), **dict(command.env)}
     check = check_pip if command.argv[0] == "pip" else check_without_running if command.needs else execute
@@ -316,9 +338,16 @@ def test_no_page_speaks_of_a_development_machine(page: Path) -> None:
 def test_the_protocol_has_its_sections_and_every_registered_method() -> None:
     text = (ROOT / "PROTOCOL.md").read_text()
     headings = set(re.findall(r"^#+ (.+)$", text, re.M))
-    for section in ("Datasets and splits", "The embedded digit set", "Label regimes", "The observed-label draw",
-                    "Training and evaluation", "Model selection and early stopping", "Methods",
-                    "Statistics on the leaderboard page"):
+    for section in (
+        "Datasets and splits",
+        "The embedded digit set",
+        "Label regimes",
+        "The observed-label draw",
+        "Training and evaluation",
+        "Model selection and early stopping",
+        "Methods",
+        "Statistics on the leaderboard page",
+    ):
         assert section in headings, section
     missing = [key for key in methods.available() if f"`{key}`" not in text]
     assert not missing, f"PROTOCOL.md has no row for {missing}"
@@ -329,8 +358,13 @@ def test_mkdocs_builds_strictly(tmp_path: Path) -> None:
     for module in ("mkdocs", "mkdocstrings", "pymdownx"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed (pip install -e '.[docs]')")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "site" / "protocol" / "index.html").read_text().count("observe_uniform") >= 1
 

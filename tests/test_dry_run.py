@@ -24,12 +24,22 @@ def _figure(folder: Path, name: str, batch: int, train: float, evaluate: float, 
     folder.mkdir(parents=True, exist_ok=True)
     settings = {**GPU_SETTINGS, "batch_size": batch}
     if packed:
-        data = {"kind": "packing", "device": "cuda", "device_name": "Test GPU", "settings": settings,
-                "train_images_per_s": {"1": train, **{k.replace("_", "+").lstrip("k"): v for k, v in packed.items()}},
-                "eval_images_per_s": evaluate}
+        data = {
+            "kind": "packing",
+            "device": "cuda",
+            "device_name": "Test GPU",
+            "settings": settings,
+            "train_images_per_s": {"1": train, **{k.replace("_", "+").lstrip("k"): v for k, v in packed.items()}},
+            "eval_images_per_s": evaluate,
+        }
     else:
-        data = {"device": "cuda", "device_name": "Test GPU", "settings": settings, "ours_train_images_per_s": train,
-                "ours_eval_images_per_s": evaluate}
+        data = {
+            "device": "cuda",
+            "device_name": "Test GPU",
+            "settings": settings,
+            "ours_train_images_per_s": train,
+            "ours_eval_images_per_s": evaluate,
+        }
     (folder / name).write_text(json.dumps(data))
 
 
@@ -130,10 +140,34 @@ def test_dry_run_prints_the_plan_and_the_bill_and_touches_nothing(tmp_path: Path
     results, data = tmp_path / "results", tmp_path / "data"
     # no SLURM client on PATH: a dry run needs none
     env = {"PATH": os.path.dirname(sys.executable)}
-    proc = run_cli("run_all", ["--datasets", "voc", "coco", "--methods", *PAPER_ORDER, "--executor", "slurm", "--gpus", "1",
-                               "--runs-per-gpu", "4",
-                               "--mps", "--max-parallel", "8", "--amp", "bf16", "--channels-last", "--dry-run",
-                               "--results-dir", str(results), "--data-root", str(data)], env=env)
+    proc = run_cli(
+        "run_all",
+        [
+            "--datasets",
+            "voc",
+            "coco",
+            "--methods",
+            *PAPER_ORDER,
+            "--executor",
+            "slurm",
+            "--gpus",
+            "1",
+            "--runs-per-gpu",
+            "4",
+            "--mps",
+            "--max-parallel",
+            "8",
+            "--amp",
+            "bf16",
+            "--channels-last",
+            "--dry-run",
+            "--results-dir",
+            str(results),
+            "--data-root",
+            str(data),
+        ],
+        env=env,
+    )
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -149,8 +183,10 @@ def test_dry_run_prints_the_plan_and_the_bill_and_touches_nothing(tmp_path: Path
 
 
 def test_dry_run_of_cpu_runs_says_there_is_no_gpu_estimate(tmp_path: Path) -> None:
-    proc = run_cli("run_all", ["--methods", "an", "--seeds", "0", "--dry-run", "--device", "cpu",
-                               "--results-dir", str(tmp_path / "results")])
+    proc = run_cli(
+        "run_all",
+        ["--methods", "an", "--seeds", "0", "--dry-run", "--device", "cpu", "--results-dir", str(tmp_path / "results")],
+    )
     assert proc.returncode == 0, proc.stderr
     assert "1 runs to do" in proc.stdout and "estimate: none" in proc.stdout
     assert not (tmp_path / "results").exists()
@@ -159,10 +195,32 @@ def test_dry_run_of_cpu_runs_says_there_is_no_gpu_estimate(tmp_path: Path) -> No
 def test_dry_run_reads_the_results_folders_own_figures_first(tmp_path: Path) -> None:
     results = tmp_path / "results"
     _figure(results / "_bench", "mine.json", 8, train=100.0, evaluate=400.0)
-    proc = run_cli("run_all", ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--executor", "slurm", "--gpus",
-                               "1", "--amp", "bf16", "--channels-last", "--epochs", "10", "--dry-run",
-                               "--results-dir", str(results), "--data-root", str(tmp_path / "data")],
-                   env={"PATH": os.path.dirname(sys.executable)})
+    proc = run_cli(
+        "run_all",
+        [
+            "--datasets",
+            "voc",
+            "--methods",
+            "an",
+            "--seeds",
+            "0",
+            "--executor",
+            "slurm",
+            "--gpus",
+            "1",
+            "--amp",
+            "bf16",
+            "--channels-last",
+            "--epochs",
+            "10",
+            "--dry-run",
+            "--results-dir",
+            str(results),
+            "--data-root",
+            str(tmp_path / "data"),
+        ],
+        env={"PATH": os.path.dirname(sys.executable)},
+    )
     assert proc.returncode == 0, proc.stderr
     trained, evaluated = run_images("voc", "an", epochs=10)
     hours = (trained / 100 + evaluated / 400) / 3600
@@ -173,15 +231,51 @@ def test_dry_run_reads_the_results_folders_own_figures_first(tmp_path: Path) -> 
 def test_gpus_price_gpu_runs_from_a_machine_without_one(tmp_path: Path) -> None:
     """``--gpus 1`` is a bill for GPU runs whatever the executor and this machine; the CPU case says how to get one."""
     for executor in ("inline", "local"):
-        proc = run_cli("run_all", ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--executor", executor,
-                                   "--gpus", "1", "--amp", "bf16", "--channels-last", "--dry-run",
-                                   "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")])
+        proc = run_cli(
+            "run_all",
+            [
+                "--datasets",
+                "voc",
+                "--methods",
+                "an",
+                "--seeds",
+                "0",
+                "--executor",
+                executor,
+                "--gpus",
+                "1",
+                "--amp",
+                "bf16",
+                "--channels-last",
+                "--dry-run",
+                "--results-dir",
+                str(tmp_path / "results"),
+                "--data-root",
+                str(tmp_path / "data"),
+            ],
+        )
         assert proc.returncode == 0, proc.stderr
         assert "GPU-hours" in proc.stdout and "estimate: none" not in proc.stdout, proc.stdout
         assert "measured figures from" in proc.stdout and ".json (NVIDIA" in proc.stdout
         assert "the sweep would be refused" in proc.stdout and "'voc' is not prepared" in proc.stdout
-    cpu = run_cli("run_all", ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--device", "cpu", "--dry-run",
-                              "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")])
+    cpu = run_cli(
+        "run_all",
+        [
+            "--datasets",
+            "voc",
+            "--methods",
+            "an",
+            "--seeds",
+            "0",
+            "--device",
+            "cpu",
+            "--dry-run",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--data-root",
+            str(tmp_path / "data"),
+        ],
+    )
     assert "estimate: none" in cpu.stdout and "add --gpus N (or --device cuda)" in cpu.stdout
     assert not (tmp_path / "results").exists()
 
@@ -189,11 +283,33 @@ def test_gpus_price_gpu_runs_from_a_machine_without_one(tmp_path: Path) -> None:
 def test_a_slurm_dry_run_names_what_the_submission_would_refuse_and_what_the_nodes_run(tmp_path: Path) -> None:
     """The submission's own checks (``checks.submission_problems``): unprepared data and weights an
     offline node could not load (an empty weights cache here); and the jobs' environment and shared paths."""
-    env = {"PATH": os.path.dirname(sys.executable), "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
-    argv = ["--datasets", "voc", "--methods", "an", "--seeds", "0", "--executor", "slurm", "--gpus", "1", "--amp", "bf16",
-            "--channels-last", "--slurm-setup", "source /shared/env/bin/activate", "--dry-run",
-            "--results-dir", str(tmp_path / "results"), "--data-root", str(tmp_path / "data")]
+    env = {
+        "PATH": os.path.dirname(sys.executable),
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"),
+    }
+    argv = [
+        "--datasets",
+        "voc",
+        "--methods",
+        "an",
+        "--seeds",
+        "0",
+        "--executor",
+        "slurm",
+        "--gpus",
+        "1",
+        "--amp",
+        "bf16",
+        "--channels-last",
+        "--slurm-setup",
+        "source /shared/env/bin/activate",
+        "--dry-run",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--data-root",
+        str(tmp_path / "data"),
+    ]
     proc = run_cli("run_all", argv, env=env)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -208,7 +324,7 @@ def test_the_docs_recipe_is_one_command_priced_by_its_dry_run() -> None:
     the environment on the nodes is a flag, and no interpreter path is hard-coded for the nodes."""
     root = Path(__file__).resolve().parents[1]
     text = (root / "docs" / "cluster.md").read_text()
-    recipe = text[text.index("## The recipe"):text.index("## Executors")]
+    recipe = text[text.index("## The recipe") : text.index("## Executors")]
     lines = [line.split("  #")[0].strip() for line in recipe.splitlines() if line.startswith("spml-bench run")]
     dry, submit = lines[0], lines[1]
     assert dry == f"{submit} --dry-run", (dry, submit)

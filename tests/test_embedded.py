@@ -18,10 +18,17 @@ from benchmark.run.train import Trainer
 from benchmark.spec.config import RunConfig
 
 
-@pytest.mark.parametrize("name, change", [
-    ("VERSION", lambda v: v + 1), ("NUM_POOL", lambda v: v + 1), ("NUM_TEST", lambda v: v + 1),
-    ("COUNT_PROBS", lambda v: (0.25, 0.25, 0.25, 0.25)), ("SEED", lambda v: v + 1), ("CELL", lambda v: v + 1),
-])
+@pytest.mark.parametrize(
+    "name, change",
+    [
+        ("VERSION", lambda v: v + 1),
+        ("NUM_POOL", lambda v: v + 1),
+        ("NUM_TEST", lambda v: v + 1),
+        ("COUNT_PROBS", lambda v: (0.25, 0.25, 0.25, 0.25)),
+        ("SEED", lambda v: v + 1),
+        ("CELL", lambda v: v + 1),
+    ],
+)
 def test_every_generator_parameter_is_in_the_data_cache_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, change
 ) -> None:
@@ -33,8 +40,13 @@ def test_every_generator_parameter_is_in_the_data_cache_key(
 def test_a_cached_file_of_other_sizes_is_refused_with_its_name(tmp_path: Path) -> None:
     path = embedded.cache_path(tmp_path)
     path.parent.mkdir(parents=True)
-    np.savez(path, pool_images=np.zeros((3, 1, 24, 24), np.uint8), pool_labels=np.zeros((3, 10), np.uint8),
-             test_images=np.zeros((2, 1, 24, 24), np.uint8), test_labels=np.zeros((2, 10), np.uint8))
+    np.savez(
+        path,
+        pool_images=np.zeros((3, 1, 24, 24), np.uint8),
+        pool_labels=np.zeros((3, 10), np.uint8),
+        test_images=np.zeros((2, 1, 24, 24), np.uint8),
+        test_labels=np.zeros((2, 10), np.uint8),
+    )
     with pytest.raises(ValueError, match=rf"{path.name}: array 'pool_images' has shape \(3, 1, 24, 24\), expected"):
         embedded.load_arrays(tmp_path)
 
@@ -47,10 +59,19 @@ def test_the_built_set_has_the_documented_sizes(data_root: Path) -> None:
     assert counts.min() >= 1 and counts.max() <= 4
 
 
-@pytest.mark.parametrize("module, name", [
-    (pretrain, "VERSION"), (pretrain, "NUM_IMAGES"), (pretrain, "EPOCHS"), (pretrain, "BATCH"), (pretrain, "LR"),
-    (pretrain, "INIT_SEED"), (embedded, "NUM_POOL"), (embedded, "SEED"),
-])
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        (pretrain, "VERSION"),
+        (pretrain, "NUM_IMAGES"),
+        (pretrain, "EPOCHS"),
+        (pretrain, "BATCH"),
+        (pretrain, "LR"),
+        (pretrain, "INIT_SEED"),
+        (embedded, "NUM_POOL"),
+        (embedded, "SEED"),
+    ],
+)
 def test_pretraining_parameters_and_the_data_are_in_the_weights_key(
     monkeypatch: pytest.MonkeyPatch, module, name: str
 ) -> None:
@@ -102,4 +123,7 @@ def test_the_runs_split_sizes_follow_the_generator(data_root: Path) -> None:
     trainer.set_up()
     train_idx, val_idx = split_train_val(embedded.NUM_POOL)
     assert (len(trainer.data.train), len(trainer.data.val), len(trainer.data.test)) == (
-        len(train_idx), len(val_idx), embedded.NUM_TEST)
+        len(train_idx),
+        len(val_idx),
+        embedded.NUM_TEST,
+    )

@@ -20,8 +20,21 @@ from benchmark.sweep.plan import Job
 
 FAST = {"epochs": 2, "patience": 0}
 
-REQUIRED = {"method", "dataset", "labels", "seed", "status", "test_map", "best_epoch", "per_class_ap", "history",
-            "config", "wall_seconds", "images_per_second", "provenance"}
+REQUIRED = {
+    "method",
+    "dataset",
+    "labels",
+    "seed",
+    "status",
+    "test_map",
+    "best_epoch",
+    "per_class_ap",
+    "history",
+    "config",
+    "wall_seconds",
+    "images_per_second",
+    "provenance",
+}
 
 
 def test_a_run_produces_a_complete_record(data_root: Path) -> None:
@@ -96,7 +109,9 @@ class PoisonsHead(methods.Method):
     key = "poisons_head_for_tests"
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index: Any = None) -> torch.Tensor:
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, (observed == 1).to(logits.dtype), reduction="none")
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, (observed == 1).to(logits.dtype), reduction="none"
+        )
 
     def on_epoch_end(self, epoch: int, ctx: methods.TrainContext) -> None:
         with torch.no_grad():
@@ -111,9 +126,13 @@ def test_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(methods, "_REGISTRY", reg)
 
 
-def test_nan_loss_is_a_diverged_record_and_the_sweep_goes_on(data_root: Path, tmp_path: Path, test_methods: None) -> None:
-    jobs = [Job(RunConfig(dataset="digits", method=m, data_root=str(data_root), **FAST), tmp_path)
-            for m in (NaNLoss.key, "an")]
+def test_nan_loss_is_a_diverged_record_and_the_sweep_goes_on(
+    data_root: Path, tmp_path: Path, test_methods: None
+) -> None:
+    jobs = [
+        Job(RunConfig(dataset="digits", method=m, data_root=str(data_root), **FAST), tmp_path)
+        for m in (NaNLoss.key, "an")
+    ]
     summaries = InlineLauncher().launch(jobs, verbose=False)
     assert [s["status"] for s in summaries] == ["diverged", "done"]
     diverged = json.loads(jobs[0].record_path.read_text())

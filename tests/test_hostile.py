@@ -32,9 +32,13 @@ SWEEP = ["--methods", "an", "--epochs", "1", "--batch-size", "256", "--no-leader
 
 def hashes(folder: Path) -> dict[str, str]:
     """Relative path → sha256 of every record file (what must not be lost or changed)."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.json")) if p.is_file() and not p.is_symlink()
-            and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.json"))
+        if p.is_file()
+        and not p.is_symlink()
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +75,11 @@ def test_a_planted_pickle_at_a_checkpoint_path_runs_nothing(data_root: Path, tmp
         torch.save({"model": Planted(marker)}, ckpt)
     else:
         ckpt.write_bytes(pickle.dumps(Planted(marker)))
-    proc = run_cli("run_all", [*SWEEP, "--seeds", "40", "--results-dir", str(results), "--data-root", str(data_root)],
-                   env={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(
+        "run_all",
+        [*SWEEP, "--seeds", "40", "--results-dir", str(results), "--data-root", str(data_root)],
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
     assert not marker.exists(), "code from the results folder ran"
@@ -114,8 +121,13 @@ def test_a_checkpoint_of_other_code_is_not_resumed_and_the_rerun_equals_a_fresh_
 
     with monkeypatch.context() as old_code:  # the code before the edit: another loss, another digest
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        old_code.setattr(AssumeNegative, "loss_matrix", lambda self, logits, observed, *, index=None: 3.0 * bce(
-            logits, (observed == 1).to(logits.dtype), reduction="none"))
+        old_code.setattr(
+            AssumeNegative,
+            "loss_matrix",
+            lambda self, logits, observed, *, index=None: (
+                3.0 * bce(logits, (observed == 1).to(logits.dtype), reduction="none")
+            ),
+        )
         old_code.setattr(checkpoint, "code_identity", lambda: {"sha256": "0" * 64})
         _interrupted(cfg, ckpt)
     said: list[str] = []
@@ -144,7 +156,8 @@ def test_a_checkpoint_of_another_run_or_other_data_is_deleted_not_resumed(
     name = field.replace("_", " ")
     assert [line for line in said if "checkpoint" in line] == [
         f"[{cfg.label()}] checkpoint {ckpt} is stale (its {name} is ffffffffffffffff, this run's is "
-        f"{getattr(trainer.binding, field)[:16]}); deleted, starting the run afresh"]
+        f"{getattr(trainer.binding, field)[:16]}); deleted, starting the run afresh"
+    ]
 
 
 def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> None:
@@ -153,8 +166,21 @@ def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> 
     job = Job(cfg, results)
     job.checkpoint_path.parent.mkdir(parents=True)
     _interrupted(cfg, job.checkpoint_path)
-    args = ["--methods", "an", "--seeds", "2", "--epochs", "2", "--batch-size", "256", "--patience", "0",
-            "--data-root", str(data_root), "--no-leaderboard"]
+    args = [
+        "--methods",
+        "an",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "256",
+        "--patience",
+        "0",
+        "--data-root",
+        str(data_root),
+        "--no-leaderboard",
+    ]
     proc = run_cli("run_all", [*args, "--results-dir", str(results), "--force"], env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
@@ -173,15 +199,26 @@ def test_leaderboard_out_never_replaces_a_record_or_a_node(records: Path, tmp_pa
     before = hashes(records)
     target = tmp_path / "private.txt"
     target.write_text("keep me\n")
-    out = {"record": next((records / "digits").glob("*.json")), "inside": records / "digits" / "table.csv",
-           "symlink": tmp_path / "link.csv", "fifo": tmp_path / "fifo", "device": Path("/dev/null"),
-           "directory": tmp_path}[kind]
+    out = {
+        "record": next((records / "digits").glob("*.json")),
+        "inside": records / "digits" / "table.csv",
+        "symlink": tmp_path / "link.csv",
+        "fifo": tmp_path / "fifo",
+        "device": Path("/dev/null"),
+        "directory": tmp_path,
+    }[kind]
     if kind == "symlink":
         out.symlink_to(target)
     elif kind == "fifo":
         os.mkfifo(out)
-    needle = {"record": "inside", "inside": "inside", "symlink": "is a symbolic link", "fifo": "is a FIFO",
-              "device": "is a character device", "directory": "is a folder"}[kind]
+    needle = {
+        "record": "inside",
+        "inside": "inside",
+        "symlink": "is a symbolic link",
+        "fifo": "is a FIFO",
+        "device": "is a character device",
+        "directory": "is a folder",
+    }[kind]
     proc = run_cli("leaderboard", ["--results-dir", str(records), "--format", fmt, "--out", str(out)], timeout=120)
     assert_user_error(proc, needle)
     assert hashes(records) == before and target.read_text() == "keep me\n"
@@ -201,8 +238,11 @@ def test_quarantine_moves_a_link_as_a_link_and_keeps_a_copy_private(data_root: P
     linked.record_path.symlink_to(secret)
     private.record_path.write_text("{ truncated")
     private.record_path.chmod(0o600)
-    proc = run_cli("run_all", [*SWEEP, "--seeds", "41", "42", "--results-dir", str(results),
-                               "--data-root", str(data_root)], env={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(
+        "run_all",
+        [*SWEEP, "--seeds", "41", "42", "--results-dir", str(results), "--data-root", str(data_root)],
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
     kept = sorted((results / "_corrupt").rglob("*"))
@@ -221,21 +261,27 @@ def test_generated_folders_are_ignored_by_git_and_the_measured_figures_tracked()
     import subprocess
 
     names = [f"results/{d}/x" for d in ("_corrupt", "_checkpoints", "_logs", "_leaderboard", "_cache")]
-    ignored = subprocess.run(["git", "check-ignore", *names, "results/_bench/cpu_fp32.json"], cwd=REPO,
-                             capture_output=True, text=True).stdout.split()
+    ignored = subprocess.run(
+        ["git", "check-ignore", *names, "results/_bench/cpu_fp32.json"], cwd=REPO, capture_output=True, text=True
+    ).stdout.split()
     assert ignored == names
 
 
 # -- 6 and 7. identities, bounds, plugins ---------------------------------------------------------------
-@pytest.mark.parametrize("args, needles", [
-    (["--seeds", str(2**32)], ["--seeds", "4294967296"]),
-    (["--seeds", "-1"], ["--seeds"]),
-    (["--image-size", "100000"], ["--image-size", "2048"]),
-    (["--methods", "em_apl", "--hparam", f"T_w={10**400}"], ["T_w", "expected an integer"]),
-    (["--tune", "100000"], ["runs, more than the limit of 10,000", "--max-runs"]),
-    (["--methods", "em", "--hparam", "alpha=" + ",".join(str(i / 1e4) for i in range(1, 3500))],
-     ["up to 10,497 runs", "10,000"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--seeds", str(2**32)], ["--seeds", "4294967296"]),
+        (["--seeds", "-1"], ["--seeds"]),
+        (["--image-size", "100000"], ["--image-size", "2048"]),
+        (["--methods", "em_apl", "--hparam", f"T_w={10**400}"], ["T_w", "expected an integer"]),
+        (["--tune", "100000"], ["runs, more than the limit of 10,000", "--max-runs"]),
+        (
+            ["--methods", "em", "--hparam", "alpha=" + ",".join(str(i / 1e4) for i in range(1, 3500))],
+            ["up to 10,497 runs", "10,000"],
+        ),
+    ],
+)
 def test_out_of_bounds_values_are_refused_before_planning(records: Path, args: list[str], needles: list[str]) -> None:
     before = hashes(records)
     assert_user_error(run_cli("run_all", [*args, "--results-dir", str(records), "--dry-run"], timeout=120), *needles)
@@ -252,8 +298,12 @@ def test_max_runs_raises_the_limit() -> None:
 def test_a_sweep_file_boolean_is_not_a_number(records: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "s.toml"
     sweep.write_text('datasets = ["digits"]\nmethods = ["an"]\n[overrides]\nepochs = true\n')
-    assert_user_error(run_cli("run_all", ["--sweep", str(sweep), "--results-dir", str(records), "--dry-run"]),
-                      "overrides.epochs", "true", "expected a number")
+    assert_user_error(
+        run_cli("run_all", ["--sweep", str(sweep), "--results-dir", str(records), "--dry-run"]),
+        "overrides.epochs",
+        "true",
+        "expected a number",
+    )
 
 
 def test_a_whole_number_and_its_float_are_one_run() -> None:
@@ -282,8 +332,10 @@ def test_a_study_records_the_trials_it_ran() -> None:
 def test_a_broken_plugin_fails_alone(records: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    for module, entry, source in [("broken_import", "boom = broken_import", "import no_such_module_here\n"),
-                                  ("not_a_method", "thing = not_a_method:X", "X = 1\n")]:
+    for module, entry, source in [
+        ("broken_import", "boom = broken_import", "import no_such_module_here\n"),
+        ("not_a_method", "thing = not_a_method:X", "X = 1\n"),
+    ]:
         (site / f"{module}.py").write_text(source)
         info = site / f"{module}-0.1.dist-info"
         info.mkdir()

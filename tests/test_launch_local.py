@@ -17,11 +17,26 @@ from benchmark.sweep.packing import available_cpus
 from benchmark.sweep.status import LEDGER
 
 
-def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     results = tmp_path / "results"
-    args = ["--methods", "an", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "256", "--results-dir", str(results),
-            "--data-root", str(tmp_path / "data"), "--no-leaderboard"]
+    args = [
+        "--methods",
+        "an",
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(tmp_path / "data"),
+        "--no-leaderboard",
+    ]
     assert run_all.main([*args, "--executor", "local", "--max-parallel", "1", "--time", "10"]) == 0
     # the jobs' run lines come through as they are printed, as inline: start, each epoch, end
     err = capsys.readouterr().err
@@ -55,8 +70,23 @@ def test_parallel_local_runs_share_the_cpus(tmp_path: Path) -> None:
     """Two processes at once on this machine: each gets half the CPUs as torch threads (two
     processes with every CPU each ran 4x slower than inline on 2 cores)."""
     results = tmp_path / "results"
-    args = ["--methods", "an", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "256", "--results-dir", str(results),
-            "--data-root", str(tmp_path / "data"), "--quiet", "--no-leaderboard"]
+    args = [
+        "--methods",
+        "an",
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(tmp_path / "data"),
+        "--quiet",
+        "--no-leaderboard",
+    ]
     assert run_all.main([*args, "--executor", "local", "--max-parallel", "2", "--time", "10"]) == 0
     records = [r for _, r in iter_records(results)]
     assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]

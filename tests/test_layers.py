@@ -23,7 +23,9 @@ def lint_imports(where: Path) -> subprocess.CompletedProcess[str]:
     if LINT is None:
         pytest.fail("lint-imports is not installed: pip install -e '.[test]' (import-linter)")
     env = {**os.environ, "PYTHONPATH": str(where)}
-    return subprocess.run([LINT, "--no-cache"], cwd=where, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [LINT, "--no-cache"], cwd=where, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_contracts_pass() -> None:
@@ -32,12 +34,18 @@ def test_contracts_pass() -> None:
     assert "2 kept, 0 broken" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("module, line", [
-    ("leaderboard/stats.py", "import torch"),  # the leaderboard is torch-free
-    ("benchmark/records/schema.py", "def _f() -> None:\n    from benchmark.run import train  # noqa\n"),  # inside a function
-    ("benchmark/data/protocol.py", "from benchmark.spec import config  # noqa\n"),  # an arrow pointing up
-    ("benchmark/sweep/plan.py", "import leaderboard.stats  # noqa\n"),  # siblings are independent
-])
+@pytest.mark.parametrize(
+    "module, line",
+    [
+        ("leaderboard/stats.py", "import torch"),  # the leaderboard is torch-free
+        (
+            "benchmark/records/schema.py",
+            "def _f() -> None:\n    from benchmark.run import train  # noqa\n",
+        ),  # inside a function
+        ("benchmark/data/protocol.py", "from benchmark.spec import config  # noqa\n"),  # an arrow pointing up
+        ("benchmark/sweep/plan.py", "import leaderboard.stats  # noqa\n"),  # siblings are independent
+    ],
+)
 def test_a_forbidden_import_breaks_a_contract(tmp_path: Path, module: str, line: str) -> None:
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -78,7 +86,7 @@ def import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     parts = package.split(".")
-                    parts = parts[:len(parts) - (node.level - 1)]
+                    parts = parts[: len(parts) - (node.level - 1)]
                     base = ".".join([*parts, *([node.module] if node.module else [])])
                 targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
             else:

@@ -44,7 +44,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # -- an independent recomputation, straight from the JSON files -------------------------------------
 def _variant(rec: dict) -> str:
-    return ", ".join(f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted((rec.get("variant") or {}).items()))
+    return ", ".join(
+        f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted((rec.get("variant") or {}).items())
+    )
 
 
 def direct_records() -> list[dict]:
@@ -70,8 +72,13 @@ def direct_cells() -> pd.DataFrame:
     for rec in direct_records():
         if rec.get("study") and rec.get("variant"):
             continue
-        rows.append({**{k: rec.get(k) for k in ("protocol", "labels", "method", "dataset", "seed", "status", "test_map")},
-                     "variant": _variant(rec), "amp": rec["config"]["amp"]})
+        rows.append(
+            {
+                **{k: rec.get(k) for k in ("protocol", "labels", "method", "dataset", "seed", "status", "test_map")},
+                "variant": _variant(rec),
+                "amp": rec["config"]["amp"],
+            }
+        )
     df = pd.DataFrame(rows)
     done = df[(df["status"] == "done") & df["test_map"].apply(math.isfinite)]
     keys = ["protocol", "labels", "method", "variant", "dataset"]
@@ -92,7 +99,7 @@ def _main_table(text: str, protocol: str = "finetune") -> str:
     """The markdown of the paper-regime main table of one protocol."""
     start = text.index(f"## Test mAP — {protocol}")
     start = text.index("| method", start)
-    return text[start:text.index("\n\n", start)]
+    return text[start : text.index("\n\n", start)]
 
 
 # -- golden ----------------------------------------------------------------------------------------
@@ -116,14 +123,22 @@ def test_aggregation_equals_direct_pandas_computation() -> None:
     expected = direct_cells()
     ours = main_cells(read_records(FIXTURES))
     ours = ours[ours["n"] > 0]
-    merged = expected.merge(ours, on=["protocol", "labels", "method", "variant", "dataset"], suffixes=("_direct", "_board"),
-                            how="outer", validate="one_to_one", indicator=True)
+    merged = expected.merge(
+        ours,
+        on=["protocol", "labels", "method", "variant", "dataset"],
+        suffixes=("_direct", "_board"),
+        how="outer",
+        validate="one_to_one",
+        indicator=True,
+    )
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
     assert (merged["n_direct"] == merged["n_board"]).all()
     assert merged["mean_direct"].to_numpy() == pytest.approx(merged["mean_board"].to_numpy(), abs=1e-12)
     single = merged["n_direct"] == 1
     assert merged.loc[single, "std_board"].isna().all()
-    assert merged.loc[~single, "std_direct"].to_numpy() == pytest.approx(merged.loc[~single, "std_board"].to_numpy(), abs=1e-12)
+    assert merged.loc[~single, "std_direct"].to_numpy() == pytest.approx(
+        merged.loc[~single, "std_board"].to_numpy(), abs=1e-12
+    )
 
 
 def parse_main_tables(text: str) -> dict[tuple[str, str, str, str], str]:
@@ -195,15 +210,27 @@ def test_bold_marks_the_best_and_the_rows_tied_with_it_and_outliers() -> None:
 def test_rows_follow_the_paper_order_then_since_the_paper_then_other_methods() -> None:
     table = _main_table(markdown(FIXTURES))
     rows = [(p[0], p[1]) for p in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])]
-    assert rows == [("bce", "full"), ("bce", "1p_all_n"), ("an", "1p"), ("dw", "1p"), ("focal", "1p"), ("asl", "1p"),
-                    ("em", "1p"), ("em (alpha=0.3)", "1p"), ("*since the paper*", ""), ("epr", "1p"), ("ll_r", "1p"),
-                    ("*other methods*", ""), ("zz_new", "1p")]
+    assert rows == [
+        ("bce", "full"),
+        ("bce", "1p_all_n"),
+        ("an", "1p"),
+        ("dw", "1p"),
+        ("focal", "1p"),
+        ("asl", "1p"),
+        ("em", "1p"),
+        ("em (alpha=0.3)", "1p"),
+        ("*since the paper*", ""),
+        ("epr", "1p"),
+        ("ll_r", "1p"),
+        ("*other methods*", ""),
+        ("zz_new", "1p"),
+    ]
 
 
 def test_published_only_rows_leave_once_run() -> None:
     text = markdown(FIXTURES)
     start = text.index("#### Published only (not run here)")
-    block = text[start:text.index("\n\n", text.index("| method", start))]
+    block = text[start : text.index("\n\n", text.index("| method", start))]
     listed = re.findall(r"^\| \*(\w+)\*", block, re.M)
     assert listed == ["ll_ct", "ll_cp", "boostlu_ll_r", "smile", "mime", "gr_loss", "vlpl", "aevlp"]  # not ll_r: it ran
 
@@ -227,8 +254,10 @@ def test_failed_and_diverged_records_are_counted_apart_and_never_averaged() -> N
     table = _main_table(text)
     assert _cell_text(table, "focal", "1p", 6) == "— (1 failed)"
     assert _cell_text(table, "asl", "1p", 6) == "**62.75 ± 0.35 (n=2, 1 diverged)**"
-    assert "**records**: 39 valid (28 done and in the tables, 2 failed, 2 diverged — never averaged in); " \
-           "5 invalid files, 1 cell left out" in text
+    assert (
+        "**records**: 39 valid (28 done and in the tables, 2 failed, 2 diverged — never averaged in); "
+        "5 invalid files, 1 cell left out" in text
+    )
 
 
 def test_single_seed_cell_shows_n1_and_no_std() -> None:
@@ -257,15 +286,20 @@ def test_scratch_and_unfinished_files_are_not_records() -> None:
 # -- other formats ---------------------------------------------------------------------------------
 def test_csv_holds_the_cells_at_full_precision() -> None:
     df = pd.read_csv(io.StringIO(export(FIXTURES, "csv")), keep_default_na=False, na_values=[""])
-    an = df[(df["method"] == "an") & (df["labels"] == "1p") & (df["dataset"] == "voc") & (df["protocol"] == "finetune")].iloc[0]
+    an = df[
+        (df["method"] == "an") & (df["labels"] == "1p") & (df["dataset"] == "voc") & (df["protocol"] == "finetune")
+    ].iloc[0]
     values = pd.Series([85.0, 86.0, 87.5])
     assert an["mean"] == pytest.approx(values.mean(), abs=1e-8)
     assert an["std"] == pytest.approx(values.std(ddof=1), abs=1e-8)
     lo, hi = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
     assert (an["ci_low"], an["ci_high"]) == (pytest.approx(lo, abs=1e-8), pytest.approx(hi, abs=1e-8))
     assert an["n"] == 3 and an["seeds"] == "0 1 8" and an["published_mean"] == 85.89 and bool(an["bold"])
-    assert bool(df[(df["method"] == "em") & (df["variant"].isna()) & (df["dataset"] == "voc")
-                   & (df["protocol"] == "finetune")]["outside_2sigma"].iloc[0])
+    assert bool(
+        df[(df["method"] == "em") & (df["variant"].isna()) & (df["dataset"] == "voc") & (df["protocol"] == "finetune")][
+            "outside_2sigma"
+        ].iloc[0]
+    )
     variant = df[(df["method"] == "em") & (df["variant"] == "alpha=0.3")].iloc[0]
     assert variant["n"] == 2 and variant["mean"] == pytest.approx(65.0)
     dw = df[(df["method"] == "dw") & (df["dataset"] == "voc")].iloc[0]
@@ -275,7 +309,13 @@ def test_csv_holds_the_cells_at_full_precision() -> None:
 def test_json_and_latex_contain_the_numbers() -> None:
     data = json.loads(export(FIXTURES, "json"))
     meta = data["meta"]
-    assert (meta["records"], meta["failed"], meta["diverged"], meta["invalid_files"], meta["cells_left_out"]) == (39, 2, 2, 5, 1)
+    assert (meta["records"], meta["failed"], meta["diverged"], meta["invalid_files"], meta["cells_left_out"]) == (
+        39,
+        2,
+        2,
+        5,
+        1,
+    )
     assert {f["error"].split(":")[0] for f in data["failed_runs"]} == {"NonFiniteLossError", "RuntimeError"}
     assert {d["divergence"]["rule"] for d in data["diverged_runs"]} == {"constant_predictions", "non_finite_parameters"}
     assert {x["path"] for x in data["invalid_files"]} >= {"notes.json", "digits/runs_list.json"}
@@ -328,8 +368,14 @@ def test_gain_frame_has_the_standard_error_of_the_difference_over_seeds() -> Non
     records = read_records(FIXTURES)
     spec = next(s for s in plan(records) if s.kind == "gain" and s.dataset == "voc")
     g = gain_frame(records, spec).set_index("class")
-    em = [json.loads(p.read_text())["per_class_ap"]["person"] for p in sorted((FIXTURES / "voc").glob("em__1p__seed[018]__*"))]
-    an = [json.loads(p.read_text())["per_class_ap"]["person"] for p in sorted((FIXTURES / "voc").glob("an__1p__seed[018]__*"))]
+    em = [
+        json.loads(p.read_text())["per_class_ap"]["person"]
+        for p in sorted((FIXTURES / "voc").glob("em__1p__seed[018]__*"))
+    ]
+    an = [
+        json.loads(p.read_text())["per_class_ap"]["person"]
+        for p in sorted((FIXTURES / "voc").glob("an__1p__seed[018]__*"))
+    ]
     assert g.loc["person", "gain"] == pytest.approx(np.mean(em) - np.mean(an))
     assert g.loc["person", "se"] == pytest.approx(math.sqrt(np.var(em, ddof=1) / 3 + np.var(an, ddof=1) / 3))
 
@@ -351,9 +397,14 @@ def _copy(tmp_path: Path) -> Path:
 
 
 #: the fixture files that are not valid records, and the cell mixing two precisions
-NOT_RECORDS = ["notes.json", "digits/runs_list.json", "digits/bce__full__seed1__0043emptyfile0.json",
-               "voc/an__1p__seed3__0042truncated0.json", "voc/an__1p__seed4__0044nonfinite0.json",
-               "voc/dw__1p__seed1__7a8537489abda324.json"]
+NOT_RECORDS = [
+    "notes.json",
+    "digits/runs_list.json",
+    "digits/bce__full__seed1__0043emptyfile0.json",
+    "voc/an__1p__seed3__0042truncated0.json",
+    "voc/an__1p__seed4__0044nonfinite0.json",
+    "voc/dw__1p__seed1__7a8537489abda324.json",
+]
 
 
 def _clean_copy(tmp_path: Path) -> Path:
@@ -374,8 +425,12 @@ def test_bad_record_is_named_and_left_out_or_raised_when_strict(tmp_path: Path) 
     records = read_records(root)
     bad = [x for x in records.invalid if x.path == "voc/an__1p__seed0__87500ce6e29d9442.json"]
     assert bad and bad[0].problem == "field 'test_map' is \"high\", expected a finite number (a done run's test mAP)"
-    assert main_cells(records).set_index(["method", "variant", "labels", "dataset", "protocol"]).loc[
-        ("an", "", "1p", "voc", "finetune"), "n"] == 2  # the other seeds are still there
+    assert (
+        main_cells(records)
+        .set_index(["method", "variant", "labels", "dataset", "protocol"])
+        .loc[("an", "", "1p", "voc", "finetune"), "n"]
+        == 2
+    )  # the other seeds are still there
     with pytest.raises(RecordError, match=r"an__1p__seed0__87500ce6e29d9442\.json: field 'test_map' is \"high\""):
         read_records(root, strict=True)
 
@@ -434,7 +489,9 @@ def test_leaderboard_never_imports_torch_or_the_harness() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
 
 
-def test_other_results_folders_never_overwrite_the_committed_leaderboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_results_folders_never_overwrite_the_committed_leaderboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from leaderboard import figures
     from leaderboard.paths import HERE, default_out
 

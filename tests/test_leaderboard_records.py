@@ -61,17 +61,35 @@ BAD_FILES: dict[str, tuple[object, str]] = {
     "voc/latin1.json": ('{"method": "caf\xe9"}'.encode("latin-1"), "not UTF-8 text"),
     "voc/nested.json": (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
     "voc/no_test_map.json": ({k: v for k, v in _record().items() if k != "test_map"}, "field 'test_map' is null"),
-    "voc/inf_val.json": (b'{"method": "an", "dataset": "voc", "labels": "1p", "seed": 5, "status": "done", "test_map": 80.0, '
-                         b'"val_map": Infinity}', "holds the non-finite number Infinity"),
-    "voc/nan_test.json": (json.dumps(_record(seed=6, test_map=float("nan"))).encode(), "holds the non-finite number NaN"),
-    "voc/no_seed.json": ({k: v for k, v in _record().items() if k != "seed"}, "field 'seed' is null, expected an integer"),
+    "voc/inf_val.json": (
+        b'{"method": "an", "dataset": "voc", "labels": "1p", "seed": 5, "status": "done", "test_map": 80.0, '
+        b'"val_map": Infinity}',
+        "holds the non-finite number Infinity",
+    ),
+    "voc/nan_test.json": (
+        json.dumps(_record(seed=6, test_map=float("nan"))).encode(),
+        "holds the non-finite number NaN",
+    ),
+    "voc/no_seed.json": (
+        {k: v for k, v in _record().items() if k != "seed"},
+        "field 'seed' is null, expected an integer",
+    ),
     "voc/bool_seed.json": (_record(seed=True), "field 'seed' is true, expected an integer"),
-    "voc/status.json": (_record(status="running"), "field 'status' is \"running\", expected one of done, failed, diverged"),
+    "voc/status.json": (
+        _record(status="running"),
+        "field 'status' is \"running\", expected one of done, failed, diverged",
+    ),
     "voc/variant.json": (_record(seed=7, variant="alpha=0.3"), "field 'variant' is \"alpha=0.3\""),
-    "voc/study.json": (_record(seed=9, study={"name": "tune", "trials": 4, "trial": 4}), "field 'study.trial' is 4, expected an integer in [0, 3]"),
+    "voc/study.json": (
+        _record(seed=9, study={"name": "tune", "trials": 4, "trial": 4}),
+        "field 'study.trial' is 4, expected an integer in [0, 3]",
+    ),
     "voc/config.json": (_record(seed=10, config=[1]), "field 'config' is [1]"),
     "voc/hist.json": (_record(seed=11, history=[{"loss": 1}]), "field 'history'"),
-    "voc/bins.json": (_record(seed=12, analysis={"bins": 5, "pos_hist": [1, 2], "neg_hist": [1] * 5}), "field 'analysis.pos_hist'"),
+    "voc/bins.json": (
+        _record(seed=12, analysis={"bins": 5, "pos_hist": [1, 2], "neg_hist": [1] * 5}),
+        "field 'analysis.pos_hist'",
+    ),
 }
 
 
@@ -96,8 +114,12 @@ def test_every_kind_of_bad_file_is_named_and_the_rest_is_read(tmp_path: Path) ->
 
 def test_a_record_without_variant_is_the_main_row_and_a_variant_is_its_own(tmp_path: Path) -> None:
     old = {k: v for k, v in _record().items() if k not in ("variant", "study")}
-    variant = _record(seed=0, run_id="v0", variant={"theta": 0.1, "alpha": 0.3}, config={**_record()["config"],
-                                                                                     "hparams": {"alpha": 0.3, "theta": 0.1}})
+    variant = _record(
+        seed=0,
+        run_id="v0",
+        variant={"theta": 0.1, "alpha": 0.3},
+        config={**_record()["config"], "hparams": {"alpha": 0.3, "theta": 0.1}},
+    )
     root = _folder(tmp_path, {**_as_run({**old, "seed": 1}), **_as_run(variant)})
     records = read_records(root)
     assert not records.invalid and not records.bad_cells
@@ -109,8 +131,10 @@ def test_a_record_without_variant_is_the_main_row_and_a_variant_is_its_own(tmp_p
 
 def test_variant_labels() -> None:
     assert variant_label({}) == "" and row_label("em") == "em"
-    assert variant_label({"alpha": 0.3, "T_w": 5, "flag": True, "name": "x", "grid": [1, 2]}) == \
-        "T_w=5, alpha=0.3, flag=true, grid=[1, 2], name=x"
+    assert (
+        variant_label({"alpha": 0.3, "T_w": 5, "flag": True, "name": "x", "grid": [1, 2]})
+        == "T_w=5, alpha=0.3, flag=true, grid=[1, 2], name=x"
+    )
     assert variant_label({"lr": 1e-05}) == "lr=1e-05"
     assert row_label("em", "alpha=0.3") == "em (alpha=0.3)"
 
@@ -118,7 +142,9 @@ def test_variant_labels() -> None:
 def test_two_configurations_of_one_variant_are_a_bad_cell_but_two_variants_are_not(tmp_path: Path) -> None:
     base = _record()
     a = _record(seed=1, run_id="a", variant={"alpha": 0.3}, config={**base["config"], "hparams": {"alpha": 0.3}})
-    b = _record(seed=2, run_id="b", variant={"alpha": 0.3}, config={**base["config"], "hparams": {"alpha": 0.3}, "epochs": 3})
+    b = _record(
+        seed=2, run_id="b", variant={"alpha": 0.3}, config={**base["config"], "hparams": {"alpha": 0.3}, "epochs": 3}
+    )
     c = _record(seed=1, run_id="c", variant={"alpha": 0.5}, config={**base["config"], "hparams": {"alpha": 0.5}})
     records = read_records(_folder(tmp_path, {**_as_run(a), **_as_run(b), **_as_run(c)}))
     assert [x.name for x in records.bad_cells] == ["finetune/1p/an (alpha=0.3)/voc"]
@@ -175,10 +201,16 @@ def _study_folder(tmp_path: Path, trials: dict[int, list[tuple[int, float, float
         for seed, val, test, status in runs:
             alpha = {0: 0.2, 1: 0.1, 2: 0.3}[t]  # distinct values: equal configs would be one run (one run id)
             variant = {} if t == 0 else {"alpha": alpha}
-            rec = _record(seed=seed, val_map=val, test_map=test, status=status, variant=variant,
-                          per_class_ap={name: test for name in base["per_class_ap"]},  # test_map is their mean
-                          study={"name": "tune", "trials": 3, "trial": t, "space_seed": 7},
-                          config={**base["config"], "hparams": {"alpha": alpha}})
+            rec = _record(
+                seed=seed,
+                val_map=val,
+                test_map=test,
+                status=status,
+                variant=variant,
+                per_class_ap={name: test for name in base["per_class_ap"]},  # test_map is their mean
+                study={"name": "tune", "trials": 3, "trial": t, "space_seed": 7},
+                config={**base["config"], "hparams": {"alpha": alpha}},
+            )
             files.update(_as_run(rec))
     root = _folder(tmp_path, files)
     (root / "voc" / GOOD.name).unlink()
@@ -186,17 +218,27 @@ def _study_folder(tmp_path: Path, trials: dict[int, list[tuple[int, float, float
 
 
 def test_ties_in_validation_go_to_the_lower_trial(tmp_path: Path) -> None:
-    root = _study_folder(tmp_path, {0: [(0, 80.0, 70.0, "done"), (1, 82.0, 71.0, "done")],
-                                    1: [(0, 82.0, 75.0, "done"), (1, 80.0, 76.0, "done")],
-                                    2: [(0, 81.0, 60.0, "done"), (1, 81.0, 61.0, "done")]})
+    root = _study_folder(
+        tmp_path,
+        {
+            0: [(0, 80.0, 70.0, "done"), (1, 82.0, 71.0, "done")],
+            1: [(0, 82.0, 75.0, "done"), (1, 80.0, 76.0, "done")],
+            2: [(0, 81.0, 60.0, "done"), (1, 81.0, 61.0, "done")],
+        },
+    )
     row = tuned_frame(read_records(root)).iloc[0]
     assert row["chosen_trial"] == 0 and row["chosen_values"] == "alpha=0.2" and row["delta"] == 0
 
 
 def test_a_trial_missing_a_seed_is_not_eligible(tmp_path: Path) -> None:
-    root = _study_folder(tmp_path, {0: [(0, 80.0, 70.0, "done"), (1, 80.0, 71.0, "done")],
-                                    1: [(0, 90.0, 75.0, "done")],
-                                    2: [(0, 85.0, 60.0, "done"), (1, 85.0, 61.0, "failed")]})
+    root = _study_folder(
+        tmp_path,
+        {
+            0: [(0, 80.0, 70.0, "done"), (1, 80.0, 71.0, "done")],
+            1: [(0, 90.0, 75.0, "done")],
+            2: [(0, 85.0, 60.0, "done"), (1, 85.0, 61.0, "failed")],
+        },
+    )
     row = tuned_frame(read_records(root)).iloc[0]
     assert (row["eligible"], row["chosen_trial"]) == (1, 0)
 
@@ -207,8 +249,21 @@ def test_runs_frame_has_one_row_per_record_with_every_hparam_and_config_field() 
     runs = runs_frame(FIXTURES)
     assert len(runs) == len(records.frame) == 39
     assert list(runs.columns[:7]) == ["method", "variant", "dataset", "labels", "protocol", "seed", "status"]
-    assert {"hp.alpha", "cfg.epochs", "cfg.lr", "cfg.backbone", "cfg.amp", "val_map", "test_map", "best_epoch", "epochs_run",
-            "wall_seconds", "images_per_second", "commit", "path"} <= set(runs.columns)
+    assert {
+        "hp.alpha",
+        "cfg.epochs",
+        "cfg.lr",
+        "cfg.backbone",
+        "cfg.amp",
+        "val_map",
+        "test_map",
+        "best_epoch",
+        "epochs_run",
+        "wall_seconds",
+        "images_per_second",
+        "commit",
+        "path",
+    } <= set(runs.columns)
     em = runs[(runs["method"] == "em") & (runs["variant"] == "alpha=0.5")]
     assert len(em) == 2 and set(em["hp.alpha"]) == {0.5} and set(em["trial"]) == {2} and set(em["study"]) == {"tune"}
     diverged = runs[runs["status"] == "diverged"]
@@ -228,7 +283,9 @@ def test_runs_csv_and_jsonl_round_trip() -> None:
     assert len(lines) == len(runs)
     first = json.loads(lines[0])
     assert set(first) == set(runs.columns) and isinstance(first["seed"], int)
-    assert all(v is None or not (isinstance(v, float) and math.isnan(v)) for line in lines for v in json.loads(line).values())
+    assert all(
+        v is None or not (isinstance(v, float) and math.isnan(v)) for line in lines for v in json.loads(line).values()
+    )
 
 
 def test_runs_frame_never_raises_for_bad_files(tmp_path: Path) -> None:
@@ -238,8 +295,8 @@ def test_runs_frame_never_raises_for_bad_files(tmp_path: Path) -> None:
 
 def test_the_docs_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     usage = (Path(__file__).resolve().parent.parent / "docs" / "usage.md").read_text(encoding="utf-8")
-    section = usage[re.search(r"Every run in a\s+notebook", usage).end():]  # type: ignore[union-attr]
-    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    section = usage[re.search(r"Every run in a\s+notebook", usage).end() :]  # type: ignore[union-attr]
+    code = section[section.index("```python") + len("```python") : section.index("```", section.index("```python") + 3)]
     assert len([line for line in code.strip().splitlines() if line.strip()]) == 3
     shutil.copytree(FIXTURES, tmp_path / "results")
     monkeypatch.chdir(tmp_path)
@@ -250,9 +307,15 @@ def test_the_docs_notebook_example_runs_as_written(monkeypatch: pytest.MonkeyPat
 
 def test_a_diverged_record_with_nan_numbers_is_valid_and_listed_apart(tmp_path: Path) -> None:
     root = _folder(tmp_path, {})
-    ((name, rec),) = _as_run(_record(seed=3, status="diverged", test_map=None, val_map=None,
-                                     divergence={"rule": "non_finite_predictions", "reason": "NaN outputs",
-                                                 "evidence": {"epoch": 1}})).items()
+    ((name, rec),) = _as_run(
+        _record(
+            seed=3,
+            status="diverged",
+            test_map=None,
+            val_map=None,
+            divergence={"rule": "non_finite_predictions", "reason": "NaN outputs", "evidence": {"epoch": 1}},
+        )
+    ).items()
     # as the harness writes it: its NaN numbers as null
     write_record(root / name, {**rec, "test_map": float("nan"), "val_map": float("nan")})
     records = read_records(root)

@@ -128,7 +128,9 @@ def test_probability_of_improvement_is_the_mann_whitney_u_over_pairs() -> None:
     assert checked >= 5
     # over two datasets: the mean of the per-dataset probabilities
     em_all = poi.loc[("finetune", "em", "all"), "poi"]
-    assert em_all == pytest.approx((poi.loc[("finetune", "em", "voc"), "poi"] + poi.loc[("finetune", "em", "digits"), "poi"]) / 2)
+    assert em_all == pytest.approx(
+        (poi.loc[("finetune", "em", "voc"), "poi"] + poi.loc[("finetune", "em", "digits"), "poi"]) / 2
+    )
 
 
 def _exact_bootstrap(x: list[float], y: list[float]) -> tuple[np.ndarray, np.ndarray]:

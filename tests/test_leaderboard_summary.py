@@ -58,9 +58,17 @@ def test_a_full_sweep_of_every_row_on_four_datasets_fits_a_screen(tmp_path: Path
                 config = {**base["config"], "dataset": dataset, "method": method, "labels": labels, "seed": seed}
                 rid = config_run_id(config)
                 test_map = 50.0 + i + 0.1 * seed
-                rec = {**base, "dataset": dataset, "method": method, "labels": labels, "seed": seed, "run_id": rid,
-                       "test_map": test_map, "per_class_ap": {c: test_map for c in base["per_class_ap"]},
-                       "config": config}
+                rec = {
+                    **base,
+                    "dataset": dataset,
+                    "method": method,
+                    "labels": labels,
+                    "seed": seed,
+                    "run_id": rid,
+                    "test_map": test_map,
+                    "per_class_ap": {c: test_map for c in base["per_class_ap"]},
+                    "config": config,
+                }
                 (tmp_path / dataset / record_name(rec)).write_text(json.dumps(rec))
                 ids.append(rid)
     text = sweep_summary(tmp_path, ids)
@@ -69,7 +77,9 @@ def test_a_full_sweep_of_every_row_on_four_datasets_fits_a_screen(tmp_path: Path
     assert sum(line.startswith("gr_loss ") for line in lines) == 2  # the datasets in two tables side by side
     assert "pub 73.17‡ Δ" in text  # gr_loss on COCO, a later paper's single number
     an = [line for line in lines if line.startswith("an ")]
-    assert "51.30 ± 0.44 (3)  pub 85.89 Δ -34.59 ⚠" in an[0] and "pub 64.92 Δ -13.62 ⚠" in an[0]  # voc, coco: first table
+    assert (
+        "51.30 ± 0.44 (3)  pub 85.89 Δ -34.59 ⚠" in an[0] and "pub 64.92 Δ -13.62 ⚠" in an[0]
+    )  # voc, coco: first table
 
 
 def test_bad_files_elsewhere_in_the_folder_do_not_stop_it(tmp_path: Path) -> None:

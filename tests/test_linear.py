@@ -125,6 +125,18 @@ def test_batched_nonfinite_check_names_the_first_bad_batch() -> None:
     method = NaNAfter(num_classes=3)
     opt = torch.optim.Adam(model.parameters())
     with pytest.raises(loop.NonFiniteLossError, match="batch 2 "):
-        loop.train_epoch(model, method, opt, torch.amp.GradScaler(enabled=False), flat, store, observed,
-                          np.arange(40), None, batch_size=4, autocast=contextlib.nullcontext,
-                          describe=lambda step, loss: f"loss is {loss} at batch {step} ", check_every=5)
+        loop.train_epoch(
+            model,
+            method,
+            opt,
+            torch.amp.GradScaler(enabled=False),
+            flat,
+            store,
+            observed,
+            np.arange(40),
+            None,
+            batch_size=4,
+            autocast=contextlib.nullcontext,
+            describe=lambda step, loss: f"loss is {loss} at batch {step} ",
+            check_every=5,
+        )

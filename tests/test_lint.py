@@ -41,16 +41,29 @@ def test_config_is_in_pyproject() -> None:
     assert mypy["packages"] == PACKAGES and mypy["python_version"] == "3.10"
     assert mypy["check_untyped_defs"] and mypy["warn_unused_ignores"]
     # one configuration: no second file that ruff or mypy would read instead of pyproject.toml
-    assert not [p.name for p in (ROOT / n for n in ("ruff.toml", ".ruff.toml", "mypy.ini", ".mypy.ini", "setup.cfg"))
-                if p.exists()]
+    assert not [
+        p.name
+        for p in (ROOT / n for n in ("ruff.toml", ".ruff.toml", "mypy.ini", ".mypy.ini", "setup.cfg"))
+        if p.exists()
+    ]
 
 
 def test_ruff_reads_the_project_config(tmp_path: Path) -> None:
     ruff = _tool("ruff")
     line = "x = " + repr("a" * 120)  # 126 characters: over the project's 120
     (tmp_path / "long.py").write_text(line + "\n")
-    result = _run([*ruff, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), "--select", "E501",
-                   str(tmp_path / "long.py")])
+    result = _run(
+        [
+            *ruff,
+            "check",
+            "--no-cache",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+            "--select",
+            "E501",
+            str(tmp_path / "long.py"),
+        ]
+    )
     assert result.returncode == 1 and "E501" in result.stdout, result.stdout + result.stderr
 
 

@@ -107,9 +107,13 @@ def test_em_apl_matches_protocol_formula_with_soft_labels(dataset: str | None) -
     alpha, beta = EM_ALPHA.get(dataset, 0.1), APL_BETA.get(dataset, 0.2)
     s = -observed
     matrix = torch.where(
-        observed == 1, -log(p),
-        torch.where(observed == 0, alpha * (p * log(p) + (1 - p) * log(1 - p)),
-                    torch.where(observed == -1, -log(1 - p), beta * (-s * log(p) - (1 - s) * log(1 - p)))),
+        observed == 1,
+        -log(p),
+        torch.where(
+            observed == 0,
+            alpha * (p * log(p) + (1 - p) * log(1 - p)),
+            torch.where(observed == -1, -log(1 - p), beta * (-s * log(p) - (1 - s) * log(1 - p))),
+        ),
     )
     want = matrix.sum() / (B * C)
     got = methods.build("em_apl", num_classes=C, dataset=dataset).loss(logits, observed)
@@ -121,10 +125,21 @@ def test_per_dataset_defaults(dataset: str) -> None:
     assert methods.build("em", num_classes=C, dataset=dataset).alpha == EM_ALPHA[dataset]
     assert methods.build("entmin", num_classes=C, dataset=dataset).alpha == EM_ALPHA[dataset]
     apl = methods.build("em_apl", num_classes=C, dataset=dataset)
-    assert (apl.alpha, apl.beta, apl.T_w, apl.T_t, apl.theta) == (EM_ALPHA[dataset], APL_BETA[dataset], APL_WARMUP[dataset], 10, 0.9)
+    assert (apl.alpha, apl.beta, apl.T_w, apl.T_t, apl.theta) == (
+        EM_ALPHA[dataset],
+        APL_BETA[dataset],
+        APL_WARMUP[dataset],
+        10,
+        0.9,
+    )
     assert methods.build("role", num_classes=C, dataset=dataset).k == ROLE_K[dataset]
     li = methods.build("role_li", num_classes=C, dataset=dataset)
-    assert (li.k, li.li_epochs, li.li_lr, li.li_batch_size) == (ROLE_K[dataset], 25, 1e-3, 8 if dataset == "cub" else 16)
+    assert (li.k, li.li_epochs, li.li_lr, li.li_batch_size) == (
+        ROLE_K[dataset],
+        25,
+        1e-3,
+        8 if dataset == "cub" else 16,
+    )
     assert methods.build("ls", num_classes=C, dataset=dataset).epsilon == 0.1
     assert methods.build("nls", num_classes=C, dataset=dataset).rate == -0.1
     assert methods.build("focal", num_classes=C, dataset=dataset).gamma == 2
@@ -185,7 +200,9 @@ def test_em_gradient_matches_the_closed_form() -> None:
 
 
 # -- L1R / L2R ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("key", "power", "name", "default"), [("l1r", 1, "lambda1", 1e-5), ("l2r", 2, "lambda2", 1e-4)])
+@pytest.mark.parametrize(
+    ("key", "power", "name", "default"), [("l1r", 1, "lambda1", 1e-5), ("l2r", 2, "lambda2", 1e-4)]
+)
 def test_regulariser_over_trainable_parameters(key: str, power: int, name: str, default: float) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, C)).double()

@@ -72,7 +72,9 @@ def authors_clean_rate(epoch: int, delta_rel: float) -> float:
     return clean
 
 
-def ll_reference(logits: torch.Tensor, observed: torch.Tensor, variant: str, epoch: int, delta_rel: float) -> tuple[torch.Tensor, torch.Tensor]:
+def ll_reference(
+    logits: torch.Tensor, observed: torch.Tensor, variant: str, epoch: int, delta_rel: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The authors' ``compute_batch_loss``: the loss and the entries it modifies."""
     b, c = logits.shape
     loss = F.binary_cross_entropy_with_logits(logits, observed.clamp(min=0), reduction="none")
@@ -212,10 +214,15 @@ def test_hill_matches_the_authors(lamb: float, margin: float) -> None:
     logits, observed = sample(2)
     logits = logits.clamp(-20, 20)  # the naive log(sigmoid) of the reference stays finite
     p = torch.sigmoid(logits)
-    matrix = torch.where(observed == 1, margin_focal(logits, margin, 2.0),
-                         torch.where(observed == 0, (lamb - p) * p * p, -torch.log(1 - p)))
+    matrix = torch.where(
+        observed == 1,
+        margin_focal(logits, margin, 2.0),
+        torch.where(observed == 0, (lamb - p) * p * p, -torch.log(1 - p)),
+    )
     want = matrix.sum() / (B * C)
-    close(methods.build("hill", num_classes=C, dataset="voc", lamb=lamb, margin=margin).loss(logits, observed), want, 1e-9)
+    close(
+        methods.build("hill", num_classes=C, dataset="voc", lamb=lamb, margin=margin).loss(logits, observed), want, 1e-9
+    )
 
 
 def test_hill_weight_spares_likely_missing_positives() -> None:
@@ -272,19 +279,26 @@ def test_splc_threshold_is_strict_and_ignores_the_margin_of_unannotated_entries(
 
 
 # -- GR loss -------------------------------------------------------------------------------------
-def gr_reference(logits: torch.Tensor, observed: torch.Tensor, K: torch.Tensor, V: torch.Tensor, q2: float, q3: float) -> torch.Tensor:
+def gr_reference(
+    logits: torch.Tensor, observed: torch.Tensor, K: torch.Tensor, V: torch.Tensor, q2: float, q3: float
+) -> torch.Tensor:
     p = torch.sigmoid(logits)
     unannotated = V * (K * (1 - p**q2) / q2 + (1 - K) * (1 - (1 - p) ** q3) / q3)
-    matrix = torch.where(observed == 1, -torch.log(p + 1e-7),
-                         torch.where(observed == 0, unannotated, -torch.log(1 - p + 1e-7)))
+    matrix = torch.where(
+        observed == 1, -torch.log(p + 1e-7), torch.where(observed == 0, unannotated, -torch.log(1 - p + 1e-7))
+    )
     return matrix.sum() / observed.numel()
 
 
 def gr_schedule(epoch: int, T: int, beta=(0.0, 2.0, -2.0, -2.0), alpha=(0.5, 2.0, 0.8, 0.5)) -> tuple[float, ...]:
     w0, wT, b0, bT = beta
     mu0, s0, muT, sT = alpha
-    return (w0 + (wT - w0) * max(epoch - 1, 0) / T, b0 + (bT - b0) * max(epoch - 1, 0) / T,
-            mu0 + (muT - mu0) * epoch / T, s0 + (sT - s0) * epoch / T)
+    return (
+        w0 + (wT - w0) * max(epoch - 1, 0) / T,
+        b0 + (bT - b0) * max(epoch - 1, 0) / T,
+        mu0 + (muT - mu0) * epoch / T,
+        s0 + (sT - s0) * epoch / T,
+    )
 
 
 @pytest.mark.parametrize("T", [10, 8])
@@ -327,8 +341,11 @@ def test_gr_first_epoch_loss_at_the_voc_defaults() -> None:
     w, b, mu, sigma = gr_schedule(1, 10)
     p = torch.sigmoid(logits)
     K, V = torch.sigmoid(w * p + b), torch.exp(-0.5 * ((p - mu) / sigma) ** 2)
-    close(methods.build("gr_loss", num_classes=C, dataset="voc").loss(logits, observed),
-          gr_reference(logits, observed, K, V, 0.01, 1.0), 1e-9)
+    close(
+        methods.build("gr_loss", num_classes=C, dataset="voc").loss(logits, observed),
+        gr_reference(logits, observed, K, V, 0.01, 1.0),
+        1e-9,
+    )
 
 
 # -- BoostLU -------------------------------------------------------------------------------------

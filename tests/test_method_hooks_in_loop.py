@@ -93,8 +93,17 @@ def test_the_epoch_reaches_the_method_before_each_training_phase_and_after_a_res
     with pytest.raises(Interrupted):
         Trainer(cfg(data_root, EpochSpy.key), ckpt, observers=[stop_at(3)]).run()
     first = list(EpochSpy.events)
-    assert first == [("start", 1), ("loss", 1), ("end", 1), ("start", 2), ("loss", 2), ("end", 2),
-                     ("start", 3), ("loss", 3), ("end", 3)]
+    assert first == [
+        ("start", 1),
+        ("loss", 1),
+        ("end", 1),
+        ("start", 2),
+        ("loss", 2),
+        ("end", 2),
+        ("start", 3),
+        ("loss", 3),
+        ("end", 3),
+    ]
     EpochSpy.events = []
     Trainer(cfg(data_root, EpochSpy.key), ckpt).run()  # resumes after epoch 2
     assert EpochSpy.events == [("start", 3), ("loss", 3), ("end", 3)]
@@ -115,8 +124,10 @@ def test_a_method_that_makes_its_logits_is_used_for_every_forward_pass(data_root
 
 def test_the_feature_map_pools_to_the_features() -> None:
     torch.manual_seed(0)
-    for name, shape, x in [("smallcnn", (3, SmallCNN().num_features, 6, 6), torch.randn(3, 1, 24, 24)),
-                           ("resnet18", (3, 512, 1, 1), torch.randn(3, 3, 32, 32))]:
+    for name, shape, x in [
+        ("smallcnn", (3, SmallCNN().num_features, 6, 6), torch.randn(3, 1, 24, 24)),
+        ("resnet18", (3, 512, 1, 1), torch.randn(3, 3, 32, 32)),
+    ]:
         model = build_model(name, 5, in_chans=x.shape[1]).eval()
         fmap = model.feature_map(x)
         assert tuple(fmap.shape) == shape
@@ -165,18 +176,50 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
     from tests.runs_compare import assert_same_run
 
     repo = Path(__file__).resolve().parent.parent
-    sweep = ["--methods", "ll_cp", "--hparam", "delta_rel=5.0", "--seeds", "0", "--epochs", "4", "--batch-size", "256",
-             "--patience", "0", "--data-root", str(data_root), "--quiet", "--no-leaderboard"]
+    sweep = [
+        "--methods",
+        "ll_cp",
+        "--hparam",
+        "delta_rel=5.0",
+        "--seeds",
+        "0",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "256",
+        "--patience",
+        "0",
+        "--data-root",
+        str(data_root),
+        "--quiet",
+        "--no-leaderboard",
+    ]
     reference_dir = tmp_path / "uninterrupted"
     assert run_all.main([*sweep, "--results-dir", str(reference_dir)]) == 0
     (reference,) = [read_record(p) for p in (reference_dir / "digits").glob("*.json")]
 
     results = tmp_path / "results"
-    job = Job(RunConfig(dataset="digits", method="ll_cp", seed=0, epochs=4, batch_size=256, patience=0,
-                        hparams={"delta_rel": 5.0}, data_root=str(data_root)), results)
+    job = Job(
+        RunConfig(
+            dataset="digits",
+            method="ll_cp",
+            seed=0,
+            epochs=4,
+            batch_size=256,
+            patience=0,
+            hparams={"delta_rel": 5.0},
+            data_root=str(data_root),
+        ),
+        results,
+    )
     ckpt = train.checkpoint_path(results, job.cfg)
-    proc = subprocess.Popen([sys.executable, "run_all.py", *sweep, "--results-dir", str(results)], cwd=repo,
-                            env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "run_all.py", *sweep, "--results-dir", str(results)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     saved: dict[str, Any] = {}
     try:
         deadline = time.time() + 300

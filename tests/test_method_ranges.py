@@ -62,6 +62,7 @@ def test_the_warm_up_must_fit_in_the_run() -> None:
     # without a schedule the rule cannot be checked; setup() checks it against the run's epochs
     apl = methods.build("em_apl", num_classes=3, dataset="voc")
     import torch
+
     with pytest.raises(HParamError, match=r"'T_w' is 5"):
         apl.setup(methods.TrainInfo(4, 3, torch.zeros(4, 3), num_epochs=3))
 

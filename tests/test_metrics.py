@@ -12,10 +12,12 @@ from benchmark.run.metrics import average_precision, mean_average_precision
 
 def sklearn_ap(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """PROTOCOL.md: per-class sklearn AP, a class without positives has AP 0."""
-    return np.array([
-        average_precision_score(targets[:, k], scores[:, k]) if targets[:, k].any() else 0.0
-        for k in range(targets.shape[1])
-    ])
+    return np.array(
+        [
+            average_precision_score(targets[:, k], scores[:, k]) if targets[:, k].any() else 0.0
+            for k in range(targets.shape[1])
+        ]
+    )
 
 
 @pytest.mark.parametrize("levels", [None, 3, 7, 50])

@@ -66,14 +66,31 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-RUN = ["--backbone", "resnet18", "--no-pretrained", "--image-size", "16", "--epochs", "1", "--seeds", "0",
-       "--methods", "an", "--quiet", "--no-leaderboard"]
+RUN = [
+    "--backbone",
+    "resnet18",
+    "--no-pretrained",
+    "--image-size",
+    "16",
+    "--epochs",
+    "1",
+    "--seeds",
+    "0",
+    "--methods",
+    "an",
+    "--quiet",
+    "--no-leaderboard",
+]
 
 
 def test_coco_prepared_into_voc_is_refused_by_prepare(prepared: Path, tmp_path: Path) -> None:
     out = tmp_path / "data" / "voc"
-    assert_user_error(data("prepare", "coco", "--root", prepared / "raw/coco", "--out", out),
-                      "named after dataset 'voc'", "would hold coco", str(tmp_path / "data" / "coco"))
+    assert_user_error(
+        data("prepare", "coco", "--root", prepared / "raw/coco", "--out", out),
+        "named after dataset 'voc'",
+        "would hold coco",
+        str(tmp_path / "data" / "coco"),
+    )
     assert not out.exists()
 
 
@@ -85,14 +102,20 @@ def test_coco_folder_under_the_voc_key_is_refused_before_any_run(prepared: Path,
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("edit, needle", [
-    (lambda m: m.update(class_names=m["class_names"][:19]), "lacks 'tvmonitor'"),
-    (lambda m: m["class_names"].__setitem__(0, "airplane"), "adds 'airplane'"),
-    (lambda m: m.update(class_names=[m["class_names"][0]] * 20), "repeats 'aeroplane'"),
-    (lambda m: m.pop("dataset"), "expected a 'dataset' field"),
-    (lambda m: m.update(image_root=5), "'image_root' must be the path of the image folder, got 5"),
-], ids=["count", "name", "repeated", "unnamed", "image-root"])
-def test_a_class_list_not_the_keys_is_refused_at_load(prepared: Path, tmp_path: Path, edit: object, needle: str) -> None:
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (lambda m: m.update(class_names=m["class_names"][:19]), "lacks 'tvmonitor'"),
+        (lambda m: m["class_names"].__setitem__(0, "airplane"), "adds 'airplane'"),
+        (lambda m: m.update(class_names=[m["class_names"][0]] * 20), "repeats 'aeroplane'"),
+        (lambda m: m.pop("dataset"), "expected a 'dataset' field"),
+        (lambda m: m.update(image_root=5), "'image_root' must be the path of the image folder, got 5"),
+    ],
+    ids=["count", "name", "repeated", "unnamed", "image-root"],
+)
+def test_a_class_list_not_the_keys_is_refused_at_load(
+    prepared: Path, tmp_path: Path, edit: object, needle: str
+) -> None:
     from benchmark import data as data_pkg
 
     out = tmp_path / "voc"
@@ -109,8 +132,11 @@ def test_preparing_over_another_prepared_dataset_is_refused(prepared: Path, tmp_
     out = tmp_path / "mine"
     shutil.copytree(prepared / "prepared/coco", out)
     before = tree(out)
-    assert_user_error(data("prepare", "voc", "--root", prepared / "raw/voc", "--out", out),
-                      "holds prepared dataset 'coco', not 'voc'", "--force")
+    assert_user_error(
+        data("prepare", "voc", "--root", prepared / "raw/voc", "--out", out),
+        "holds prepared dataset 'coco', not 'voc'",
+        "--force",
+    )
     assert tree(out) == before
 
 
@@ -142,7 +168,9 @@ def test_voc_whose_test_images_have_no_positive(tmp_path: Path) -> None:
     from benchmark.data.voc import CLASSES
 
     ids = ["2008_000007", "2008_000008"]
-    _voc_phase(tmp_path / "raw", "val", {c: "".join(f"{i} -1\n" for i in ids) for c in CLASSES}, "".join(f"{i}\n" for i in ids))
+    _voc_phase(
+        tmp_path / "raw", "val", {c: "".join(f"{i} -1\n" for i in ids) for c in CLASSES}, "".join(f"{i}\n" for i in ids)
+    )
     refused(tmp_path, "voc", "test split", "2 listed images have no positive label and were dropped")
 
 
@@ -151,8 +179,10 @@ def test_voc_pool_too_small_for_the_protocol_split(tmp_path: Path) -> None:
     from benchmark.data.voc import CLASSES
 
     ids = ["2008_000001", "2008_000004"]
-    lines = {c: "".join(f"{i} {1 if (c, i) in {('cat', ids[0]), ('aeroplane', ids[1])} else -1}\n" for i in ids)
-             for c in CLASSES}
+    lines = {
+        c: "".join(f"{i} {1 if (c, i) in {('cat', ids[0]), ('aeroplane', ids[1])} else -1}\n" for i in ids)
+        for c in CLASSES
+    }
     _voc_phase(tmp_path / "raw", "train", lines, "".join(f"{i}\n" for i in ids))
     refused(tmp_path, "voc", "training pool", "has 2 images", "expected at least 3")
 
@@ -235,25 +265,32 @@ def test_cub_with_311_attributes(tmp_path: Path) -> None:
     path = tmp_path / "raw/attributes.txt"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:311]))
     labels = tmp_path / "raw/CUB_200_2011/attributes/image_attribute_labels.txt"
-    labels.write_text("".join(line for line in labels.read_text().splitlines(keepends=True) if line.split()[1] != "312"))
+    labels.write_text(
+        "".join(line for line in labels.read_text().splitlines(keepends=True) if line.split()[1] != "312")
+    )
     refused(tmp_path, "cub", "attributes.txt: the class list has 311 classes, but CUB-200-2011 has 312")
 
 
 def _distributed_voc(root: Path, out: Path, labels: dict[str, np.ndarray]) -> None:
     write_voc(root)
     out.mkdir(parents=True)
-    names = {"train": ["2008_000001.jpg", "2008_000002.jpg", "2008_000004.jpg", "2008_000006.jpg"],
-             "val": ["2008_000007.jpg", "2008_000008.jpg"]}
+    names = {
+        "train": ["2008_000001.jpg", "2008_000002.jpg", "2008_000004.jpg", "2008_000006.jpg"],
+        "val": ["2008_000007.jpg", "2008_000008.jpg"],
+    }
     for split in ("train", "val"):
         np.save(out / f"formatted_{split}_images.npy", np.array(names[split][: len(labels[split])], dtype=str))
         np.save(out / f"formatted_{split}_labels.npy", labels[split])
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("not 0/1", "expected labels 0/1, found values [0.0, 1.0, 2.0]"),
-    ("empty test", "the test split"),
-    ("no positive", "not a single positive label"),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("not 0/1", "expected labels 0/1, found values [0.0, 1.0, 2.0]"),
+        ("empty test", "the test split"),
+        ("no positive", "not a single positive label"),
+    ],
+)
 def test_existing_formatted_files_that_are_degenerate(tmp_path: Path, case: str, needle: str) -> None:
     train = np.eye(4, 20)
     val = np.eye(2, 20)
@@ -275,7 +312,9 @@ def test_what_the_protocol_allows_is_warned_not_refused(tmp_path: Path) -> None:
     main = tmp_path / "raw" / MAIN
     # 2008_000007 also in the training pool: test images seen in training
     for cls_file in main.glob("*_train.txt"):
-        cls_file.write_text(cls_file.read_text() + ("2008_000007  1\n" if cls_file.name == "dog_train.txt" else "2008_000007 -1\n"))
+        cls_file.write_text(
+            cls_file.read_text() + ("2008_000007  1\n" if cls_file.name == "dog_train.txt" else "2008_000007 -1\n")
+        )
     (main / "train.txt").write_text((main / "train.txt").read_text() + "2008_000007\n")
     proc = data("prepare", "voc", "--root", tmp_path / "raw", "--out", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
@@ -283,14 +322,18 @@ def test_what_the_protocol_allows_is_warned_not_refused(tmp_path: Path) -> None:
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert any("classes have no positive in the training pool" in w and "boat" in w for w in warnings), warnings
     assert any("no positive in the test split" in w and "their AP is 0 by PROTOCOL.md" in w for w in warnings)
-    assert any("1 images are in both the training pool and the test split (first: 2008_000007.jpg)" in w for w in warnings)
+    assert any(
+        "1 images are in both the training pool and the test split (first: 2008_000007.jpg)" in w for w in warnings
+    )
     meta = json.loads((tmp_path / "out/dataset.json").read_text())
     assert [f"warning: {w}" for w in meta["warnings"]] == warnings
 
 
 # -- 7. hostile image names and files -----------------------------------------------------------------------
-@pytest.mark.parametrize("name, reason", [("../../etc/x", "'..' component"), ("..\\..\\x", "'..' component"),
-                                          ("/etc/passwd", "absolute path")])
+@pytest.mark.parametrize(
+    "name, reason",
+    [("../../etc/x", "'..' component"), ("..\\..\\x", "'..' component"), ("/etc/passwd", "absolute path")],
+)
 def test_voc_image_ids_escaping_the_image_root(tmp_path: Path, name: str, reason: str) -> None:
     write_voc(tmp_path / "raw")
     main = tmp_path / "raw" / MAIN
@@ -320,28 +363,39 @@ def test_formatted_image_names_escaping_the_root_are_refused_at_load(prepared: P
     names = np.load(out / "formatted_val_images.npy").astype("<U64")
     names[1] = "../../../../etc/hostname"
     np.save(out / "formatted_val_images.npy", names)
-    proc = run_cli("run_all", ["--datasets", "voc", "--data-root", str(tmp_path / "data"),
-                               "--results-dir", str(tmp_path / "r"), *RUN])
+    proc = run_cli(
+        "run_all",
+        ["--datasets", "voc", "--data-root", str(tmp_path / "data"), "--results-dir", str(tmp_path / "r"), *RUN],
+    )
     assert_user_error(proc, "formatted_val_images.npy: image name '../../../../etc/hostname' escapes the image root")
     assert not (tmp_path / "r").exists()
 
 
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` pixels (no real pixel data)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"", "is empty (0 bytes)"),
-    (b"this is not a jpeg\n", "is not an image file PIL can read"),
-    (png_claiming(100_000, 100_000), "claims more pixels than the decompression-bomb limit"),
-    (png_claiming(10_000, 10_000), "claims 10000x10000 = 100000000 pixels, more than the decompression-bomb limit"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "cannot be opened as an image"),
-], ids=["zero-bytes", "text", "bomb", "between-1x-and-2x", "truncated-header"])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"this is not a jpeg\n", "is not an image file PIL can read"),
+        (png_claiming(100_000, 100_000), "claims more pixels than the decompression-bomb limit"),
+        (png_claiming(10_000, 10_000), "claims 10000x10000 = 100000000 pixels, more than the decompression-bomb limit"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "cannot be opened as an image"),
+    ],
+    ids=["zero-bytes", "text", "bomb", "between-1x-and-2x", "truncated-header"],
+)
 def test_bad_image_files_are_found_at_prepare_time(tmp_path: Path, content: bytes, needle: str) -> None:
     write_voc(tmp_path / "raw")
     bad = tmp_path / "raw" / JPEG / "2008_000008.jpg"
@@ -357,8 +411,12 @@ def test_an_image_cut_short_after_its_header_is_named_when_the_cache_is_built(tm
     Image.effect_noise((64, 48), 80).convert("RGB").save(bad, format="JPEG", quality=95)
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # the header says 64x48: prepare accepts it
     assert data("prepare", "voc", "--root", tmp_path / "raw", "--out", tmp_path / "data/voc").returncode == 0
-    line = assert_user_error(data("cache", "voc", "--image-size", "16", "--data-root", tmp_path / "data",
-                                  "--workers", workers), "cannot build the image cache", str(bad), "truncated")
+    line = assert_user_error(
+        data("cache", "voc", "--image-size", "16", "--data-root", tmp_path / "data", "--workers", workers),
+        "cannot build the image cache",
+        str(bad),
+        "truncated",
+    )
     assert "Traceback" not in line
     cache = tmp_path / "data/_cache/voc"
     assert not list(cache.glob("*.npy")) and not list(cache.glob(".*.tmp"))
@@ -373,12 +431,15 @@ def test_deeply_nested_coco_json(tmp_path: Path) -> None:
 def test_deeply_nested_dataset_json(prepared: Path, tmp_path: Path) -> None:
     shutil.copytree(prepared / "prepared/voc", tmp_path / "data" / "voc")
     (tmp_path / "data/voc/dataset.json").write_text("[" * 200_000)
-    proc = run_cli("run_all", ["--datasets", "voc", "--data-root", str(tmp_path / "data"),
-                               "--results-dir", str(tmp_path / "r"), *RUN])
+    proc = run_cli(
+        "run_all",
+        ["--datasets", "voc", "--data-root", str(tmp_path / "data"), "--results-dir", str(tmp_path / "r"), *RUN],
+    )
     assert_user_error(proc, "dataset.json: JSON nested too deeply")
     # and prepare over it
-    assert_user_error(data("prepare", "voc", "--root", prepared / "raw/voc", "--out", tmp_path / "data/voc"),
-                      "nested too deeply")
+    assert_user_error(
+        data("prepare", "voc", "--root", prepared / "raw/voc", "--out", tmp_path / "data/voc"), "nested too deeply"
+    )
 
 
 # -- 7. hostile archives -------------------------------------------------------------------------------------
@@ -394,13 +455,23 @@ DOWNLOAD = (
 def download_cli(archives: dict[str, list[dict[str, str]]], *args: str, **kw: object) -> subprocess.Popen[str]:
     """``python -m benchmark.data download`` with the official archive table replaced (no internet here)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
-    return subprocess.Popen([sys.executable, "-c", DOWNLOAD, json.dumps(archives), "download", *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
-                            **kw)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-c", DOWNLOAD, json.dumps(archives), "download", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
-def run_download(tmp_path: Path, archive: Path, marker: str = "VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt",
-                 ) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_download(
+    tmp_path: Path,
+    archive: Path,
+    marker: str = "VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt",
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     raw = tmp_path / "raw"
     raw.mkdir(exist_ok=True)
     shutil.copy(archive, raw / archive.name)  # already fetched: download verifies it, then unpacks
@@ -456,8 +527,9 @@ def test_hostile_tar_members_are_refused_and_nothing_is_left(tmp_path: Path, cas
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_hostile_members_are_refused_where_tarfile_has_no_data_filter(tmp_path: Path, case: str,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_members_are_refused_where_tarfile_has_no_data_filter(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Python before 3.10.12 / 3.11.4: the same rules, checked by benchmark.data.download itself
     monkeypatch.setattr(dl, "TAR_DATA_FILTER", False)
     archive = _tar(tmp_path / "a.tar", HOSTILE[case])
@@ -502,8 +574,10 @@ def test_zip_member_outside_the_root(tmp_path: Path) -> None:
 def test_unpack_into_place_merges_and_moves_the_marker_last(tmp_path: Path) -> None:
     (tmp_path / "raw/VOCdevkit/old").mkdir(parents=True)
     (tmp_path / "raw/VOCdevkit/old/keep.txt").write_text("kept")
-    archive = _tar(tmp_path / "a.tar", [_file("VOCdevkit/VOC2012/x.txt", b"1"), _file("VOCdevkit/marker.txt", b"2"),
-                                       _file("extra.txt", b"3")])
+    archive = _tar(
+        tmp_path / "a.tar",
+        [_file("VOCdevkit/VOC2012/x.txt", b"1"), _file("VOCdevkit/marker.txt", b"2"), _file("extra.txt", b"3")],
+    )
     moved: list[str] = []
     real = os.replace
 
@@ -534,30 +608,43 @@ def test_unreachable_download_is_one_line(tmp_path: Path) -> None:
     table = {"voc": [{"url": (tmp_path / "nowhere.tar").as_uri(), "filename": "v.tar", "md5": "0" * 32, "marker": "m"}]}
     proc = download_cli(table, "voc", "--root", str(tmp_path / "raw"), "--no-progress")
     out, err = proc.communicate(timeout=60)
-    assert_user_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), "cannot download",
-                      "nowhere.tar", "run download again")
+    assert_user_error(
+        subprocess.CompletedProcess(proc.args, proc.returncode, out, err),
+        "cannot download",
+        "nowhere.tar",
+        "run download again",
+    )
     assert list((tmp_path / "raw").iterdir()) == []
 
 
 # -- the CLI itself ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, needle", [
-    (["prepare", "imagenet", "--root", "x"], "invalid choice: 'imagenet'"),
-    (["prepare", "voc"], "the following arguments are required: --root"),
-    ([], "the following arguments are required: command"),
-    (["cache", "voc", "--image-size", "0"], "--image-size must be a number of pixels from 1 to 4096, got 0"),
-    (["cache", "voc", "--image-size", "100000"], "from 1 to 4096, got 100000"),
-    (["cache", "voc", "--image-size", "big"], "invalid int value: 'big'"),
-    (["download", "voc", "--bogus"], "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["prepare", "imagenet", "--root", "x"], "invalid choice: 'imagenet'"),
+        (["prepare", "voc"], "the following arguments are required: --root"),
+        ([], "the following arguments are required: command"),
+        (["cache", "voc", "--image-size", "0"], "--image-size must be a number of pixels from 1 to 4096, got 0"),
+        (["cache", "voc", "--image-size", "100000"], "from 1 to 4096, got 100000"),
+        (["cache", "voc", "--image-size", "big"], "invalid int value: 'big'"),
+        (["download", "voc", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
 def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
     assert_user_error(data(*args, cwd=tmp_path), needle)
 
 
 def test_missing_raw_root_and_unprepared_cache(tmp_path: Path) -> None:
-    assert_user_error(data("prepare", "cub", "--root", tmp_path / "nope", "--out", tmp_path / "o"),
-                      f"raw cub root {tmp_path / 'nope'} does not exist", "download cub")
-    assert_user_error(data("cache", "voc", "--data-root", tmp_path), "dataset 'voc' is not prepared",
-                      "python -m benchmark.data prepare voc")
+    assert_user_error(
+        data("prepare", "cub", "--root", tmp_path / "nope", "--out", tmp_path / "o"),
+        f"raw cub root {tmp_path / 'nope'} does not exist",
+        "download cub",
+    )
+    assert_user_error(
+        data("cache", "voc", "--data-root", tmp_path),
+        "dataset 'voc' is not prepared",
+        "python -m benchmark.data prepare voc",
+    )
 
 
 class _Silent(http.server.BaseHTTPRequestHandler):
@@ -590,5 +677,6 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_nothing_partial(tmp_path: Path
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.strip()] == [
-        "python -m benchmark.data download: interrupted; rerun to resume"]
+        "python -m benchmark.data download: interrupted; rerun to resume"
+    ]
     assert list((tmp_path / "raw").iterdir()) == []  # no .part file

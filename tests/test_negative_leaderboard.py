@@ -26,8 +26,11 @@ not_as_root = pytest.mark.skipif(ROOT, reason="permissions do not bind root: an 
 
 def _digest(root: Path) -> dict[str, str]:
     """Every file under ``root`` except the leaderboard's own output folder, by content."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "_leaderboard"}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] != "_leaderboard"
+    }
 
 
 #: the fixture files that are not valid records, and the cell mixing two precisions
@@ -81,14 +84,20 @@ def test_unreadable_results_dir(results: Path) -> None:
 @pytest.mark.parametrize("fmt", ["markdown", "csv", "runs"])
 def test_out_into_a_missing_folder(clean: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "missing" / "board.out"
-    assert_user_error(run_cli("leaderboard", ["--results-dir", str(clean), "--format", fmt, "--out", str(out)]),
-                      str(out.parent), "does not exist")
+    assert_user_error(
+        run_cli("leaderboard", ["--results-dir", str(clean), "--format", fmt, "--out", str(out)]),
+        str(out.parent),
+        "does not exist",
+    )
     assert not out.parent.exists() and not (clean / "_leaderboard").exists()
 
 
 def test_out_that_is_a_folder(clean: Path, tmp_path: Path) -> None:
-    assert_user_error(run_cli("leaderboard", ["--results-dir", str(clean), "--format", "csv", "--out", str(tmp_path)]),
-                      str(tmp_path), "is a folder")
+    assert_user_error(
+        run_cli("leaderboard", ["--results-dir", str(clean), "--format", "csv", "--out", str(tmp_path)]),
+        str(tmp_path),
+        "is a folder",
+    )
 
 
 @not_as_root
@@ -98,8 +107,10 @@ def test_out_into_an_unwritable_folder(clean: Path, tmp_path: Path) -> None:
     locked.chmod(0o500)
     try:
         for fmt in ("markdown", "json"):
-            assert_user_error(run_cli("leaderboard", ["--results-dir", str(clean), "--format", fmt,
-                                                      "--out", str(locked / "x")]), "is not writable")
+            assert_user_error(
+                run_cli("leaderboard", ["--results-dir", str(clean), "--format", fmt, "--out", str(locked / "x")]),
+                "is not writable",
+            )
     finally:
         locked.chmod(0o755)
 
@@ -125,14 +136,17 @@ def test_folder_with_only_invalid_files(tmp_path: Path) -> None:
 
 
 # -- bad arguments ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, needle", [
-    (["--format", "xlsx"], "invalid choice: 'xlsx'"),
-    (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--power", "--delta", "0"], "--delta is 0.0"),
-    (["--power", "--delta", "nan"], "--delta is nan"),
-    (["--delta", "one"], "invalid float value: 'one'"),
-    (["--class", "no_such_class"], "no dataset"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--format", "xlsx"], "invalid choice: 'xlsx'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--power", "--delta", "0"], "--delta is 0.0"),
+        (["--power", "--delta", "nan"], "--delta is nan"),
+        (["--delta", "one"], "invalid float value: 'one'"),
+        (["--class", "no_such_class"], "no dataset"),
+    ],
+)
 def test_bad_arguments(clean: Path, args: list[str], needle: str) -> None:
     assert_user_error(run_cli("leaderboard", ["--results-dir", str(clean), *args]), needle)
 
@@ -152,8 +166,14 @@ def test_bad_records_are_named_once_each_and_the_rest_is_built(results: Path) ->
     assert_no_traceback(proc)
     warnings = [line for line in proc.stderr.splitlines() if ": warning: " in line]
     assert len(warnings) == 6  # 5 files, 1 cell
-    for name in ("notes.json", "runs_list.json", "0043emptyfile0.json", "0042truncated0.json", "0044nonfinite0.json",
-                 "cell finetune/1p/dw/voc"):
+    for name in (
+        "notes.json",
+        "runs_list.json",
+        "0043emptyfile0.json",
+        "0042truncated0.json",
+        "0044nonfinite0.json",
+        "cell finetune/1p/dw/voc",
+    ):
         assert sum(name in w for w in warnings) == 1, name
     page = (results / "_leaderboard" / "README.md").read_text()
     assert "## Records left out (5 files, 1 cell)" in page and "| em       | 1p" in page
@@ -185,15 +205,28 @@ def test_a_record_that_breaks_every_figure_assumption_still_builds(results: Path
 def test_spml_bench_leaderboard_answers_the_same(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent"
     code = "import sys; from benchmark.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, "leaderboard", "--results-dir", str(missing)], cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "leaderboard", "--results-dir", str(missing)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_user_error(proc, "does not exist")
 
 
 def test_a_closed_pipe_is_not_an_error(results: Path) -> None:
     cmd = f"{sys.executable} -m leaderboard --results-dir {results} --format runs | head -c 10"
-    proc = subprocess.run(cmd, shell=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        cmd,
+        shell=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
 
 
@@ -206,9 +239,15 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
             rec["dataset"] = f"set{i}"
             (root / f"set{i}").mkdir(parents=True, exist_ok=True)
             (root / f"set{i}" / path.name).write_text(json.dumps(rec))
-    proc = subprocess.Popen([sys.executable, "-m", "leaderboard", "--results-dir", str(root)], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=default_sigint)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leaderboard", "--results-dir", str(root)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     maps = Path(f"/proc/{proc.pid}/maps")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:

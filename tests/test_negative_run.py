@@ -49,8 +49,20 @@ FAST = ["--epochs", "1", "--batch-size", "256"]
 
 
 def sweep_args(results: Path, data_root: Path, *extra: str, seeds: list[str] = SEEDS) -> list[str]:
-    return ["--methods", "an", "--seeds", *seeds, *FAST, "--results-dir", str(results), "--data-root", str(data_root),
-            "--quiet", "--no-leaderboard", *extra]
+    return [
+        "--methods",
+        "an",
+        "--seeds",
+        *seeds,
+        *FAST,
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+        "--quiet",
+        "--no-leaderboard",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -177,44 +189,91 @@ CASES: dict[str, Case] = {
     "lr-negative": Case("config", "run_all", (*SWEEP, "--lr", "-1e-3"), ("--lr is -0.001", "greater than 0")),
     "lr-nan": Case("config", "run_all", (*SWEEP, "--lr", "nan"), ("--lr is nan", "finite number")),
     "epochs-zero": Case("config", "run_all", (*SWEEP, "--epochs", "0"), ("--epochs is 0", "greater than 0")),
-    "seed-negative": Case("config", "run_all", ("--seeds", "-1", "--results-dir", "{results}"), ("--seeds is -1", "greater than or equal to 0")),
-    "device-name": Case("config", "run_all", (*SWEEP, "--device", "gpu7"), ("device 'gpu7'", "auto, cpu, cuda, cuda:N")),
-    "device-cuda-absent": Case("config", "run_all", (*SWEEP, "--device", "cuda"), ("device 'cuda'", "CUDA is not available"),
-                               skip=NO_CUDA),
+    "seed-negative": Case(
+        "config",
+        "run_all",
+        ("--seeds", "-1", "--results-dir", "{results}"),
+        ("--seeds is -1", "greater than or equal to 0"),
+    ),
+    "device-name": Case(
+        "config", "run_all", (*SWEEP, "--device", "gpu7"), ("device 'gpu7'", "auto, cpu, cuda, cuda:N")
+    ),
+    "device-cuda-absent": Case(
+        "config", "run_all", (*SWEEP, "--device", "cuda"), ("device 'cuda'", "CUDA is not available"), skip=NO_CUDA
+    ),
     "device-index": Case("config", "run_all", (*SWEEP, "--device", "cuda:9"), ("device 'cuda:9'",)),
-    "backbone": Case("config", "run_all", (*SWEEP, "--backbone", "resnet9000"), ("backbone 'resnet9000'", "timm model name")),
-    "hparam-nan": Case("config", "run_all", (*SWEEP, "--methods", "em", "--hparam", "alpha=NaN"), ("alpha=NaN", "finite")),
-    "hparam-range": Case("config", "run_all", (*SWEEP, "--methods", "neg_ranged", "--hparam", "rate=2"),
-                         ("method 'neg_ranged'", "'rate' is 2", "[0, 1]"), plugins=True),
-    "hparam-schedule": Case("config", "run_all", (*SWEEP, "--methods", "neg_ranged", "--hparam", "start=20"),
-                            ("'start' is 20", "epochs (7)"), plugins=True),
-    "hparam-schedule-epochs": Case("config", "run_all", (*SWEEP, "--methods", "neg_ranged", "--hparam", "start=3", "--epochs", "2"),
-                                   ("'start' is 3", "epochs (2)"), plugins=True),
+    "backbone": Case(
+        "config", "run_all", (*SWEEP, "--backbone", "resnet9000"), ("backbone 'resnet9000'", "timm model name")
+    ),
+    "hparam-nan": Case(
+        "config", "run_all", (*SWEEP, "--methods", "em", "--hparam", "alpha=NaN"), ("alpha=NaN", "finite")
+    ),
+    "hparam-range": Case(
+        "config",
+        "run_all",
+        (*SWEEP, "--methods", "neg_ranged", "--hparam", "rate=2"),
+        ("method 'neg_ranged'", "'rate' is 2", "[0, 1]"),
+        plugins=True,
+    ),
+    "hparam-schedule": Case(
+        "config",
+        "run_all",
+        (*SWEEP, "--methods", "neg_ranged", "--hparam", "start=20"),
+        ("'start' is 20", "epochs (7)"),
+        plugins=True,
+    ),
+    "hparam-schedule-epochs": Case(
+        "config",
+        "run_all",
+        (*SWEEP, "--methods", "neg_ranged", "--hparam", "start=3", "--epochs", "2"),
+        ("'start' is 3", "epochs (2)"),
+        plugins=True,
+    ),
     # arguments
     "flag-type": Case("arguments", "run_all", (*SWEEP, "--epochs", "x"), ("--epochs", "invalid int value: 'x'")),
-    "flag-unknown": Case("arguments", "run_all", (*SWEEP, "--bogus"), ("unrecognized arguments: --bogus",), subprocess=True),
+    "flag-unknown": Case(
+        "arguments", "run_all", (*SWEEP, "--bogus"), ("unrecognized arguments: --bogus",), subprocess=True
+    ),
     "gpus-negative": Case("arguments", "run_all", (*SWEEP, "--gpus", "-1"), ("--gpus must be at least 0",)),
-    "max-parallel": Case("arguments", "run_all", (*SWEEP, "--max-parallel", "0"), ("--max-parallel must be at least 1",)),
+    "max-parallel": Case(
+        "arguments", "run_all", (*SWEEP, "--max-parallel", "0"), ("--max-parallel must be at least 1",)
+    ),
     "no-wait-inline": Case("arguments", "run_all", (*SWEEP, "--no-wait"), ("--no-wait needs --executor slurm",)),
     "hparam-syntax": Case("arguments", "run_all", (*SWEEP, "--hparam", "=3"), ("--hparam expects NAME=VALUE",)),
     # paths (item 6)
-    "results-dir-file": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}"), ("--results-dir", "is a file"),
-                             subprocess=True),
-    "results-dir-under-file": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}/sub"), ("cannot be made", "is a file")),
-    "results-dir-readonly": Case("paths", "run_all", (*SWEEP[:4], "--results-dir", "{readonly}/r"), ("not writable",), skip=AS_ROOT),
+    "results-dir-file": Case(
+        "paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}"), ("--results-dir", "is a file"), subprocess=True
+    ),
+    "results-dir-under-file": Case(
+        "paths", "run_all", (*SWEEP[:4], "--results-dir", "{file}/sub"), ("cannot be made", "is a file")
+    ),
+    "results-dir-readonly": Case(
+        "paths", "run_all", (*SWEEP[:4], "--results-dir", "{readonly}/r"), ("not writable",), skip=AS_ROOT
+    ),
     "status-results-dir-file": Case("paths", "run_all", ("--status", "--results-dir", "{file}"), ("is a file",)),
-    "status-results-dir-missing": Case("paths", "run_all", ("--status", "--results-dir", "{dir}/nothing"),
-                                       ("--results-dir", "does not exist")),
+    "status-results-dir-missing": Case(
+        "paths", "run_all", ("--status", "--results-dir", "{dir}/nothing"), ("--results-dir", "does not exist")
+    ),
     "log-dir-file": Case("paths", "run_all", (*SWEEP, "--log-dir", "{file}"), ("--log-dir", "is a file")),
     "data-root-file": Case("paths", "run_all", (*SWEEP, "--data-root", "{file}"), ("--data-root", "is a file")),
     # the other entry points (item 8)
-    "spml-unknown-command": Case("entry points", "spml-bench", ("frobnicate",), ("unknown command 'frobnicate'",),
-                                 subprocess=True),
+    "spml-unknown-command": Case(
+        "entry points", "spml-bench", ("frobnicate",), ("unknown command 'frobnicate'",), subprocess=True
+    ),
     "spml-no-command": Case("entry points", "spml-bench", (), ("a command is required",)),
-    "spml-run-lr": Case("entry points", "spml-bench", ("run", *SWEEP, "--lr", "inf"), ("spml-bench run: error", "--lr is inf"),
-                        subprocess=True),
-    "spml-status-device": Case("entry points", "spml-bench", ("status", "--device", "gpu7", "--results-dir", "{results}"),
-                               ("spml-bench status: error", "device 'gpu7'")),
+    "spml-run-lr": Case(
+        "entry points",
+        "spml-bench",
+        ("run", *SWEEP, "--lr", "inf"),
+        ("spml-bench run: error", "--lr is inf"),
+        subprocess=True,
+    ),
+    "spml-status-device": Case(
+        "entry points",
+        "spml-bench",
+        ("status", "--device", "gpu7", "--results-dir", "{results}"),
+        ("spml-bench status: error", "device 'gpu7'"),
+    ),
     # (the bench's other cases, in-process below)
     "bench-flag": Case("entry points", "bench", ("--bogus",), ("unrecognized arguments: --bogus",), subprocess=True),
     "bench-json-under-file": Case("paths", "bench", ("--json", "{file}/out.json"), ("--json", "is a file")),
@@ -250,8 +309,10 @@ def smoke_errors(good: Path, data_root: Path, plugin_path: str, tmp_path_factory
             todo[name] = (case, args, results, records_of(results))
     env_of = lambda case: env_for(data_root, **({"PYTHONPATH": plugin_path} if case.plugins else {}))  # noqa: E731
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
-        futures = {name: pool.submit(run_cli, case.command, args, env=env_of(case), timeout=240)
-                   for name, (case, args, _, _) in todo.items()}
+        futures = {
+            name: pool.submit(run_cli, case.command, args, env=env_of(case), timeout=240)
+            for name, (case, args, _, _) in todo.items()
+        }
     return {name: (futures[name].result(), todo[name][2], todo[name][3]) for name in todo}
 
 
@@ -280,9 +341,14 @@ def test_methods(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_user_error_is_one_line_exit_2_and_writes_nothing(name: str, good: Path, data_root: Path, tmp_path: Path,
-                                                            request: pytest.FixtureRequest,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_user_error_is_one_line_exit_2_and_writes_nothing(
+    name: str,
+    good: Path,
+    data_root: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     case = CASES[name]
     if case.skip:
         pytest.skip(case.skip)
@@ -314,7 +380,9 @@ BENCH_CASES = {
 
 
 @pytest.mark.parametrize("name", list(BENCH_CASES))
-def test_the_bench_refuses_bad_flags_before_measuring(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_bench_refuses_bad_flags_before_measuring(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``python -m benchmark.bench``'s main, in this process (its flag checks run before anything is
     measured); the same code path as the subprocess cases above."""
     from benchmark.bench.compare import main
@@ -349,7 +417,7 @@ STRAY = {
     "digits/a_string.json": b'"just a string"\n',
     "notes.json": b'{"note": "these are my runs"}\n',
     "digits/nan_field.json": b'{"method": "an", "dataset": "digits", "labels": "1p", "seed": 0, '
-                             b'"status": "done", "test_map": NaN}\n',
+    b'"status": "done", "test_map": NaN}\n',
     "digits/no_status.json": b'{"method": "an", "dataset": "digits", "labels": "1p", "seed": 0}\n',
     "digits/truncated.json": b'{"method": "an", "dataset": "dig',
     "digits/empty.json": b"",
@@ -408,7 +476,9 @@ def _corrupt(results: Path) -> dict[str, tuple[bytes, str]]:
 
 
 @pytest.mark.slow
-def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, data_root: Path, tmp_path: Path) -> None:
+def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(
+    good: Path, data_root: Path, tmp_path: Path
+) -> None:
     results = copy_of(good, tmp_path / "results")
     spoilt = _corrupt(results)
     before = records_of(results)
@@ -425,7 +495,11 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
     assert_no_traceback(proc)
     assert "7 runs to do (inline); left alone: 1 done" in proc.stderr
     for path, (data, reason) in spoilt.items():
-        line = [ln for ln in proc.stderr.splitlines() if ln.startswith("run_all.py: replacing a corrupt record") and path in ln]
+        line = [
+            ln
+            for ln in proc.stderr.splitlines()
+            if ln.startswith("run_all.py: replacing a corrupt record") and path in ln
+        ]
         assert len(line) == 1 and reason in line[0] and "a copy is kept at" in line[0], (path, proc.stderr)
         copy = Path(line[0].split("a copy is kept at ")[1])
         assert copy.read_bytes() == data and "_corrupt" in copy.parts
@@ -434,14 +508,17 @@ def test_corrupt_records_are_shown_corrupt_and_replaced_naming_each(good: Path, 
 
 
 @pytest.mark.slow
-def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(good: Path, data_root: Path, tmp_path: Path) -> None:
+def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(
+    good: Path, data_root: Path, tmp_path: Path
+) -> None:
     from benchmark.run.train import checkpoint_path
     from benchmark.spec.config import RunConfig
 
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
-    ckpt = checkpoint_path(results, RunConfig(dataset="digits", method="an", seed=30, epochs=1, batch_size=256,
-                                              data_root=str(data_root)))
+    ckpt = checkpoint_path(
+        results, RunConfig(dataset="digits", method="an", seed=30, epochs=1, batch_size=256, data_root=str(data_root))
+    )
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     ckpt.write_bytes(b"PK\x03\x04 not a checkpoint")
     argv = [a for a in sweep_args(results, data_root, seeds=["30"]) if a != "--quiet"]
@@ -472,13 +549,24 @@ def test_a_leaderboard_error_is_one_line_not_a_traceback(good: Path, data_root: 
 
 # -- diverged runs (item 2) -------------------------------------------------------------------------
 @pytest.mark.slow
-def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, data_root: Path, tmp_path: Path,
-                                                                 plugin_path: str) -> None:
+def test_diverged_runs_are_recorded_shown_left_alone_and_retried(
+    good: Path, data_root: Path, tmp_path: Path, plugin_path: str
+) -> None:
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
     env = env_for(data_root, PYTHONPATH=plugin_path)
-    base = ["--seeds", "0", "--epochs", "2", "--results-dir", str(results), "--data-root", str(data_root), "--quiet",
-            "--no-leaderboard"]
+    base = [
+        "--seeds",
+        "0",
+        "--epochs",
+        "2",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+        "--quiet",
+        "--no-leaderboard",
+    ]
     # a learning rate that blows the network up: every image gets one score per class
     blown = run_cli("run_all", ["--methods", "an", "--lr", "1e6", *base], env=env)
     # in-range hyper-parameters, yet a loss that falls below its bound; a NaN loss
@@ -487,14 +575,21 @@ def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, dat
     for proc, n in ((blown, 1), (broken, 2)):
         assert proc.returncode == 1, proc.stderr
         assert_no_traceback(proc)
-        assert f"0 done, {n} diverged, 0 failed" in proc.stderr and proc.stderr.count("] DIVERGED in ") == n, proc.stderr
+        assert f"0 done, {n} diverged, 0 failed" in proc.stderr and proc.stderr.count("] DIVERGED in ") == n, (
+            proc.stderr
+        )
     new = [json.loads((results / rel).read_text()) for rel in records_of(results) if rel not in before]
     assert {r["method"]: r["divergence"]["rule"] for r in new} == {
-        "an": "constant_predictions", "neg_unbounded": "loss_below_bound", "neg_nan": "non_finite_loss"}
+        "an": "constant_predictions",
+        "neg_unbounded": "loss_below_bound",
+        "neg_nan": "non_finite_loss",
+    }
     assert all(r["status"] == "diverged" and r["divergence"]["evidence"] and r["divergence"]["reason"] for r in new)
 
     status = run_cli("run_all", [*plugins, "--status"], env=env)
-    assert status.returncode == 0 and _table_total(status.stdout) == ["0", "2", "0", "0", "0", "0", "0", "2"], status.stdout
+    assert status.returncode == 0 and _table_total(status.stdout) == ["0", "2", "0", "0", "0", "0", "0", "2"], (
+        status.stdout
+    )
     assert "diverged runs (2" in status.stdout and "loss is nan at epoch 1, batch 0" in status.stdout
     again = run_cli("run_all", plugins, env=env)
     assert again.returncode == 0 and "0 runs to do (inline); left alone: 2 diverged" in again.stderr, again.stderr
@@ -504,9 +599,9 @@ def test_diverged_runs_are_recorded_shown_left_alone_and_retried(good: Path, dat
 
 
 # -- a full disk (item 6) ---------------------------------------------------------------------------
-def test_a_record_that_cannot_be_written_stops_the_sweep_naming_it(good: Path, data_root: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_record_that_cannot_be_written_stops_the_sweep_naming_it(
+    good: Path, data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """ENOSPC from the record writer, even for a failed run: the sweep stops at once, says which
     record and which runs were not run; the records already there are untouched."""
     results = copy_of(good, tmp_path / "results")
@@ -538,11 +633,20 @@ def test_a_file_size_limit_stops_the_sweep_through_the_real_cli(good: Path, data
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", **env_for(data_root)}
-    proc = subprocess.run([*COMMANDS["run_all"], *sweep_args(results, data_root, seeds=["10", "11"])], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300, preexec_fn=cap)
+    proc = subprocess.run(
+        [*COMMANDS["run_all"], *sweep_args(results, data_root, seeds=["10", "11"])],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap,
+    )
     assert proc.returncode == 1, proc.stderr
     assert_no_traceback(proc)
-    assert "digits/an/1p/seed10 failed for lack of storage" in proc.stderr and "File too large" in proc.stderr, proc.stderr
+    assert "digits/an/1p/seed10 failed for lack of storage" in proc.stderr and "File too large" in proc.stderr, (
+        proc.stderr
+    )
     assert "not run (1): digits/an/1p/seed11" in proc.stderr
     (failed,) = [p for p in (results / "digits").glob("*seed10__*.json")]
     rec = json.loads(failed.read_text())
@@ -551,11 +655,20 @@ def test_a_file_size_limit_stops_the_sweep_through_the_real_cli(good: Path, data
 
 
 # -- Ctrl-C (item 8) --------------------------------------------------------------------------------
-def _interrupt(command: str, args: list[str], marker: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def _interrupt(
+    command: str, args: list[str], marker: str, env: dict[str, str], timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """Start ``command``, wait for ``marker`` on its stderr (or stdout), send SIGINT, collect."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", **env}
-    proc = subprocess.Popen([*COMMANDS[command], *args], cwd=REPO, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
+    proc = subprocess.Popen(
+        [*COMMANDS[command], *args],
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     seen: list[str] = []
     deadline = time.time() + timeout
     assert proc.stdout is not None
@@ -578,8 +691,23 @@ def _interrupt(command: str, args: list[str], marker: str, env: dict[str, str], 
 def test_ctrl_c_during_a_sweep_exits_130_in_one_line_and_resumes(good: Path, data_root: Path, tmp_path: Path) -> None:
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
-    args = ["--methods", "an", "--seeds", "20", "--epochs", "40", "--patience", "0", "--batch-size", "256",
-            "--results-dir", str(results), "--data-root", str(data_root), "--no-leaderboard"]
+    args = [
+        "--methods",
+        "an",
+        "--seeds",
+        "20",
+        "--epochs",
+        "40",
+        "--patience",
+        "0",
+        "--batch-size",
+        "256",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+        "--no-leaderboard",
+    ]
     # at "epoch 2:" epoch 1's checkpoint is on disk (it is written before epoch 2 starts)
     proc = _interrupt("run_all", args, "epoch 2:", env_for(data_root))
     assert proc.returncode == 130, proc.stdout
@@ -592,16 +720,44 @@ def test_ctrl_c_during_a_sweep_exits_130_in_one_line_and_resumes(good: Path, dat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command,args,marker,prog", [
-    ("spml-bench", ["run", "--methods", "an", "--seeds", "21", "--epochs", "40", "--patience", "0", "--no-leaderboard"],
-     "epoch 1:", "spml-bench run"),
-    ("bench", ["--images", "64", "--ref-images", "64", "--eval-images", "64", "--image-size", "32", "--batch-size", "16",
-               "--workers", "0"], "device ", "python -m benchmark.bench"),
-])
-def test_ctrl_c_in_the_other_entry_points_is_one_line(command: str, args: list[str], marker: str, prog: str,
-                                                       data_root: Path, good: Path, tmp_path: Path) -> None:
-    extra = ["--results-dir", str(tmp_path / "r"), "--data-root", str(data_root)] if command == "spml-bench" else \
-        ["--workdir", str(tmp_path / "w")]
+@pytest.mark.parametrize(
+    "command,args,marker,prog",
+    [
+        (
+            "spml-bench",
+            ["run", "--methods", "an", "--seeds", "21", "--epochs", "40", "--patience", "0", "--no-leaderboard"],
+            "epoch 1:",
+            "spml-bench run",
+        ),
+        (
+            "bench",
+            [
+                "--images",
+                "64",
+                "--ref-images",
+                "64",
+                "--eval-images",
+                "64",
+                "--image-size",
+                "32",
+                "--batch-size",
+                "16",
+                "--workers",
+                "0",
+            ],
+            "device ",
+            "python -m benchmark.bench",
+        ),
+    ],
+)
+def test_ctrl_c_in_the_other_entry_points_is_one_line(
+    command: str, args: list[str], marker: str, prog: str, data_root: Path, good: Path, tmp_path: Path
+) -> None:
+    extra = (
+        ["--results-dir", str(tmp_path / "r"), "--data-root", str(data_root)]
+        if command == "spml-bench"
+        else ["--workdir", str(tmp_path / "w")]
+    )
     proc = _interrupt(command, [*args, *extra], marker, env_for(data_root))
     assert proc.returncode == 130, proc.stdout
     assert_no_traceback(proc)

@@ -30,8 +30,15 @@ FAST = ["--epochs", "2", "--batch-size", "256", "--patience", "0"]
 
 
 def _cfg(data_root: Path, **kw: Any) -> RunConfig:
-    base = {"dataset": "digits", "method": "an", "seed": 0, "epochs": 2, "batch_size": 256, "patience": 0,
-            "data_root": str(data_root)}
+    base = {
+        "dataset": "digits",
+        "method": "an",
+        "seed": 0,
+        "epochs": 2,
+        "batch_size": 256,
+        "patience": 0,
+        "data_root": str(data_root),
+    }
     return RunConfig(**{**base, **kw})
 
 
@@ -46,9 +53,26 @@ def logged_sweep(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> d
     folder = tmp_path_factory.mktemp("sweep")
     err_path = folder / "slurm-123.err"
     with open(err_path, "w") as err:
-        proc = subprocess.run([*COMMANDS["spml-bench"], "run", "--methods", "an", "em", "--seeds", "0", *FAST,
-                               "--results-dir", "results"], cwd=folder, stdout=subprocess.PIPE, stderr=err, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", "SPML_DATA": str(data_root)}, timeout=600)
+        proc = subprocess.run(
+            [
+                *COMMANDS["spml-bench"],
+                "run",
+                "--methods",
+                "an",
+                "em",
+                "--seeds",
+                "0",
+                *FAST,
+                "--results-dir",
+                "results",
+            ],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0", "SPML_DATA": str(data_root)},
+            timeout=600,
+        )
     return {"proc": proc, "folder": folder, "err": err_path.read_text(), "stdout": proc.stdout}
 
 
@@ -78,7 +102,9 @@ def test_stdout_ends_with_a_summary_of_the_sweep_and_the_leaderboard_path(logged
     assert "## " not in out  # the leaderboard's markdown is not printed
 
 
-def test_the_whole_leaderboard_only_on_request(logged_sweep: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_whole_leaderboard_only_on_request(
+    logged_sweep: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     results = logged_sweep["folder"] / "results"
     argv = ["--methods", "an", "em", "--seeds", "0", *FAST, "--results-dir", str(results)]
     assert run_all.main([*argv, "--print-leaderboard"]) == 0  # every run done: nothing reruns
@@ -122,14 +148,17 @@ def test_a_resumed_run_appends_its_epochs_without_repeating_one(tmp_path: Path, 
     assert [float(r["val_map"]) for r in rows] == [h["val_map"] for h in record["history"]]
 
 
-@pytest.mark.parametrize("existing,epoch,kept", [
-    ("", 1, []),  # an empty file (died before the header)
-    ("epoch,train_loss\n", 1, []),
-    ("epoch,train_loss\n1,0.5\n2,0.4\n", 3, ["1", "2"]),  # the usual append
-    ("epoch,train_loss\n1,0.5\n2,0.4\n3,0.3\n", 2, ["1"]),  # a replayed epoch
-    ("epoch,train_loss\n1,0.5\n2,0.4\n", 1, []),  # the same config run afresh
-    ("epoch,train_loss\n1,0.5\n2,0.", 2, ["1"]),  # a torn last line
-])
+@pytest.mark.parametrize(
+    "existing,epoch,kept",
+    [
+        ("", 1, []),  # an empty file (died before the header)
+        ("epoch,train_loss\n", 1, []),
+        ("epoch,train_loss\n1,0.5\n2,0.4\n", 3, ["1", "2"]),  # the usual append
+        ("epoch,train_loss\n1,0.5\n2,0.4\n3,0.3\n", 2, ["1"]),  # a replayed epoch
+        ("epoch,train_loss\n1,0.5\n2,0.4\n", 1, []),  # the same config run afresh
+        ("epoch,train_loss\n1,0.5\n2,0.", 2, ["1"]),  # a torn last line
+    ],
+)
 def test_the_csv_drops_replayed_epochs(tmp_path: Path, existing: str, epoch: int, kept: list[str]) -> None:
     path = tmp_path / "r.epochs.csv"
     path.write_text(existing)
@@ -167,8 +196,11 @@ def test_quiet_shows_only_runs_that_did_not_end_done(monkeypatch: pytest.MonkeyP
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     progress = Progress(3, verbose=False)
-    for summary in (SUMMARY, {**SUMMARY, "status": "failed", "error": "loss is nan"},
-                    {**SUMMARY, "status": "diverged", "error": None, "reason": "constant predictions"}):
+    for summary in (
+        SUMMARY,
+        {**SUMMARY, "status": "failed", "error": "loss is nan"},
+        {**SUMMARY, "status": "diverged", "error": None, "reason": "constant predictions"},
+    ):
         progress.started(summary["label"])
         progress.finished(summary)
     assert stream.getvalue().splitlines() == [
@@ -186,10 +218,24 @@ def test_a_job_log_says_when_its_run_starts_and_ends(tmp_path: Path, data_root: 
 
 # -- TensorBoard ----------------------------------------------------------------------------------
 def test_tensorboard_asked_for_but_not_installed_is_one_line_exit_2(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(epochlog, "tensorboard_installed", lambda: False)
-    assert run_all.main(["--methods", "an", "--seeds", "0", "--results-dir", str(tmp_path / "r"),
-                         "--tensorboard", str(tmp_path / "tb")]) == 2
+    assert (
+        run_all.main(
+            [
+                "--methods",
+                "an",
+                "--seeds",
+                "0",
+                "--results-dir",
+                str(tmp_path / "r"),
+                "--tensorboard",
+                str(tmp_path / "tb"),
+            ]
+        )
+        == 2
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "--tensorboard needs the tensorboard package" in err[0]
     assert 'pip install "spml-bench[tensorboard]"' in err[0]
@@ -242,8 +288,12 @@ def test_outside_the_repository_a_sweep_without_records_says_where_the_shipped_o
     hint = shipped_records_hint([RunState(j, "missing") for j in jobs], tmp_path / "results")
     assert hint is not None and str(shipped) in hint and f"--results-dir {shipped}" in hint
     assert "\n" not in hint
-    assert shipped_records_hint([RunState(jobs[0], "done"), *[RunState(j, "missing") for j in jobs[1:]]],
-                                tmp_path / "results") is None, "a folder with records of its own needs no hint"
+    assert (
+        shipped_records_hint(
+            [RunState(jobs[0], "done"), *[RunState(j, "missing") for j in jobs[1:]]], tmp_path / "results"
+        )
+        is None
+    ), "a folder with records of its own needs no hint"
     assert shipped_records_hint([RunState(Job(j.cfg, shipped), "missing") for j in jobs], shipped) is None
 
 
@@ -274,5 +324,6 @@ def test_the_committed_loss_figure_has_no_cut_text() -> None:
     canvas.draw()
     drawn = fig.get_tightbbox(canvas.get_renderer())  # every drawn artist, in inches
     width, height = fig.get_size_inches()
-    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, \
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, (
         f"text outside the canvas: {drawn} vs {width}x{height} in"
+    )

@@ -51,7 +51,10 @@ def test_packs_keep_sweep_order_one_dataset_each() -> None:
     jobs = [_job("digits", 0), _job("voc", 0), _job("digits", 1), _job("digits", 2), _job("voc", 1)]
     packs = pack_jobs(jobs, 2)
     assert [[(j.cfg.dataset, j.cfg.seed) for j in p] for p in packs] == [
-        [("digits", 0), ("digits", 1)], [("digits", 2)], [("voc", 0), ("voc", 1)]]
+        [("digits", 0), ("digits", 1)],
+        [("digits", 2)],
+        [("voc", 0), ("voc", 1)],
+    ]
     assert [[j.cfg.seed for j in p] for p in pack_jobs(jobs, 1)] == [[0], [1], [2], [0], [1]]
     with pytest.raises(ValueError, match="at least 1"):
         pack_jobs(jobs, 0)
@@ -69,12 +72,15 @@ def test_threads_are_the_cpus_over_the_processes(cpus: int, processes: int, thre
 
 
 # -- user errors ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("flags", "needles"), [
-    (["--runs-per-gpu", "0", "--executor", "local"], ["--runs-per-gpu", "at least 1", "0"]),
-    (["--runs-per-gpu", "2"], ["--runs-per-gpu", "--executor local or slurm"]),
-    (["--runs-per-gpu", "2", "--executor", "slurm", "--gpus", "2"], ["--gpus 1", "--gpus 2"]),
-    (["--mps", "--executor", "local"], ["--mps", "--runs-per-gpu 2"]),
-])
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (["--runs-per-gpu", "0", "--executor", "local"], ["--runs-per-gpu", "at least 1", "0"]),
+        (["--runs-per-gpu", "2"], ["--runs-per-gpu", "--executor local or slurm"]),
+        (["--runs-per-gpu", "2", "--executor", "slurm", "--gpus", "2"], ["--gpus 1", "--gpus 2"]),
+        (["--mps", "--executor", "local"], ["--mps", "--runs-per-gpu 2"]),
+    ],
+)
 def test_packing_flags_that_cannot_work_are_refused(tmp_path: Path, flags: list[str], needles: list[str]) -> None:
     proc = run_cli("run_all", [*flags, "--results-dir", str(tmp_path / "results"), "--no-leaderboard"])
     assert_user_error(proc, *needles)
@@ -86,9 +92,11 @@ def _fake_mps(folder: Path, log: Path, start_status: int = 0) -> None:
     """An ``nvidia-cuda-mps-control`` that logs its arguments, pipe folder and stdin."""
     folder.mkdir(exist_ok=True)
     script = folder / "nvidia-cuda-mps-control"
-    script.write_text(f"#!/bin/sh\nin=''\n[ \"$1\" = -d ] || in=$(cat)\n"
-                      f"echo \"args=$* pipe=$CUDA_MPS_PIPE_DIRECTORY log=$CUDA_MPS_LOG_DIRECTORY stdin=$in\" >> {log}\n"
-                      f"[ \"$1\" = -d ] && exit {start_status}\nexit 0\n")
+    script.write_text(
+        f"#!/bin/sh\nin=''\n[ \"$1\" = -d ] || in=$(cat)\n"
+        f'echo "args=$* pipe=$CUDA_MPS_PIPE_DIRECTORY log=$CUDA_MPS_LOG_DIRECTORY stdin=$in" >> {log}\n'
+        f'[ "$1" = -d ] && exit {start_status}\nexit 0\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
 
@@ -108,8 +116,9 @@ def test_mps_daemon_is_started_for_the_job_alone_and_stopped(tmp_path: Path, mon
 
 
 @pytest.mark.parametrize("broken", ["missing", "fails"])
-def test_without_a_working_mps_daemon_the_runs_share_the_gpu_anyway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   broken: str) -> None:
+def test_without_a_working_mps_daemon_the_runs_share_the_gpu_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
     if broken == "fails":
         _fake_mps(tmp_path / "bin", tmp_path / "mps.log", start_status=3)
         monkeypatch.setenv("PATH", str(tmp_path / "bin"))
@@ -122,8 +131,9 @@ def test_without_a_working_mps_daemon_the_runs_share_the_gpu_anyway(tmp_path: Pa
 
 
 # -- packed runs through the local executor ------------------------------------------------------
-def test_local_pack_trains_two_runs_in_one_job_identical_to_inline(tmp_path: Path, ready_root: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_pack_trains_two_runs_in_one_job_identical_to_inline(
+    tmp_path: Path, ready_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mps_log = tmp_path / "mps.log"
     _fake_mps(tmp_path / "bin", mps_log)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -136,10 +146,13 @@ def test_local_pack_trains_two_runs_in_one_job_identical_to_inline(tmp_path: Pat
     threads = threads_per_run(available_cpus(), 2)  # one job at once, two runs in it
     assert {r["launch"]["job_id"] for r in records} == {records[0]["launch"]["job_id"]}
     assert [r["launch"]["pack"] for r in records] == [
-        {"runs_per_gpu": 2, "runs": 2, "slot": s, "threads": threads, "mps": True} for s in (0, 1)]
+        {"runs_per_gpu": 2, "runs": 2, "slot": s, "threads": threads, "mps": True} for s in (0, 1)
+    ]
     assert {r["provenance"]["torch_threads"] for r in records} == {threads}
     (ledger,) = (results / "_logs").glob(f"*/{LEDGER}")
-    assert [json.loads(line)["job_id"] for line in ledger.read_text().splitlines()] == [records[0]["launch"]["job_id"]] * 2
+    assert [json.loads(line)["job_id"] for line in ledger.read_text().splitlines()] == [
+        records[0]["launch"]["job_id"]
+    ] * 2
     assert not list((results / "_logs").glob("*/%j")), "no literal %j folder"
     # one MPS daemon for the job, started before and stopped after its runs
     assert [line.split()[0] for line in mps_log.read_text().splitlines()] == ["args=-d", "args="]
@@ -162,10 +175,24 @@ def _sweep_in_thread(argv: list[str]) -> tuple[threading.Thread, list[int]]:
 
 def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_root: Path) -> None:
     results = tmp_path / "results"
-    argv = [*SWEEP, "--epochs", "6", "--data-root", str(ready_root), *LOCAL, "--results-dir", str(results), "--quiet",
-            "--no-leaderboard"]
-    victim = Job(RunConfig(dataset="digits", method="an", seed=1, epochs=6, batch_size=256, patience=0,
-                           data_root=str(ready_root)), results)
+    argv = [
+        *SWEEP,
+        "--epochs",
+        "6",
+        "--data-root",
+        str(ready_root),
+        *LOCAL,
+        "--results-dir",
+        str(results),
+        "--quiet",
+        "--no-leaderboard",
+    ]
+    victim = Job(
+        RunConfig(
+            dataset="digits", method="an", seed=1, epochs=6, batch_size=256, patience=0, data_root=str(ready_root)
+        ),
+        results,
+    )
     ckpt = train.checkpoint_path(results, victim.cfg)
     thread, code = _sweep_in_thread(argv)
     wait_until(ckpt.exists, 180, "the victim's first checkpoint")
@@ -190,8 +217,15 @@ def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_roo
 def test_a_requeued_pack_resumes_both_runs(tmp_path: Path, ready_root: Path) -> None:
     results = tmp_path / "results"
     argv = [*SWEEP, "--epochs", "5", "--data-root", str(ready_root)]
-    jobs = [Job(RunConfig(dataset="digits", method="an", seed=s, epochs=5, batch_size=256, patience=0,
-                          data_root=str(ready_root)), results) for s in (0, 1)]
+    jobs = [
+        Job(
+            RunConfig(
+                dataset="digits", method="an", seed=s, epochs=5, batch_size=256, patience=0, data_root=str(ready_root)
+            ),
+            results,
+        )
+        for s in (0, 1)
+    ]
     ckpts = [train.checkpoint_path(results, j.cfg) for j in jobs]
     thread, code = _sweep_in_thread([*argv, *LOCAL, "--results-dir", str(results), "--quiet", "--no-leaderboard"])
     wait_until(lambda: all(c.exists() for c in ckpts), 180, "both runs' first checkpoints")
@@ -247,10 +281,20 @@ def test_pack_bench_writes_a_devkit_that_prepare_accepts_and_reads_throughput(tm
     prepare(tmp_path / "raw", tmp_path / "data", tmp_path / "prepare.log")
     ds = load_dataset("voc", tmp_path / "data", image_size=16)
     assert ds.num_classes == 20
-    history = [{"images_per_second": 10.0, "seconds": 3.0, "train_seconds": 2.0},
-               {"images_per_second": 30.0, "seconds": 2.0, "train_seconds": 1.0}]
-    record = {"status": "done", "seed": 0, "history": history, "num_train": 8, "num_val": 2, "num_test": 6,
-              "provenance": {"torch_threads": 1, "device_name": "x"}, "launch": {"pack": {"mps": False}}}
+    history = [
+        {"images_per_second": 10.0, "seconds": 3.0, "train_seconds": 2.0},
+        {"images_per_second": 30.0, "seconds": 2.0, "train_seconds": 1.0},
+    ]
+    record = {
+        "status": "done",
+        "seed": 0,
+        "history": history,
+        "num_train": 8,
+        "num_val": 2,
+        "num_test": 6,
+        "provenance": {"torch_threads": 1, "device_name": "x"},
+        "launch": {"pack": {"mps": False}},
+    }
     t = throughput([record, {**record, "seed": 1}], wall=4.0)
     # epochs from the second on (the first holds the autotuning), summed over the runs
     assert t["aggregate_train_images_per_s"] == 60.0 and t["per_run_train_images_per_s"] == [30.0, 30.0]

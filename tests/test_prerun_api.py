@@ -40,6 +40,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def read_only_fs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Creating any file fails as on a read-only file system (root may write into a chmod-ed folder)."""
+
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
@@ -82,13 +83,17 @@ CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "results-dir-read-only": (results_not_writable, ("results", "is not writable", "Read-only file system")),
     "data-root-file": (data_root_is_a_file, ("data", "is a file, expected a folder")),
     "device-absent": (device_absent, ("device 'cuda:99'",)),
-    "dataset-unprepared": (unprepared_dataset, ("dataset 'voc' is not prepared", "python -m benchmark.data prepare voc")),
+    "dataset-unprepared": (
+        unprepared_dataset,
+        ("dataset 'voc' is not prepared", "python -m benchmark.data prepare voc"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_run_and_record_refuses_before_training_and_writes_nothing(
-        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_training: None) -> None:
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_training: None
+) -> None:
     setup, words = CASES[case]
     cfg, results, _ = setup(tmp_path, monkeypatch)
     before = snapshot(tmp_path)
@@ -101,13 +106,28 @@ def test_run_and_record_refuses_before_training_and_writes_nothing(
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_cli_refuses_the_same_mistake_with_the_same_words(
-        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_training: None,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_training: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     setup, words = CASES[case]
     cfg, results, flags = setup(tmp_path, monkeypatch)
     before = snapshot(tmp_path)
-    argv = ["--methods", "an", "--seeds", "0", "--epochs", "1", "--batch-size", "256", "--quiet", "--no-leaderboard",
-            "--results-dir", str(results), "--data-root", str(cfg.data_root), *flags]
+    argv = [
+        "--methods",
+        "an",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--quiet",
+        "--no-leaderboard",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(cfg.data_root),
+        *flags,
+    ]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and all(w in err for w in words), err

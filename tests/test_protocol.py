@@ -16,11 +16,11 @@ def reference_observe(labels: np.ndarray, num_pos: int, num_neg: int) -> np.ndar
         pos = [c for c in range(len(row)) if row[c] == 1]
         pos = np.array(pos, dtype=int)
         rng.shuffle(pos)
-        for c in (pos if num_pos == -1 else pos[:num_pos]):
+        for c in pos if num_pos == -1 else pos[:num_pos]:
             out[i, c] = 1
         neg = np.array([c for c in range(len(row)) if row[c] == 0], dtype=int)
         rng.shuffle(neg)
-        for c in (neg if num_neg == -1 else neg[:num_neg]):
+        for c in neg if num_neg == -1 else neg[:num_neg]:
             out[i, c] = -1
     return out
 

@@ -27,18 +27,26 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True
+    )
 
 
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A committed git checkout shaped like ours, taken as the code root."""
-    root = _tree(tmp_path / "repo", {
-        "benchmark/__init__.py": "", "methods/__init__.py": "", "methods/an.py": "A = 1\n",
-        "leaderboard/__init__.py": "", "pyproject.toml": "", ".gitignore": "__pycache__/\n*.ckpt\n",
-        "results/digits/old.json": "{}",
-    })
+    root = _tree(
+        tmp_path / "repo",
+        {
+            "benchmark/__init__.py": "",
+            "methods/__init__.py": "",
+            "methods/an.py": "A = 1\n",
+            "leaderboard/__init__.py": "",
+            "pyproject.toml": "",
+            ".gitignore": "__pycache__/\n*.ckpt\n",
+            "results/digits/old.json": "{}",
+        },
+    )
     _git(root, "init", "-q")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "init")
@@ -55,14 +63,17 @@ def test_a_clean_checkout_gives_its_commit(checkout: Path) -> None:
 
 
 @needs_git
-@pytest.mark.parametrize("change,dirty", [
-    ({"methods/weak_neg.py": "class W: ...\n"}, True),  # a new, uncommitted plugin: the issue's case
-    ({"methods/an.py": "A = 2\n"}, True),  # an edited tracked file
-    ({"pyproject.toml": "[project]\n"}, True),
-    ({"results/digits/new.json": "{}", "results/digits/new.epochs.csv": "epoch\n"}, False),  # results are not code
-    ({"notes.txt": "todo\n"}, False),  # outside the code
-    ({"methods/__pycache__/an.cpython-311.pyc": "x", "model.ckpt": "x"}, False),  # ignored files
-])
+@pytest.mark.parametrize(
+    "change,dirty",
+    [
+        ({"methods/weak_neg.py": "class W: ...\n"}, True),  # a new, uncommitted plugin: the issue's case
+        ({"methods/an.py": "A = 2\n"}, True),  # an edited tracked file
+        ({"pyproject.toml": "[project]\n"}, True),
+        ({"results/digits/new.json": "{}", "results/digits/new.epochs.csv": "epoch\n"}, False),  # results are not code
+        ({"notes.txt": "todo\n"}, False),  # outside the code
+        ({"methods/__pycache__/an.cpython-311.pyc": "x", "model.ckpt": "x"}, False),  # ignored files
+    ],
+)
 def test_dirty_means_the_code_differs_from_the_commit(checkout: Path, change: dict[str, str], dirty: bool) -> None:
     _tree(checkout, change)
     assert provenance.git_commit()["dirty"] is dirty
@@ -116,11 +127,14 @@ def test_the_same_sources_give_the_same_hash_wherever_they_lie(tmp_path: Path) -
     assert _hash(a)[1] == 3
 
 
-@pytest.mark.parametrize("change", [
-    {"benchmark/run/train.py": "x = 2\n"},  # one edited byte
-    {"methods/weak_neg.py": ""},  # one more (even empty) file
-    {"benchmark/sub/train.py": "x = 1\n"},  # the same content at another path
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"benchmark/run/train.py": "x = 2\n"},  # one edited byte
+        {"methods/weak_neg.py": ""},  # one more (even empty) file
+        {"benchmark/sub/train.py": "x = 1\n"},  # the same content at another path
+    ],
+)
 def test_any_change_to_the_sources_changes_the_hash(tmp_path: Path, change: dict[str, str]) -> None:
     a = _tree(tmp_path / "a", FILES)
     b = _tree(tmp_path / "b", FILES)
@@ -158,10 +172,18 @@ def test_provenance_is_computed_once_per_process(monkeypatch: pytest.MonkeyPatch
 
 
 def test_version_names_the_code_without_importing_torch() -> None:
-    script = ("import sys; from benchmark.cli import main; code = main(['--version']); "
-              "assert 'torch' not in sys.modules, 'torch imported'; raise SystemExit(code)")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    script = (
+        "import sys; from benchmark.cli import main; code = main(['--version']); "
+        "assert 'torch' not in sys.modules, 'torch imported'; raise SystemExit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("spml-bench 0.1.0 (code sha256 ")
     assert provenance.code_identity()["sha256"][:16] in proc.stdout

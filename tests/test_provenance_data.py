@@ -33,8 +33,9 @@ def _copy(prepared: Path, tmp_path: Path) -> Path:
 def test_prepare_writes_a_manifest_and_the_digest_is_in_the_provenance(prepared: Path) -> None:
     meta = json.loads((prepared / "data/voc/dataset.json").read_text())
     manifest = meta["manifest"]
-    assert set(manifest["files"]) == {f"formatted_{s}_{w}.npy" for s in ("train", "val")
-                                      for w in ("images", "labels", "labels_obs")}
+    assert set(manifest["files"]) == {
+        f"formatted_{s}_{w}.npy" for s in ("train", "val") for w in ("images", "labels", "labels_obs")
+    }
     assert all(len(e["sha256"]) == 64 and e["bytes"] > 0 for e in manifest["files"].values())
     assert manifest["images"]["count"] == 7 and manifest["images"]["sample"]
     ds = data.load("voc", prepared / "data", image_size=16)
@@ -102,12 +103,24 @@ def test_a_cache_of_another_size_under_this_name_is_refused(prepared: Path, tmp_
     large, ds = _cache(root, 20)
     shutil.copy(small, large)  # the 16 px cache under the 20 px name
     with pytest.raises(CacheCorruptError, match=rf"image cache {large} holds uint8 images of shape \(5, 3, 16, 16\)"):
-        cached_images(ds.pool.images, root, "voc", "pool", num_workers=0,  # type: ignore[attr-defined]
-                      data_digest=ds.provenance["digest"])  # type: ignore[attr-defined]
+        cached_images(
+            ds.pool.images,
+            root,
+            "voc",
+            "pool",
+            num_workers=0,  # type: ignore[attr-defined]
+            data_digest=ds.provenance["digest"],
+        )  # type: ignore[attr-defined]
     shutil.copy(small.with_name(small.name + ".json"), large.with_name(large.name + ".json"))  # and its sidecar
     with pytest.raises(CacheCorruptError, match=str(large)):
-        cached_images(ds.pool.images, root, "voc", "pool", num_workers=0,  # type: ignore[attr-defined]
-                      data_digest=ds.provenance["digest"])  # type: ignore[attr-defined]
+        cached_images(
+            ds.pool.images,
+            root,
+            "voc",
+            "pool",
+            num_workers=0,  # type: ignore[attr-defined]
+            data_digest=ds.provenance["digest"],
+        )  # type: ignore[attr-defined]
 
 
 def test_a_truncated_cache_is_refused_naming_it(prepared: Path, tmp_path: Path) -> None:
@@ -115,8 +128,14 @@ def test_a_truncated_cache_is_refused_naming_it(prepared: Path, tmp_path: Path) 
     path, ds = _cache(root, 16)
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(CacheCorruptError, match=rf"image cache {path}"):
-        cached_images(ds.pool.images, root, "voc", "pool", num_workers=0,  # type: ignore[attr-defined]
-                      data_digest=ds.provenance["digest"])  # type: ignore[attr-defined]
+        cached_images(
+            ds.pool.images,
+            root,
+            "voc",
+            "pool",
+            num_workers=0,  # type: ignore[attr-defined]
+            data_digest=ds.provenance["digest"],
+        )  # type: ignore[attr-defined]
 
 
 def test_the_embedded_set_has_a_content_digest(tmp_path: Path) -> None:

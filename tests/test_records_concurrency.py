@@ -19,8 +19,17 @@ PAYLOAD = 200_000
 
 
 def _record(writer: int, i: int) -> dict:
-    return {"method": "an", "dataset": "digits", "labels": "1p", "seed": 100 * writer + i, "status": "done",
-            "writer": writer, "i": i, "test_map": writer + i / 100, "blob": f"{writer}-{i}-" * (PAYLOAD // 8)}
+    return {
+        "method": "an",
+        "dataset": "digits",
+        "labels": "1p",
+        "seed": 100 * writer + i,
+        "status": "done",
+        "writer": writer,
+        "i": i,
+        "test_map": writer + i / 100,
+        "blob": f"{writer}-{i}-" * (PAYLOAD // 8),
+    }
 
 
 def _write(args: tuple[str, int, mp.synchronize.Barrier]) -> None:
@@ -58,7 +67,9 @@ def test_parallel_writers_leave_every_record_whole(tmp_path: Path) -> None:
 
     files = sorted((tmp_path / "digits").iterdir())
     # no temporary file left behind, and exactly the expected records
-    assert [f.name for f in files] == sorted(["shared.json", *(f"w{w}_{i}.json" for w in range(WRITERS) for i in range(OWN_RECORDS))])
+    assert [f.name for f in files] == sorted(
+        ["shared.json", *(f"w{w}_{i}.json" for w in range(WRITERS) for i in range(OWN_RECORDS))]
+    )
     for w in range(WRITERS):
         for i in range(OWN_RECORDS):
             assert _whole(read_record(tmp_path / "digits" / f"w{w}_{i}.json")) == _record(w, i)

@@ -32,19 +32,30 @@ def record_problem(rec: object, expect: dict | None = None) -> str | None:
     return None
 
 
-GOOD = {"method": "an", "dataset": "digits", "labels": "1p", "seed": 0, "run_id": "abc", "status": "done", "test_map": 50.0}
+GOOD = {
+    "method": "an",
+    "dataset": "digits",
+    "labels": "1p",
+    "seed": 0,
+    "run_id": "abc",
+    "status": "done",
+    "test_map": 50.0,
+}
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "is empty (0 bytes)"),
-    (b"  \n", "is empty"),
-    (b'{"method": "an", "sta', "not valid JSON (truncated?)"),
-    (b'{"a": 1} trailing', "not valid JSON"),
-    (b'{"test_map": NaN}', "non-finite number NaN"),
-    (b'{"test_map": -Infinity}', "non-finite number -Infinity"),
-    (b"[" * 100_000, "nested too deeply"),
-    ("caf\u00e9".encode("latin-1"), "is not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"  \n", "is empty"),
+        (b'{"method": "an", "sta', "not valid JSON (truncated?)"),
+        (b'{"a": 1} trailing', "not valid JSON"),
+        (b'{"test_map": NaN}', "non-finite number NaN"),
+        (b'{"test_map": -Infinity}', "non-finite number -Infinity"),
+        (b"[" * 100_000, "nested too deeply"),
+        ("caf\u00e9".encode("latin-1"), "is not UTF-8"),
+    ],
+)
 def test_unreadable_files_are_named_with_the_reason(tmp_path: Path, data: bytes, reason: str) -> None:
     path = tmp_path / "r.json"
     path.write_bytes(data)
@@ -60,19 +71,25 @@ def test_a_folder_named_like_a_record_is_unreadable_not_a_crash(tmp_path: Path) 
     assert inspect_record(tmp_path / "d.json").status == "corrupt"
 
 
-@pytest.mark.parametrize("rec,reason", [
-    ([1, 2], "is a JSON array"),
-    ("text", "is a JSON string"),
-    (3, "is a JSON number"),
-    ({**GOOD, "status": "finished"}, "field 'status' is \"finished\""),
-    ({k: v for k, v in GOOD.items() if k != "status"}, "field 'status' is null"),
-    ({**GOOD, "seed": "0"}, "field 'seed' is \"0\", expected an integer"),
-    ({**GOOD, "seed": True}, "field 'seed' is true"),
-    ({**GOOD, "method": ""}, "field 'method' is \"\""),
-    ({**GOOD, "test_map": None}, "field 'test_map' is null, expected a finite number (a done run's test mAP)"),
-    ({"note": 1}, "not a run record: no 'method' or 'status' field"),
-    ({**GOOD, "status": "diverged", "val_map": float("nan")}, "field 'val_map' is NaN, expected a finite number or null"),
-])
+@pytest.mark.parametrize(
+    "rec,reason",
+    [
+        ([1, 2], "is a JSON array"),
+        ("text", "is a JSON string"),
+        (3, "is a JSON number"),
+        ({**GOOD, "status": "finished"}, "field 'status' is \"finished\""),
+        ({k: v for k, v in GOOD.items() if k != "status"}, "field 'status' is null"),
+        ({**GOOD, "seed": "0"}, "field 'seed' is \"0\", expected an integer"),
+        ({**GOOD, "seed": True}, "field 'seed' is true"),
+        ({**GOOD, "method": ""}, "field 'method' is \"\""),
+        ({**GOOD, "test_map": None}, "field 'test_map' is null, expected a finite number (a done run's test mAP)"),
+        ({"note": 1}, "not a run record: no 'method' or 'status' field"),
+        (
+            {**GOOD, "status": "diverged", "val_map": float("nan")},
+            "field 'val_map' is NaN, expected a finite number or null",
+        ),
+    ],
+)
 def test_shapes_that_are_not_records(rec: object, reason: str) -> None:
     problem = record_problem(rec)
     assert problem is not None and reason in problem
@@ -89,8 +106,10 @@ def test_a_record_must_be_its_runs() -> None:
 
 def test_records_are_written_as_strict_json(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
-    write_record(path, {**GOOD, "history": [{"epoch": 1, "val_map": float("nan"), "loss": float("inf")}],
-                        "t": (1.0, float("-inf"))})
+    write_record(
+        path,
+        {**GOOD, "history": [{"epoch": 1, "val_map": float("nan"), "loss": float("inf")}], "t": (1.0, float("-inf"))},
+    )
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text)["history"] == [{"epoch": 1, "val_map": None, "loss": None}]
@@ -119,8 +138,16 @@ def _job(results: Path) -> Job:
 
 def _own(job: Job, **changes: object) -> dict:
     c = job.cfg
-    return {"method": c.method, "dataset": c.dataset, "labels": c.labels, "seed": c.seed, "run_id": c.run_id(),
-            "status": "done", "test_map": 50.0, **changes}
+    return {
+        "method": c.method,
+        "dataset": c.dataset,
+        "labels": c.labels,
+        "seed": c.seed,
+        "run_id": c.run_id(),
+        "status": "done",
+        "test_map": 50.0,
+        **changes,
+    }
 
 
 MALFORMED = {
@@ -157,8 +184,16 @@ def test_the_sweep_and_the_leaderboard_reject_a_malformed_record_alike(tmp_path:
 def test_a_good_record_is_good_for_both(tmp_path: Path) -> None:
     results = tmp_path / "results"
     job = _job(results)
-    write_record(job.record_path, _own(job, status="diverged", test_map=float("nan"), val_map=float("nan"),
-                                       divergence={"rule": "non_finite_predictions", "reason": "NaN outputs"}))
+    write_record(
+        job.record_path,
+        _own(
+            job,
+            status="diverged",
+            test_map=float("nan"),
+            val_map=float("nan"),
+            divergence={"rule": "non_finite_predictions", "reason": "NaN outputs"},
+        ),
+    )
     assert sweep_state([job], results / "_logs")[0].state == "diverged"
     records = read_records(results)
     assert not records.invalid and len(records.diverged) == 1

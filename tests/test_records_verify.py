@@ -59,19 +59,26 @@ def test_an_ap_outside_0_100_is_invalid(tmp_path: Path) -> None:
     rec = _good()
     first = next(iter(rec["per_class_ap"]))
     rec["per_class_ap"][first] = 120.0
-    assert "per_class_ap has an AP outside [0, 100]" in _invalid(_results(tmp_path, (f"digits/{ONE.name}", rec)))[
-        f"digits/{ONE.name}"]
+    assert (
+        "per_class_ap has an AP outside [0, 100]"
+        in _invalid(_results(tmp_path, (f"digits/{ONE.name}", rec)))[f"digits/{ONE.name}"]
+    )
 
 
-@pytest.mark.parametrize("edit, needle", [
-    (lambda r: r.update(method="em"), "field 'method' is \"em\" but its config says \"an\""),
-    (lambda r: r.update(dataset="voc"), "field 'dataset' is \"voc\" but its config says \"digits\""),
-    (lambda r: (r.update(method="em"), r["config"].update(method="em")), "is not the hash of its config"),
-    (lambda r: (r.update(dataset="voc"), r["config"].update(dataset="voc")), "is not the hash of its config"),
-    (lambda r: r["config"].update(epochs=99), "is not the hash of its config"),
-], ids=["method", "dataset", "method-and-config", "dataset-and-config", "config"])
-def test_identity_edited_inside_a_record_is_invalid(tmp_path: Path, edit: Callable[[dict], object],
-                                                     needle: str) -> None:
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (lambda r: r.update(method="em"), 'field \'method\' is "em" but its config says "an"'),
+        (lambda r: r.update(dataset="voc"), 'field \'dataset\' is "voc" but its config says "digits"'),
+        (lambda r: (r.update(method="em"), r["config"].update(method="em")), "is not the hash of its config"),
+        (lambda r: (r.update(dataset="voc"), r["config"].update(dataset="voc")), "is not the hash of its config"),
+        (lambda r: r["config"].update(epochs=99), "is not the hash of its config"),
+    ],
+    ids=["method", "dataset", "method-and-config", "dataset-and-config", "config"],
+)
+def test_identity_edited_inside_a_record_is_invalid(
+    tmp_path: Path, edit: Callable[[dict], object], needle: str
+) -> None:
     rec = _good()
     edit(rec)
     root = _results(tmp_path, (f"digits/{ONE.name}", rec))
@@ -160,12 +167,14 @@ def test_mixed_code_digests_are_a_conflict_unless_pooled(tmp_path: Path) -> None
 
 
 def test_runs_on_different_preparations_never_share_a_cell(tmp_path: Path) -> None:
-    root = _results(tmp_path, _with(_good(), data="1" * 64), _with(_good(), data="2" * 64, seed=1),
-                    _with(_good(), seed=2))  # the third has no digest (an older record): not compared
+    root = _results(
+        tmp_path, _with(_good(), data="1" * 64), _with(_good(), data="2" * 64, seed=1), _with(_good(), seed=2)
+    )  # the third has no digest (an older record): not compared
     records = read_records(root, allow_mixed_code=True)
     assert len(records.bad_cells) == 1 and "different preparations of the data" in records.bad_cells[0].problem
-    same = _results(tmp_path / "same", _with(_good(), data="1" * 64), _with(_good(), data="1" * 64, seed=1),
-                    _with(_good(), seed=2))
+    same = _results(
+        tmp_path / "same", _with(_good(), data="1" * 64), _with(_good(), data="1" * 64, seed=1), _with(_good(), seed=2)
+    )
     assert not read_records(same).bad_cells
 
 

@@ -38,13 +38,20 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict:
     """The uninterrupted run, through run_all.py inline."""
     results = tmp_path_factory.mktemp("uninterrupted")
-    assert run_all.main([*SWEEP, "--results-dir", str(results), "--data-root", str(data_root), "--quiet", "--no-leaderboard"]) == 0
+    assert (
+        run_all.main(
+            [*SWEEP, "--results-dir", str(results), "--data-root", str(data_root), "--quiet", "--no-leaderboard"]
+        )
+        == 0
+    )
     (path,) = (results / "digits").glob("*.json")
     return read_record(path)
 
 
 def _cfg(data_root: Path) -> RunConfig:
-    return RunConfig(dataset="digits", method="an", seed=0, epochs=2, batch_size=256, patience=0, data_root=str(data_root))
+    return RunConfig(
+        dataset="digits", method="an", seed=0, epochs=2, batch_size=256, patience=0, data_root=str(data_root)
+    )
 
 
 def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
@@ -54,8 +61,13 @@ def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
     job = Job(_cfg(data_root), results)
     ckpt = train.checkpoint_path(results, job.cfg)
     args = [*SWEEP, "--results-dir", str(results), "--data-root", str(data_root), "--quiet", "--no-leaderboard"]
-    proc = subprocess.Popen([sys.executable, "run_all.py", *args], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "run_all.py", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.time() + 120
         while not ckpt.exists() and proc.poll() is None and time.time() < deadline:

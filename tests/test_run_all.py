@@ -20,23 +20,29 @@ def test_list_names_methods_datasets_and_regimes(capsys: pytest.CaptureFixture[s
         assert name in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--datasets", "imagenet"], "unknown dataset 'imagenet'; valid datasets: digits, voc, coco, nuswide, cub"),
-    (["--methods", "an", "magic"], "unknown method 'magic'; valid methods: "),
-    (["--labels", "2p"], "unknown label regime '2p'; valid regimes: 1p, 1p_all_n, full"),
-    (["--methods", "em", "--hparam", "alpah=0.1"], "method 'em' has no hyper-parameter 'alpah'"),
-    (["--methods", "em", "--hparam", "alpha=\"high\""], "'alpha' must be float"),
-    (["--epochs", "0"], "epochs"),
-])
-def test_bad_input_exits_2_with_a_clear_message(argv: list[str], message: str, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--datasets", "imagenet"], "unknown dataset 'imagenet'; valid datasets: digits, voc, coco, nuswide, cub"),
+        (["--methods", "an", "magic"], "unknown method 'magic'; valid methods: "),
+        (["--labels", "2p"], "unknown label regime '2p'; valid regimes: 1p, 1p_all_n, full"),
+        (["--methods", "em", "--hparam", "alpah=0.1"], "method 'em' has no hyper-parameter 'alpah'"),
+        (["--methods", "em", "--hparam", 'alpha="high"'], "'alpha' must be float"),
+        (["--epochs", "0"], "epochs"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_all.main([*argv, "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert not list(tmp_path.rglob("*.json"))
 
 
-def test_missing_dataset_names_the_path_and_the_prepare_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_dataset_names_the_path_and_the_prepare_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "nodata"
     assert run_all.main(["--datasets", "voc", "--data-root", str(root), "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -45,8 +51,19 @@ def test_missing_dataset_names_the_path_and_the_prepare_command(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_sweep_writes_records_and_skips_them_next_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--methods", "an", "bce", "--seeds", "0", "--epochs", "1", "--results-dir", str(tmp_path / "res"),
-            "--quiet", "--no-leaderboard"]
+    argv = [
+        "--methods",
+        "an",
+        "bce",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--results-dir",
+        str(tmp_path / "res"),
+        "--quiet",
+        "--no-leaderboard",
+    ]
     assert run_all.main(argv) == 0
     records = sorted((tmp_path / "res").rglob("*.json"))
     assert len(records) == 3  # an under 1p; bce under full and 1p_all_n

@@ -21,8 +21,15 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "data" / "records"
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 #: text a record may hold that must reach the page as text, never as markup
 HOSTILE = '</script><img src=x onerror="window.__pwned=1"> & \'q\' "Q"'
 FAILED = "digits/focal__1p__seed0__596c806aa1d65da3.json"
@@ -48,7 +55,9 @@ def test_site_is_complete_and_self_contained(site: Path) -> None:
     assert "http://" not in index and "https://" not in index  # nothing fetched from outside
     pages = sorted(p.name for p in (site / "cell").glob("*.html"))
     assert cell_file(("finetune", "1p", "em", "", "voc")) in pages and len(pages) > 10
-    assert all(f'href="cell/{p}"' in index for p in pages if "dw_voc" not in p)  # every cell linked (not the left-out one)
+    assert all(
+        f'href="cell/{p}"' in index for p in pages if "dw_voc" not in p
+    )  # every cell linked (not the left-out one)
     for png in (site / "figures").glob("*.png"):
         assert f'src="figures/{png.name}"' in index
     # a cell page: its runs, configuration, provenance and per-epoch curves (embedded as JSON)
@@ -79,7 +88,9 @@ def test_cli_writes_the_site_beside_the_markdown(tmp_path: Path) -> None:
 # -- in a real browser -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install -e .[test])")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test needs playwright (pip install -e .[test])"
+    )
     if not Path(CHROMIUM).is_file():
         pytest.skip("the browser test needs Chromium at /usr/bin/chromium (apt-get install -y chromium)")
     with sync_api.sync_playwright() as p:
@@ -110,8 +121,12 @@ def test_site_in_a_browser(site: Path, browser) -> None:  # type: ignore[no-unty
     after = _methods(table)
     assert sorted(after) == sorted(before) and after != before
     assert header.get_attribute("aria-sort") == "descending"
-    means = [float(v) for v in table.locator("tbody tr td:nth-child(5)").evaluate_all(
-        "tds => tds.map(td => td.dataset.v).filter(v => v !== '')")]
+    means = [
+        float(v)
+        for v in table.locator("tbody tr td:nth-child(5)").evaluate_all(
+            "tds => tds.map(td => td.dataset.v).filter(v => v !== '')"
+        )
+    ]
     assert means == sorted(means, reverse=True)
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"

@@ -71,21 +71,52 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def inline_records(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict[str, dict]:
     """Seed 0 of the swept methods, run inline: run id → record."""
     results = tmp_path_factory.mktemp("inline")
-    argv = ["--methods", "an", "em", "--seeds", "0", *FAST, "--results-dir", str(results), "--data-root", str(data_root)]
+    argv = [
+        "--methods",
+        "an",
+        "em",
+        "--seeds",
+        "0",
+        *FAST,
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+    ]
     assert run_all.main([*argv, "--quiet", "--no-leaderboard"]) == 0
     return {r["run_id"]: r for _, r in iter_records(results)}
 
 
 def _squeue_state(job_id: str) -> str:
-    out = subprocess.run(["squeue", "-h", "-r", "-j", job_id.split("_")[0], "-o", "%i %T"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["squeue", "-h", "-r", "-j", job_id.split("_")[0], "-o", "%i %T"], capture_output=True, text=True
+    ).stdout
     return dict(line.split() for line in out.splitlines() if line.strip()).get(job_id, "")
 
 
-def test_sweep_lands_every_record_once_equal_to_inline(tmp_path: Path, data_root: Path, inline_records: dict[str, dict],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_lands_every_record_once_equal_to_inline(
+    tmp_path: Path, data_root: Path, inline_records: dict[str, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
     results = tmp_path / "results"
-    argv = ["--methods", "an", "em", "--seeds", "0", "1", *FAST, "--results-dir", str(results), "--data-root", str(data_root)]
-    assert run_all.main([*argv, "--executor", "slurm", "--max-parallel", "2", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
+    argv = [
+        "--methods",
+        "an",
+        "em",
+        "--seeds",
+        "0",
+        "1",
+        *FAST,
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+    ]
+    assert (
+        run_all.main(
+            [*argv, "--executor", "slurm", "--max-parallel", "2", "--time", "10", "--quiet", "--no-leaderboard"]
+        )
+        == 0
+    )
 
     # the records, each with its epoch log beside it, and nothing else (no temporary file)
     files = sorted(f for f in (results / "digits").iterdir() if not f.name.endswith(".epochs.csv"))
@@ -115,17 +146,25 @@ def test_sweep_lands_every_record_once_equal_to_inline(tmp_path: Path, data_root
     assert run_all.main([*argv, "--executor", "slurm", "--no-leaderboard"]) == 0
     assert "0 runs to do" in capsys.readouterr().err
     assert len(list((results / "_logs").iterdir())) == 1
-    board = subprocess.run([sys.executable, "-m", "leaderboard", "--results-dir", str(results), "--out", str(tmp_path / "board.md")],
-                           cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
+    board = subprocess.run(
+        [sys.executable, "-m", "leaderboard", "--results-dir", str(results), "--out", str(tmp_path / "board.md")],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
     assert board.returncode == 0, board.stderr
     assert "an" in (tmp_path / "board.md").read_text()
 
 
 def test_requeued_run_resumes_and_equals_an_uninterrupted_one(tmp_path: Path, data_root: Path) -> None:
-    cfg = RunConfig(dataset="digits", method="an", seed=1, epochs=3, batch_size=256, patience=0, data_root=str(data_root))
+    cfg = RunConfig(
+        dataset="digits", method="an", seed=1, epochs=3, batch_size=256, patience=0, data_root=str(data_root)
+    )
     job = Job(cfg, tmp_path / "results")
     ckpt = train.checkpoint_path(job.results_dir, cfg)
-    launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2))
+    launcher = SlurmLauncher(
+        LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2)
+    )
     (handle,) = launcher.submit([job])
 
     wait_until(ckpt.exists, 120, "the first epoch checkpoint")
@@ -144,7 +183,9 @@ def test_requeued_run_resumes_and_equals_an_uninterrupted_one(tmp_path: Path, da
 
 
 def test_cancelled_job_is_reported_failed_not_waited_on(tmp_path: Path, data_root: Path) -> None:
-    cfg = RunConfig(dataset="digits", method="an", seed=0, epochs=50, batch_size=256, patience=0, data_root=str(data_root))
+    cfg = RunConfig(
+        dataset="digits", method="an", seed=0, epochs=50, batch_size=256, patience=0, data_root=str(data_root)
+    )
     job = Job(cfg, tmp_path / "results")
     logs = tmp_path / "results" / "_logs"
     launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(logs), time_min=10, poll_s=2))
@@ -175,16 +216,48 @@ def test_cancelled_job_is_reported_failed_not_waited_on(tmp_path: Path, data_roo
 def _pack_jobs(results: Path, data_root: Path, epochs: int) -> list[Job]:
     """Two seeds of one run. (The tests using them ask for ``inline_records`` so that the embedded
     set's pretrained backbone is built before two runs could race to build it.)"""
-    return [Job(RunConfig(dataset="digits", method="an", seed=s, epochs=epochs, batch_size=256, patience=0,
-                          data_root=str(data_root)), results) for s in (0, 1)]
+    return [
+        Job(
+            RunConfig(
+                dataset="digits",
+                method="an",
+                seed=s,
+                epochs=epochs,
+                batch_size=256,
+                patience=0,
+                data_root=str(data_root),
+            ),
+            results,
+        )
+        for s in (0, 1)
+    ]
 
 
-def test_packed_sweep_runs_two_per_task_equal_to_inline(tmp_path: Path, data_root: Path,
-                                                         inline_records: dict[str, dict]) -> None:
+def test_packed_sweep_runs_two_per_task_equal_to_inline(
+    tmp_path: Path, data_root: Path, inline_records: dict[str, dict]
+) -> None:
     results = tmp_path / "results"
     argv = ["--methods", "an", "em", "--seeds", "0", "1", *FAST, "--data-root", str(data_root)]
-    assert run_all.main([*argv, "--results-dir", str(results), "--executor", "slurm", "--runs-per-gpu", "2",
-                         "--max-parallel", "2", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
+    assert (
+        run_all.main(
+            [
+                *argv,
+                "--results-dir",
+                str(results),
+                "--executor",
+                "slurm",
+                "--runs-per-gpu",
+                "2",
+                "--max-parallel",
+                "2",
+                "--time",
+                "10",
+                "--quiet",
+                "--no-leaderboard",
+            ]
+        )
+        == 0
+    )
 
     records = [r for _, r in iter_records(results)]
     assert len(records) == 4 and all(r["status"] == "done" for r in records), [r.get("error") for r in records]
@@ -210,8 +283,9 @@ def test_packed_sweep_runs_two_per_task_equal_to_inline(tmp_path: Path, data_roo
 def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
     jobs = _pack_jobs(tmp_path / "results", data_root, epochs=4)
     ckpts = [train.checkpoint_path(j.results_dir, j.cfg) for j in jobs]
-    launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
-                                           poll_s=2, runs_per_gpu=2))
+    launcher = SlurmLauncher(
+        LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2, runs_per_gpu=2)
+    )
     (handle,) = launcher.submit(jobs)
     wait_until(lambda: all(c.exists() for c in ckpts), 120, "both runs' first checkpoints")
     assert not any(j.record_path.exists() for j in jobs)
@@ -225,8 +299,21 @@ def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline
     assert not any(c.exists() for c in ckpts)
     records = [read_record(j.record_path) for j in jobs]
     threads = records[0]["provenance"]["torch_threads"]
-    argv = ["--methods", "an", "--seeds", "0", "1", "--epochs", "4", "--batch-size", "256", "--patience", "0",
-            "--data-root", str(data_root)]
+    argv = [
+        "--methods",
+        "an",
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "256",
+        "--patience",
+        "0",
+        "--data-root",
+        str(data_root),
+    ]
     reference = inline_records_at(argv, tmp_path / "inline", threads)
     for record in records:
         assert_same_run(record, reference[record["run_id"]])
@@ -235,8 +322,9 @@ def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline
 def test_a_run_killed_in_a_pack_fails_alone(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
     jobs = _pack_jobs(tmp_path / "results", data_root, epochs=6)
     victim = jobs[1]
-    launcher = SlurmLauncher(LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10,
-                                           poll_s=2, runs_per_gpu=2))
+    launcher = SlurmLauncher(
+        LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2, runs_per_gpu=2)
+    )
     (handle,) = launcher.submit(jobs)
     wait_until(train.checkpoint_path(victim.results_dir, victim.cfg).exists, 120, "the victim's first checkpoint")
     (pid,) = wait_until(lambda: run_processes(victim.cfg.run_id()), 30, "the victim's process")

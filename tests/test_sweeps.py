@@ -33,31 +33,37 @@ def variants(sweep: SweepConfig) -> list[dict]:
 
 
 # -- --hparam values ------------------------------------------------------------------------------
-@pytest.mark.parametrize("item,key,values", [
-    ("alpha=0.3", "alpha", [0.3]),
-    ("alpha=0.05,0.1,0.2", "alpha", [0.05, 0.1, 0.2]),
-    ("alpha=[0.05,0.1,0.2]", "alpha", [0.05, 0.1, 0.2]),
-    ("alpha=[0.05, 0.1]", "alpha", [0.05, 0.1]),
-    ("mode=hard,soft", "mode", ["hard", "soft"]),
-    ("mode=hard", "mode", ["hard"]),
-    ('name="a,b"', "name", ["a,b"]),             # a string holding a comma: a JSON string
-    ("sizes=[[1,2]]", "sizes", [[1, 2]]),        # a list-valued hyper-parameter: a list inside a list
-    ("sizes=[1,2],[3,4]", "sizes", [[1, 2], [3, 4]]),
-    ("flag=true,false", "flag", [True, False]),
-    ("T_w=2,3", "T_w", [2, 3]),
-])
+@pytest.mark.parametrize(
+    "item,key,values",
+    [
+        ("alpha=0.3", "alpha", [0.3]),
+        ("alpha=0.05,0.1,0.2", "alpha", [0.05, 0.1, 0.2]),
+        ("alpha=[0.05,0.1,0.2]", "alpha", [0.05, 0.1, 0.2]),
+        ("alpha=[0.05, 0.1]", "alpha", [0.05, 0.1]),
+        ("mode=hard,soft", "mode", ["hard", "soft"]),
+        ("mode=hard", "mode", ["hard"]),
+        ('name="a,b"', "name", ["a,b"]),  # a string holding a comma: a JSON string
+        ("sizes=[[1,2]]", "sizes", [[1, 2]]),  # a list-valued hyper-parameter: a list inside a list
+        ("sizes=[1,2],[3,4]", "sizes", [[1, 2], [3, 4]]),
+        ("flag=true,false", "flag", [True, False]),
+        ("T_w=2,3", "T_w", [2, 3]),
+    ],
+)
 def test_hparam_values_follow_the_documented_rule(item: str, key: str, values: list) -> None:
     assert parse_hparam(item) == (key, values)
 
 
-@pytest.mark.parametrize("items,message", [
-    (["alpha"], "--hparam expects NAME=VALUE"),
-    (["=0.1"], "--hparam expects NAME=VALUE"),
-    (["alpha="], "an empty value"),
-    (["alpha=0.1,,0.2"], "an empty value"),
-    (["alpha=[]"], "an empty list of values"),
-    (["alpha=0.1", "alpha=0.2"], "--hparam alpha is given twice"),
-])
+@pytest.mark.parametrize(
+    "items,message",
+    [
+        (["alpha"], "--hparam expects NAME=VALUE"),
+        (["=0.1"], "--hparam expects NAME=VALUE"),
+        (["alpha="], "an empty value"),
+        (["alpha=0.1,,0.2"], "an empty value"),
+        (["alpha=[]"], "an empty list of values"),
+        (["alpha=0.1", "alpha=0.2"], "--hparam alpha is given twice"),
+    ],
+)
 def test_bad_hparam_values_are_refused(items: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_grid(items)
@@ -72,7 +78,9 @@ def test_a_list_of_values_is_one_variant_each_the_default_being_the_main_row() -
 
 
 def test_several_hparam_flags_give_their_product() -> None:
-    sweep = cli_sweep("--methods", "em_apl", "--seeds", "0", "--hparam", "alpha=0.05,0.2", "--hparam", "beta=0.1,0.3,0.5")
+    sweep = cli_sweep(
+        "--methods", "em_apl", "--seeds", "0", "--hparam", "alpha=0.05,0.2", "--hparam", "beta=0.1,0.3,0.5"
+    )
     got = [(r.hparams["alpha"], r.hparams["beta"]) for r in sweep.runs()]
     assert got == [(a, b) for a in (0.05, 0.2) for b in (0.1, 0.3, 0.5)]
 
@@ -103,8 +111,9 @@ def test_the_paper_table_file_is_the_default_sweep_run_for_run() -> None:
     assert [r.cfg.model_dump() for r in from_file] == [r.cfg.model_dump() for r in default]
     assert all(r.study is None for r in from_file)
     # flags beside the file reach every run the same way as without it
-    assert [r.run_id() for r in cli_sweep("--sweep", str(SWEEPS / "paper_table.toml"), "--lr", "0.005").runs()] == \
-        [r.run_id() for r in cli_sweep("--lr", "0.005").runs()]
+    assert [r.run_id() for r in cli_sweep("--sweep", str(SWEEPS / "paper_table.toml"), "--lr", "0.005").runs()] == [
+        r.run_id() for r in cli_sweep("--lr", "0.005").runs()
+    ]
 
 
 def test_the_em_alpha_file_is_a_grid_of_em_whose_default_value_is_the_main_row() -> None:
@@ -124,8 +133,7 @@ def test_every_shipped_sweep_file_loads() -> None:
 
 def test_flags_beside_a_sweep_file_override_it(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    path.write_text('methods = ["em"]\nseeds = [0, 1]\n[overrides]\nepochs = 5\nhparams = {alpha = 0.3}\n'
-                    '[grid]\n')
+    path.write_text('methods = ["em"]\nseeds = [0, 1]\n[overrides]\nepochs = 5\nhparams = {alpha = 0.3}\n[grid]\n')
     sweep = cli_sweep("--sweep", str(path))
     assert [(r.seed, r.epochs, r.hparams) for r in sweep.runs()] == [(0, 5, {"alpha": 0.3}), (1, 5, {"alpha": 0.3})]
     sweep = cli_sweep("--sweep", str(path), "--seeds", "8", "--epochs", "2", "--hparam", "alpha=0.05,0.5")
@@ -145,20 +153,24 @@ BAD_FILES = [
     ('methods = ["em"]\n[grid]\nalpah = [0.1]\n', "field 'grid.alpah': method 'em' has no hyper-parameter 'alpah'"),
     ('methods = ["em"]\n[grid]\nalpha = []\n', "field 'grid': hyper-parameter 'alpha' has an empty list of values"),
     ('methods = ["em"]\n[grid]\nalpha = 0.1\n', "field 'grid.alpha' is 0.1: expected a valid list"),
-    ('methods = ["em"]\n[grid]\nalpha = ["high"]\n', "field 'grid.alpha': method 'em' hyper-parameter 'alpha' must be float"),
+    (
+        'methods = ["em"]\n[grid]\nalpha = ["high"]\n',
+        "field 'grid.alpha': method 'em' hyper-parameter 'alpha' must be float",
+    ),
     ("[overrides]\nlearning_rate = 0.1\n", "field 'overrides': 'learning_rate' is not a run setting; expected one of"),
     ("[overrides]\nseed = 3\n", "'seed' is a sweep axis, not an override; set 'seeds' of the sweep instead"),
     ("[overrides]\nepochs = 0\n", "field 'overrides.epochs' is 0: expected greater than 0"),
     ("[tuning]\ntrials = 0\n", "field 'tuning.trials' is 0: expected greater than or equal to 1"),
     ("[tuning]\ntrails = 8\n", "unknown field 'tuning.trails'; expected one of trials, seed"),
-    ('[tuning]\ntrials = 2\n[grid]\nalpha = [0.1]\n', "tuning draws the hyper-parameters"),
+    ("[tuning]\ntrials = 2\n[grid]\nalpha = [0.1]\n", "tuning draws the hyper-parameters"),
     ("seeds = [0, 1\n", "not valid TOML"),
 ]
 
 
 @pytest.mark.parametrize("text,message", BAD_FILES, ids=[m[:40] for _, m in BAD_FILES])
-def test_a_bad_sweep_file_is_one_line_naming_the_file_and_the_field(text: str, message: str, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_sweep_file_is_one_line_naming_the_file_and_the_field(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(SweepFileError) as info:

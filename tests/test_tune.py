@@ -33,15 +33,18 @@ def trials_of(sweep: SweepConfig, method: str, dataset: str = "digits") -> list[
 
 
 # -- drawing one value ------------------------------------------------------------------------
-@pytest.mark.parametrize("r,u,expected", [
-    (Range(low=0, search=(0.0, 1.0)), 0.5, 0.5),
-    (Range(low=0, search=(1e-3, 1.0), log=True), 0.5, 0.0316),  # the geometric mean, 3 significant digits
-    (Range(low=0, search=(1e-3, 1.0), log=True), 0.0, 1e-3),
-    (Range(low=0, search=(0.2, 0.7)), 0.999999, 0.7),
-    (Range(low=1, integer=True, search=(1, 6)), 0.0, 1),
-    (Range(low=1, integer=True, search=(1, 6)), 0.999999, 6),
-    (Range(low=1, integer=True, search=(1, 100), log=True), 0.5, 10),
-])
+@pytest.mark.parametrize(
+    "r,u,expected",
+    [
+        (Range(low=0, search=(0.0, 1.0)), 0.5, 0.5),
+        (Range(low=0, search=(1e-3, 1.0), log=True), 0.5, 0.0316),  # the geometric mean, 3 significant digits
+        (Range(low=0, search=(1e-3, 1.0), log=True), 0.0, 1e-3),
+        (Range(low=0, search=(0.2, 0.7)), 0.999999, 0.7),
+        (Range(low=1, integer=True, search=(1, 6)), 0.0, 1),
+        (Range(low=1, integer=True, search=(1, 6)), 0.999999, 6),
+        (Range(low=1, integer=True, search=(1, 100), log=True), 0.5, 10),
+    ],
+)
 def test_a_value_is_drawn_at_its_quantile_on_the_declared_scale(r: Range, u: float, expected: float) -> None:
     got = tune.draw_value(r, u)
     assert got == expected and type(got) is (int if r.integer else float)
@@ -96,7 +99,9 @@ def test_a_space_with_no_valid_configuration_is_an_error_naming_the_method() -> 
     def never(hp: dict) -> None:
         raise ValueError("T_w must be below T_t")
 
-    with pytest.raises(tune.TuningError, match=r"method 'scheduled_t': no valid configuration for trial 1 .*T_w must be"):
+    with pytest.raises(
+        tune.TuningError, match=r"method 'scheduled_t': no valid configuration for trial 1 .*T_w must be"
+    ):
         tune.draw_trials("scheduled_t", "digits", 3, 0, check=never)
 
 
@@ -135,8 +140,19 @@ def records(results: Path) -> list[dict]:
 
 def test_a_study_runs_resumes_and_grows_through_run_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "res"
-    argv = ["--methods", "tunable_t", "an", "--seeds", "0", "--epochs", "1", "--results-dir", str(results),
-            "--quiet", "--no-leaderboard"]
+    argv = [
+        "--methods",
+        "tunable_t",
+        "an",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--results-dir",
+        str(results),
+        "--quiet",
+        "--no-leaderboard",
+    ]
     assert run_all.main([*argv, "--tune", "3"]) == 0
     err = capsys.readouterr().err
     assert "tuning: 3 trials per method" in err and "trial 0 only (no search space declared) for an" in err
@@ -148,8 +164,9 @@ def test_a_study_runs_resumes_and_grows_through_run_all(tmp_path: Path, capsys: 
     for i in (1, 2):
         rec = by_trial[("tunable_t", i)]
         assert rec["study"] == {"name": "tune", "trials": 3, "trial": i, "space_seed": 0}
-        assert rec["variant"] == {k: v for k, v in rec["config"]["hparams"].items() if k in ("w", "k") and
-                                  v != Tunable.defaults["*"][k]}
+        assert rec["variant"] == {
+            k: v for k, v in rec["config"]["hparams"].items() if k in ("w", "k") and v != Tunable.defaults["*"][k]
+        }
         assert rec["variant"]
     # ordinary records: a rerun skips them all, a larger study runs only its new trial
     assert run_all.main([*argv, "--tune", "3"]) == 0
@@ -201,9 +218,35 @@ def test_the_study_tag_travels_with_the_job_to_another_process(tmp_path: Path) -
     """``--executor local`` (and SLURM) pickle the job: its record, written by another process,
     still carries the study (a real method, which that process's registry knows)."""
     results = tmp_path / "results"
-    assert run_all.main(["--methods", "an", "--tune", "2", "--tune-seed", "5", "--seeds", "0", "--epochs", "1",
-                         "--batch-size", "256", "--results-dir", str(results), "--executor", "local",
-                         "--max-parallel", "1", "--time", "10", "--quiet", "--no-leaderboard"]) == 0
+    assert (
+        run_all.main(
+            [
+                "--methods",
+                "an",
+                "--tune",
+                "2",
+                "--tune-seed",
+                "5",
+                "--seeds",
+                "0",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "256",
+                "--results-dir",
+                str(results),
+                "--executor",
+                "local",
+                "--max-parallel",
+                "1",
+                "--time",
+                "10",
+                "--quiet",
+                "--no-leaderboard",
+            ]
+        )
+        == 0
+    )
     (rec,) = records(results)
     assert rec["launch"]["executor"] == "local" and rec["status"] == "done"
     # 'an' declares no search space: the study ran its trial 0 only, and its records say so

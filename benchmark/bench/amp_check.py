@@ -55,17 +55,25 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     torch.set_num_threads(args.threads)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root),
-                  **({} if args.epochs is None else {"epochs": args.epochs})}
+        shared = {
+            "device": "cpu",
+            "checkpoint": False,
+            "data_root": str(args.data_root),
+            **({} if args.epochs is None else {"epochs": args.epochs}),
+        }
         for amp in ("off", "bf16"):  # one results folder each: a cell holds one configuration
             sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, "amp": amp})
             runs = run_sweep(sweep, Path(tmp) / amp).frame
             cells = stats(runs, "test_map", by=ROW).fillna({"std": 0.0})
             for cell in cells.itertuples():
                 maps = runs[(runs["method"] == cell.method) & (runs["labels"] == cell.labels)].set_index("seed")
-                rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels}).update({
-                    f"{amp}_maps": [float(maps.at[seed, "test_map"]) for seed in sweep.seeds],
-                    f"{amp}_mean": cell.mean, f"{amp}_std": cell.std})
+                rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels}).update(
+                    {
+                        f"{amp}_maps": [float(maps.at[seed, "test_map"]) for seed in sweep.seeds],
+                        f"{amp}_mean": cell.mean,
+                        f"{amp}_std": cell.std,
+                    }
+                )
     for row in rows.values():
         row["diff"] = row["bf16_mean"] - row["off_mean"]
         noise = max(row["off_std"], row["bf16_std"])
@@ -74,12 +82,25 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def report(rows: list[dict[str, Any]], seeds: list[int]) -> str:
-    return "\n".join([
-        f"test mAP on digits (CPU), mean ± std over seeds {' '.join(map(str, seeds))}",
-        table(["method", "labels", "fp32", "bf16 autocast", "bf16 - fp32", "/ seed std"],
-              [[r["method"], r["labels"], f"{r['off_mean']:.2f} ± {r['off_std']:.2f}",
-                f"{r['bf16_mean']:.2f} ± {r['bf16_std']:.2f}", f"{r['diff']:+.2f}", f"{r['diff_in_seed_std']:+.2f}"]
-               for r in rows])])
+    return "\n".join(
+        [
+            f"test mAP on digits (CPU), mean ± std over seeds {' '.join(map(str, seeds))}",
+            table(
+                ["method", "labels", "fp32", "bf16 autocast", "bf16 - fp32", "/ seed std"],
+                [
+                    [
+                        r["method"],
+                        r["labels"],
+                        f"{r['off_mean']:.2f} ± {r['off_std']:.2f}",
+                        f"{r['bf16_mean']:.2f} ± {r['bf16_std']:.2f}",
+                        f"{r['diff']:+.2f}",
+                        f"{r['diff_in_seed_std']:+.2f}",
+                    ]
+                    for r in rows
+                ],
+            ),
+        ]
+    )
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -100,6 +121,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         rows = run(args)
         print(report(rows, args.seeds))
         return rows
+
     return command(prog, argv, parse_args, check_args, work)
 
 

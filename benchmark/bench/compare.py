@@ -60,10 +60,28 @@ NUM_CLASSES = len(VOC_CLASSES)
 
 #: per-device defaults: a small backbone and resolution on the CPU, the protocol's on CUDA
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": {"backbone": "resnet18", "image_size": 64, "batch_size": 32, "images": 256, "ref_images": 256,
-            "eval_images": 256, "warmup_batches": 1, "ours_epochs": 1, "amp": "bf16"},
-    "cuda": {"backbone": "resnet50", "image_size": 448, "batch_size": 64, "images": 2048, "ref_images": 1280,
-             "eval_images": 1024, "warmup_batches": 8, "ours_epochs": 2, "amp": "bf16"},
+    "cpu": {
+        "backbone": "resnet18",
+        "image_size": 64,
+        "batch_size": 32,
+        "images": 256,
+        "ref_images": 256,
+        "eval_images": 256,
+        "warmup_batches": 1,
+        "ours_epochs": 1,
+        "amp": "bf16",
+    },
+    "cuda": {
+        "backbone": "resnet50",
+        "image_size": 448,
+        "batch_size": 64,
+        "images": 2048,
+        "ref_images": 1280,
+        "eval_images": 1024,
+        "warmup_batches": 8,
+        "ours_epochs": 2,
+        "amp": "bf16",
+    },
 }
 
 
@@ -97,14 +115,27 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p = OneLineParser(prog=prog, description=__doc__)
     add_device(p)
     add_json(p)
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="where fixture JPEGs are generated (reused) and the cache is built (fresh each run); "
-                        "default: $TMPDIR/spml-bench")
-    p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader workers for both sides (default: min(8, cores))")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where fixture JPEGs are generated (reused) and the cache is built (fresh each run); "
+        "default: $TMPDIR/spml-bench",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="DataLoader workers for both sides (default: min(8, cores))"
+    )
     add_threads(p)
-    for name, kind in (("backbone", str), ("image-size", int), ("batch-size", int), ("images", int),
-                       ("ref-images", int), ("eval-images", int), ("warmup-batches", int), ("ours-epochs", int)):
+    for name, kind in (
+        ("backbone", str),
+        ("image-size", int),
+        ("batch-size", int),
+        ("images", int),
+        ("ref-images", int),
+        ("eval-images", int),
+        ("warmup-batches", int),
+        ("ours-epochs", int),
+    ):
         p.add_argument(f"--{name}", type=kind, default=None, help="default: per device, see DEFAULTS")
     p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None, help="ours (default: bf16)")
     add_channels_last(p)
@@ -151,9 +182,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pin = device.type == "cuda"
     workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
     say = lambda msg: print(msg, flush=True)  # noqa: E731
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    say(f"device {device} ({device_name}), "
-        f"torch threads {torch.get_num_threads()}, settings {s}")
+    device_name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    )
+    say(f"device {device} ({device_name}), torch threads {torch.get_num_threads()}, settings {s}")
 
     # -- data: fixture JPEGs of VOC size, labels, one observed positive per image -----------------
     n = max(s["images"], s["eval_images"])
@@ -170,8 +202,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
         cache_path = Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
         build = timed(torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1])
-        say(f"cache build: {build.images} images in {build.seconds:.2f}s "
-            f"({build.per_second:.0f} images/s, {workers} workers)")
+        say(
+            f"cache build: {build.images} images in {build.seconds:.2f}s "
+            f"({build.per_second:.0f} images/s, {workers} workers)"
+        )
         eval_files = FileImages(str(workdir / "jpegs"), names[: s["eval_images"]], size)
         eval_path = Path(cache_root) / "eval.npy"
         build_cache(eval_files, eval_path, num_workers=workers)
@@ -179,29 +213,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np, say)
     ref_epoch_s = s["ref_images"] / result["ref_train_images_per_s"]
     ours_epoch_s = s["ref_images"] / result["ours_train_images_per_s"]
-    result.update({
-        "cache_build_seconds": build.seconds,
-        "cache_build_images_per_s": build.per_second,
-        # the worst case: a single one-epoch run that builds the cache itself
-        "train_speedup_single_epoch_including_cache_build": ref_epoch_s / (ours_epoch_s + s["ref_images"] / build.per_second),
-        "cache_amortisation": (
-            "built once per dataset split and read by every epoch, seed and method: in the full table a "
-            "split's cache serves 15 rows x 3 seeds x up to 10 epochs (450 training epochs) plus the "
-            "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
-        ),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "settings": s,
-    })
+    result.update(
+        {
+            "cache_build_seconds": build.seconds,
+            "cache_build_images_per_s": build.per_second,
+            # the worst case: a single one-epoch run that builds the cache itself
+            "train_speedup_single_epoch_including_cache_build": ref_epoch_s
+            / (ours_epoch_s + s["ref_images"] / build.per_second),
+            "cache_amortisation": (
+                "built once per dataset split and read by every epoch, seed and method: in the full table a "
+                "split's cache serves 15 rows x 3 seeds x up to 10 epochs (450 training epochs) plus the "
+                "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
+            ),
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else (platform.processor() or platform.machine()),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "settings": s,
+        }
+    )
     return result
 
 
 def _measure(
-    s: dict[str, Any], device: torch.device, pin: bool, store: MappedImages, eval_store: MappedImages,
-    paths: list[Path], labels: np.ndarray, observed_np: np.ndarray, say: Callable[[str], None],
+    s: dict[str, Any],
+    device: torch.device,
+    pin: bool,
+    store: MappedImages,
+    eval_store: MappedImages,
+    paths: list[Path],
+    labels: np.ndarray,
+    observed_np: np.ndarray,
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
     size, bs, workers = s["image_size"], s["batch_size"], s["workers"]
     n_ref, n_ours, n_eval = s["ref_images"], s["images"], s["eval_images"]
@@ -244,55 +290,98 @@ def _measure(
     ref_in, ours_in = timed(device, ref_input), timed(device, ours_input)
     out["ref_input_images_per_s"], out["ours_input_images_per_s"] = ref_in.per_second, ours_in.per_second
     out["input_speedup"] = ours_in.per_second / ref_in.per_second
-    say(f"(a) input pipeline: ours {ours_in.per_second:.0f} images/s, reference {ref_in.per_second:.0f} images/s "
-        f"→ {out['input_speedup']:.1f}x")
+    say(
+        f"(a) input pipeline: ours {ours_in.per_second:.0f} images/s, reference {ref_in.per_second:.0f} images/s "
+        f"→ {out['input_speedup']:.1f}x"
+    )
 
     # -- (b) one training epoch, data included (after untimed warm-up batches on each side) --------
     set_determinism(device, None)
     warm = s["warmup_batches"]
     if warm:
-        reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, 0, True, pin), device, max_batches=warm)
+        reference_train_epoch(
+            ref_model, ref_opt, reference_loader(ref_train, bs, 0, True, pin), device, max_batches=warm
+        )
     set_determinism(device, None)  # the same policy for ours (cuDNN benchmark on CUDA)
 
     def ours_epoch(order: np.ndarray) -> int:
-        train_epoch(ours_model, method, ours_opt, scaler, normalize, store, observed, order,
-                    torch.from_numpy(rng.rand(n_ours) < 0.5), batch_size=bs, num_workers=workers, pin=pin,
-                    autocast=autocast, forward=forward)
+        train_epoch(
+            ours_model,
+            method,
+            ours_opt,
+            scaler,
+            normalize,
+            store,
+            observed,
+            order,
+            torch.from_numpy(rng.rand(n_ours) < 0.5),
+            batch_size=bs,
+            num_workers=workers,
+            pin=pin,
+            autocast=autocast,
+            forward=forward,
+        )
         return len(order)
 
     if warm:
         ours_epoch(rng.permutation(n_ours)[: warm * bs])
-    ref_tr = timed(device, lambda: reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, workers, True, pin), device)["images"])
+    ref_tr = timed(
+        device,
+        lambda: reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, workers, True, pin), device)[
+            "images"
+        ],
+    )
     ours_runs = [timed(device, lambda: ours_epoch(rng.permutation(n_ours))) for _ in range(s["ours_epochs"])]
     ours_tr = Timing(sum(t.images for t in ours_runs), sum(t.seconds for t in ours_runs))
     out["ref_train_images_per_s"], out["ours_train_images_per_s"] = ref_tr.per_second, ours_tr.per_second
     out["ours_train_images_per_s_per_epoch"] = [t.per_second for t in ours_runs]
     out["train_speedup"] = ours_tr.per_second / ref_tr.per_second
-    say(f"(b) training epoch: ours {ours_tr.per_second:.0f} images/s ({ours_tr.images} images), reference "
-        f"{ref_tr.per_second:.0f} images/s ({ref_tr.images} images) → {out['train_speedup']:.2f}x")
+    say(
+        f"(b) training epoch: ours {ours_tr.per_second:.0f} images/s ({ours_tr.images} images), reference "
+        f"{ref_tr.per_second:.0f} images/s ({ref_tr.images} images) → {out['train_speedup']:.2f}x"
+    )
 
     # -- (c) one evaluation pass with mAP -----------------------------------------------------------
     eval_targets = torch.from_numpy(labels[:n_eval]).to(device)
 
     def ours_eval() -> int:
         # the harness evaluates at max(batch, 64): no gradients, so a larger batch is free
-        scores = forward_all(ours_model, eval_store, normalize, forward, batch_size=max(bs, 64), num_workers=workers,
-                             pin=pin, autocast=autocast)
+        scores = forward_all(
+            ours_model,
+            eval_store,
+            normalize,
+            forward,
+            batch_size=max(bs, 64),
+            num_workers=workers,
+            pin=pin,
+            autocast=autocast,
+        )
         out["ours_eval_map"] = float(average_precision(torch.sigmoid(scores), eval_targets).mean()) * 100
         return n_eval
 
     def ref_eval_pass() -> int:
-        out["ref_eval_map"] = reference_evaluate(ref_model, reference_loader(ref_eval, bs, workers, False, pin), labels[:n_eval], device)
+        out["ref_eval_map"] = reference_evaluate(
+            ref_model, reference_loader(ref_eval, bs, workers, False, pin), labels[:n_eval], device
+        )
         return n_eval
 
     if s["compile"]:  # eval mode is another graph: compile it before the clock starts
-        forward_all(ours_model, Subset(eval_store, np.arange(min(n_eval, bs))), normalize, forward,
-                    batch_size=bs, pin=pin, autocast=autocast)
+        forward_all(
+            ours_model,
+            Subset(eval_store, np.arange(min(n_eval, bs))),
+            normalize,
+            forward,
+            batch_size=bs,
+            pin=pin,
+            autocast=autocast,
+        )
     ref_ev, ours_ev = timed(device, ref_eval_pass), timed(device, ours_eval)
     out["ref_eval_images_per_s"], out["ours_eval_images_per_s"] = ref_ev.per_second, ours_ev.per_second
     out["eval_speedup"] = ours_ev.per_second / ref_ev.per_second
-    say(f"(c) evaluation pass: ours {ours_ev.per_second:.0f} images/s, reference {ref_ev.per_second:.0f} images/s "
-        f"→ {out['eval_speedup']:.2f}x")
+    say(
+        f"(c) evaluation pass: ours {ours_ev.per_second:.0f} images/s, reference {ref_ev.per_second:.0f} images/s "
+        f"→ {out['eval_speedup']:.2f}x"
+    )
     out["ours_train_images_per_s_median_epoch"] = statistics.median(out["ours_train_images_per_s_per_epoch"])
     return out
 
@@ -300,8 +389,17 @@ def _measure(
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     def work(args: argparse.Namespace) -> dict[str, Any]:
         result = run(args)
-        keys = ("device", "device_name", "input_speedup", "train_speedup", "eval_speedup", "ours_train_images_per_s",
-                "ref_train_images_per_s", "cache_build_images_per_s")
+        keys = (
+            "device",
+            "device_name",
+            "input_speedup",
+            "train_speedup",
+            "eval_speedup",
+            "ours_train_images_per_s",
+            "ref_train_images_per_s",
+            "cache_build_images_per_s",
+        )
         print(json.dumps({k: result[k] for k in keys}, indent=1))
         return result
+
     return command(prog, argv, parse_args, check_args, work)

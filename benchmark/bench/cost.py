@@ -39,8 +39,11 @@ from leaderboard.table import PAPER_ORDER
 def table_configs(amp: str = "bf16", channels_last: bool = True, paper_rows: bool = False) -> list[RunConfig]:
     """The default sweep on the four datasets (only the paper's rows with ``paper_rows``) at the
     protocol's settings with ``amp`` and ``channels_last`` (the GPU figures' settings)."""
-    return SweepConfig(datasets=list(DATASETS), methods=PAPER_ORDER if paper_rows else None,
-                       overrides={"amp": amp, "channels_last": channels_last}).runs()
+    return SweepConfig(
+        datasets=list(DATASETS),
+        methods=PAPER_ORDER if paper_rows else None,
+        overrides={"amp": amp, "channels_last": channels_last},
+    ).runs()
 
 
 def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus: Sequence[int]) -> str:
@@ -48,7 +51,9 @@ def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus
     rows, by_dataset = [], []
     layouts = {1: [[c] for c in cfgs]}
     if runs_per_gpu > 1:
-        layouts[runs_per_gpu] = [[j.cfg for j in pack] for pack in pack_jobs([Job(c, Path(".")) for c in cfgs], runs_per_gpu)]
+        layouts[runs_per_gpu] = [
+            [j.cfg for j in pack] for pack in pack_jobs([Job(c, Path(".")) for c in cfgs], runs_per_gpu)
+        ]
     notes: list[str] = []
     for k, layout in layouts.items():
         cells = []
@@ -59,9 +64,18 @@ def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus
         rows.append([name, str(len(layout)), f"{e.gpu_hours:.1f}", *cells])
         by_dataset.append([name, *(f"{e.gpu_hours_by_dataset[d]:.1f}" for d in DATASETS)])
         notes += [f"- {line}" for line in [*e.figures, *e.packing, *e.caveats] if f"- {line}" not in notes]
-    return "\n".join([table(["", "jobs", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows), "",
-                      "GPU-hours by dataset:", "", table(["", *DATASETS], by_dataset), "",
-                      f"{len(cfgs)} runs ({e.device_name}), each all its epochs (an upper bound); figures:", *notes])
+    return "\n".join(
+        [
+            table(["", "jobs", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows),
+            "",
+            "GPU-hours by dataset:",
+            "",
+            table(["", *DATASETS], by_dataset),
+            "",
+            f"{len(cfgs)} runs ({e.device_name}), each all its epochs (an upper bound); figures:",
+            *notes,
+        ]
+    )
 
 
 # -- ours against the reference-style loop, from one bench file ----------------------------------
@@ -73,27 +87,45 @@ def estimate(bench: dict[str, Any], gpus: list[int]) -> dict[str, Any]:
     for side in ("ours", "ref"):
         train_ips, eval_ips = bench[f"{side}_train_images_per_s"], bench[f"{side}_eval_images_per_s"]
         runs = [w.trained / train_ips + w.evaluated / eval_ips for w in works]
-        sides[side] = {"gpu_hours": sum(runs) / 3600, "longest_run_hours": max(runs) / 3600,
-                       "wall_hours": {str(n): wall_seconds(runs, n) / 3600 for n in gpus}}
+        sides[side] = {
+            "gpu_hours": sum(runs) / 3600,
+            "longest_run_hours": max(runs) / 3600,
+            "wall_hours": {str(n): wall_seconds(runs, n) / 3600 for n in gpus},
+        }
     decode = sum(p + t for p, t in DATASETS.values())
     return {
-        "device_name": bench.get("device_name"), "batch_size": bench.get("settings", {}).get("batch_size"),
-        "runs": len(works), **sides, "cache_build_hours": decode / bench["cache_build_images_per_s"] / 3600,
+        "device_name": bench.get("device_name"),
+        "batch_size": bench.get("settings", {}).get("batch_size"),
+        "runs": len(works),
+        **sides,
+        "cache_build_hours": decode / bench["cache_build_images_per_s"] / 3600,
     }
 
 
 def markdown(e: dict[str, Any], bench: dict[str, Any]) -> str:
     gpus = list(e["ours"]["wall_hours"])
-    rows = [[name, f"{bench[f'{side}_train_images_per_s']:.0f}", f"{bench[f'{side}_eval_images_per_s']:.0f}",
-             f"{e[side]['gpu_hours']:.1f}", *(f"{e[side]['wall_hours'][n]:.1f} h" for n in gpus)]
-            for side, name in (("ours", "ours"), ("ref", "reference-style"))]
+    rows = [
+        [
+            name,
+            f"{bench[f'{side}_train_images_per_s']:.0f}",
+            f"{bench[f'{side}_eval_images_per_s']:.0f}",
+            f"{e[side]['gpu_hours']:.1f}",
+            *(f"{e[side]['wall_hours'][n]:.1f} h" for n in gpus),
+        ]
+        for side, name in (("ours", "ours"), ("ref", "reference-style"))
+    ]
     epochs = max(int(c.resolve().epochs or 0) for c in table_configs(paper_rows=True))
-    return "\n".join([
-        table(["", "train images/s", "eval images/s", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows), "",
-        (f"{e['runs']} runs at most {epochs} epochs each, measured on {e['device_name']} at batch "
-         f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
-         f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run).")])
-
+    return "\n".join(
+        [
+            table(["", "train images/s", "eval images/s", "GPU-hours", *(f"wall on {n} GPU(s)" for n in gpus)], rows),
+            "",
+            (
+                f"{e['runs']} runs at most {epochs} epochs each, measured on {e['device_name']} at batch "
+                f"{e['batch_size']}; ours also builds each dataset's decoded-image cache once "
+                f"(≈{e['cache_build_hours']:.2f} h of CPU time at the measured build rate, shared by every run)."
+            ),
+        ]
+    )
 
 
 PROG = "python -m benchmark.bench.cost"
@@ -134,8 +166,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         text = markdown(estimate(bench, args.gpus), bench)
     except (ValueError, KeyError, TypeError) as exc:
-        return user_error(PROG, f"{args.bench}: not a JSON written by python -m benchmark.bench --json "
-                                f"({type(exc).__name__}: {exc})")
+        return user_error(
+            PROG, f"{args.bench}: not a JSON written by python -m benchmark.bench --json ({type(exc).__name__}: {exc})"
+        )
     print(text)
     return 0
 

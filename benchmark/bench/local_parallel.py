@@ -34,8 +34,12 @@ REPO = Path(__file__).resolve().parents[2]
 def sweep_seconds(flags: list[str], common: list[str], results: Path) -> float:
     shutil.rmtree(results, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / "run_all.py"), *common, "--results-dir", str(results), *flags],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_all.py"), *common, "--results-dir", str(results), *flags],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"run_all.py {' '.join(flags)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -68,11 +72,23 @@ def _main(argv: list[str] | None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="spml-local-parallel-"))
     data = work / "data"
-    common = ["--methods", *args.methods, "--seeds", *args.seeds, "--data-root", str(data), "--quiet",
-              "--no-leaderboard", *args.extra]
+    common = [
+        "--methods",
+        *args.methods,
+        "--seeds",
+        *args.seeds,
+        "--data-root",
+        str(data),
+        "--quiet",
+        "--no-leaderboard",
+        *args.extra,
+    ]
     # the data once, outside the clock (an inline one-epoch run of one method builds it)
-    sweep_seconds(["--methods", args.methods[0], "--seeds", args.seeds[0], "--epochs", "1"], ["--data-root", str(data),
-                  "--quiet", "--no-leaderboard"], work / "warm")
+    sweep_seconds(
+        ["--methods", args.methods[0], "--seeds", args.seeds[0], "--epochs", "1"],
+        ["--data-root", str(data), "--quiet", "--no-leaderboard"],
+        work / "warm",
+    )
     variants = {
         "inline": [],
         "local": ["--executor", "local", "--max-parallel", str(args.parallel)],
@@ -90,10 +106,15 @@ def _main(argv: list[str] | None) -> int:
     runs = sum(1 for _ in iter_records(work / "inline"))
     median = {name: statistics.median(t) for name, t in times.items()}
     out = {
-        "runs": runs, "cpus": len(os.sched_getaffinity(0)), "parallel": args.parallel, "rounds": args.rounds,
-        "seconds": times, "median_seconds": median,
+        "runs": runs,
+        "cpus": len(os.sched_getaffinity(0)),
+        "parallel": args.parallel,
+        "rounds": args.rounds,
+        "seconds": times,
+        "median_seconds": median,
         "speedup_vs_inline": {name: median["inline"] / s for name, s in median.items()},
-        "load_average_before_each": loads, "flags": common,
+        "load_average_before_each": loads,
+        "flags": common,
     }
     print(f"{runs} runs on {out['cpus']} CPUs, median of {args.rounds} round(s):")
     for name, s in median.items():

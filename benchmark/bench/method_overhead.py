@@ -36,8 +36,13 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
     torch.manual_seed(seed)
     ds = data.dataset
     normalize = Normalizer(ds.mean, ds.std, torch.device("cpu"), channels_last=False)
-    model = build_model(cfg.backbone, ds.num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
-                        weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root())
+    model = build_model(
+        cfg.backbone,
+        ds.num_classes,
+        pretrained=bool(cfg.pretrained),
+        in_chans=len(ds.mean),
+        weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+    )
     method = methods.build(key, num_classes=ds.num_classes, dataset=cfg.dataset)
     observed = data.observed
     method.setup(methods.TrainInfo(len(data.train), ds.num_classes, observed, num_epochs=cfg.epochs))
@@ -49,9 +54,14 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
         return forward_all(model, data.train, normalize, fn, batch_size=64, autocast=nullcontext)
 
     ctx = methods.TrainContext(
-        num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=torch.device("cpu"),
-        predict_train=lambda: torch.sigmoid(over_train(forward)), train_features=lambda: over_train(model.features),
-        head=model.head, generator=torch.Generator().manual_seed(seed),
+        num_epochs=cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        device=torch.device("cpu"),
+        predict_train=lambda: torch.sigmoid(over_train(forward)),
+        train_features=lambda: over_train(model.features),
+        head=model.head,
+        generator=torch.Generator().manual_seed(seed),
     )
     t0 = time.process_time()
     method.before_training(ctx)
@@ -59,8 +69,20 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
     method.on_epoch_start(2, ctx)
     model.train()
     order = torch.randperm(len(data.train), generator=ctx.generator).numpy()
-    train_epoch(model, method, optimizer, torch.amp.GradScaler(enabled=False), normalize, data.train, observed, order,
-                None, batch_size=cfg.batch_size, autocast=nullcontext, forward=forward)
+    train_epoch(
+        model,
+        method,
+        optimizer,
+        torch.amp.GradScaler(enabled=False),
+        normalize,
+        data.train,
+        observed,
+        order,
+        None,
+        batch_size=cfg.batch_size,
+        autocast=nullcontext,
+        forward=forward,
+    )
     t2 = time.process_time()
     method.on_epoch_end(int(method.hparams.get("T_w", 1)), ctx)  # an epoch at which APL fires
     t3 = time.process_time()
@@ -99,13 +121,17 @@ def _main(argv: list[str] | None, prog: str) -> int:
             times[key].append(measure(key, cfg, data))
     med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
     base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
-    print(f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
-          f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU")
+    print(
+        f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
+        f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU"
+    )
     width = max(10, *map(len, med))
     print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
     for key, m in med.items():
-        print(f"{key:{width}s} {m['epoch'] / base:9.2f} "
-              f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}")
+        print(
+            f"{key:{width}s} {m['epoch'] / base:9.2f} "
+            f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}"
+        )
     return 0
 
 

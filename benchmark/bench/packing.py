@@ -67,14 +67,19 @@ def write_voc(raw: Path, pool: int, test: int, unique: int = 256) -> None:
     for phase, rows in (("train", range(pool)), ("val", range(pool, pool + test))):
         (main / f"{phase}.txt").write_text("".join(f"{ids[i]}\n" for i in rows))
         for c, cls in enumerate(CLASSES):
-            (main / f"{cls}_{phase}.txt").write_text("".join(f"{ids[i]} {1 if labels[i, c] else -1:2d}\n" for i in rows))
+            (main / f"{cls}_{phase}.txt").write_text(
+                "".join(f"{ids[i]} {1 if labels[i, c] else -1:2d}\n" for i in rows)
+            )
 
 
 def prepare(raw: Path, data_root: Path, log: Path) -> None:
     if (data_root / "voc").exists():
         return
-    _run([sys.executable, "-m", "benchmark.data", "prepare", "voc", "--root", str(raw), "--out", str(data_root / "voc")],
-         log, timeout=600)
+    _run(
+        [sys.executable, "-m", "benchmark.data", "prepare", "voc", "--root", str(raw), "--out", str(data_root / "voc")],
+        log,
+        timeout=600,
+    )
 
 
 # -- steps ----------------------------------------------------------------------------------------
@@ -102,21 +107,72 @@ def _records(results: Path) -> list[dict[str, Any]]:
 
 
 def has_flag(flag: str) -> bool:
-    out = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--help"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    out = subprocess.run(
+        [sys.executable, str(REPO / "run_all.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
     return flag in out
 
 
-def sweep(args: argparse.Namespace, data_root: Path, results: Path, log: Path, seeds: list[int], runs_per_gpu: int,
-          max_parallel: int, *, mps: bool = False, compile_: bool = False, deterministic: bool = False,
-          timeout: float, epochs: int | None = None) -> float:
+def sweep(
+    args: argparse.Namespace,
+    data_root: Path,
+    results: Path,
+    log: Path,
+    seeds: list[int],
+    runs_per_gpu: int,
+    max_parallel: int,
+    *,
+    mps: bool = False,
+    compile_: bool = False,
+    deterministic: bool = False,
+    timeout: float,
+    epochs: int | None = None,
+) -> float:
     shutil.rmtree(results, ignore_errors=True)
-    cmd = [sys.executable, str(REPO / "run_all.py"), "--datasets", "voc", "--methods", "an",
-           "--seeds", *map(str, seeds), "--epochs", str(epochs or args.epochs), "--patience", "0", "--batch-size", str(args.batch_size),
-           "--backbone", args.backbone, "--no-pretrained", "--image-size", str(args.image_size), "--amp", args.amp,
-           "--device", args.device, "--executor", "local", "--max-parallel", str(max_parallel), "--runs-per-gpu",
-           str(runs_per_gpu), "--gpus", "1" if args.device.startswith("cuda") else "0", "--time", "30",
-           "--results-dir", str(results), "--data-root", str(data_root), "--no-leaderboard", "--quiet"]
+    cmd = [
+        sys.executable,
+        str(REPO / "run_all.py"),
+        "--datasets",
+        "voc",
+        "--methods",
+        "an",
+        "--seeds",
+        *map(str, seeds),
+        "--epochs",
+        str(epochs or args.epochs),
+        "--patience",
+        "0",
+        "--batch-size",
+        str(args.batch_size),
+        "--backbone",
+        args.backbone,
+        "--no-pretrained",
+        "--image-size",
+        str(args.image_size),
+        "--amp",
+        args.amp,
+        "--device",
+        args.device,
+        "--executor",
+        "local",
+        "--max-parallel",
+        str(max_parallel),
+        "--runs-per-gpu",
+        str(runs_per_gpu),
+        "--gpus",
+        "1" if args.device.startswith("cuda") else "0",
+        "--time",
+        "30",
+        "--results-dir",
+        str(results),
+        "--data-root",
+        str(data_root),
+        "--no-leaderboard",
+        "--quiet",
+    ]
     cmd += ["--channels-last"] if args.channels_last else []
     cmd += ["--mps"] if mps else []
     cmd += ["--compile"] if compile_ else []
@@ -133,14 +189,21 @@ def throughput(records: list[dict[str, Any]], wall: float) -> dict[str, Any]:
         later = [h["images_per_second"] for h in r["history"][1:]] or [h["images_per_second"] for h in r["history"]]
         per_run.append(statistics.mean(later))
     trained = sum(r["num_train"] * len(r["history"]) for r in records)
-    evals = [(r["num_val"] + r["num_test"]) / max(1e-9, h["seconds"] - h["train_seconds"])
-             for r in records for h in r["history"][1:]]
-    return {"aggregate_train_images_per_s": sum(per_run), "per_run_train_images_per_s": per_run,
-            "end_to_end_train_images_per_s": trained / wall, "wall_seconds": wall,
-            "eval_images_per_s": statistics.mean(evals) if evals else None,
-            "mps": [bool((r.get("launch") or {}).get("pack", {}).get("mps")) for r in records],
-            "torch_threads": [r["provenance"]["torch_threads"] for r in records],
-            "device_name": records[0]["provenance"].get("device_name")}
+    evals = [
+        (r["num_val"] + r["num_test"]) / max(1e-9, h["seconds"] - h["train_seconds"])
+        for r in records
+        for h in r["history"][1:]
+    ]
+    return {
+        "aggregate_train_images_per_s": sum(per_run),
+        "per_run_train_images_per_s": per_run,
+        "end_to_end_train_images_per_s": trained / wall,
+        "wall_seconds": wall,
+        "eval_images_per_s": statistics.mean(evals) if evals else None,
+        "mps": [bool((r.get("launch") or {}).get("pack", {}).get("mps")) for r in records],
+        "torch_threads": [r["provenance"]["torch_threads"] for r in records],
+        "device_name": records[0]["provenance"].get("device_name"),
+    }
 
 
 def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float) -> dict[str, Any]:
@@ -152,20 +215,45 @@ def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float)
     left = lambda: max(30.0, budget_end - time.time())  # noqa: E731
     steps = out / "steps"
     # both with the CPUs over 2 as torch threads: one job of 2 runs, or 1 run with room for 2 jobs
-    sweep(args, small / "data", steps / "identity_alone", out / "identity_alone.log", [0], 1, 2,
-          deterministic=deterministic, timeout=left(), epochs=2)
-    sweep(args, small / "data", steps / "identity_packed", out / "identity_packed.log", [0, 1], 2, 1,
-          deterministic=deterministic, timeout=left(), epochs=2)
+    sweep(
+        args,
+        small / "data",
+        steps / "identity_alone",
+        out / "identity_alone.log",
+        [0],
+        1,
+        2,
+        deterministic=deterministic,
+        timeout=left(),
+        epochs=2,
+    )
+    sweep(
+        args,
+        small / "data",
+        steps / "identity_packed",
+        out / "identity_packed.log",
+        [0, 1],
+        2,
+        1,
+        deterministic=deterministic,
+        timeout=left(),
+        epochs=2,
+    )
     alone = _records(steps / "identity_alone")[0]
     packed = next(r for r in _records(steps / "identity_packed") if r["seed"] == 0)
     a, b = comparable(alone), comparable(packed)
     differ = [k for k in a if a[k] != b[k]]
-    return {"identical": not differ and a["status"] == "done", "fields_that_differ": differ,
-            "deterministic_flag": deterministic, "test_map": [alone.get("test_map"), packed.get("test_map")],
-            "torch_threads": [alone["provenance"]["torch_threads"], packed["provenance"]["torch_threads"]],
-            "note": "" if deterministic or not args.device.startswith("cuda") else
-            "this checkout has no --deterministic: CUDA runs use cuDNN's benchmark mode, "
-            "so they may differ in any case"}
+    return {
+        "identical": not differ and a["status"] == "done",
+        "fields_that_differ": differ,
+        "deterministic_flag": deterministic,
+        "test_map": [alone.get("test_map"), packed.get("test_map")],
+        "torch_threads": [alone["provenance"]["torch_threads"], packed["provenance"]["torch_threads"]],
+        "note": ""
+        if deterministic or not args.device.startswith("cuda")
+        else "this checkout has no --deterministic: CUDA runs use cuDNN's benchmark mode, "
+        "so they may differ in any case",
+    }
 
 
 PROG = "python -m benchmark.bench.packing"
@@ -179,7 +267,9 @@ def _main(argv: list[str] | None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/spml-pack-bench"), help="JPEGs and data roots")
-    p.add_argument("--dry", action="store_true", help="CPU, ResNet-18 at 32 px, 96 images, K = 1 and 2: checks the steps")
+    p.add_argument(
+        "--dry", action="store_true", help="CPU, ResNet-18 at 32 px, 96 images, K = 1 and 2: checks the steps"
+    )
     add_device(p)
     p.add_argument("--pool", type=int, default=3000, help="training pool (80%% trained on per epoch)")
     p.add_argument("--test", type=int, default=1000)
@@ -189,8 +279,12 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--image-size", type=int, default=448)
     p.add_argument("--amp", default="bf16")
     add_channels_last(p)
-    p.add_argument("--steps", nargs="+", default=["1", "4", "4+mps", "2", "identity"],
-                   help="K, K+mps, K+compile, identity; in this order (default: 1 4 4+mps 2 identity)")
+    p.add_argument(
+        "--steps",
+        nargs="+",
+        default=["1", "4", "4+mps", "2", "identity"],
+        help="K, K+mps, K+compile, identity; in this order (default: 1 4 4+mps 2 identity)",
+    )
     p.add_argument("--identity-pool", type=int, default=160)
     p.add_argument("--identity-test", type=int, default=64)
     p.add_argument("--budget-s", type=float, default=330.0, help="start no step after this many seconds")
@@ -227,44 +321,73 @@ def _main(argv: list[str] | None) -> int:
             if step == "identity":
                 result["identity"] = identity(args, work, out, budget_end + 60)
                 same = result["identity"]
-                say(f"identity (seed 0 alone vs packed with seed 1): identical={same['identical']}"
-                    f"{'' if same['identical'] else ' differ: ' + str(same['fields_that_differ'])}")
+                say(
+                    f"identity (seed 0 alone vs packed with seed 1): identical={same['identical']}"
+                    f"{'' if same['identical'] else ' differ: ' + str(same['fields_that_differ'])}"
+                )
                 continue
             m = re.fullmatch(r"(\d+)(\+mps|\+compile)?", step)
             if not m:
                 raise StepFailed(f"unknown step {step!r}")
             k, extra = int(m.group(1)), m.group(2) or ""
             results = out / "steps" / f"k{k}{extra.replace('+', '_')}"
-            wall = sweep(args, data_root, results, out / f"step_{step.replace('+', '_')}.log", list(range(k)), k, 1,
-                         mps=extra == "+mps", compile_=extra == "+compile", timeout=remaining + 60)
+            wall = sweep(
+                args,
+                data_root,
+                results,
+                out / f"step_{step.replace('+', '_')}.log",
+                list(range(k)),
+                k,
+                1,
+                mps=extra == "+mps",
+                compile_=extra == "+compile",
+                timeout=remaining + 60,
+            )
             t = throughput(_records(results), wall)
             if extra == "+mps" and not all(t["mps"]):
                 t["note"] = "the MPS daemon did not start (see the step's log): these runs were time-sliced"
             result["steps"][step] = t
-            say(f"K={step}: {t['aggregate_train_images_per_s']:.0f} train images/s in all "
+            say(
+                f"K={step}: {t['aggregate_train_images_per_s']:.0f} train images/s in all "
                 f"({', '.join(f'{x:.0f}' for x in t['per_run_train_images_per_s'])} per run); end to end "
-                f"{t['end_to_end_train_images_per_s']:.0f}; {wall:.0f}s{'; ' + t['note'] if 'note' in t else ''}")
+                f"{t['end_to_end_train_images_per_s']:.0f}; {wall:.0f}s{'; ' + t['note'] if 'note' in t else ''}"
+            )
         except StepFailed as exc:
             result["failed"][step] = str(exc)
             say(f"step {step} FAILED: {exc}")
 
     steps = result["steps"]
-    packed = {k: v["aggregate_train_images_per_s"] for k, v in steps.items() if "compile" not in k
-              and not (k.endswith("+mps") and not all(v["mps"]))}
+    packed = {
+        k: v["aggregate_train_images_per_s"]
+        for k, v in steps.items()
+        if "compile" not in k and not (k.endswith("+mps") and not all(v["mps"]))
+    }
     device_name = next((v["device_name"] for v in steps.values()), args.device)
     if "1" in steps:
         result["speedup_vs_one_run"] = {k: v / steps["1"]["aggregate_train_images_per_s"] for k, v in packed.items()}
     figure = {
-        "kind": "packing", "device": "cuda" if args.device.startswith("cuda") else "cpu", "device_name": device_name,
-        "settings": {"backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
-                     "amp": args.amp, "channels_last": args.channels_last, "compile": False},
+        "kind": "packing",
+        "device": "cuda" if args.device.startswith("cuda") else "cpu",
+        "device_name": device_name,
+        "settings": {
+            "backbone": args.backbone,
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "amp": args.amp,
+            "channels_last": args.channels_last,
+            "compile": False,
+        },
         "train_images_per_s": packed,
         "eval_images_per_s": steps["1"]["eval_images_per_s"] if "1" in steps else None,
         "measured_here": True,
         "source": f"python -m benchmark.bench.packing ({datetime.now(timezone.utc):%Y-%m-%d}): run_all.py "
-                  f"--runs-per-gpu K end to end, {args.pool} + {args.test} VOC-shaped JPEGs, {args.epochs} epochs",
-        "pool": args.pool, "test": args.test, "epochs": args.epochs, "seconds": time.time() - t_start,
-        "load_average": os.getloadavg(), **result,
+        f"--runs-per-gpu K end to end, {args.pool} + {args.test} VOC-shaped JPEGs, {args.epochs} epochs",
+        "pool": args.pool,
+        "test": args.test,
+        "epochs": args.epochs,
+        "seconds": time.time() - t_start,
+        "load_average": os.getloadavg(),
+        **result,
     }
     slug = re.sub(r"[^a-z0-9]+", "_", str(device_name).lower()).strip("_") or "device"
     path = out / f"{slug}_pack_b{args.batch_size}.json"

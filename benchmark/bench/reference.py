@@ -58,10 +58,17 @@ class ReferenceImages(torch.utils.data.Dataset):
         return {"image": image, "label_vec_obs": torch.from_numpy(self.labels[i].astype(np.float32)), "idx": i}
 
 
-def reference_loader(dataset: ReferenceImages, batch_size: int, num_workers: int, shuffle: bool, pin: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+def reference_loader(
+    dataset: ReferenceImages, batch_size: int, num_workers: int, shuffle: bool, pin: bool, seed: int = 0
+) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, drop_last=False,
-        pin_memory=pin, generator=torch.Generator().manual_seed(seed),
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=False,
+        pin_memory=pin,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -77,7 +84,13 @@ def loss_an(preds: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     return loss_mtx.mean()
 
 
-def reference_train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader, device: torch.device, max_batches: int | None = None) -> dict[str, Any]:
+def reference_train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    max_batches: int | None = None,
+) -> dict[str, Any]:
     """One training epoch, reference style; returns the per-batch lists it keeps."""
     model.train()
     preds_list: list[np.ndarray] = []
@@ -111,7 +124,9 @@ def reference_average_precision(targets: np.ndarray, preds: np.ndarray) -> np.nd
 
 
 @torch.no_grad()
-def reference_evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, targets: np.ndarray, device: torch.device) -> float:
+def reference_evaluate(
+    model: nn.Module, loader: torch.utils.data.DataLoader, targets: np.ndarray, device: torch.device
+) -> float:
     """One evaluation pass, reference style: per-batch ``.cpu()``, list appends, per-class sklearn AP."""
     model.eval()
     preds_list: list[np.ndarray] = []
@@ -124,6 +139,10 @@ def reference_evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, ta
 
 
 __all__ = [
-    "ReferenceImages", "loss_an", "reference_average_precision", "reference_evaluate", "reference_loader",
+    "ReferenceImages",
+    "loss_an",
+    "reference_average_precision",
+    "reference_evaluate",
+    "reference_loader",
     "reference_train_epoch",
 ]

@@ -67,10 +67,19 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p = OneLineParser(prog=prog, description=__doc__)
     add_methods(p)
     add_seeds(p)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="a RunConfig field for every run, e.g. lr=3e-3, epochs=15, patience=2 (JSON values)")
-    p.add_argument("--curves", action="store_true",
-                   help="train all epochs and report each stopping rule from the per-epoch histories")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a RunConfig field for every run, e.g. lr=3e-3, epochs=15, patience=2 (JSON values)",
+    )
+    p.add_argument(
+        "--curves",
+        action="store_true",
+        help="train all epochs and report each stopping rule from the per-epoch histories",
+    )
     add_data_root(p)
     add_json(p)
     add_threads(p)
@@ -135,14 +144,17 @@ def criteria(cells: pd.DataFrame) -> list[str]:
     if checked:
         worst = max(checked, key=lambda r: checked[r].std)
         std = checked[worst].std
-        lines.append(f"largest 1p std (EntMin aside): {std:.2f} ({'/'.join(worst)}) — {verdict(std <= MAX_STD)} "
-                     f"(≤ {MAX_STD})")
+        lines.append(
+            f"largest 1p std (EntMin aside): {std:.2f} ({'/'.join(worst)}) — {verdict(std <= MAX_STD)} (≤ {MAX_STD})"
+        )
     if ("em", "1p") in rows and ("an", "1p") in rows:
         em, an = rows[("em", "1p")], rows[("an", "1p")]
         pooled = math.sqrt((em.std**2 + an.std**2) / 2)
         ratio = (em.mean - an.mean) / pooled if pooled > 0 else math.inf
-        lines.append(f"EM − AN: {em.mean - an.mean:+.2f} mAP = {ratio:.1f} pooled std ({pooled:.2f}) — "
-                     f"{verdict(ratio >= MIN_EM_AN_POOLED)} (≥ {MIN_EM_AN_POOLED:g})")
+        lines.append(
+            f"EM − AN: {em.mean - an.mean:+.2f} mAP = {ratio:.1f} pooled std ({pooled:.2f}) — "
+            f"{verdict(ratio >= MIN_EM_AN_POOLED)} (≥ {MIN_EM_AN_POOLED:g})"
+        )
     top = max(one_p, key=lambda r: one_p[r].mean, default=None)
     for oracle in ORACLES if top is not None else ():
         if top is not None and oracle in rows:  # (again: the loop does not narrow top)
@@ -153,9 +165,18 @@ def criteria(cells: pd.DataFrame) -> list[str]:
 
 def report(runs: pd.DataFrame, title: str) -> str:
     cells = row_stats(runs)
-    body = [[r.method, r.labels, f"{r.mean:.2f} ± {r.std:.2f} ({r.n})"
-             + (" ⚠" if (r.method, r.labels) not in EXEMPT and r.labels == "1p" and r.std > MAX_STD else ""),
-             f"{r.lo:.2f}..{r.hi:.2f}", r.epochs, f"{r.val:.2f}"] for r in cells.itertuples()]
+    body = [
+        [
+            r.method,
+            r.labels,
+            f"{r.mean:.2f} ± {r.std:.2f} ({r.n})"
+            + (" ⚠" if (r.method, r.labels) not in EXEMPT and r.labels == "1p" and r.std > MAX_STD else ""),
+            f"{r.lo:.2f}..{r.hi:.2f}",
+            r.epochs,
+            f"{r.val:.2f}",
+        ]
+        for r in cells.itertuples()
+    ]
     headers = ["method", "labels", "test mAP mean ± std (n)", "min..max", "best/ran epochs", "val mAP"]
     return "\n".join([title, table(headers, body), *criteria(cells)])
 
@@ -173,17 +194,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
         # the data and the pretrained weights are built once, outside the timed runs
-        run_sweep(SweepConfig(methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}),
-                  Path(tmp) / "warm-up")
+        run_sweep(
+            SweepConfig(methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}),
+            Path(tmp) / "warm-up",
+        )
         started = time.time()
         sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides})
         records = run_sweep(sweep, Path(tmp) / "results")
         seconds = time.time() - started
     resolved = sweep.runs()[0].resolve()
-    return {"seeds": sweep.seeds, "overrides": overrides, "curves": bool(args.curves),
-            "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
-            "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
-            "sweep_seconds": seconds}
+    return {
+        "seeds": sweep.seeds,
+        "overrides": overrides,
+        "curves": bool(args.curves),
+        "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
+        "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
+        "sweep_seconds": seconds,
+    }
 
 
 def summarise(result: dict[str, Any]) -> str:
@@ -194,12 +221,17 @@ def summarise(result: dict[str, Any]) -> str:
     out = []
     for patience in SIMULATED_PATIENCE if result["curves"] else (None,):
         replayed = pd.DataFrame([{**r, **({} if patience is None else stop(r["history"], patience))} for r in runs])
-        rule = (f"patience {cfg['patience']} (as run)" if patience is None
-                else ("no early stopping (best validation epoch of all)" if patience == 0 else f"patience {patience}"))
+        rule = (
+            f"patience {cfg['patience']} (as run)"
+            if patience is None
+            else ("no early stopping (best validation epoch of all)" if patience == 0 else f"patience {patience}")
+        )
         out.append(report(replayed, f"### {head}; stopping: {rule}"))
     secs = [r["wall_seconds"] for r in runs]
-    out.append(f"{len(runs)} runs in {result['sweep_seconds']:.1f}s: {statistics.fmean(secs):.2f} s/run "
-               f"(median {statistics.median(secs):.2f})")
+    out.append(
+        f"{len(runs)} runs in {result['sweep_seconds']:.1f}s: {statistics.fmean(secs):.2f} s/run "
+        f"(median {statistics.median(secs):.2f})"
+    )
     return "\n\n".join(out)
 
 
@@ -215,6 +247,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> int:
         result = run(args)
         print(summarise(result))
         return result
+
     return command(prog, argv, parse_args, check_args, work)
 
 

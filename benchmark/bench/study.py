@@ -29,11 +29,17 @@ def run_sweep(sweep: SweepConfig, results: Path) -> Records:
     return read_records(results, strict=True)
 
 
-def command(prog: str, argv: list[str] | None, parse: Callable[[list[str] | None, str], argparse.Namespace],
-            check: Callable[[argparse.Namespace], None], work: Callable[[argparse.Namespace], Any]) -> int:
+def command(
+    prog: str,
+    argv: list[str] | None,
+    parse: Callable[[list[str] | None, str], argparse.Namespace],
+    check: Callable[[argparse.Namespace], None],
+    work: Callable[[argparse.Namespace], Any],
+) -> int:
     """A bench script's ``main``: the flags parsed and checked first (a user's mistake, ``KeyError``
     or ``ValueError`` from ``check``, is one line and exit 2 before minutes of measuring), then
     ``work`` prints its report and returns what ``--json`` writes; Ctrl-C is one line and exit 130."""
+
     def body(argv: list[str] | None) -> int:
         args = parse(argv, prog)
         try:
@@ -45,4 +51,5 @@ def command(prog: str, argv: list[str] | None, parse: Callable[[list[str] | None
             args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
             print(f"wrote {args.json}")
         return 0
+
     return guarded(prog, body, argv)

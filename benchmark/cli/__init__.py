@@ -37,15 +37,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     lines = [f"  {name:{width}s}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
-    return "usage: spml-bench [--version] COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(lines) + \
-        "\n\n'spml-bench COMMAND --help' for a command's options; --version: the version and code identity."
+    return (
+        "usage: spml-bench [--version] COMMAND [ARGS...]\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n'spml-bench COMMAND --help' for a command's options; --version: the version and code identity."
+    )
 
 
 def version() -> str:
     """The version and what identifies the code of this install (see ``benchmark.core.provenance``)."""
     code, git = code_identity(), git_commit()
-    where = (f"commit {git['commit'][:12]}{' with uncommitted changes' if git['dirty'] else ''}"
-             if git["commit"] else "not a git checkout")
+    where = (
+        f"commit {git['commit'][:12]}{' with uncommitted changes' if git['dirty'] else ''}"
+        if git["commit"]
+        else "not a git checkout"
+    )
     return f"spml-bench {code['version']} (code sha256 {code['sha256'][:16]}, {code['files']} files; {where})"
 
 
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(fn(argv or [], prog=prog) or 0)
 
     return guarded(prog, call, rest)
+
 
 if __name__ == "__main__":
     sys.exit(main())

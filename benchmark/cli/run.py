@@ -92,72 +92,143 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument("--force", action="store_true", help="rerun every run that is not running right now")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says failed")
     p.add_argument("--list", action="store_true", help="list methods, datasets and regimes, then exit")
-    p.add_argument("--status", action="store_true",
-                   help="print, per dataset x method, how many runs are done/failed/running/interrupted/missing, then exit")
-    p.add_argument("--executor", choices=sorted(LAUNCHERS), default="inline",
-                   help="inline: in this process (default); local: local processes; slurm: SLURM job arrays")
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print, per dataset x method, how many runs are done/failed/running/interrupted/missing, then exit",
+    )
+    p.add_argument(
+        "--executor",
+        choices=sorted(LAUNCHERS),
+        default="inline",
+        help="inline: in this process (default); local: local processes; slurm: SLURM job arrays",
+    )
     p.add_argument("--no-wait", action="store_true", help="slurm: return right after submitting (see --status)")
-    p.add_argument("--log-dir", type=Path, default=None,
-                   help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)")
-    p.add_argument("--max-parallel", type=int, default=None,
-                   help="jobs at once: slurm array parallelism, local jobs (default: slurm 256; local CPUs/--cpus or CPUs/K, "
-                        "or GPUs/--gpus for GPU runs)")
-    p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
-                   help="local/slurm: each job holds one GPU (--gpus 1) and trains K runs at once, one process each, "
-                        "with their own records and checkpoints (default: 1)")
-    p.add_argument("--mps", action="store_true",
-                   help="with --runs-per-gpu: start a CUDA MPS daemon in each job, where nvidia-cuda-mps-control exists")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (runs, jobs, GPUs) and the estimated GPU-hours and wall-clock, from the measured "
-                        "throughput under results/_bench; submit and write nothing")
-    r = p.add_argument_group("slurm resources, per job: a run, or K runs with --runs-per-gpu (local uses --gpus, --cpus, --time)")
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)",
+    )
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="jobs at once: slurm array parallelism, local jobs (default: slurm 256; local CPUs/--cpus or CPUs/K, "
+        "or GPUs/--gpus for GPU runs)",
+    )
+    p.add_argument(
+        "--runs-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="local/slurm: each job holds one GPU (--gpus 1) and trains K runs at once, one process each, "
+        "with their own records and checkpoints (default: 1)",
+    )
+    p.add_argument(
+        "--mps",
+        action="store_true",
+        help="with --runs-per-gpu: start a CUDA MPS daemon in each job, where nvidia-cuda-mps-control exists",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (runs, jobs, GPUs) and the estimated GPU-hours and wall-clock, from the measured "
+        "throughput under results/_bench; submit and write nothing",
+    )
+    r = p.add_argument_group(
+        "slurm resources, per job: a run, or K runs with --runs-per-gpu (local uses --gpus, --cpus, --time)"
+    )
     r.add_argument("--partition")
     r.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0; runs on --device cpu ask for none)")
     r.add_argument("--cpus", type=int, default=None, help="CPUs per job (shared by its runs with --runs-per-gpu)")
     r.add_argument("--mem-gb", type=float, default=None)
-    r.add_argument("--time", type=int, default=24 * 60, metavar="MINUTES",
-                   help="time limit per job; a timed-out run is requeued and resumes (default: 1440)")
+    r.add_argument(
+        "--time",
+        type=int,
+        default=24 * 60,
+        metavar="MINUTES",
+        help="time limit per job; a timed-out run is requeued and resumes (default: 1440)",
+    )
     r.add_argument("--account")
     r.add_argument("--qos")
-    r.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra sbatch option, e.g. --sbatch constraint=a100 (repeatable)")
-    r.add_argument("--slurm-setup", action="append", default=None, metavar="CMD",
-                   help="a shell line each job runs before Python, e.g. \"source /shared/env/bin/activate\" "
-                        "(repeatable; default: $SPML_SLURM_SETUP if set); the jobs then run 'python' from that PATH")
-    r.add_argument("--slurm-python", default=None, metavar="CMD",
-                   help="the interpreter command on the nodes (default: 'python' after --slurm-setup, else this "
-                        "process's interpreter, which must then be on a file system the nodes see)")
+    r.add_argument(
+        "--sbatch",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra sbatch option, e.g. --sbatch constraint=a100 (repeatable)",
+    )
+    r.add_argument(
+        "--slurm-setup",
+        action="append",
+        default=None,
+        metavar="CMD",
+        help='a shell line each job runs before Python, e.g. "source /shared/env/bin/activate" '
+        "(repeatable; default: $SPML_SLURM_SETUP if set); the jobs then run 'python' from that PATH",
+    )
+    r.add_argument(
+        "--slurm-python",
+        default=None,
+        metavar="CMD",
+        help="the interpreter command on the nodes (default: 'python' after --slurm-setup, else this "
+        "process's interpreter, which must then be on a file system the nodes see)",
+    )
     p.add_argument("--no-leaderboard", action="store_true", help="do not rebuild the leaderboard at the end")
-    p.add_argument("--print-leaderboard", action="store_true",
-                   help="print the whole leaderboard at the end (default: a summary of this sweep's cells and its path)")
+    p.add_argument(
+        "--print-leaderboard",
+        action="store_true",
+        help="print the whole leaderboard at the end (default: a summary of this sweep's cells and its path)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-run / per-epoch lines")
-    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
-                   help="also log each run's epochs as TensorBoard events under DIR/<dataset>/<run> "
-                        "(needs: pip install \"spml-bench[tensorboard]\"); the CSV beside each record is always written")
+    p.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also log each run's epochs as TensorBoard events under DIR/<dataset>/<run> "
+        '(needs: pip install "spml-bench[tensorboard]"); the CSV beside each record is always written',
+    )
     g = p.add_argument_group("run overrides (default: the dataset's protocol values)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument("--backbone", help="'smallcnn' or any timm model name")
     g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--pretrained-file", metavar="PATH",
-                   help="start from this local state dict of the timm backbone instead of timm's download "
-                        "(offline nodes; 'python -m benchmark.data weights MODEL --out DIR' writes one)")
+    g.add_argument(
+        "--pretrained-file",
+        metavar="PATH",
+        help="start from this local state dict of the timm backbone instead of timm's download "
+        "(offline nodes; 'python -m benchmark.data weights MODEL --out DIR' writes one)",
+    )
     g.add_argument("--image-size", type=int)
     g.add_argument("--patience", type=int)
     add_device(g)
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
     add_channels_last(g)
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model's forward")
-    g.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                   help="deterministic algorithms (default: on for the CPU; cuDNN benchmark mode on CUDA)")
-    g.add_argument("--keep-checkpoints", action="store_true", default=None,
-                   help="keep each run's last epoch checkpoint after its record is written")
+    g.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="deterministic algorithms (default: on for the CPU; cuDNN benchmark mode on CUDA)",
+    )
+    g.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        default=None,
+        help="keep each run's last epoch checkpoint after its record is written",
+    )
     g.add_argument("--protocol", choices=["finetune", "linear"])
     g.add_argument("--num-workers", type=int)
-    g.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
-                   help="method hyper-parameter, VALUE as JSON; NAME=V1,V2,... or a JSON list: one variant per value; "
-                        "several flags: their product")
+    g.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="method hyper-parameter, VALUE as JSON; NAME=V1,V2,... or a JSON list: one variant per value; "
+        "several flags: their product",
+    )
     add_sweep_arguments(p)
     return p.parse_args(argv)
 
@@ -181,8 +252,10 @@ def tuning_line(sweep: SweepConfig) -> str:
     """What a tuning study runs: trials per method, and which methods get trial 0 only."""
     assert sweep.tuning is not None
     untuned = sweep.untuned_methods()
-    line = (f"tuning: {sweep.tuning.trials} trials per method (trial 0: the default configuration), "
-            f"search-space seed {sweep.tuning.seed}, seeds {' '.join(map(str, sweep.seeds))}")
+    line = (
+        f"tuning: {sweep.tuning.trials} trials per method (trial 0: the default configuration), "
+        f"search-space seed {sweep.tuning.seed}, seeds {' '.join(map(str, sweep.seeds))}"
+    )
     if untuned:
         line += f"; trial 0 only (no search space declared) for {', '.join(untuned)}"
     return line
@@ -204,10 +277,22 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     if args.mem_gb is not None and not (math.isfinite(args.mem_gb) and args.mem_gb > 0):
         raise ValueError(f"--mem-gb must be a positive number, got {args.mem_gb}")
     checks.check_packing(args.runs_per_gpu, args.executor, args.gpus, args.mps)
-    return LaunchOptions(sweep_dir=log_root, max_parallel=args.max_parallel, partition=args.partition, gpus=args.gpus,
-                         cpus=args.cpus, mem_gb=args.mem_gb, time_min=args.time, account=args.account, qos=args.qos,
-                         sbatch=sbatch, runs_per_gpu=args.runs_per_gpu, mps=args.mps,
-                         setup=slurm_setup(args.slurm_setup), python=args.slurm_python)
+    return LaunchOptions(
+        sweep_dir=log_root,
+        max_parallel=args.max_parallel,
+        partition=args.partition,
+        gpus=args.gpus,
+        cpus=args.cpus,
+        mem_gb=args.mem_gb,
+        time_min=args.time,
+        account=args.account,
+        qos=args.qos,
+        sbatch=sbatch,
+        runs_per_gpu=args.runs_per_gpu,
+        mps=args.mps,
+        setup=slurm_setup(args.slurm_setup),
+        python=args.slurm_python,
+    )
 
 
 def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) -> None:
@@ -216,7 +301,9 @@ def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) ->
     write = not args.status
     checks.check_results_dir(args.results_dir, sweep.datasets, write=write)
     if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
-        raise checks.PreRunError(f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)")
+        raise checks.PreRunError(
+            f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)"
+        )
     checks.check_folder("--log-dir", log_root, write=write)
     checks.check_data_root(Path(sweep.overrides["data_root"]))
 
@@ -336,7 +423,10 @@ def _main(argv: list[str] | None, prog: str) -> int:
         if problems:
             return 2
     by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
-    print(f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}", file=sys.stderr)
+    print(
+        f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}",
+        file=sys.stderr,
+    )
     tip = local_suggestion(todo, available_cpus()) if args.executor == "inline" else None
     if tip is not None:
         print(tip, file=sys.stderr)
@@ -355,10 +445,13 @@ def _main(argv: list[str] | None, prog: str) -> int:
             if args.no_wait:
                 handles = launcher.submit(todo)
                 ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})
-                print(f"submitted {sum(len(h.jobs) for h in handles)} runs in {len(handles)} SLURM task(s) of job(s) "
-                      f"{', '.join(ids)}; logs in {options.sweep_dir}\n"
-                      f"follow with: {prog} <the same sweep flags> --status; the leaderboard: "
-                      f"python -m leaderboard --results-dir {args.results_dir}", file=sys.stderr)
+                print(
+                    f"submitted {sum(len(h.jobs) for h in handles)} runs in {len(handles)} SLURM task(s) of job(s) "
+                    f"{', '.join(ids)}; logs in {options.sweep_dir}\n"
+                    f"follow with: {prog} <the same sweep flags> --status; the leaderboard: "
+                    f"python -m leaderboard --results-dir {args.results_dir}",
+                    file=sys.stderr,
+                )
                 return 0
             results = launcher.launch(todo, verbose=not args.quiet)
         except ExecutorUnavailableError as exc:  # raised before anything is started
@@ -366,13 +459,19 @@ def _main(argv: list[str] | None, prog: str) -> int:
         except SweepStopped as exc:
             labels = [job.cfg.label() for job in exc.not_run]
             shown = ", ".join(labels[:10]) + (f" and {len(labels) - 10} more" if len(labels) > 10 else "")
-            print(f"{prog}: error: {one_line(exc)}\n{prog}: the sweep stopped after {len(exc.results)} run(s); "
-                  f"not run ({len(labels)}): {shown or 'none'}. Free the space and run the same command again: "
-                  f"records already written are kept", file=sys.stderr)
+            print(
+                f"{prog}: error: {one_line(exc)}\n{prog}: the sweep stopped after {len(exc.results)} run(s); "
+                f"not run ({len(labels)}): {shown or 'none'}. Free the space and run the same command again: "
+                f"records already written are kept",
+                file=sys.stderr,
+            )
             return 1
         except OSError as exc:
-            print(f"{prog}: error: {one_line(exc)}; records already written are kept, run the same command again "
-                  f"to resume", file=sys.stderr)
+            print(
+                f"{prog}: error: {one_line(exc)}; records already written are kept, run the same command again "
+                f"to resume",
+                file=sys.stderr,
+            )
             return 1
     ended = Counter(r["status"] for r in results)
     # every status named, zeros included, so a glance (or a grep) never mistakes "no failures" for "not reported"
@@ -395,8 +494,11 @@ def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> bool:
             return True
         print(sweep_summary(args.results_dir, run_ids))
     except LeaderboardError as exc:
-        print(f"{prog}: error: the leaderboard was not rebuilt: {one_line(exc)} (the records are kept; "
-              f"python -m leaderboard --results-dir {args.results_dir} retries)", file=sys.stderr)
+        print(
+            f"{prog}: error: the leaderboard was not rebuilt: {one_line(exc)} (the records are kept; "
+            f"python -m leaderboard --results-dir {args.results_dir} retries)",
+            file=sys.stderr,
+        )
         return False
     if text is not None:
         print(f"full leaderboard: {default_out(args.results_dir)}")

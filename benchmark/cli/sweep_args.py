@@ -26,8 +26,24 @@ from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
 #: run settings taken from the flags of the same name, when given (a flag's default never replaces
 #: a sweep file's value); ``keep_checkpoints`` sets ``keep_checkpoint``
-RUN_FIELDS = ("epochs", "batch_size", "lr", "backbone", "image_size", "patience", "device", "amp", "protocol", "num_workers",
-              "pretrained_file", "pretrained", "deterministic", "channels_last", "compile", "data_root")
+RUN_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "backbone",
+    "image_size",
+    "patience",
+    "device",
+    "amp",
+    "protocol",
+    "num_workers",
+    "pretrained_file",
+    "pretrained",
+    "deterministic",
+    "channels_last",
+    "compile",
+    "data_root",
+)
 
 
 def parse_hparam(item: str) -> tuple[str, list[Any]]:
@@ -103,14 +119,18 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     fields["grid"] = {**base.grid, **cli_grid}
     tuning = base.tuning
     if args.tune is not None:
-        tuning = Tuning(trials=args.tune, seed=args.tune_seed if args.tune_seed is not None else (tuning.seed if tuning else 0))
+        tuning = Tuning(
+            trials=args.tune, seed=args.tune_seed if args.tune_seed is not None else (tuning.seed if tuning else 0)
+        )
     elif args.tune_seed is not None:
         if tuning is None:
             raise ValueError("--tune-seed needs --tune N (or a sweep file with a [tuning] table)")
         tuning = Tuning(trials=tuning.trials, seed=args.tune_seed)
     if tuning is not None and cli_grid:
-        raise ValueError("--hparam cannot be combined with tuning: a tuning study draws every method's "
-                         "hyper-parameters from its search space")
+        raise ValueError(
+            "--hparam cannot be combined with tuning: a tuning study draws every method's "
+            "hyper-parameters from its search space"
+        )
     fields["tuning"] = tuning.model_dump() if tuning is not None else None
     try:
         sweep = SweepConfig.model_validate(fields)
@@ -123,11 +143,25 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """``--sweep``, ``--tune`` and ``--tune-seed`` (``--hparam`` is among the run overrides)."""
     g = p.add_argument_group("studies (see docs/usage.md and docs/tuning.md)")
-    g.add_argument("--sweep", type=Path, default=None, metavar="FILE",
-                   help="a sweep file (TOML, e.g. sweeps/em_alpha.toml); flags given beside it override its values")
-    g.add_argument("--tune", type=int, default=None, metavar="N",
-                   help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space")
-    g.add_argument("--tune-seed", type=int, default=None, metavar="S",
-                   help="the seed of the tuning draws (default 0)")
-    g.add_argument("--max-runs", type=int, default=None, metavar="N",
-                   help="the most runs a sweep may plan, checked before planning (default 10000)")
+    g.add_argument(
+        "--sweep",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a sweep file (TOML, e.g. sweeps/em_alpha.toml); flags given beside it override its values",
+    )
+    g.add_argument(
+        "--tune",
+        type=int,
+        default=None,
+        metavar="N",
+        help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space",
+    )
+    g.add_argument("--tune-seed", type=int, default=None, metavar="S", help="the seed of the tuning draws (default 0)")
+    g.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the most runs a sweep may plan, checked before planning (default 10000)",
+    )

@@ -82,11 +82,17 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(USER_ERROR, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(
+        self,
+        args: Sequence[str] | None = None,  # type: ignore[override]
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
         # flags parse with no default, so the ones absent afterwards are those not given
-        flags = [a for a in self._actions if a.option_strings and a.dest != argparse.SUPPRESS
-                 and a.default is not argparse.SUPPRESS]
+        flags = [
+            a
+            for a in self._actions
+            if a.option_strings and a.dest != argparse.SUPPRESS and a.default is not argparse.SUPPRESS
+        ]
         saved = [a.default for a in flags]
         for action in flags:
             action.default = argparse.SUPPRESS
@@ -120,54 +126,88 @@ def _at_least(least: int) -> Callable[[str], int]:
         if value < least:
             raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
         return value
+
     return parse
 
 
 # -- the shared flags: one default and one meaning each --------------------------------------------
 def add_device(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA when present, else the CPU; the default), cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when present, else the CPU; the default), cpu, cuda, cuda:N or mps"
+    )
 
 
 def add_seeds(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS), metavar="SEED",
-                   help=f"model seeds (default: {' '.join(map(str, DEFAULT_SEEDS))}, the reference code's)")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=list(DEFAULT_SEEDS),
+        metavar="SEED",
+        help=f"model seeds (default: {' '.join(map(str, DEFAULT_SEEDS))}, the reference code's)",
+    )
 
 
 def add_data_root(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--data-root", type=Path, default=default_data_root(), metavar="DIR",
-                   help="prepared datasets, and where the embedded set is built (default: $SPML_DATA or ./data)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=default_data_root(),
+        metavar="DIR",
+        help="prepared datasets, and where the embedded set is built (default: $SPML_DATA or ./data)",
+    )
 
 
 def add_methods(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--methods", nargs="+", default=None, metavar="KEY",
-                   help="method keys (default: every registered method)")
+    p.add_argument(
+        "--methods", nargs="+", default=None, metavar="KEY", help="method keys (default: every registered method)"
+    )
 
 
 def add_json(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--json", type=Path, default=None, metavar="FILE",
-                   help="also write the results to FILE as JSON")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results to FILE as JSON")
 
 
 def add_threads(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--threads", type=_at_least(1), default=1, metavar="N",
-                   help="torch intra-op threads of this process (default 1: CPU time is then per core, and "
-                        "small models gain nothing from more)")
+    p.add_argument(
+        "--threads",
+        type=_at_least(1),
+        default=1,
+        metavar="N",
+        help="torch intra-op threads of this process (default 1: CPU time is then per core, and "
+        "small models gain nothing from more)",
+    )
 
 
 def add_channels_last(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
-                   help="channels-last memory format for the model and its inputs (default: off, as a run's)")
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="channels-last memory format for the model and its inputs (default: off, as a run's)",
+    )
 
 
 # -- paths -----------------------------------------------------------------------------------------
 #: what a path that is neither a regular file nor a folder is, for messages (``stat.S_IFMT``)
-_NODE_KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
-               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+_NODE_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
-def check_path(flag: str, path: Path, kind: Literal["folder", "file"], *, write: bool = False,
-               exist: bool = False, not_under: Path | None = None) -> None:
+def check_path(
+    flag: str,
+    path: Path,
+    kind: Literal["folder", "file"],
+    *,
+    write: bool = False,
+    exist: bool = False,
+    not_under: Path | None = None,
+) -> None:
     """``path`` is usable as ``kind``, else ``ValueError`` with one line naming ``flag``. A folder:
     not a file, there (``exist``) or else makeable; a file: not a folder, in an existing folder.
     With ``write``, a file can be created where it would go: probed by creating one, which answers
@@ -176,8 +216,9 @@ def check_path(flag: str, path: Path, kind: Literal["folder", "file"], *, write:
     a device. ``not_under``: a folder the path must not be inside (a results folder, whose records
     an output must never replace)."""
     if not_under is not None and _inside(path, not_under):
-        raise ValueError(f"{flag} {path} is inside {not_under}, expected a path outside it "
-                         f"(files there are not overwritten)")
+        raise ValueError(
+            f"{flag} {path} is inside {not_under}, expected a path outside it (files there are not overwritten)"
+        )
     if kind == "file" and write:
         try:
             mode = os.lstat(path).st_mode
@@ -204,8 +245,9 @@ def check_path(flag: str, path: Path, kind: Literal["folder", "file"], *, write:
             with tempfile.TemporaryFile(dir=existing, prefix=".spml-write-check-"):
                 pass
         except OSError as exc:
-            raise ValueError(f"{flag} {path} is not writable: cannot create a file in {existing} "
-                             f"({exc.strerror or exc})") from None
+            raise ValueError(
+                f"{flag} {path} is not writable: cannot create a file in {existing} ({exc.strerror or exc})"
+            ) from None
     elif not os.access(existing, os.R_OK | os.X_OK):
         raise ValueError(f"{flag} {path} cannot be read (permission denied)")
 
@@ -240,8 +282,9 @@ def error_sentence(error: Any, field: str, name: Callable[[str], str] = field_na
     if kind == "missing":
         return f"{name(field)} is required"
     ctx = error.get("ctx") or {}
-    expected = (f"at least {ctx.get('min_length')} value(s)" if kind == "too_short"
-                else msg.removeprefix("Input should be "))
+    expected = (
+        f"at least {ctx.get('min_length')} value(s)" if kind == "too_short" else msg.removeprefix("Input should be ")
+    )
     return f"{name(field)} is {_shown(error.get('input'))}: expected {expected}"
 
 
@@ -251,8 +294,9 @@ def _fields_at(model: Any, loc: Iterable[Any]) -> list[str] | None:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return None
-        model = next((t for t in (field.annotation, *typing.get_args(field.annotation)) if hasattr(t, "model_fields")),
-                     None)
+        model = next(
+            (t for t in (field.annotation, *typing.get_args(field.annotation)) if hasattr(t, "model_fields")), None
+        )
     return list(getattr(model, "model_fields", {})) or None
 
 
@@ -291,8 +335,14 @@ def held_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def guarded(prog: str, fn: Callable[[list[str] | None], int | None], argv: Sequence[str] | None = None, *,
-            errors: tuple[type[BaseException], ...] = (), hint: str = "rerun to resume") -> int:
+def guarded(
+    prog: str,
+    fn: Callable[[list[str] | None], int | None],
+    argv: Sequence[str] | None = None,
+    *,
+    errors: tuple[type[BaseException], ...] = (),
+    hint: str = "rerun to resume",
+) -> int:
     """``fn(argv)``'s exit status. Ctrl-C ends it with one line (``prog: interrupted; hint``) and
     status 130; a closed output pipe (``| head``) quietly with 141; an exception of ``errors`` (the
     command's user errors) with one line and status 2."""
@@ -307,4 +357,3 @@ def guarded(prog: str, fn: Callable[[list[str] | None], int | None], argv: Seque
         return BROKEN_PIPE
     except errors as exc:  # a tuple of exception classes, () by default
         return user_error(prog, exc)
-

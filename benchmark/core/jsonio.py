@@ -40,8 +40,10 @@ def read_json(path: str | Path, error: type[Exception] = ValueError, what: str =
         reason = f"is not UTF-8 text ({exc.reason} at byte {exc.start})"
     except json.JSONDecodeError as exc:
         cut = exc.pos >= len(data.rstrip()) - 1 or exc.msg.startswith("Unterminated")
-        reason = (f"is not valid JSON{' (truncated?)' if cut else ''}: {exc.msg} "
-                  f"(line {exc.lineno}, column {exc.colno}, character {exc.pos})")
+        reason = (
+            f"is not valid JSON{' (truncated?)' if cut else ''}: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno}, character {exc.pos})"
+        )
     except RecursionError:  # json recurses once per nesting level: '[' x 200000 exhausts the stack
         reason = "JSON nested too deeply to read"
     except _Refused as exc:

@@ -70,8 +70,9 @@ def code_identity() -> dict[str, Any]:
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=CODE_ROOT, capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=CODE_ROOT, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=True
+    ).stdout
 
 
 @lru_cache(maxsize=1)

@@ -39,22 +39,37 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     q = sub.add_parser("prepare", help="official files → formatted directory (reference-codebase layout)")
     q.add_argument("dataset", choices=REAL)
     q.add_argument("--root", type=Path, required=True, help="raw root holding the official files")
-    q.add_argument("--out", type=Path, default=None, help="formatted directory (default: DATA_ROOT/<dataset>, "
-                   "DATA_ROOT = $SPML_DATA or ./data)")
+    q.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="formatted directory (default: DATA_ROOT/<dataset>, DATA_ROOT = $SPML_DATA or ./data)",
+    )
     q.add_argument("--force", action="store_true", help="rebuild from the official files even if formatted files exist")
-    q.add_argument("--skip-missing-images", action="store_true",
-                   help="drop listed images that are not on disk (recorded in dataset.json) instead of failing")
+    q.add_argument(
+        "--skip-missing-images",
+        action="store_true",
+        help="drop listed images that are not on disk (recorded in dataset.json) instead of failing",
+    )
     c = sub.add_parser("cache", help="build a prepared dataset's decoded-image caches (pool and test) ahead of a sweep")
     c.add_argument("dataset", choices=list(DATASETS))
-    c.add_argument("--image-size", type=int, default=None,
-                   help="the runs' image size (default: the dataset's protocol value, 448 for the real datasets)")
+    c.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="the runs' image size (default: the dataset's protocol value, 448 for the real datasets)",
+    )
     add_data_root(c)
     c.add_argument("--workers", type=int, default=None, help="decoding processes (default: CPUs, at most 8)")
     w = sub.add_parser("weights", help="fetch a timm backbone's pretrained weights, for runs on offline compute nodes")
     w.add_argument("model", help="timm model name with a pretrained tag, e.g. resnet50.tv_in1k (the protocol's)")
-    w.add_argument("--out", type=Path, default=None,
-                   help="also save the backbone's state dict to OUT/<model>.pth, for --pretrained-file "
-                        "(default: only the timm/Hugging Face cache)")
+    w.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also save the backbone's state dict to OUT/<model>.pth, for --pretrained-file "
+        "(default: only the timm/Hugging Face cache)",
+    )
     return p.parse_args(argv)
 
 
@@ -71,8 +86,10 @@ def _prepare(args: argparse.Namespace) -> int:
     meta = prepare(args.dataset, args.root, out, force=args.force, skip_missing=args.skip_missing_images)
     counts = meta["counts"]
     state = "already prepared (use --force to rebuild)" if meta.get("already_prepared") else "prepared"
-    print(f"{args.dataset} {state} in {out}: {counts['train_images']} train-pool images, {counts['val_images']} "
-          f"test images, {meta['num_classes']} classes; source: {meta['source']['kind']}")
+    print(
+        f"{args.dataset} {state} in {out}: {counts['train_images']} train-pool images, {counts['val_images']} "
+        f"test images, {meta['num_classes']} classes; source: {meta['source']['kind']}"
+    )
     for warning in meta.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     dropped = {k: v for k, v in counts.items() if k.endswith("dropped") or "dropped_" in k}
@@ -105,8 +122,13 @@ COMMANDS = {"download": _download, "prepare": _prepare, "cache": _cache, "weight
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
     # every command writes through temporary files and renames: nothing half-written is left
-    return guarded(f"{prog} {args.command}", lambda _: COMMANDS[args.command](args), None,
-                   errors=(OSError, ValueError, UnknownDatasetError))
+    return guarded(
+        f"{prog} {args.command}",
+        lambda _: COMMANDS[args.command](args),
+        None,
+        errors=(OSError, ValueError, UnknownDatasetError),
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -93,8 +93,9 @@ def store_fingerprint(store: ImageStore) -> str:
     return h.hexdigest()
 
 
-def cache_key(dataset: str, split: str, shape: tuple[int, ...], fingerprint: str,
-              data_digest: str | None = None) -> str:
+def cache_key(
+    dataset: str, split: str, shape: tuple[int, ...], fingerprint: str, data_digest: str | None = None
+) -> str:
     """File stem: ``<split>_<C>x<H>x<W>_<hash>``; the hash covers dataset, split, shape, the image
     list, the prepared data's digest (its manifest, ``benchmark.data.manifest``) and the cache version."""
     c, hh, ww = shape
@@ -171,8 +172,7 @@ def build_cache(
         first = store.load(np.arange(1))
     if first.dtype != torch.uint8 or first.ndim != 4:
         raise ValueError(
-            f"{type(store).__name__}.load must return uint8 [b, C, H, W] images, got {first.dtype} "
-            f"{tuple(first.shape)}"
+            f"{type(store).__name__}.load must return uint8 [b, C, H, W] images, got {first.dtype} {tuple(first.shape)}"
         )
     shape = (n, *first.shape[1:])
     t0 = time.time()
@@ -182,7 +182,10 @@ def build_cache(
         # its own generator: a DataLoader draws its base seed from the global RNG otherwise, and a run
         # that built the cache would then train from another random state than one that found it
         loader = torch.utils.data.DataLoader(
-            _Chunks(store, chunks), batch_size=None, shuffle=False, num_workers=num_workers,
+            _Chunks(store, chunks),
+            batch_size=None,
+            shuffle=False,
+            num_workers=num_workers,
             generator=torch.Generator(),
         )
         for i, images in loader:
@@ -223,8 +226,13 @@ def _rows_digest(array: np.ndarray) -> str:
 def write_sidecar(path: Path) -> None:
     """``<cache>.npy.json``: the cache's name, shape, dtype, size and rows digest, written after it."""
     array = np.load(path, mmap_mode="r")
-    info = {"key": path.stem, "shape": list(array.shape), "dtype": str(array.dtype), "bytes": path.stat().st_size,
-            "rows_sha256": _rows_digest(array)}
+    info = {
+        "key": path.stem,
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "bytes": path.stat().st_size,
+        "rows_sha256": _rows_digest(array),
+    }
     del array
     atomic_write_text(sidecar_path(path), json.dumps(info, indent=1) + "\n")
 
@@ -244,12 +252,20 @@ def verified(path: Path, shape: tuple[int, ...]) -> MappedImages:
         raise CacheCorruptError(f"image cache {path} cannot be read as an array ({exc}); truncated? {fix}") from None
     found = (tuple(array.shape), str(array.dtype))
     if found != (tuple(shape), "uint8"):
-        raise CacheCorruptError(f"image cache {path} holds {found[1]} images of shape {found[0]}, expected uint8 "
-                                f"{tuple(shape)} (a cache of another size or image list under this name); {fix}")
-    if not isinstance(info, dict) or info.get("key") != path.stem or info.get("bytes") != path.stat().st_size \
-            or info.get("shape") != list(shape) or info.get("rows_sha256") != _rows_digest(array):
-        raise CacheCorruptError(f"image cache {path} is not the file its sidecar {side.name} describes (copied, "
-                                f"truncated or edited); {fix}")
+        raise CacheCorruptError(
+            f"image cache {path} holds {found[1]} images of shape {found[0]}, expected uint8 "
+            f"{tuple(shape)} (a cache of another size or image list under this name); {fix}"
+        )
+    if (
+        not isinstance(info, dict)
+        or info.get("key") != path.stem
+        or info.get("bytes") != path.stat().st_size
+        or info.get("shape") != list(shape)
+        or info.get("rows_sha256") != _rows_digest(array)
+    ):
+        raise CacheCorruptError(
+            f"image cache {path} is not the file its sidecar {side.name} describes (copied, truncated or edited); {fix}"
+        )
     return MappedImages(array, path=Path(path), key=Path(path).stem)
 
 
@@ -273,8 +289,10 @@ def check_space(directory: Path, need: int, what: str) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise CacheSpaceError(f"{what} needs {format_bytes(need)} but {probe} has {format_bytes(free)} free; free some "
-                              "space there or use a data root on a larger disk (--data-root, SPML_DATA)")
+        raise CacheSpaceError(
+            f"{what} needs {format_bytes(need)} but {probe} has {format_bytes(free)} free; free some "
+            "space there or use a data root on a larger disk (--data-root, SPML_DATA)"
+        )
 
 
 def _remove_stale_parts(path: Path) -> None:
@@ -283,8 +301,14 @@ def _remove_stale_parts(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def cache_path(store: ImageStore, data_root: str | Path, dataset: str, split: str,
-               first: torch.Tensor | None = None, data_digest: str | None = None) -> tuple[Path, tuple[int, ...]]:
+def cache_path(
+    store: ImageStore,
+    data_root: str | Path,
+    dataset: str,
+    split: str,
+    first: torch.Tensor | None = None,
+    data_digest: str | None = None,
+) -> tuple[Path, tuple[int, ...]]:
     """Where ``store``'s cache lives, and the shape of one decoded image (read from the first one)."""
     if first is None:
         first = store.load(np.arange(1))
@@ -320,7 +344,9 @@ def cached_images(
             if not (path.exists() and sidecar_path(path).exists()):  # else another process built it meanwhile
                 _remove_stale_parts(path)
                 need = cache_bytes(len(store), shape)
-                what = f"the decoded-image cache of {dataset} {split} ({len(store)} images at {'x'.join(map(str, shape))})"
+                what = (
+                    f"the decoded-image cache of {dataset} {split} ({len(store)} images at {'x'.join(map(str, shape))})"
+                )
                 check_space(path.parent, need, what)
                 if log is not None:
                     log(f"building {what}: {format_bytes(need)} → {path}")
@@ -329,8 +355,14 @@ def cached_images(
     return verified(path, (len(store), *shape))
 
 
-def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = None, num_workers: int | None = None,
-                  log: Callable[[str], None] = print) -> list[Path]:
+def cache_dataset(
+    key: str,
+    data_root: str | Path,
+    *,
+    image_size: int | None = None,
+    num_workers: int | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
     """Build ``key``'s pool and test caches at ``image_size`` (default: the dataset's), as the runs
     would on first use; their total size is checked against the free space before either is built.
     Returns the cache files (none for a dataset held in memory)."""
@@ -353,8 +385,9 @@ def cache_dataset(key: str, data_root: str | Path, *, image_size: int | None = N
     if todo:
         check_space(todo[0][2].parent, sum(t[3] for t in todo), f"the decoded-image caches of {key} at {size}px")
     for split, store, _, _ in todo:
-        cached_images(store, data_root, key, split, num_workers=num_workers, log=log,
-                      data_digest=ds.provenance.get("digest"))
+        cached_images(
+            store, data_root, key, split, num_workers=num_workers, log=log, data_digest=ds.provenance.get("digest")
+        )
     return paths
 
 

@@ -28,14 +28,20 @@ def annotation_path(root: Path, phase: str) -> Path:
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    data = read_json(path, AnnotationError, "the official COCO instances file (a truncated download ends like this: "
-                                            "unpack annotations_trainval2014.zip again)")
+    data = read_json(
+        path,
+        AnnotationError,
+        "the official COCO instances file (a truncated download ends like this: "
+        "unpack annotations_trainval2014.zip again)",
+    )
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
     for key in ("annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise AnnotationError(f"{path}: expected a list under the top-level key '{key}', "
-                                  f"got {type(data.get(key)).__name__ if key in data else 'no such key'}")
+            raise AnnotationError(
+                f"{path}: expected a list under the top-level key '{key}', "
+                f"got {type(data.get(key)).__name__ if key in data else 'no such key'}"
+            )
     return data
 
 
@@ -49,8 +55,10 @@ def parse_categories(path: Path, categories: list[Any]) -> tuple[list[str], dict
     column: dict[int, int] = {}
     for i, cat in enumerate(categories):
         if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
-            raise AnnotationError(f"{path}: categories[{i}] must be an object with an integer 'id' and a string "
-                                  f"'name', got {json.dumps(cat)[:200]}")
+            raise AnnotationError(
+                f"{path}: categories[{i}] must be an object with an integer 'id' and a string "
+                f"'name', got {json.dumps(cat)[:200]}"
+            )
         if cat["id"] in column:
             raise AnnotationError(f"{path}: categories[{i}] repeats category id {cat['id']}")
         column[cat["id"]] = len(names)
@@ -62,11 +70,15 @@ def _phase(path: Path, data: dict[str, Any], phase: str, column: dict[int, int])
     positives: dict[int, set[int]] = {}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or not _is_int(ann.get("image_id")) or not _is_int(ann.get("category_id")):
-            raise AnnotationError(f"{path}: annotations[{i}] must be an object with integer 'image_id' and "
-                                  f"'category_id', got {json.dumps(ann)[:200]}")
+            raise AnnotationError(
+                f"{path}: annotations[{i}] must be an object with integer 'image_id' and "
+                f"'category_id', got {json.dumps(ann)[:200]}"
+            )
         if ann["category_id"] not in column:
-            raise AnnotationError(f"{path}: annotations[{i}] has category_id {ann['category_id']}, which is not "
-                                  f"among the categories of {path.name}")
+            raise AnnotationError(
+                f"{path}: annotations[{i}] has category_id {ann['category_id']}, which is not "
+                f"among the categories of {path.name}"
+            )
         positives.setdefault(ann["image_id"], set()).add(column[ann["category_id"]])
     # sorted as strings, as the reference formatter (for backwards compatibility there)
     ids = sorted(positives, key=str)
@@ -74,14 +86,18 @@ def _phase(path: Path, data: dict[str, Any], phase: str, column: dict[int, int])
     for row, image_id in enumerate(ids):
         matrix[row, sorted(positives[image_id])] = 1.0
     listed = data.get("images")
-    unannotated = len({im.get("id") for im in listed if isinstance(im, dict)} - set(ids)) if isinstance(listed, list) else 0
+    unannotated = (
+        len({im.get("id") for im in listed if isinstance(im, dict)} - set(ids)) if isinstance(listed, list) else 0
+    )
     images = [f"{phase}2014/COCO_{phase}2014_{image_id:012d}.jpg" for image_id in ids]
     return Split(images, matrix), unannotated
 
 
 def format_official(root: Path) -> Formatted:
     require_root(root, "coco")
-    paths = {phase: require_file(annotation_path(root, phase), "coco", root, "COCO annotation file") for phase in PHASES}
+    paths = {
+        phase: require_file(annotation_path(root, phase), "coco", root, "COCO annotation file") for phase in PHASES
+    }
     train_path = paths["train"]
     names: list[str] = []
     column: dict[int, int] = {}
@@ -94,16 +110,26 @@ def format_official(root: Path) -> Formatted:
             check_class_list("coco", phase_names, f"{paths[phase]} (its 'categories')")
             names, column = phase_names, phase_column
         elif (phase_names, phase_column) != (names, column):
-            raise AnnotationError(f"{paths[phase]}: its categories differ from those of {train_path} "
-                                  "(expected the same ids and names in the same order)")
+            raise AnnotationError(
+                f"{paths[phase]}: its categories differ from those of {train_path} "
+                "(expected the same ids and names in the same order)"
+            )
         splits[name], unannotated = _phase(paths[phase], data, phase, column)
         counts[f"{name}_dropped_no_annotation"] = unannotated
         del data
     return Formatted(
-        key="coco", class_names=names, train=splits["train"], val=splits["val"], image_root=root.resolve(),
-        sources=list(paths.values()), label_dtype="float64", counts=counts,
-        notes=["columns in the order of 'categories' of instances_train2014.json; images with no annotation "
-               "dropped; image ids sorted as strings"],
+        key="coco",
+        class_names=names,
+        train=splits["train"],
+        val=splits["val"],
+        image_root=root.resolve(),
+        sources=list(paths.values()),
+        label_dtype="float64",
+        counts=counts,
+        notes=[
+            "columns in the order of 'categories' of instances_train2014.json; images with no annotation "
+            "dropped; image ids sorted as strings"
+        ],
         split_origin={name: f"{phase}2014, {paths[phase]}" for phase, name in PHASES.items()},
     )
 

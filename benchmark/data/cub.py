@@ -48,11 +48,19 @@ def archive_dir(root: Path) -> Path:
 
 
 def attributes_path(root: Path, archive: Path) -> Path:
-    for candidate in (root / "attributes.txt", archive.parent / "attributes.txt", archive / "attributes" / "attributes.txt"):
+    for candidate in (
+        root / "attributes.txt",
+        archive.parent / "attributes.txt",
+        archive / "attributes" / "attributes.txt",
+    ):
         if candidate.is_file():
             return candidate
-    return require_file(root / "attributes.txt", "cub", root,
-                        f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)")
+    return require_file(
+        root / "attributes.txt",
+        "cub",
+        root,
+        f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)",
+    )
 
 
 class _ExtraColumns:
@@ -82,7 +90,9 @@ def read_attributes(path: Path, extra: _ExtraColumns) -> list[str]:
     names = read_id_table(path, ATTRIBUTES_SYNTAX, extra, "attribute_id")
     if sorted(names) != list(range(1, len(names) + 1)):
         gaps = sorted(set(range(1, max(names, default=0) + 1)) - set(names))
-        raise AnnotationError(f"{path}: expected attribute ids 1..{len(names)} each once; missing {quote([str(g) for g in gaps])}")
+        raise AnnotationError(
+            f"{path}: expected attribute ids 1..{len(names)} each once; missing {quote([str(g) for g in gaps])}"
+        )
     return [names[i] for i in range(1, len(names) + 1)]
 
 
@@ -91,7 +101,9 @@ def format_official(root: Path) -> Formatted:
     archive = archive_dir(root)
     images_path = require_file(archive / "images.txt", "cub", root, "CUB image list")
     split_path = require_file(archive / "train_test_split.txt", "cub", root, "CUB split file")
-    labels_path = require_file(archive / "attributes" / "image_attribute_labels.txt", "cub", root, "CUB attribute labels")
+    labels_path = require_file(
+        archive / "attributes" / "image_attribute_labels.txt", "cub", root, "CUB attribute labels"
+    )
     attr_path = attributes_path(root, archive)
     extra = _ExtraColumns()
 
@@ -103,13 +115,17 @@ def format_official(root: Path) -> Formatted:
     split = read_id_table(split_path, SPLIT_SYNTAX, extra)
     for number_id in ids:
         if number_id not in split:
-            raise AnnotationError(f"{split_path}: image_id {number_id} of {images_path} has no line (is the file truncated?)")
+            raise AnnotationError(
+                f"{split_path}: image_id {number_id} of {images_path} has no line (is the file truncated?)"
+            )
     is_train = {}
     for image_id, value in split.items():
         if image_id not in row:
             raise AnnotationError(f"{split_path}: image_id {image_id} is not in {images_path}")
         if value not in ("0", "1"):
-            raise AnnotationError(f"{split_path}: is_training_image of image_id {image_id} must be 0 or 1, got {value!r}")
+            raise AnnotationError(
+                f"{split_path}: is_training_image of image_id {image_id} must be 0 or 1, got {value!r}"
+            )
         is_train[image_id] = value == "1"
 
     num_attr = len(attributes)
@@ -123,16 +139,22 @@ def format_official(root: Path) -> Formatted:
         if image_id not in row:
             raise AnnotationError(f"{labels_path}, line {number}: image_id {image_id} is not in {images_path}")
         if not 1 <= attr_id <= num_attr:
-            raise AnnotationError(f"{labels_path}, line {number}: attribute_id {attr_id} is outside 1..{num_attr} of {attr_path}")
+            raise AnnotationError(
+                f"{labels_path}, line {number}: attribute_id {attr_id} is outside 1..{num_attr} of {attr_path}"
+            )
         r, c = row[image_id], attr_id - 1
         if seen[r, c] and matrix[r, c] != present:
-            raise AnnotationError(f"{labels_path}, line {number}: image {image_id}, attribute {attr_id} was already "
-                                  f"given is_present {matrix[r, c]}, now {present}")
+            raise AnnotationError(
+                f"{labels_path}, line {number}: image {image_id}, attribute {attr_id} was already "
+                f"given is_present {matrix[r, c]}, now {present}"
+            )
         matrix[r, c], seen[r, c] = present, True
     if not seen.all():
         r, c = np.argwhere(~seen)[0]
-        raise AnnotationError(f"{labels_path}: no line for image_id {ids[r]}, attribute_id {c + 1} "
-                              f"({int((~seen).sum())} (image, attribute) pairs missing: is the file truncated?)")
+        raise AnnotationError(
+            f"{labels_path}: no line for image_id {ids[r]}, attribute_id {c + 1} "
+            f"({int((~seen).sum())} (image, attribute) pairs missing: is the file truncated?)"
+        )
 
     train = np.array([is_train[i] for i in ids], dtype=bool)
     names = [images[i] for i in ids]
@@ -142,13 +164,18 @@ def format_official(root: Path) -> Formatted:
         "images_with_no_positive": int((matrix.max(axis=1, initial=0) == 0).sum()),
     }
     return Formatted(
-        key="cub", class_names=attributes,
+        key="cub",
+        class_names=attributes,
         train=Split([n for n, t in zip(names, train) if t], matrix[train]),
         val=Split([n for n, t in zip(names, train) if not t], matrix[~train]),
-        image_root=(archive / "images").resolve(), sources=[images_path, split_path, labels_path, attr_path],
-        label_dtype="int64", counts=counts,
-        notes=["label = is_present (certainty ignored); lines with extra columns parsed from their leading "
-               "fields; images.txt order; train_test_split.txt 1 → train pool, 0 → test"],
+        image_root=(archive / "images").resolve(),
+        sources=[images_path, split_path, labels_path, attr_path],
+        label_dtype="int64",
+        counts=counts,
+        notes=[
+            "label = is_present (certainty ignored); lines with extra columns parsed from their leading "
+            "fields; images.txt order; train_test_split.txt 1 → train pool, 0 → test"
+        ],
         split_origin={"train": f"is_training_image 1 in {split_path}", "val": f"is_training_image 0 in {split_path}"},
     )
 
@@ -157,7 +184,11 @@ def class_names(root: Path | None) -> list[str] | None:
     if root is None:
         return None
     archive = archive_dir(root)
-    for candidate in (root / "attributes.txt", archive.parent / "attributes.txt", archive / "attributes" / "attributes.txt"):
+    for candidate in (
+        root / "attributes.txt",
+        archive.parent / "attributes.txt",
+        archive / "attributes" / "attributes.txt",
+    ):
         if candidate.is_file():
             return read_attributes(candidate, _ExtraColumns())
     return None

@@ -20,8 +20,12 @@ def load(data_root: Path, **_: Any) -> Dataset:
         test=LabelledImages(ArrayImages(arrays["test_images"]), arrays["test_labels"]),
         mean=(0.5,),
         std=(0.5,),
-        provenance={"source": "sklearn.datasets.load_digits mosaics", "version": VERSION, "key": generator_key(),
-                    "file": str(cache_path(data_root)),
-                    # the content of its arrays (the .npz's bytes carry the time it was written)
-                    "digest": array_digest(arrays)},
+        provenance={
+            "source": "sklearn.datasets.load_digits mosaics",
+            "version": VERSION,
+            "key": generator_key(),
+            "file": str(cache_path(data_root)),
+            # the content of its arrays (the .npz's bytes carry the time it was written)
+            "digest": array_digest(arrays),
+        },
     )

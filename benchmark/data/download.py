@@ -43,23 +43,40 @@ class Archive:
 
 ARCHIVES: dict[str, list[Archive]] = {
     "voc": [
-        Archive("http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
-                "VOCtrainval_11-May-2012.tar", "6cd6e144f989b92b3379bac3b3de84fd",
-                marker="VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt"),
+        Archive(
+            "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+            "VOCtrainval_11-May-2012.tar",
+            "6cd6e144f989b92b3379bac3b3de84fd",
+            marker="VOCdevkit/VOC2012/ImageSets/Main/aeroplane_train.txt",
+        ),
     ],
     "coco": [
-        Archive("http://images.cocodataset.org/annotations/annotations_trainval2014.zip",
-                "annotations_trainval2014.zip", "0a379cfc70b0e71301e0f377548639bd",
-                marker="annotations/instances_train2014.json"),
-        Archive("http://images.cocodataset.org/zips/train2014.zip", "train2014.zip",
-                "0da8c0bd3d6becc4dcb32757491aca88", marker="train2014"),
-        Archive("http://images.cocodataset.org/zips/val2014.zip", "val2014.zip",
-                "a3d79f5ed8d289b7a7554ce06a5782b3", marker="val2014"),
+        Archive(
+            "http://images.cocodataset.org/annotations/annotations_trainval2014.zip",
+            "annotations_trainval2014.zip",
+            "0a379cfc70b0e71301e0f377548639bd",
+            marker="annotations/instances_train2014.json",
+        ),
+        Archive(
+            "http://images.cocodataset.org/zips/train2014.zip",
+            "train2014.zip",
+            "0da8c0bd3d6becc4dcb32757491aca88",
+            marker="train2014",
+        ),
+        Archive(
+            "http://images.cocodataset.org/zips/val2014.zip",
+            "val2014.zip",
+            "a3d79f5ed8d289b7a7554ce06a5782b3",
+            marker="val2014",
+        ),
     ],
     "cub": [
-        Archive("https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
-                "CUB_200_2011.tgz", "97eceeb196236b17998738112f37df78",
-                marker="CUB_200_2011/attributes/image_attribute_labels.txt"),
+        Archive(
+            "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+            "CUB_200_2011.tgz",
+            "97eceeb196236b17998738112f37df78",
+            marker="CUB_200_2011/attributes/image_attribute_labels.txt",
+        ),
     ],
 }
 
@@ -123,8 +140,14 @@ def fetch(archive: Archive, dest: Path, progress: bool = True) -> Path:
     try:
         with urllib.request.urlopen(archive.url, timeout=60) as response, open(part, "wb") as fh:
             total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=archive.filename, disable=not progress) as bar:
+            with tqdm(
+                total=int(total) if total else None,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=archive.filename,
+                disable=not progress,
+            ) as bar:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     fh.write(block)
                     digest.update(block)
@@ -139,8 +162,10 @@ def fetch(archive: Archive, dest: Path, progress: bool = True) -> Path:
     got = digest.hexdigest()
     if got != archive.md5:
         part.unlink(missing_ok=True)
-        raise ChecksumError(f"{archive.url}: MD5 {got} differs from the published {archive.md5}; the download "
-                            "is incomplete or not the official archive (nothing was kept; run download again)")
+        raise ChecksumError(
+            f"{archive.url}: MD5 {got} differs from the published {archive.md5}; the download "
+            "is incomplete or not the official archive (nothing was kept; run download again)"
+        )
     os.replace(part, target)
     return target
 
@@ -177,8 +202,10 @@ def _extract(path: Path, into: Path) -> None:
             for name in zf.namelist():
                 reason = unsafe_reason(name.rstrip("/")) if name.rstrip("/") else None
                 if reason is not None or not _inside(into, name):
-                    raise _RefusedMember(f"member {name!r} would unpack outside the target folder "
-                                         f"({reason or 'path leaves it'}); refusing")
+                    raise _RefusedMember(
+                        f"member {name!r} would unpack outside the target folder "
+                        f"({reason or 'path leaves it'}); refusing"
+                    )
             zf.extractall(into)
         return
     if tarfile.is_tarfile(path):
@@ -220,7 +247,11 @@ def _place(src: Path, dst: Path, last: PurePosixPath | None) -> None:
         head = last.parts[0] if last is not None and last.parts else None
         children = sorted(src.iterdir(), key=lambda p: p.name == head)
         for child in children:
-            rest = PurePosixPath(*last.parts[1:]) if child.name == head and last is not None and len(last.parts) > 1 else None
+            rest = (
+                PurePosixPath(*last.parts[1:])
+                if child.name == head and last is not None and len(last.parts) > 1
+                else None
+            )
             _place(child, dst / child.name, rest)
         return
     if dst.is_dir() and not dst.is_symlink():
@@ -238,22 +269,43 @@ def unpack(path: Path, dest: Path, marker: str = "") -> None:
     try:
         try:
             _extract(path, staging)
-        except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError,
-                NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+        except (
+            tarfile.TarError,
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            zlib.error,
+            lzma.LZMAError,
+            NotImplementedError,
+            RuntimeError,
+            OSError,
+            ValueError,
+        ) as exc:
             # RuntimeError: an encrypted zip member; EOFError/zlib.error: a truncated or corrupt stream
-            raise ArchiveError(f"{path}: cannot unpack ({exc}); nothing of it was left in {dest}. Delete the "
-                               "archive and run download again to fetch it afresh") from None
+            raise ArchiveError(
+                f"{path}: cannot unpack ({exc}); nothing of it was left in {dest}. Delete the "
+                "archive and run download again to fetch it afresh"
+            ) from None
         conflict = _conflict(staging, dest)
         if conflict is not None:
-            raise ArchiveError(f"{path}: cannot unpack into {dest}: {conflict}; nothing of it was left there. "
-                               "Move that path away and run download again")
+            raise ArchiveError(
+                f"{path}: cannot unpack into {dest}: {conflict}; nothing of it was left there. "
+                "Move that path away and run download again"
+            )
         _place(staging, dest, PurePosixPath(marker) if marker else None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def download(key: str, root: Path, *, progress: bool = True, keep_archives: bool = True,
-             out: TextIO | None = None, archives: dict[str, list[Archive]] | None = None) -> Path:
+def download(
+    key: str,
+    root: Path,
+    *,
+    progress: bool = True,
+    keep_archives: bool = True,
+    out: TextIO | None = None,
+    archives: dict[str, list[Archive]] | None = None,
+) -> Path:
     """Fetch, verify and unpack every archive of ``key`` under ``root``; returns ``root``."""
     table = ARCHIVES if archives is None else archives
     write: Callable[[str], None] = (lambda s: print(s, file=out)) if out is not None else print
@@ -261,7 +313,9 @@ def download(key: str, root: Path, *, progress: bool = True, keep_archives: bool
         write(NUSWIDE_STEPS)
         return root
     if key not in table:
-        raise ValueError(f"no official archive known for '{key}'; downloadable: {', '.join(table)} (and nuswide: manual steps)")
+        raise ValueError(
+            f"no official archive known for '{key}'; downloadable: {', '.join(table)} (and nuswide: manual steps)"
+        )
     root = Path(root)
     for archive in table[key]:
         if archive.marker and (root / archive.marker).exists():

@@ -32,12 +32,20 @@ CLASS_NAMES = [str(d) for d in range(10)]
 
 def generator_key() -> str:
     """A short hash of the generator's version and parameters: the cache file's name carries it."""
-    params = {"version": VERSION, "cell": CELL, "pool": NUM_POOL, "test": NUM_TEST,
-              "count_probs": list(COUNT_PROBS), "seed": SEED}
+    params = {
+        "version": VERSION,
+        "cell": CELL,
+        "pool": NUM_POOL,
+        "test": NUM_TEST,
+        "count_probs": list(COUNT_PROBS),
+        "seed": SEED,
+    }
     return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
-def _mosaics(rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _mosaics(
+    rng: np.random.RandomState, digits: np.ndarray, targets: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     images = np.zeros((n, 1, CANVAS, CANVAS), dtype=np.uint8)
     labels = np.zeros((n, 10), dtype=np.uint8)
     for i in range(n):
@@ -83,13 +91,19 @@ def cache_path(root: Path) -> Path:
 
 
 def _check(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
-    expected = {"pool_images": (NUM_POOL, 1, CANVAS, CANVAS), "pool_labels": (NUM_POOL, 10),
-                "test_images": (NUM_TEST, 1, CANVAS, CANVAS), "test_labels": (NUM_TEST, 10)}
+    expected = {
+        "pool_images": (NUM_POOL, 1, CANVAS, CANVAS),
+        "pool_labels": (NUM_POOL, 10),
+        "test_images": (NUM_TEST, 1, CANVAS, CANVAS),
+        "test_labels": (NUM_TEST, 10),
+    }
     for name, shape in expected.items():
         got = arrays.get(name)
         if got is None or got.shape != shape:
-            raise ValueError(f"{path}: array '{name}' has shape {None if got is None else got.shape}, "
-                             f"expected {shape}; delete the file to rebuild it")
+            raise ValueError(
+                f"{path}: array '{name}' has shape {None if got is None else got.shape}, "
+                f"expected {shape}; delete the file to rebuild it"
+            )
     return arrays
 
 

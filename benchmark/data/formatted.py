@@ -48,12 +48,16 @@ def check_prepared(key: str, data_root: Path) -> Path:
     and the command that prepares it."""
     directory = Path(data_root) / key
     if not directory.is_dir():
-        raise DatasetNotFoundError(f"dataset '{key}' is not prepared: {directory} does not exist. "
-                                   f"Prepare it with: {prepare_command(key, data_root)}")
+        raise DatasetNotFoundError(
+            f"dataset '{key}' is not prepared: {directory} does not exist. "
+            f"Prepare it with: {prepare_command(key, data_root)}"
+        )
     missing = [name for name in (*CORE_FILES, META_FILE) if not (directory / name).is_file()]
     if missing:
-        raise DatasetNotFoundError(f"dataset '{key}' is not prepared: {directory} lacks {', '.join(missing)}. "
-                                   f"Prepare it with: {prepare_command(key, data_root)}")
+        raise DatasetNotFoundError(
+            f"dataset '{key}' is not prepared: {directory} lacks {', '.join(missing)}. "
+            f"Prepare it with: {prepare_command(key, data_root)}"
+        )
     # a folder prepared from another dataset must not be trained and ranked as this one
     meta = read_meta(directory)
     check_prepared_identity(key, meta, str(directory / META_FILE), prepare_command(key, data_root))
@@ -72,12 +76,15 @@ def load_array(path: Path) -> np.ndarray:
     except (ValueError, EOFError, OSError) as exc:
         # object arrays need pickle, which we do not load from downloaded files; a truncated file
         # ends in EOFError or ValueError depending on where it was cut
-        raise FormattedDataError(f"{path}: cannot be read as a plain numpy array ({exc}); expected a string array "
-                                 "of image paths or a numeric label matrix") from None
+        raise FormattedDataError(
+            f"{path}: cannot be read as a plain numpy array ({exc}); expected a string array "
+            "of image paths or a numeric label matrix"
+        ) from None
 
 
-def check_arrays(arrays: dict[str, np.ndarray], directory: Path, class_names: list[str] | None = None,
-                 names_source: str = META_FILE) -> None:
+def check_arrays(
+    arrays: dict[str, np.ndarray], directory: Path, class_names: list[str] | None = None, names_source: str = META_FILE
+) -> None:
     """Raise ``FormattedDataError`` naming both files (and their shapes) when arrays disagree."""
 
     def desc(name: str) -> str:
@@ -86,12 +93,16 @@ def check_arrays(arrays: dict[str, np.ndarray], directory: Path, class_names: li
     for split in SPLITS:
         images, labels = array_file(split, "images"), array_file(split, "labels")
         if arrays[images].ndim != 1 or arrays[images].dtype.kind not in "US":
-            raise FormattedDataError(f"{desc(images)}: expected a 1-D array of image paths, got dtype {arrays[images].dtype}")
+            raise FormattedDataError(
+                f"{desc(images)}: expected a 1-D array of image paths, got dtype {arrays[images].dtype}"
+            )
         if arrays[labels].ndim != 2:
             raise FormattedDataError(f"{desc(labels)}: expected a 2-D [images, classes] label matrix")
         if arrays[images].shape[0] != arrays[labels].shape[0]:
-            raise FormattedDataError(f"{desc(images)} lists {arrays[images].shape[0]} images but {desc(labels)} "
-                                     f"has {arrays[labels].shape[0]} rows; they must agree")
+            raise FormattedDataError(
+                f"{desc(images)} lists {arrays[images].shape[0]} images but {desc(labels)} "
+                f"has {arrays[labels].shape[0]} rows; they must agree"
+            )
         values = np.unique(arrays[labels])
         if not np.isin(values, (0, 1)).all():
             raise FormattedDataError(f"{desc(labels)}: expected labels 0/1, found values {values[:10].tolist()}")
@@ -100,11 +111,15 @@ def check_arrays(arrays: dict[str, np.ndarray], directory: Path, class_names: li
             raise FormattedDataError(f"{desc(obs)} and {desc(labels)} must have the same shape")
     train, val = array_file("train", "labels"), array_file("val", "labels")
     if arrays[train].shape[1] != arrays[val].shape[1]:
-        raise FormattedDataError(f"{desc(train)} has {arrays[train].shape[1]} classes but {desc(val)} has "
-                                 f"{arrays[val].shape[1]}; they must agree")
+        raise FormattedDataError(
+            f"{desc(train)} has {arrays[train].shape[1]} classes but {desc(val)} has "
+            f"{arrays[val].shape[1]}; they must agree"
+        )
     if class_names is not None and len(class_names) != arrays[train].shape[1]:
-        raise FormattedDataError(f"{directory / names_source} names {len(class_names)} classes but {desc(train)} "
-                                 f"has {arrays[train].shape[1]} columns; they must agree")
+        raise FormattedDataError(
+            f"{directory / names_source} names {len(class_names)} classes but {desc(train)} "
+            f"has {arrays[train].shape[1]} columns; they must agree"
+        )
 
 
 def read_arrays(directory: Path, with_observed: bool = True) -> dict[str, np.ndarray]:
@@ -119,9 +134,13 @@ def read_meta(directory: Path) -> dict[str, Any]:
         raise FormattedDataError(f"{path}: expected a JSON object at the top level, got {type(meta).__name__}")
     for field in ("dataset", "class_names", "image_root"):
         if field not in meta:
-            raise FormattedDataError(f"{path}: expected a '{field}' field (written by python -m benchmark.data prepare)")
+            raise FormattedDataError(
+                f"{path}: expected a '{field}' field (written by python -m benchmark.data prepare)"
+            )
     if not isinstance(meta["image_root"], str) or not meta["image_root"]:
-        raise FormattedDataError(f"{path}: 'image_root' must be the path of the image folder, got {meta['image_root']!r}")
+        raise FormattedDataError(
+            f"{path}: 'image_root' must be the path of the image folder, got {meta['image_root']!r}"
+        )
     return meta
 
 
@@ -158,8 +177,11 @@ def load(data_root: Path, key: str, image_size: int = 448, check_files: bool = T
         test=LabelledImages(stores["val"], labels["val"]),
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        provenance={"directory": str(directory), "image_root": str(image_root), "image_size": image_size,
-                    "digest": meta["manifest"]["digest"],
-                    **{k: meta[k] for k in ("created", "tool", "counts", "source") if k in meta}},
+        provenance={
+            "directory": str(directory),
+            "image_root": str(image_root),
+            "image_size": image_size,
+            "digest": meta["manifest"]["digest"],
+            **{k: meta[k] for k in ("created", "tool", "counts", "source") if k in meta},
+        },
     )
-

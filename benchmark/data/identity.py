@@ -93,5 +93,10 @@ def check_prepared_identity(key: str, meta: dict[str, Any], source: str, prepare
         raise DatasetIdentityError(f"{source}: the class list {problem}; prepare {key} there with: {prepare_hint}")
 
 
-__all__ = ["DatasetIdentityError", "check_class_list", "check_prepared_identity", "class_list_problem",
-           "official_class_names"]
+__all__ = [
+    "DatasetIdentityError",
+    "check_class_list",
+    "check_prepared_identity",
+    "class_list_problem",
+    "official_class_names",
+]

@@ -87,8 +87,9 @@ def build_lock(path: Path, log: Callable[[str], None] | None = None) -> Iterator
         if locked:
             try:
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n"
-                          .encode(), 0)
+                os.pwrite(
+                    fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode(), 0
+                )
             except OSError:
                 pass  # opened read-only: the lock holds, only the note of who holds it is missing
         yield locked

@@ -65,35 +65,52 @@ def _sample(names: list[str]) -> list[str]:
 
 def build_manifest(directory: Path, array_files: Iterable[str], image_root: Path, names: list[str]) -> dict[str, Any]:
     """The manifest of ``directory``'s ``array_files`` and the images ``names`` under ``image_root``."""
-    files = {name: {"bytes": (directory / name).stat().st_size, "sha256": sha256_file(directory / name)}
-             for name in sorted(array_files)}
+    files = {
+        name: {"bytes": (directory / name).stat().st_size, "sha256": sha256_file(directory / name)}
+        for name in sorted(array_files)
+    }
     count, list_sha = _image_list(image_root, names)
-    images = {"count": count, "list_sha256": list_sha,
-              "sample": {n: sha256_file(image_root / n) for n in _sample(names)}}
-    return {"version": MANIFEST_VERSION, "files": files, "images": images,
-            "digest": _canonical_digest({"files": files, "images": images})}
+    images = {
+        "count": count,
+        "list_sha256": list_sha,
+        "sample": {n: sha256_file(image_root / n) for n in _sample(names)},
+    }
+    return {
+        "version": MANIFEST_VERSION,
+        "files": files,
+        "images": images,
+        "digest": _canonical_digest({"files": files, "images": images}),
+    }
 
 
 def check_files(directory: Path, manifest: Any, source: str, hint: str) -> str:
     """The data digest, once every array file the manifest lists has its size and sha256; else
     ``ManifestError`` naming the file (``source``: the dataset.json, ``hint``: the prepare command)."""
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) \
-            or not isinstance(manifest.get("digest"), str):
-        raise ManifestError(f"{source} has no manifest of its files (prepared by an older version, or edited); "
-                            f"prepare it again with --force: {hint}")
+    if (
+        not isinstance(manifest, dict)
+        or not isinstance(manifest.get("files"), dict)
+        or not isinstance(manifest.get("digest"), str)
+    ):
+        raise ManifestError(
+            f"{source} has no manifest of its files (prepared by an older version, or edited); "
+            f"prepare it again with --force: {hint}"
+        )
     expected = _canonical_digest({"files": manifest["files"], "images": manifest.get("images")})
     if manifest["digest"] != expected:
-        raise ManifestError(f"{source}: the manifest's digest does not match its entries (edited); prepare again "
-                            f"with --force: {hint}")
+        raise ManifestError(
+            f"{source}: the manifest's digest does not match its entries (edited); prepare again with --force: {hint}"
+        )
     for name, entry in manifest["files"].items():
         path = directory / name
         if not path.is_file():
             raise ManifestError(f"{path} is listed in the manifest of {source} but missing; prepare again: {hint}")
         size = path.stat().st_size
         if size != entry.get("bytes") or sha256_file(path) != entry.get("sha256"):
-            raise ManifestError(f"{path} is not the file prepare wrote ({size} bytes, its manifest says "
-                                f"{entry.get('bytes')} bytes and another sha256): changed since prepare; "
-                                f"prepare again with --force: {hint}")
+            raise ManifestError(
+                f"{path} is not the file prepare wrote ({size} bytes, its manifest says "
+                f"{entry.get('bytes')} bytes and another sha256): changed since prepare; "
+                f"prepare again with --force: {hint}"
+            )
     return str(manifest["digest"])
 
 
@@ -102,12 +119,16 @@ def check_images(manifest: dict[str, Any], image_root: Path, names: list[str], s
     images = manifest.get("images") or {}
     count, list_sha = _image_list(image_root, names)
     if count != images.get("count") or list_sha != images.get("list_sha256"):
-        raise ManifestError(f"the images under {image_root} are not the ones prepared ({source}: {images.get('count')} "
-                            f"images; found {count}, or names or sizes changed); prepare again with --force: {hint}")
+        raise ManifestError(
+            f"the images under {image_root} are not the ones prepared ({source}: {images.get('count')} "
+            f"images; found {count}, or names or sizes changed); prepare again with --force: {hint}"
+        )
     for name, digest in (images.get("sample") or {}).items():
         if sha256_file(image_root / name) != digest:
-            raise ManifestError(f"{image_root / name} changed since prepare (its sha256 is not the one in {source}); "
-                                f"prepare again with --force: {hint}")
+            raise ManifestError(
+                f"{image_root / name} changed since prepare (its sha256 is not the one in {source}); "
+                f"prepare again with --force: {hint}"
+            )
 
 
 def array_digest(arrays: dict[str, np.ndarray]) -> str:

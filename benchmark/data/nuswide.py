@@ -61,7 +61,7 @@ def image_name(entry: str) -> str:
     """The path relative to ``Flickr/`` of an image-list entry."""
     path = entry.strip().replace("\\", "/")
     marker = path.lower().rfind("flickr/")
-    return path[marker + len("flickr/"):] if marker >= 0 else path.lstrip("/")
+    return path[marker + len("flickr/") :] if marker >= 0 else path.lstrip("/")
 
 
 def _aligned_lines(path: Path) -> list[tuple[int, str]]:
@@ -72,8 +72,10 @@ def _aligned_lines(path: Path) -> list[tuple[int, str]]:
             blank = blank or number
             continue
         if blank:
-            raise AnnotationError(f"{path}, line {blank}: blank line inside the file (expected one entry a line, "
-                                  "aligned with the image list)")
+            raise AnnotationError(
+                f"{path}, line {blank}: blank line inside the file (expected one entry a line, "
+                "aligned with the image list)"
+            )
         lines.append((number, line))
     return lines
 
@@ -95,8 +97,10 @@ def read_labels(path: Path, expected: int, image_list: Path) -> np.ndarray:
             raise AnnotationError(f"{path}, line {number}: expected 0 or 1, got {line!r}")
         values.append(int(value))
     if len(values) != expected:
-        raise AnnotationError(f"{path} has {len(values)} labels but {image_list} lists {expected} images "
-                              "(expected one label a line, aligned with the image list: is a file truncated?)")
+        raise AnnotationError(
+            f"{path} has {len(values)} labels but {image_list} lists {expected} images "
+            "(expected one label a line, aligned with the image list: is a file truncated?)"
+        )
     return np.asarray(values, dtype=np.float64)
 
 
@@ -112,18 +116,27 @@ def format_official(root: Path) -> Formatted:
         matrix = np.zeros((len(images), len(concepts)), dtype=np.float64)
         sources.append(list_path)
         for c, concept in enumerate(concepts):
-            label_path = require_file(root / LABEL_DIR / f"Labels_{concept}_{phase}.txt", "nuswide", root,
-                                      "NUS-WIDE ground-truth file")
+            label_path = require_file(
+                root / LABEL_DIR / f"Labels_{concept}_{phase}.txt", "nuswide", root, "NUS-WIDE ground-truth file"
+            )
             matrix[:, c] = read_labels(label_path, len(images), list_path)
             sources.append(label_path)
         keep = matrix.max(axis=1) > 0 if len(concepts) else np.zeros(len(images), bool)
         splits[name] = Split([n for n, k in zip(images, keep) if k], matrix[keep])
         counts[f"{name}_dropped_no_concept"] = int((~keep).sum())
     return Formatted(
-        key="nuswide", class_names=concepts, train=splits["train"], val=splits["val"],
-        image_root=(root / IMAGE_DIR).resolve(), sources=sources, label_dtype="float64", counts=counts,
-        notes=["official Train → train pool, Test → test; columns in Concepts81.txt order; images with no "
-               "concept dropped; official list order kept"],
+        key="nuswide",
+        class_names=concepts,
+        train=splits["train"],
+        val=splits["val"],
+        image_root=(root / IMAGE_DIR).resolve(),
+        sources=sources,
+        label_dtype="float64",
+        counts=counts,
+        notes=[
+            "official Train → train pool, Test → test; columns in Concepts81.txt order; images with no "
+            "concept dropped; official list order kept"
+        ],
         split_origin={name: f"official {phase}, {root / IMAGE_LISTS[phase]}" for phase, name in PHASES.items()},
     )
 

@@ -63,7 +63,9 @@ class Formatted:
 
 def fetch_hint(key: str, root: Path) -> str:
     if key == "nuswide":
-        return "NUS-WIDE cannot be fetched automatically; see the manual steps: python -m benchmark.data download nuswide"
+        return (
+            "NUS-WIDE cannot be fetched automatically; see the manual steps: python -m benchmark.data download nuswide"
+        )
     return f"fetch the official files with: python -m benchmark.data download {key} --root {root}"
 
 
@@ -71,7 +73,9 @@ def require_file(path: Path, key: str, root: Path, what: str = "") -> Path:
     """``path`` if it is a file, else a ``DatasetNotFoundError`` naming it and the fetch command."""
     if not path.is_file():
         label = f"{what} " if what else ""
-        raise DatasetNotFoundError(f"{label}{path} not found (expected in the official {key} layout); {fetch_hint(key, root)}")
+        raise DatasetNotFoundError(
+            f"{label}{path} not found (expected in the official {key} layout); {fetch_hint(key, root)}"
+        )
     return path
 
 
@@ -89,8 +93,10 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise AnnotationError(f"{path}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                      "expected the official plain-text file") from None
+                raise AnnotationError(
+                    f"{path}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                    "expected the official plain-text file"
+                ) from None
             yield number, text.rstrip("\r\n")
 
 
@@ -102,8 +108,10 @@ def records(path: Path, min_fields: int, syntax: str) -> Iterator[tuple[int, lis
         if not fields:
             continue
         if len(fields) < min_fields:
-            raise AnnotationError(f"{path}, line {number}: expected '{syntax}', got {line!r} "
-                                  "(the line is incomplete: is the file truncated?)")
+            raise AnnotationError(
+                f"{path}, line {number}: expected '{syntax}', got {line!r} "
+                "(the line is incomplete: is the file truncated?)"
+            )
         yield number, fields
 
 
@@ -111,10 +119,13 @@ def parse_int(path: Path, number: int, value: str, what: str, syntax: str, allow
     try:
         out = int(value)
     except ValueError:
-        raise AnnotationError(f"{path}, line {number}: {what} must be an integer in '{syntax}', got {value!r}") from None
+        raise AnnotationError(
+            f"{path}, line {number}: {what} must be an integer in '{syntax}', got {value!r}"
+        ) from None
     if allowed is not None and out not in allowed:
-        raise AnnotationError(f"{path}, line {number}: {what} must be one of {sorted(allowed)} in '{syntax}', "
-                              f"got {value!r}")
+        raise AnnotationError(
+            f"{path}, line {number}: {what} must be one of {sorted(allowed)} in '{syntax}', got {value!r}"
+        )
     return out
 
 

@@ -42,16 +42,27 @@ FORMATTERS: dict[str, ModuleType] = {"voc": voc, "coco": coco, "nuswide": nuswid
 OBSERVED_REGIME = "1p"
 FORMAT_VERSION = 1
 #: where the official class list lies under the raw root, for messages
-CLASS_LIST_FILES = {"voc": "built in", "coco": "annotations/instances_train2014.json",
-                    "nuswide": "Concepts81.txt", "cub": "attributes.txt"}
+CLASS_LIST_FILES = {
+    "voc": "built in",
+    "coco": "annotations/instances_train2014.json",
+    "nuswide": "Concepts81.txt",
+    "cub": "attributes.txt",
+}
 #: ``<split>_dropped_<reason>`` count keys of the formatters → the reason in words
-DROP_REASONS = {"no_positive": "have no positive label", "no_annotation": "have no annotation",
-                "no_concept": "have no concept"}
+DROP_REASONS = {
+    "no_positive": "have no positive label",
+    "no_annotation": "have no annotation",
+    "no_concept": "have no concept",
+}
 
 
 def tool_version() -> dict[str, Any]:
-    return {"name": "spml-bench benchmark.data prepare", "format_version": FORMAT_VERSION,
-            "version": package_version("spml-bench"), "git": git_commit()}
+    return {
+        "name": "spml-bench benchmark.data prepare",
+        "format_version": FORMAT_VERSION,
+        "version": package_version("spml-bench"),
+        "git": git_commit(),
+    }
 
 
 def sha256(path: Path) -> str:
@@ -89,8 +100,9 @@ def _describe(path: Path, raw_root: Path) -> dict[str, Any]:
     return {"path": shown, "bytes": path.stat().st_size, "sha256": sha256(path)}
 
 
-def _check_images(image_root: Path, splits: dict[str, list[str]], listed_in: str,
-                  skip_missing: bool) -> dict[str, list[str]]:
+def _check_images(
+    image_root: Path, splits: dict[str, list[str]], listed_in: str, skip_missing: bool
+) -> dict[str, list[str]]:
     missing = {s: missing_images(image_root, names) for s, names in splits.items()}
     total = sum(len(m) for m in missing.values())
     if total and not skip_missing:
@@ -105,10 +117,15 @@ def _check_images(image_root: Path, splits: dict[str, list[str]], listed_in: str
 
 def _dropped(formatted: Formatted, missing: dict[str, list[str]], split: str) -> str:
     """Why images were removed from ``split``, in words (for the message of an empty split)."""
-    parts = [f"{n} listed images {DROP_REASONS.get(k.split('_dropped_', 1)[1], k)} and were dropped"
-             for k, n in formatted.counts.items() if k.startswith(f"{split}_dropped_") and isinstance(n, int) and n]
+    parts = [
+        f"{n} listed images {DROP_REASONS.get(k.split('_dropped_', 1)[1], k)} and were dropped"
+        for k, n in formatted.counts.items()
+        if k.startswith(f"{split}_dropped_") and isinstance(n, int) and n
+    ]
     if missing[split]:
-        parts.append(f"{len(missing[split])} listed images are missing on disk and were dropped (--skip-missing-images)")
+        parts.append(
+            f"{len(missing[split])} listed images are missing on disk and were dropped (--skip-missing-images)"
+        )
     return "; ".join(parts)
 
 
@@ -116,8 +133,10 @@ def _check_out(key: str, out: Path) -> None:
     """Refuse an output folder named after another dataset: the loaders look for ``key`` under
     ``DATA_ROOT/key``, and a folder named ``voc`` holding COCO invites the wrong run."""
     if out.name in DATASETS and out.name != key:
-        raise DatasetIdentityError(f"--out {out} is named after dataset '{out.name}' but would hold {key}; the runs "
-                                   f"read {key} from DATA_ROOT/{key}: use --out {out.parent / key}")
+        raise DatasetIdentityError(
+            f"--out {out} is named after dataset '{out.name}' but would hold {key}; the runs "
+            f"read {key} from DATA_ROOT/{key}: use --out {out.parent / key}"
+        )
 
 
 def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missing: bool = False) -> dict[str, Any]:
@@ -127,7 +146,9 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     refused dataset leaves ``out`` as it was."""
     spec = get_spec(key)
     if key not in FORMATTERS:
-        raise ValueError(f"'{key}' has no official files to prepare; datasets with a formatter: {', '.join(FORMATTERS)}")
+        raise ValueError(
+            f"'{key}' has no official files to prepare; datasets with a formatter: {', '.join(FORMATTERS)}"
+        )
     module = FORMATTERS[key]
     root, out = Path(root), Path(out)
     _check_out(key, out)
@@ -135,8 +156,10 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     if existing and not force and (out / META_FILE).is_file():
         previous = read_meta(out)
         if previous.get("dataset") != key:
-            raise DatasetIdentityError(f"{out / META_FILE}: {out} holds prepared dataset {previous.get('dataset')!r}, "
-                                       f"not '{key}'; pass --force to replace it, or choose another --out")
+            raise DatasetIdentityError(
+                f"{out / META_FILE}: {out} holds prepared dataset {previous.get('dataset')!r}, "
+                f"not '{key}'; pass --force to replace it, or choose another --out"
+            )
         if previous.get("source", {}).get("kind") == "official files" and len(existing) == len(CORE_FILES):
             # our own earlier output: nothing to redo (--force rebuilds it); its files must be the ones written
             check_arrays(read_arrays(out), out, previous.get("class_names"))
@@ -154,8 +177,11 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     for split in SPLITS:
         if missing[split]:
             splits[split] = _drop_missing(splits[split], set(missing[split]))
-    check_splits({s: splits[s].labels for s in SPLITS}, formatted.split_origin,
-                 {s: _dropped(formatted, missing, s) for s in SPLITS})
+    check_splits(
+        {s: splits[s].labels for s in SPLITS},
+        formatted.split_origin,
+        {s: _dropped(formatted, missing, s) for s in SPLITS},
+    )
     check_image_files(formatted.image_root, [n for s in SPLITS for n in splits[s].images])
 
     arrays: dict[str, np.ndarray] = {}
@@ -180,15 +206,17 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     meta["counts"]["missing_images_dropped"] = {s: len(missing[s]) for s in SPLITS}
     meta["missing_images_dropped"] = {s: missing[s] for s in SPLITS if missing[s]}
     meta["notes"] = formatted.notes
-    meta["warnings"] = split_warnings({s: splits[s].labels for s in SPLITS}, {s: splits[s].images for s in SPLITS},
-                                      formatted.class_names)
+    meta["warnings"] = split_warnings(
+        {s: splits[s].labels for s in SPLITS}, {s: splits[s].images for s in SPLITS}, formatted.class_names
+    )
     meta["manifest"] = build_manifest(out, arrays, formatted.image_root, [n for s in SPLITS for n in splits[s].images])
     _write_meta(out, meta)
     return meta
 
 
-def _meta(key: str, title: str, class_names: list[str], root: Path, image_root: Path,
-          arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def _meta(
+    key: str, title: str, class_names: list[str], root: Path, image_root: Path, arrays: dict[str, np.ndarray]
+) -> dict[str, Any]:
     try:
         in_raw = str(image_root.resolve().relative_to(root.resolve()))
     except ValueError:
@@ -203,16 +231,23 @@ def _meta(key: str, title: str, class_names: list[str], root: Path, image_root: 
         "image_root": str(image_root.resolve()),
         "raw_root": str(root.resolve()),
         "image_root_in_raw_root": in_raw,
-        "splits": {"train": "official training split (train + validation pool)",
-                   "val": "official split used as the test set"},
-        "counts": {
-            "train_images": int(train.shape[0]), "val_images": int(val.shape[0]),
-            "train_positives": int(train.sum()), "val_positives": int(val.sum()),
+        "splits": {
+            "train": "official training split (train + validation pool)",
+            "val": "official split used as the test set",
         },
-        "observed": {"regime": OBSERVED_REGIME, "seed": DATA_SEED,
-                     "files": list(OBSERVED_FILES), "routine": "PROTOCOL.md observe_uniform over each whole split"},
-        "files": {name: {"shape": list(arrays[name].shape), "dtype": str(arrays[name].dtype)}
-                  for name in arrays},
+        "counts": {
+            "train_images": int(train.shape[0]),
+            "val_images": int(val.shape[0]),
+            "train_positives": int(train.sum()),
+            "val_positives": int(val.sum()),
+        },
+        "observed": {
+            "regime": OBSERVED_REGIME,
+            "seed": DATA_SEED,
+            "files": list(OBSERVED_FILES),
+            "routine": "PROTOCOL.md observe_uniform over each whole split",
+        },
+        "files": {name: {"shape": list(arrays[name].shape), "dtype": str(arrays[name].dtype)} for name in arrays},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tool": tool_version(),
         "official_num_classes": get_spec(key).num_classes,
@@ -240,8 +275,10 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
     names_from = "official files under --root"
     if class_names is None and official_class_names(key) is not None:
         # the column names are what tells these files are the dataset they claim to be
-        raise DatasetIdentityError(f"cannot name the {num_classes} columns of {labels_file}: no class list found under "
-                                   f"--root {root}; put the official one there ({CLASS_LIST_FILES[key]})")
+        raise DatasetIdentityError(
+            f"cannot name the {num_classes} columns of {labels_file}: no class list found under "
+            f"--root {root}; put the official one there ({CLASS_LIST_FILES[key]})"
+        )
     if class_names is None:
         class_names = [f"class_{i}" for i in range(num_classes)]
         names_from = "generic (no class list found under --root)"

@@ -40,7 +40,9 @@ def check_regime(regime: str) -> str:
     return regime
 
 
-def split_train_val(num_pool: int, seed: int = DATA_SEED, fraction: float = VAL_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def split_train_val(
+    num_pool: int, seed: int = DATA_SEED, fraction: float = VAL_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train, val) indices of the training pool: the last ``round(0.2 N)`` of a permutation
     are validation."""
     perm = np.random.RandomState(seed).permutation(num_pool)

@@ -30,9 +30,7 @@ class ArrayImages:
 
     def __post_init__(self) -> None:
         if self.array.dtype != np.uint8 or self.array.ndim != 4:
-            raise ValueError(
-                f"ArrayImages needs a uint8 [N, C, H, W] array, got {self.array.dtype} {self.array.shape}"
-            )
+            raise ValueError(f"ArrayImages needs a uint8 [N, C, H, W] array, got {self.array.dtype} {self.array.shape}")
 
     def __len__(self) -> int:
         return int(self.array.shape[0])

@@ -94,8 +94,10 @@ def image_problem(path: str) -> str | None:
     if width <= 0 or height <= 0:
         return f"has no pixels ({width}x{height})"
     if width * height > pixel_limit():
-        return (f"claims {width}x{height} = {width * height} pixels, more than the decompression-bomb limit of "
-                f"{pixel_limit()} (PIL.Image.MAX_IMAGE_PIXELS)")
+        return (
+            f"claims {width}x{height} = {width * height} pixels, more than the decompression-bomb limit of "
+            f"{pixel_limit()} (PIL.Image.MAX_IMAGE_PIXELS)"
+        )
     return None
 
 
@@ -110,9 +112,15 @@ def check_image_files(image_root: str | os.PathLike[str], names: Iterable[str], 
             problems = [(p, r) for p, r in zip(paths, pool.map(image_problem, paths)) if r is not None]
     if problems:
         path, reason = problems[0]
-        more = f"; {len(problems) - 1} more bad images, first: {quote([p for p, _ in problems[1:]])}" if len(problems) > 1 else ""
-        raise BadImageError(f"image {path} {reason}{more}. Replace it with the official file, or delete it and "
-                            "pass --skip-missing-images to drop it (it is then listed in dataset.json)")
+        more = (
+            f"; {len(problems) - 1} more bad images, first: {quote([p for p, _ in problems[1:]])}"
+            if len(problems) > 1
+            else ""
+        )
+        raise BadImageError(
+            f"image {path} {reason}{more}. Replace it with the official file, or delete it and "
+            "pass --skip-missing-images to drop it (it is then listed in dataset.json)"
+        )
 
 
 # -- splits and labels ----------------------------------------------------------------------------
@@ -125,15 +133,19 @@ def check_splits(labels: dict[str, np.ndarray], origin: dict[str, str], dropped:
         where = f" ({origin[split]})" if origin.get(split) else ""
         if y.shape[0] == 0:
             why = f": {dropped[split]}" if dropped.get(split) else ": no image is listed"
-            raise DegenerateDatasetError(f"the {ROLE[split]}{where} has no image{why}; expected at least one "
-                                         "image with a positive label")
+            raise DegenerateDatasetError(
+                f"the {ROLE[split]}{where} has no image{why}; expected at least one image with a positive label"
+            )
         values = np.unique(y)
         if not np.isin(values, (0, 1)).all():
-            raise DegenerateDatasetError(f"the {ROLE[split]}{where}: expected labels 0/1, found values "
-                                         f"{values[:10].tolist()}")
+            raise DegenerateDatasetError(
+                f"the {ROLE[split]}{where}: expected labels 0/1, found values {values[:10].tolist()}"
+            )
         if not y.any():
-            raise DegenerateDatasetError(f"the {ROLE[split]}{where} has {y.shape[0]} images but not a single positive "
-                                         "label; expected at least one")
+            raise DegenerateDatasetError(
+                f"the {ROLE[split]}{where} has {y.shape[0]} images but not a single positive "
+                "label; expected at least one"
+            )
     train_idx, val_idx = split_train_val(labels["train"].shape[0])
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise DegenerateDatasetError(
@@ -143,28 +155,44 @@ def check_splits(labels: dict[str, np.ndarray], origin: dict[str, str], dropped:
         )
 
 
-def split_warnings(labels: dict[str, np.ndarray], names: Mapping[str, Sequence[str] | np.ndarray], class_names: Sequence[str]) -> list[str]:
+def split_warnings(
+    labels: dict[str, np.ndarray], names: Mapping[str, Sequence[str] | np.ndarray], class_names: Sequence[str]
+) -> list[str]:
     """What the protocol allows but a user should know (one line each)."""
     out: list[str] = []
-    for split, consequence in (("train", "no method can learn them from single positives"),
-                               ("val", "their AP is 0 by PROTOCOL.md and still counts in the mean")):
+    for split, consequence in (
+        ("train", "no method can learn them from single positives"),
+        ("val", "their AP is 0 by PROTOCOL.md and still counts in the mean"),
+    ):
         empty = [class_names[int(c)] for c in np.flatnonzero(labels[split].sum(axis=0) == 0)]
         if empty:
-            out.append(f"{len(empty)} of {len(class_names)} classes have no positive in the {ROLE[split]} "
-                       f"(first: {quote(empty)}): {consequence}")
+            out.append(
+                f"{len(empty)} of {len(class_names)} classes have no positive in the {ROLE[split]} "
+                f"(first: {quote(empty)}): {consequence}"
+            )
     for split in ("train", "val"):
         repeated = sorted(n for n, k in Counter(map(str, names[split])).items() if k > 1)
         if repeated:
-            out.append(f"{len(repeated)} image names are listed more than once in the {ROLE[split]} "
-                       f"(first: {quote(repeated)})")
+            out.append(
+                f"{len(repeated)} image names are listed more than once in the {ROLE[split]} (first: {quote(repeated)})"
+            )
     both = sorted(set(map(str, names["train"])) & set(map(str, names["val"])))
     if both:
-        out.append(f"{len(both)} images are in both the training pool and the test split (first: {quote(both)}): "
-                   "test images seen in training inflate the test mAP")
+        out.append(
+            f"{len(both)} images are in both the training pool and the test split (first: {quote(both)}): "
+            "test images seen in training inflate the test mAP"
+        )
     return out
 
 
 __all__ = [
-    "BadImageError", "DegenerateDatasetError", "UnsafeImageNameError", "check_image_files", "check_image_names",
-    "check_splits", "image_problem", "split_warnings", "unsafe_reason",
+    "BadImageError",
+    "DegenerateDatasetError",
+    "UnsafeImageNameError",
+    "check_image_files",
+    "check_image_names",
+    "check_splits",
+    "image_problem",
+    "split_warnings",
+    "unsafe_reason",
 ]

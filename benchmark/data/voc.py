@@ -24,8 +24,26 @@ from benchmark.data.official import (
 )
 
 CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 MAIN = Path("VOCdevkit/VOC2012/ImageSets/Main")
 IMAGE_DIR = Path("VOCdevkit/VOC2012/JPEGImages")
@@ -63,7 +81,9 @@ def _phase(root: Path, phase: str) -> tuple[Split, list[Path], int]:
         if set(labels) != reference:
             absent = sorted(reference - set(labels))
             extra = sorted(set(labels) - reference)
-            detail = f"lacks {len(absent)} of them, first {absent[0]}" if absent else f"adds {len(extra)}, first {extra[0]}"
+            detail = (
+                f"lacks {len(absent)} of them, first {absent[0]}" if absent else f"adds {len(extra)}, first {extra[0]}"
+            )
             raise AnnotationError(
                 f"{path} lists {len(labels)} images but {reference_path} lists {len(reference)}: it {detail} "
                 "(is the file truncated?)"
@@ -85,8 +105,14 @@ def format_official(root: Path) -> Formatted:
         sources += files
         counts[f"{name}_dropped_no_positive"] = dropped
     return Formatted(
-        key="voc", class_names=list(CLASSES), train=splits["train"], val=splits["val"],
-        image_root=(root / IMAGE_DIR).resolve(), sources=sources, label_dtype="float64", counts=counts,
+        key="voc",
+        class_names=list(CLASSES),
+        train=splits["train"],
+        val=splits["val"],
+        image_root=(root / IMAGE_DIR).resolve(),
+        sources=sources,
+        label_dtype="float64",
+        counts=counts,
         notes=["label 1 → positive; 0 (difficult) and -1 → negative; images with no positive dropped; sorted by name"],
         split_origin={name: f"official {phase}, {root / MAIN}/<class>_{phase}.txt" for phase, name in PHASES.items()},
     )

@@ -55,8 +55,10 @@ def offline() -> bool:
 
 
 def fix_command(name: str) -> str:
-    return (f"on a machine with internet access run: python -m benchmark.data weights {name} (into the same cache "
-            f"folder), or fetch them with --out DIR there and run with --pretrained-file DIR/{name}.pth")
+    return (
+        f"on a machine with internet access run: python -m benchmark.data weights {name} (into the same cache "
+        f"folder), or fetch them with --out DIR there and run with --pretrained-file DIR/{name}.pth"
+    )
 
 
 def pretrained_cfg(name: str) -> Any:
@@ -66,8 +68,10 @@ def pretrained_cfg(name: str) -> Any:
     from timm.models import get_pretrained_cfg
 
     if name == "smallcnn":
-        raise WeightsError("'smallcnn' (the embedded set's backbone) builds its pretrained weights locally on first "
-                           "use; there is nothing to fetch")
+        raise WeightsError(
+            "'smallcnn' (the embedded set's backbone) builds its pretrained weights locally on first "
+            "use; there is nothing to fetch"
+        )
     if not timm.is_model(name.split(".")[0]):
         raise WeightsError(f"unknown backbone '{name}': not a timm model name")
     try:
@@ -75,8 +79,10 @@ def pretrained_cfg(name: str) -> Any:
     except RuntimeError as exc:  # timm: "Invalid pretrained tag (x) for arch."
         raise WeightsError(f"timm model '{name}': {exc}") from None
     if cfg is None:
-        raise WeightsError(f"timm model '{name}' has no pretrained weights (its pretrained tags: "
-                           f"{', '.join(timm.list_pretrained(name.split('.')[0] + '.*')[:6]) or 'none'})")
+        raise WeightsError(
+            f"timm model '{name}' has no pretrained weights (its pretrained tags: "
+            f"{', '.join(timm.list_pretrained(name.split('.')[0] + '.*')[:6]) or 'none'})"
+        )
     return cfg
 
 
@@ -135,8 +141,10 @@ def weights_problem(name: str) -> str | None:
         return str(exc)
     if found is not None:
         return None
-    return (f"pretrained weights of '{name}' are not in the local cache ({where_cached(name)}), so an offline "
-            f"compute node cannot load them: {fix_command(name)}")
+    return (
+        f"pretrained weights of '{name}' are not in the local cache ({where_cached(name)}), so an offline "
+        f"compute node cannot load them: {fix_command(name)}"
+    )
 
 
 # -- building a pretrained backbone ---------------------------------------------------------------
@@ -147,14 +155,17 @@ def create_pretrained(name: str, **kwargs: Any) -> nn.Module:
 
     if offline() and cached_weights(name) is None:
         # timm would try anyway and fail with the hub's generic message; say what to do instead
-        raise WeightsUnavailableError(f"HF_HUB_OFFLINE is set and the pretrained weights of '{name}' are not in the "
-                                      f"local cache ({where_cached(name)}): {fix_command(name)}")
+        raise WeightsUnavailableError(
+            f"HF_HUB_OFFLINE is set and the pretrained weights of '{name}' are not in the "
+            f"local cache ({where_cached(name)}): {fix_command(name)}"
+        )
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except OSError as exc:  # the hub's and urllib's errors, offline or not found, are OSErrors
         reason = " ".join(str(exc).split())[:300]
-        raise WeightsUnavailableError(f"cannot load the pretrained weights of '{name}' ({type(exc).__name__}: "
-                                      f"{reason}); {fix_command(name)}") from None
+        raise WeightsUnavailableError(
+            f"cannot load the pretrained weights of '{name}' ({type(exc).__name__}: {reason}); {fix_command(name)}"
+        ) from None
 
 
 def fetch_weights(name: str, out: Path | None = None, log: Callable[[str], None] = print) -> Path:
@@ -166,16 +177,22 @@ def fetch_weights(name: str, out: Path | None = None, log: Callable[[str], None]
         log(f"{name}: pretrained weights already in the local cache: {found}")
     else:
         if offline():
-            raise WeightsUnavailableError(f"cannot fetch the pretrained weights of '{name}': HF_HUB_OFFLINE is set; "
-                                          "run this command on a machine with internet access, without it")
+            raise WeightsUnavailableError(
+                f"cannot fetch the pretrained weights of '{name}': HF_HUB_OFFLINE is set; "
+                "run this command on a machine with internet access, without it"
+            )
         backbone = create_pretrained(name, num_classes=0)
         found = cached_weights(name)
         if found is None:  # downloaded somewhere this module does not know: say so rather than pretend
-            raise WeightsUnavailableError(f"{name}: timm loaded the weights but they are not where runs look for "
-                                          f"them ({where_cached(name)}); use --out DIR and --pretrained-file")
+            raise WeightsUnavailableError(
+                f"{name}: timm loaded the weights but they are not where runs look for "
+                f"them ({where_cached(name)}); use --out DIR and --pretrained-file"
+            )
         log(f"{name}: pretrained weights fetched into the local cache: {found}")
-    log(f"runs on nodes that see {where_cached(name)} (the same HF_HOME / TORCH_HOME) load them offline; "
-        "set HF_HUB_OFFLINE=1 there")
+    log(
+        f"runs on nodes that see {where_cached(name)} (the same HF_HOME / TORCH_HOME) load them offline; "
+        "set HF_HUB_OFFLINE=1 there"
+    )
     if out is None:
         return found
     if backbone is None:
@@ -220,20 +237,26 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch and safetensors raise many types for a file that is not a checkpoint
         reason = " ".join(str(exc).split())[:200]
-        raise WeightsError(f"pretrained file {path} cannot be read as a state dict ({type(exc).__name__}: {reason}); "
-                           "expected a .pth/.pt/.bin saved with torch.save(model.state_dict()) or a .safetensors file") from None
+        raise WeightsError(
+            f"pretrained file {path} cannot be read as a state dict ({type(exc).__name__}: {reason}); "
+            "expected a .pth/.pt/.bin saved with torch.save(model.state_dict()) or a .safetensors file"
+        ) from None
     while isinstance(data, Mapping) and not any(isinstance(v, torch.Tensor) for v in data.values()):
         nested = [k for k in _NESTED if isinstance(data.get(k), Mapping)]
         if not nested:
             break
         data = data[nested[0]]
     if not isinstance(data, Mapping) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise WeightsError(f"pretrained file {path} holds no state dict of tensors (a "
-                           f"{type(data).__name__}); expected torch.save(model.state_dict())")
+        raise WeightsError(
+            f"pretrained file {path} holds no state dict of tensors (a "
+            f"{type(data).__name__}); expected torch.save(model.state_dict())"
+        )
     return {str(k).removeprefix("module."): v for k, v in data.items()}
 
 
-def fit_state_dict(backbone: nn.Module, state: dict[str, torch.Tensor], name: str, path: Path) -> dict[str, torch.Tensor]:
+def fit_state_dict(
+    backbone: nn.Module, state: dict[str, torch.Tensor], name: str, path: Path
+) -> dict[str, torch.Tensor]:
     """``state`` restricted to ``backbone``'s keys, after dropping a classifier the backbone does not
     have (a full ImageNet model's checkpoint); ``WeightsError`` naming the file and the first
     missing, unexpected or mis-shaped keys unless every backbone tensor is there with its shape."""
@@ -244,8 +267,11 @@ def fit_state_dict(backbone: nn.Module, state: dict[str, torch.Tensor], name: st
     if heads:
         extra = [k for k in extra if not any(k == h or k.startswith(h + ".") for h in heads)]
     missing = [k for k in own if k not in state]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if missing or extra or shapes:
         parts = []
         if missing:
@@ -254,9 +280,11 @@ def fit_state_dict(backbone: nn.Module, state: dict[str, torch.Tensor], name: st
             parts.append(f"{len(extra)} unexpected keys (first: {', '.join(extra[:3])})")
         if shapes:
             parts.append(f"{len(shapes)} shapes differ (first: {shapes[0]})")
-        raise WeightsError(f"pretrained file {path} does not match timm backbone '{name}': {'; '.join(parts)}; "
-                           f"expected a state dict of '{name}' (python -m benchmark.data weights {name} --out DIR "
-                           "writes one)")
+        raise WeightsError(
+            f"pretrained file {path} does not match timm backbone '{name}': {'; '.join(parts)}; "
+            f"expected a state dict of '{name}' (python -m benchmark.data weights {name} --out DIR "
+            "writes one)"
+        )
     return {k: state[k] for k in own}
 
 
@@ -279,6 +307,14 @@ def pretrained_file_problem(name: str, path: str | Path, in_chans: int = 3) -> s
 
 
 __all__ = [
-    "WeightsError", "WeightsUnavailableError", "cached_weights", "create_pretrained", "fetch_weights", "file_digest",
-    "load_pretrained_file", "pretrained_file_problem", "read_state_dict", "weights_problem",
+    "WeightsError",
+    "WeightsUnavailableError",
+    "cached_weights",
+    "create_pretrained",
+    "fetch_weights",
+    "file_digest",
+    "load_pretrained_file",
+    "pretrained_file_problem",
+    "read_state_dict",
+    "weights_problem",
 ]

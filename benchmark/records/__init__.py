@@ -18,6 +18,24 @@ from benchmark.records.schema import (
 )
 from benchmark.records.store import write_record
 
-__all__ = ["IDENTITY_FIELDS", "NON_IDENTITY_FIELDS", "NOT_CELL_IDENTITY", "STATUSES", "RecordCheck", "RecordInvalid",
-           "check_record", "checkpoint_path", "comparable", "epochs_csv_path", "inspect_record", "invalid_records",
-           "is_number", "iter_records", "read_record", "record_files", "record_path", "with_defaults", "write_record"]
+__all__ = [
+    "IDENTITY_FIELDS",
+    "NON_IDENTITY_FIELDS",
+    "NOT_CELL_IDENTITY",
+    "STATUSES",
+    "RecordCheck",
+    "RecordInvalid",
+    "check_record",
+    "checkpoint_path",
+    "comparable",
+    "epochs_csv_path",
+    "inspect_record",
+    "invalid_records",
+    "is_number",
+    "iter_records",
+    "read_record",
+    "record_files",
+    "record_path",
+    "with_defaults",
+    "write_record",
+]

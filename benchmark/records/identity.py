@@ -66,12 +66,16 @@ def _identity_problem(rec: Mapping[str, Any], path: Path | None) -> str | None:
     if isinstance(config, dict):
         for key in REPEATED:
             if key in config and not _same(rec.get(key), config[key]):
-                return (f"field '{key}' is {json.dumps(rec.get(key))} but its config says {json.dumps(config[key])}; "
-                        "an edited record")
+                return (
+                    f"field '{key}' is {json.dumps(rec.get(key))} but its config says {json.dumps(config[key])}; "
+                    "an edited record"
+                )
         recomputed = config_run_id(config)
         if rec.get("run_id") != recomputed:
-            return (f"run id {rec.get('run_id')!r} is not the hash of its config ({recomputed}); an edited record, or "
-                    "one written by another version of the run id")
+            return (
+                f"run id {rec.get('run_id')!r} is not the hash of its config ({recomputed}); an edited record, or "
+                "one written by another version of the run id"
+            )
     if path is not None:
         expected = record_name(rec)
         if path.name != expected:
@@ -90,8 +94,10 @@ def _variant_problem(rec: Mapping[str, Any]) -> str | None:
         if name not in hparams:
             return f"variant names hyper-parameter {name!r}, which its config's hparams lack"
         if not _same(hparams[name], value):
-            return (f"variant says {name}={json.dumps(value)} but its config's hparams say "
-                    f"{name}={json.dumps(hparams[name])}")
+            return (
+                f"variant says {name}={json.dumps(value)} but its config's hparams say "
+                f"{name}={json.dumps(hparams[name])}"
+            )
     return None
 
 
@@ -126,5 +132,13 @@ def is_sealed(rec: Mapping[str, Any]) -> bool:
     return rec.get(SEAL_FIELD) is not None
 
 
-__all__ = ["MAP_TOLERANCE", "SEAL_FIELD", "canonical", "config_run_id", "is_sealed", "record_name", "record_problem",
-           "seal"]
+__all__ = [
+    "MAP_TOLERANCE",
+    "SEAL_FIELD",
+    "canonical",
+    "config_run_id",
+    "is_sealed",
+    "record_name",
+    "record_problem",
+    "seal",
+]

@@ -27,7 +27,8 @@ def _finite(value: Any) -> Any:
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` sealed: ``digest`` is the sha256 of its canonical JSON (``identity.seal``),
     computed over the JSON as it will be read back, so a reader can tell an edited record."""
-    plain = json.loads(json.dumps(_finite({k: v for k, v in record.items() if k != SEAL_FIELD}), default=str,
-                                  allow_nan=False))
+    plain = json.loads(
+        json.dumps(_finite({k: v for k, v in record.items() if k != SEAL_FIELD}), default=str, allow_nan=False)
+    )
     plain[SEAL_FIELD] = seal(plain)
     atomic_write_text(path, json.dumps(plain, indent=1, allow_nan=False) + "\n")

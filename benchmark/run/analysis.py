@@ -33,12 +33,15 @@ def unannotated_separation(probs: torch.Tensor, labels: torch.Tensor, observed: 
     per_class = []
     for c in range(p.shape[1]):
         pc, nc = p[pos[:, c], c], p[neg[:, c], c]
-        per_class.append({
-            "pos_hist": _hist(pc), "neg_hist": _hist(nc),
-            "pos_mean": float(pc.mean()) if len(pc) else None,
-            "neg_mean": float(nc.mean()) if len(nc) else None,
-            "wasserstein": _wasserstein(pc, nc),
-        })
+        per_class.append(
+            {
+                "pos_hist": _hist(pc),
+                "neg_hist": _hist(nc),
+                "pos_mean": float(pc.mean()) if len(pc) else None,
+                "neg_mean": float(nc.mean()) if len(nc) else None,
+                "wasserstein": _wasserstein(pc, nc),
+            }
+        )
     return {
         "bins": BINS,
         "num_unannotated_pos": int(pos.sum()),

@@ -49,8 +49,11 @@ class Binding:
         """Why ``saved`` (a checkpoint's ``binding``) is not this run's, or ``None``."""
         if not isinstance(saved, dict):
             return "it names no run, code or data"
-        for name, key, want in (("run id", "run_id", self.run_id), ("code digest", "code_sha256", self.code_sha256),
-                                ("data digest", "data_digest", self.data_digest)):
+        for name, key, want in (
+            ("run id", "run_id", self.run_id),
+            ("code digest", "code_sha256", self.code_sha256),
+            ("data digest", "data_digest", self.data_digest),
+        ):
             got = saved.get(key)
             if got != want:
                 return f"its {name} is {str(got)[:16]}, this run's is {want[:16]}"
@@ -109,13 +112,16 @@ def unpack_rng(tensors: dict[str, Any], plain: dict[str, Any], generator: torch.
 def save(path: Path, bound: Binding, tensors: dict[str, Any], progress: dict[str, Any]) -> None:
     """Write atomically: ``tensors`` (state dicts, RNG tensors) and ``progress`` (JSON-able)."""
     buf = io.BytesIO()
-    torch.save({
-        "format": FORMAT,
-        "binding": {"run_id": bound.run_id, "code_sha256": bound.code_sha256, "data_digest": bound.data_digest},
-        "tensors": tensors,
-        # JSON keeps NaN (a diverged epoch's mAP) and every float exactly; ``default=str`` as the record writer
-        "progress": json.dumps(progress, default=str),
-    }, buf)
+    torch.save(
+        {
+            "format": FORMAT,
+            "binding": {"run_id": bound.run_id, "code_sha256": bound.code_sha256, "data_digest": bound.data_digest},
+            "tensors": tensors,
+            # JSON keeps NaN (a diverged epoch's mAP) and every float exactly; ``default=str`` as the record writer
+            "progress": json.dumps(progress, default=str),
+        },
+        buf,
+    )
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -143,8 +149,10 @@ def load(path: Path | None, bound: Binding, device: torch.device, log: Log, labe
     except Exception as exc:  # noqa: BLE001 - any unreadable file: a resume must not fail forever on it
         aside = path.with_name(path.name + ".unreadable")
         path.replace(aside)
-        log(f"[{label}] checkpoint {path} cannot be read ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}); ignored and moved to {aside}, starting the run afresh")
+        log(
+            f"[{label}] checkpoint {path} cannot be read ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); ignored and moved to {aside}, starting the run afresh"
+        )
         return None
     why = bound.mismatch(ckpt.get("binding"))
     if why is not None:

@@ -68,8 +68,13 @@ def check_parameters(epoch: int, named: Iterable[tuple[str, torch.Tensor]]) -> d
     bad = non_finite_tensors(named)
     if not bad:
         return None
-    return divergence("non_finite_parameters", f"{len(bad)} parameter/buffer tensor(s) hold NaN or inf after epoch {epoch} "
-                      f"(first: {bad[0]})", epoch=epoch, tensors=bad[:SHOWN], num_tensors=len(bad))
+    return divergence(
+        "non_finite_parameters",
+        f"{len(bad)} parameter/buffer tensor(s) hold NaN or inf after epoch {epoch} (first: {bad[0]})",
+        epoch=epoch,
+        tensors=bad[:SHOWN],
+        num_tensors=len(bad),
+    )
 
 
 def check_predictions(epoch: int, splits: dict[str, torch.Tensor]) -> dict[str, Any] | None:
@@ -77,20 +82,34 @@ def check_predictions(epoch: int, splits: dict[str, torch.Tensor]) -> dict[str, 
         finite = torch.isfinite(probs)
         if not bool(finite.all()):
             n_bad = int((~finite).sum())
-            return divergence("non_finite_predictions", f"{n_bad} {split} prediction(s) are NaN or inf at epoch {epoch}",
-                              epoch=epoch, split=split, non_finite=n_bad, total=probs.numel())
+            return divergence(
+                "non_finite_predictions",
+                f"{n_bad} {split} prediction(s) are NaN or inf at epoch {epoch}",
+                epoch=epoch,
+                split=split,
+                non_finite=n_bad,
+                total=probs.numel(),
+            )
     return None
 
 
 def check_loss(epoch: int, train_loss: float, lower_bound: float) -> dict[str, Any] | None:
     if train_loss >= lower_bound - LOSS_SLACK:
         return None
-    return divergence("loss_below_bound", f"epoch {epoch}'s training loss {train_loss:.4g} is below the least value "
-                      f"the method's loss can take ({lower_bound:.4g})", epoch=epoch, train_loss=train_loss,
-                      lower_bound=lower_bound, slack=LOSS_SLACK)
+    return divergence(
+        "loss_below_bound",
+        f"epoch {epoch}'s training loss {train_loss:.4g} is below the least value "
+        f"the method's loss can take ({lower_bound:.4g})",
+        epoch=epoch,
+        train_loss=train_loss,
+        lower_bound=lower_bound,
+        slack=LOSS_SLACK,
+    )
 
 
-def constant_classes(probs: torch.Tensor, share: float = CONSTANT_SHARE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def constant_classes(
+    probs: torch.Tensor, share: float = CONSTANT_SHARE
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per class of ``probs`` ``[N, C]``: (constant?, the shared score, its share of the images).
     A score held by more than half of the images is the median, so one comparison finds it."""
     median = probs.median(dim=0).values
@@ -107,9 +126,12 @@ def predictions_summary(splits: dict[str, torch.Tensor], class_names: Sequence[s
         const, value, tied = constant_classes(probs)
         idx = const.nonzero().flatten().tolist()
         out[split] = {
-            "constant_classes": len(idx), "num_classes": probs.shape[1],
-            "examples": [{"class": str(class_names[i]), "score": float(value[i]), "share": round(float(tied[i]), 4)}
-                         for i in idx[:SHOWN]],
+            "constant_classes": len(idx),
+            "num_classes": probs.shape[1],
+            "examples": [
+                {"class": str(class_names[i]), "score": float(value[i]), "share": round(float(tied[i]), 4)}
+                for i in idx[:SHOWN]
+            ],
         }
     return out
 
@@ -123,9 +145,25 @@ def check_constant(epoch: int, summary: dict[str, Any]) -> dict[str, Any] | None
                 f"{s['constant_classes']} of {s['num_classes']} classes get one score "
                 f"on >= {CONSTANT_SHARE:.0%} of the "
                 f"{split} images at the reported epoch {epoch}: the predictions rank nothing",
-                epoch=epoch, split=split, constant_share=CONSTANT_SHARE, **s)
+                epoch=epoch,
+                split=split,
+                constant_share=CONSTANT_SHARE,
+                **s,
+            )
     return None
 
 
-__all__ = ["CONSTANT_CLASSES", "CONSTANT_SHARE", "LOSS_SLACK", "MIN_IMAGES", "check_constant", "check_loss", "check_parameters",
-           "check_predictions", "constant_classes", "divergence", "non_finite_tensors", "predictions_summary"]
+__all__ = [
+    "CONSTANT_CLASSES",
+    "CONSTANT_SHARE",
+    "LOSS_SLACK",
+    "MIN_IMAGES",
+    "check_constant",
+    "check_loss",
+    "check_parameters",
+    "check_predictions",
+    "constant_classes",
+    "divergence",
+    "non_finite_tensors",
+    "predictions_summary",
+]

@@ -22,13 +22,26 @@ from typing import Any
 from benchmark.core.atomic import atomic_write_bytes
 
 #: CSV columns, in order: what a person watches (loss, mAPs, time, throughput, learning rate)
-COLUMNS = ("epoch", "train_loss", "val_map", "test_map", "seconds", "train_seconds", "images_per_second", "lr",
-           "train_observed_pos_loss")
+COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_map",
+    "test_map",
+    "seconds",
+    "train_seconds",
+    "images_per_second",
+    "lr",
+    "train_observed_pos_loss",
+)
 #: TensorBoard tag → history field
 SCALARS = {
-    "loss/train": "train_loss", "loss/train_observed_positives": "train_observed_pos_loss",
-    "map/val": "val_map", "map/test": "test_map", "time/epoch_seconds": "seconds",
-    "time/images_per_second": "images_per_second", "lr": "lr",
+    "loss/train": "train_loss",
+    "loss/train_observed_positives": "train_observed_pos_loss",
+    "map/val": "val_map",
+    "map/test": "test_map",
+    "time/epoch_seconds": "seconds",
+    "time/images_per_second": "images_per_second",
+    "lr": "lr",
 }
 TENSORBOARD_HINT = 'pip install "spml-bench[tensorboard]" (or pip install tensorboard)'
 
@@ -64,7 +77,8 @@ class EpochCSV:
             atomic_write_bytes(self.path, buf.getvalue().encode())
         with open(self.path, "a", newline="", encoding="utf-8") as fh:
             csv.DictWriter(fh, COLUMNS, extrasaction="ignore", lineterminator="\n").writerow(
-                {k: entry.get(k, "") for k in COLUMNS})
+                {k: entry.get(k, "") for k in COLUMNS}
+            )
             fh.flush()
 
 
@@ -87,8 +101,9 @@ def check_tensorboard() -> None:
     """Raise ``TensorBoardUnavailableError`` with the install command if TensorBoard logging
     cannot work here (checked before a sweep starts, not after its first epoch)."""
     if not tensorboard_installed():
-        raise TensorBoardUnavailableError(f"--tensorboard needs the tensorboard package, which is not installed: "
-                                          f"{TENSORBOARD_HINT}")
+        raise TensorBoardUnavailableError(
+            f"--tensorboard needs the tensorboard package, which is not installed: {TENSORBOARD_HINT}"
+        )
 
 
 class TensorBoardLog:

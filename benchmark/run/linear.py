@@ -87,7 +87,9 @@ def feature_path(
     blob = f"v{FEATURES_VERSION}|{dataset}|{split}|{backbone}|{weights}|{image_size}|{images}"
     digest = hashlib.blake2b(blob.encode(), digest_size=8).hexdigest()
     safe_backbone = backbone.replace("/", "_")
-    return Path(data_root) / FEATURES_DIRNAME / dataset / f"{split}_{safe_backbone}_{weights}_{image_size}px_{digest}.npy"
+    return (
+        Path(data_root) / FEATURES_DIRNAME / dataset / f"{split}_{safe_backbone}_{weights}_{image_size}px_{digest}.npy"
+    )
 
 
 @torch.no_grad()
@@ -136,15 +138,26 @@ def cached_features(
 
 
 def _split_features(
-    cfg: RunConfig, split: str, store: ImageStore, model: Classifier, normalize: Callable[..., torch.Tensor],
-    device: torch.device, num_workers: int, log: Callable[[str], None] | None,
+    cfg: RunConfig,
+    split: str,
+    store: ImageStore,
+    model: Classifier,
+    normalize: Callable[..., torch.Tensor],
+    device: torch.device,
+    num_workers: int,
+    log: Callable[[str], None] | None,
 ) -> torch.Tensor:
     root = cfg.data_root if cfg.data_root is not None else default_data_root()
     # a randomly initialised backbone's weights depend on the model seed, pretrained ones do not
     # (a local checkpoint by its content: another file is another backbone; the embedded set's
     # small CNN by its pretraining key, so features of weights pretrained differently are never read back)
-    weights = f"init-seed{cfg.seed}" if not cfg.pretrained else (
-        weights_tag(model.backbone) if cfg.pretrained_file is None else f"file-{file_digest(cfg.pretrained_file)}")
+    weights = (
+        f"init-seed{cfg.seed}"
+        if not cfg.pretrained
+        else (
+            weights_tag(model.backbone) if cfg.pretrained_file is None else f"file-{file_digest(cfg.pretrained_file)}"
+        )
+    )
     assert cfg.backbone is not None and cfg.image_size is not None, "call with a resolved RunConfig"
     path = feature_path(root, cfg.dataset, split, cfg.backbone, weights, cfg.image_size, store_fingerprint(store))
     feats = cached_features(path, model, store, normalize, num_workers=num_workers, pin=device.type == "cuda", log=log)
@@ -160,8 +173,13 @@ class ProbeData:
 
 
 def probe_data(
-    cfg: RunConfig, data: RunData, model: Classifier, normalize: Callable[..., torch.Tensor],
-    device: torch.device, num_workers: int = 0, log: Callable[[str], None] | None = None,
+    cfg: RunConfig,
+    data: RunData,
+    model: Classifier,
+    normalize: Callable[..., torch.Tensor],
+    device: torch.device,
+    num_workers: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> ProbeData:
     """Cached features of the train, val and test splits, and the model's head as a probe."""
     stores = {}
@@ -172,8 +190,13 @@ def probe_data(
 
 
 def train_features(
-    cfg: RunConfig, data: RunData, model: Classifier, normalize: Callable[..., torch.Tensor],
-    device: torch.device, num_workers: int = 0, log: Callable[[str], None] | None = None,
+    cfg: RunConfig,
+    data: RunData,
+    model: Classifier,
+    normalize: Callable[..., torch.Tensor],
+    device: torch.device,
+    num_workers: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> torch.Tensor:
     """Cached pooled features ``[N_train, D]`` of the (not yet trained) backbone on the training
     split: ``TrainContext.train_features`` for ROLE+LI's linear phase."""
@@ -181,6 +204,13 @@ def train_features(
 
 
 __all__ = [
-    "DeviceFeatures", "LinearProbe", "ProbeData", "cached_features", "extract_features", "feature_path",
-    "probe_data", "to_device", "train_features",
+    "DeviceFeatures",
+    "LinearProbe",
+    "ProbeData",
+    "cached_features",
+    "extract_features",
+    "feature_path",
+    "probe_data",
+    "to_device",
+    "train_features",
 ]

@@ -66,7 +66,9 @@ def _is_decoded(store: Any) -> bool:
 _END = object()
 
 
-def _prefetched(store: ImageStore, batches: list[np.ndarray], depth: int, pin: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _prefetched(
+    store: ImageStore, batches: list[np.ndarray], depth: int, pin: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches gathered (and pinned) by one background thread, ``depth`` ahead: for decoded
     stores, where a batch is a memory copy (numpy releases the GIL) and worker processes would
     only add start-up and inter-process copies."""
@@ -107,7 +109,9 @@ def _prefetched(store: ImageStore, batches: list[np.ndarray], depth: int, pin: b
         thread.join()
 
 
-def iterate(store: ImageStore, order: np.ndarray, batch_size: int, num_workers: int = 0, pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate(
+    store: ImageStore, order: np.ndarray, batch_size: int, num_workers: int = 0, pin: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(uint8 images, indices) in the given order. With ``num_workers`` > 0: a decoded store is
     read ahead by a thread, any other store is decoded in that many DataLoader workers."""
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -122,8 +126,13 @@ def iterate(store: ImageStore, order: np.ndarray, batch_size: int, num_workers: 
     # the loader's own generator: its workers' base seed would otherwise be drawn from the global
     # RNG, so a run would train differently with workers than without (loading draws no randomness)
     loader = torch.utils.data.DataLoader(
-        _Batches(store, batches), batch_size=None, shuffle=False, num_workers=num_workers,
-        pin_memory=pin, persistent_workers=False, generator=torch.Generator().manual_seed(0),
+        _Batches(store, batches),
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(0),
     )
     yield from loader
 
@@ -131,7 +140,9 @@ def iterate(store: ImageStore, order: np.ndarray, batch_size: int, num_workers: 
 class Normalizer:
     """uint8 → float on the device, optional horizontal flip, mean/std normalisation."""
 
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, channels_last: bool) -> None:
+    def __init__(
+        self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, channels_last: bool
+    ) -> None:
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255.0
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255.0
         self.device = device
@@ -246,5 +257,11 @@ def forward_all(
 
 
 __all__ = [
-    "EpochSums", "NonFiniteLossError", "Normalizer", "forward_all", "iterate", "resolve_device", "train_epoch",
+    "EpochSums",
+    "NonFiniteLossError",
+    "Normalizer",
+    "forward_all",
+    "iterate",
+    "resolve_device",
+    "train_epoch",
 ]

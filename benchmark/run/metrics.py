@@ -55,7 +55,10 @@ def threshold_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: flo
     p_c, r_c, f_c = prf(tp, fp, fn)
     p_m, r_m, f_m = prf(tp.sum(), fp.sum(), fn.sum())
     return {
-        "precision_macro": float(p_c.mean()) * 100, "recall_macro": float(r_c.mean()) * 100,
-        "f1_macro": float(f_c.mean()) * 100, "precision_micro": float(p_m) * 100,
-        "recall_micro": float(r_m) * 100, "f1_micro": float(f_m) * 100,
+        "precision_macro": float(p_c.mean()) * 100,
+        "recall_macro": float(r_c.mean()) * 100,
+        "f1_macro": float(f_c.mean()) * 100,
+        "precision_micro": float(p_m) * 100,
+        "recall_micro": float(r_m) * 100,
+        "f1_micro": float(f_m) * 100,
     }

@@ -23,9 +23,13 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_chans: int = 1, width: int = 16, features: int = 128) -> None:
         super().__init__()
+
         def block(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
-                    nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
 
         # strided convolutions rather than max pooling: 4x faster on a CPU at the same accuracy.
         # The 1x1 block widens the pooled features (as ResNet-50's last 1x1 conv, to 2048): with
@@ -38,7 +42,8 @@ class SmallCNN(nn.Module):
             *block(width, 2 * width, stride=2),
             *block(2 * width, 2 * width),
             *block(2 * width, features, kernel=1),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.num_features = features
 
@@ -113,15 +118,23 @@ def forward_for(model: nn.Module, make_logits: MakeLogits | None) -> nn.Module:
     return MapLogits(model, make_logits)
 
 
-def build_model(name: str, num_classes: int, *, pretrained: bool = False, in_chans: int = 3,
-                weights_root: Path | None = None, pretrained_file: str | Path | None = None) -> Classifier:
+def build_model(
+    name: str,
+    num_classes: int,
+    *,
+    pretrained: bool = False,
+    in_chans: int = 3,
+    weights_root: Path | None = None,
+    pretrained_file: str | Path | None = None,
+) -> Classifier:
     """``name`` is ``smallcnn`` or any timm model name (e.g. ``resnet50.tv_in1k``, ``resnet18``).
     ``smallcnn``'s pretrained weights are built offline under ``weights_root`` (see ``pretrain``);
     a timm backbone's come from ``pretrained_file`` (a local state dict) when given, else from the
     timm / Hugging Face cache, downloaded there if missing (``benchmark.data.weights``)."""
     if pretrained_file is not None and (name in LOCAL_BACKBONES or not pretrained):
-        raise ValueError(f"pretrained_file is for pretrained timm backbones, not for '{name}' with "
-                         f"pretrained={pretrained}")
+        raise ValueError(
+            f"pretrained_file is for pretrained timm backbones, not for '{name}' with pretrained={pretrained}"
+        )
     if name in LOCAL_BACKBONES:
         local = LOCAL_MODELS[name](in_chans=in_chans)
         if pretrained:

@@ -42,8 +42,17 @@ INIT_SEED = 2022
 def weights_key(backbone: nn.Module) -> str:
     """A short hash of what the weights depend on: this file's version and parameters, the
     embedded generator (its handwriting split and canvas) and the backbone's architecture."""
-    params = {"version": VERSION, "images": NUM_IMAGES, "epochs": EPOCHS, "batch": BATCH, "lr": LR,
-              "cosine": COSINE, "init_seed": INIT_SEED, "data": embedded.generator_key(), "arch": str(backbone)}
+    params = {
+        "version": VERSION,
+        "images": NUM_IMAGES,
+        "epochs": EPOCHS,
+        "batch": BATCH,
+        "lr": LR,
+        "cosine": COSINE,
+        "init_seed": INIT_SEED,
+        "data": embedded.generator_key(),
+        "arch": str(backbone),
+    }
     return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
@@ -89,7 +98,8 @@ def pretrain(backbone: nn.Module, num_features: int) -> dict[str, torch.Tensor]:
             steps = EPOCHS * -(-len(x) // BATCH)
             # a cosine decay to zero: the last steps settle the weights rather than leave them mid-jump
             sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if COSINE else 1.0)
+                opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if COSINE else 1.0
+            )
             backbone.train()
             for _ in range(EPOCHS):
                 order = torch.randperm(len(x), generator=gen)

@@ -23,18 +23,29 @@ def record_head(cfg: RunConfig, study: dict[str, Any] | None) -> dict[str, Any]:
     (``{}``: its main row); ``study`` tags a run of a tuning study, ``None`` otherwise."""
     r = cfg.resolve()
     return {
-        "method": r.method, "dataset": r.dataset, "labels": r.labels, "seed": r.seed, "protocol": r.protocol,
-        "run_id": cfg.run_id(), "variant": variant(r.method, r.dataset, r.hparams), "study": study,
-        "status": "failed", "test_map": None,
+        "method": r.method,
+        "dataset": r.dataset,
+        "labels": r.labels,
+        "seed": r.seed,
+        "protocol": r.protocol,
+        "run_id": cfg.run_id(),
+        "variant": variant(r.method, r.dataset, r.hparams),
+        "study": study,
+        "status": "failed",
+        "test_map": None,
     }
 
 
-def failed_record(cfg: RunConfig, study: dict[str, Any] | None, error: dict[str, Any],
-                  **fields: Any) -> dict[str, Any]:
+def failed_record(cfg: RunConfig, study: dict[str, Any] | None, error: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """The whole record of a run that failed without its trainer recording it (cancelled, killed,
     out of memory): ``error`` (``type``, ``message``), the resolved config and ``fields``."""
-    return {**record_head(cfg, study), "error": error, "config": cfg.resolve().model_dump(), **fields,
-            "finished_at": now()}
+    return {
+        **record_head(cfg, study),
+        "error": error,
+        "config": cfg.resolve().model_dump(),
+        **fields,
+        "finished_at": now(),
+    }
 
 
 __all__ = ["failed_record", "now", "record_head"]

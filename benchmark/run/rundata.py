@@ -42,10 +42,12 @@ def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Ru
         root = cfg.data_root if cfg.data_root is not None else default_data_root()
         workers = cfg.num_workers or None
         digest = ds.provenance.get("digest")
-        pool = cached_images(ds.pool.images, root, cfg.dataset, "pool", num_workers=workers, log=log,
-                             data_digest=digest)
-        test = cached_images(ds.test.images, root, cfg.dataset, "test", num_workers=workers, log=log,
-                             data_digest=digest)
+        pool = cached_images(
+            ds.pool.images, root, cfg.dataset, "pool", num_workers=workers, log=log, data_digest=digest
+        )
+        test = cached_images(
+            ds.test.images, root, cfg.dataset, "test", num_workers=workers, log=log, data_digest=digest
+        )
         ds = dataclasses.replace(
             ds, pool=dataclasses.replace(ds.pool, images=pool), test=dataclasses.replace(ds.test, images=test)
         )

@@ -64,7 +64,10 @@ class Trainer:
     history entry once it is complete (per-epoch logs)."""
 
     def __init__(
-        self, cfg: RunConfig, checkpoint_path: Path | None = None, log: Log | None = None,
+        self,
+        cfg: RunConfig,
+        checkpoint_path: Path | None = None,
+        log: Log | None = None,
         observers: Sequence[EpochObserver] = (),
     ) -> None:
         self.cfg = cfg.resolve()
@@ -83,7 +86,9 @@ class Trainer:
                 trained = self.train_one_epoch(epoch)
             except FloatingPointError as exc:  # a NaN/inf loss or prediction inside the epoch: diverged
                 rule = "non_finite_loss" if isinstance(exc, NonFiniteLossError) else "non_finite_values"
-                self.state.divergence = divergence.divergence(rule, str(exc), epoch=epoch, **getattr(exc, "evidence", {}))
+                self.state.divergence = divergence.divergence(
+                    rule, str(exc), epoch=epoch, **getattr(exc, "evidence", {})
+                )
                 self.state.stopped = True
                 break
             self.evaluate(epoch, trained)
@@ -98,8 +103,14 @@ class Trainer:
 
     def _forward_all(self, store: ImageStore, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         return forward_all(
-            self.model, store, self.normalize, fn, batch_size=max(self.cfg.batch_size, 64),
-            num_workers=self.num_workers, pin=self.pin, autocast=self._autocast,
+            self.model,
+            store,
+            self.normalize,
+            fn,
+            batch_size=max(self.cfg.batch_size, 64),
+            num_workers=self.num_workers,
+            pin=self.pin,
+            autocast=self._autocast,
         )
 
     def predict(self, store: ImageStore) -> torch.Tensor:
@@ -129,8 +140,12 @@ class Trainer:
         self.binding = checkpoint.binding(cfg.run_id(), run_data_digest(data))
         self.normalize: Callable[..., torch.Tensor] = Normalizer(ds.mean, ds.std, self.device, cfg.channels_last)
         classifier = build_model(
-            cfg.backbone, ds.num_classes, pretrained=bool(cfg.pretrained), in_chans=len(ds.mean),
-            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(), pretrained_file=cfg.pretrained_file,
+            cfg.backbone,
+            ds.num_classes,
+            pretrained=bool(cfg.pretrained),
+            in_chans=len(ds.mean),
+            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+            pretrained_file=cfg.pretrained_file,
         ).to(self.device)
         model: Classifier | linear.LinearProbe = classifier  # the linear protocol trains its head alone
         self.probe_features: Callable[[], torch.Tensor] | None = None
@@ -143,7 +158,8 @@ class Trainer:
         elif cfg.pretrained:
             # ROLE+LI's linear phase reads the pretrained backbone's features: shared across seeds
             self.probe_features = lambda: linear.train_features(
-                cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log)
+                cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log
+            )
         if cfg.channels_last and cfg.protocol == "finetune":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -167,10 +183,14 @@ class Trainer:
         self.optimizer = torch.optim.Adam([{"params": params, "lr": cfg.lr}, *method.param_groups(cfg.lr)], lr=cfg.lr)
         self.scaler = torch.amp.GradScaler(enabled=cfg.amp == "fp16" and self.device.type == "cuda")
         self.ctx = methods.TrainContext(
-            num_epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=self.device,
+            num_epochs=cfg.epochs,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            device=self.device,
             predict_train=lambda: self.predict(self.data.train),
             train_features=self._train_features,
-            head=model.head, generator=self.generator,
+            head=model.head,
+            generator=self.generator,
         )
         self.val_labels = data.val_labels.to(self.device)
         self.test_labels = data.test_labels.to(self.device)
@@ -191,8 +211,13 @@ class Trainer:
         self.scaler.load_state_dict(t["scaler"])
         checkpoint.unpack_rng(t["rng"], p["rng"], self.generator)
         self.state = LoopState(
-            epoch=p["epoch"], history=p["history"], best=p["best"], best_state=t["best_state"],
-            since_best=p["since_best"], stopped=p["stopped"], divergence=p["divergence"],
+            epoch=p["epoch"],
+            history=p["history"],
+            best=p["best"],
+            best_state=t["best_state"],
+            since_best=p["since_best"],
+            stopped=p["stopped"],
+            divergence=p["divergence"],
         )
         self.log(f"[{self.cfg.label()}] resumed after epoch {p['epoch']} from {self.checkpoint_path}")
 
@@ -208,9 +233,20 @@ class Trainer:
         order = torch.randperm(n_train, generator=self.generator).numpy()
         flips = torch.rand(n_train, generator=self.generator) < 0.5 if cfg.hflip else None
         sums = train_epoch(
-            self.model, self.method, self.optimizer, self.scaler, self.normalize, self.data.train, self.observed,
-            order, flips, batch_size=cfg.batch_size, num_workers=self.num_workers, pin=self.pin,
-            autocast=self._autocast, forward=self.forward,
+            self.model,
+            self.method,
+            self.optimizer,
+            self.scaler,
+            self.normalize,
+            self.data.train,
+            self.observed,
+            order,
+            flips,
+            batch_size=cfg.batch_size,
+            num_workers=self.num_workers,
+            pin=self.pin,
+            autocast=self._autocast,
+            forward=self.forward,
             describe=lambda step, loss: (
                 f"loss is {loss} at epoch {epoch}, batch {step} (method '{cfg.method}', "
                 f"lr {cfg.lr}, hparams {cfg.hparams})"
@@ -235,18 +271,25 @@ class Trainer:
         val_probs = self.predict(self.data.val)
         test_probs = self.predict(self.data.test)
         splits = {"val": val_probs, "test": test_probs}
-        found = (divergence.check_parameters(epoch, [*self.model.state_dict().items(), *self.method.state_dict().items()])
-                 or divergence.check_predictions(epoch, splits)
-                 or divergence.check_loss(epoch, trained["train_loss"], float(self.method.loss_lower_bound)))
+        found = (
+            divergence.check_parameters(epoch, [*self.model.state_dict().items(), *self.method.state_dict().items()])
+            or divergence.check_predictions(epoch, splits)
+            or divergence.check_loss(epoch, trained["train_loss"], float(self.method.loss_lower_bound))
+        )
         finite = found is None or found["rule"] not in ("non_finite_parameters", "non_finite_predictions")
         nan = float("nan")
         val_map = float(average_precision(val_probs, self.val_labels).mean()) * 100 if finite else nan
         test_ap = average_precision(test_probs, self.test_labels) if finite else None
         test_map = float(test_ap.mean()) * 100 if test_ap is not None else nan
         entry = {
-            "epoch": epoch, "train_loss": trained["train_loss"], "train_observed_pos_loss": trained["train_observed_pos_loss"],
-            "val_map": val_map, "test_map": test_map, "train_seconds": trained["train_seconds"],
-            "seconds": time.time() - self.epoch_started, "images_per_second": trained["images_per_second"],
+            "epoch": epoch,
+            "train_loss": trained["train_loss"],
+            "train_observed_pos_loss": trained["train_observed_pos_loss"],
+            "val_map": val_map,
+            "test_map": test_map,
+            "train_seconds": trained["train_seconds"],
+            "seconds": time.time() - self.epoch_started,
+            "images_per_second": trained["images_per_second"],
             "lr": self.optimizer.param_groups[0]["lr"],  # the backbone's; constant under the protocol
         }
         state.history.append(entry)
@@ -254,7 +297,9 @@ class Trainer:
         if test_ap is not None and val_map > state.best["val_map"]:
             state.since_best = 0
             state.best = {
-                "epoch": epoch, "val_map": val_map, "test_map": test_map,
+                "epoch": epoch,
+                "val_map": val_map,
+                "test_map": test_map,
                 "per_class_ap": [float(a) * 100 for a in test_ap],
                 "thresholds": {str(t): threshold_metrics(test_probs, self.test_labels, t) for t in THRESHOLDS},
                 "predictions": divergence.predictions_summary(splits, self.data.dataset.class_names),
@@ -281,13 +326,21 @@ class Trainer:
         s = self.state
         rng, rng_plain = checkpoint.pack_rng(self.generator)
         tensors = {
-            "model": self.model.state_dict(), "method": self.method.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": rng, "best_state": s.best_state,
+            "model": self.model.state_dict(),
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+            "best_state": s.best_state,
         }
         progress = {
-            "epoch": s.epoch, "history": s.history, "best": s.best, "since_best": s.since_best,
-            "stopped": s.stopped, "divergence": s.divergence, "rng": rng_plain,
+            "epoch": s.epoch,
+            "history": s.history,
+            "best": s.best,
+            "since_best": s.since_best,
+            "stopped": s.stopped,
+            "divergence": s.divergence,
+            "rng": rng_plain,
         }
         checkpoint.save(self.checkpoint_path, self.binding, tensors, progress)
 
@@ -302,11 +355,15 @@ class Trainer:
         n_train = len(data.train)
         train_secs = sum(h["train_seconds"] for h in state.history)
         out: dict[str, Any] = {
-            "test_map": None, "val_map": None, "best_epoch": None,
+            "test_map": None,
+            "val_map": None,
+            "best_epoch": None,
             "epochs_run": len(state.history),
             "history": state.history,
             "images_per_second": n_train * len(state.history) / max(train_secs, 1e-9),
-            "num_train": n_train, "num_val": len(data.val), "num_test": len(data.test),
+            "num_train": n_train,
+            "num_val": len(data.val),
+            "num_test": len(data.test),
             "data": data.dataset.provenance,
             "provenance": provenance(self.device, self.determinism),
         }
@@ -319,15 +376,17 @@ class Trainer:
             return out
         self.model.load_state_dict(state.best_state)
         train_probs = self.predict(data.train)
-        out.update({
-            "test_map": best["test_map"],
-            "val_map": best["val_map"],
-            "best_epoch": best["epoch"],
-            "per_class_ap": dict(zip(data.dataset.class_names, best["per_class_ap"])),
-            "thresholds": best["thresholds"],
-            "analysis": analysis.unannotated_separation(train_probs.cpu(), data.train_labels, data.observed),
-            "train_wall_seconds": time.time() - started,
-        })
+        out.update(
+            {
+                "test_map": best["test_map"],
+                "val_map": best["val_map"],
+                "best_epoch": best["epoch"],
+                "per_class_ap": dict(zip(data.dataset.class_names, best["per_class_ap"])),
+                "thresholds": best["thresholds"],
+                "analysis": analysis.unannotated_separation(train_probs.cpu(), data.train_labels, data.observed),
+                "train_wall_seconds": time.time() - started,
+            }
+        )
         return out
 
 
@@ -335,8 +394,12 @@ def run_data_digest(data: RunData, manifest: str | None = None) -> str:
     """The digest a checkpoint binds the run's data by: its labels and the dataset's provenance,
     and ``manifest`` — the prepared data's content digest (images included) once the data layer
     provides one."""
-    arrays = {"train_labels": data.train_labels, "observed": data.observed, "val_labels": data.val_labels,
-              "test_labels": data.test_labels}
+    arrays = {
+        "train_labels": data.train_labels,
+        "observed": data.observed,
+        "val_labels": data.val_labels,
+        "test_labels": data.test_labels,
+    }
     return checkpoint.data_digest(data.dataset.provenance, arrays, manifest=manifest)
 
 
@@ -344,8 +407,13 @@ def checkpoint_path(results_dir: str | Path, cfg: RunConfig) -> Path:
     return layout.checkpoint_path(results_dir, cfg.run_id())
 
 
-def run(cfg: RunConfig, results_dir: str | Path | None = None, log: Log | None = None,
-        observers: Sequence[EpochObserver] = (), study: dict[str, Any] | None = None) -> dict[str, Any]:
+def run(
+    cfg: RunConfig,
+    results_dir: str | Path | None = None,
+    log: Log | None = None,
+    observers: Sequence[EpochObserver] = (),
+    study: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train one run and return its full record, ``done``, ``diverged`` or ``failed`` — never
     raises for a failure inside the run, so a sweep goes on. Writes no record: ``results_dir`` only
     holds the run's checkpoint, which stays — whoever writes the record removes it once the record

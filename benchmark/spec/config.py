@@ -121,10 +121,14 @@ class RunConfig(BaseModel):
         if self.pretrained_file is not None:
             backbone, pretrained = self._resolved("backbone"), self._resolved("pretrained")
             if not pretrained:
-                raise ValueError("pretrained_file: a pretrained checkpoint needs pretrained=True (drop --no-pretrained)")
+                raise ValueError(
+                    "pretrained_file: a pretrained checkpoint needs pretrained=True (drop --no-pretrained)"
+                )
             if backbone == "smallcnn":
-                raise ValueError("pretrained_file: 'smallcnn' builds its pretrained weights locally; "
-                                 "--pretrained-file is for timm backbones")
+                raise ValueError(
+                    "pretrained_file: 'smallcnn' builds its pretrained weights locally; "
+                    "--pretrained-file is for timm backbones"
+                )
         return self
 
     @field_validator("device")
@@ -187,7 +191,6 @@ class RunConfig(BaseModel):
         return f"{self.dataset}/{method}/{self.labels}/seed{self.seed}"
 
 
-
 class ResolvedRunConfig(RunConfig):
     """A ``RunConfig`` after ``resolve()``: the fields the dataset's defaults fill in are set, and
     typed so, for the code that trains with them. Same fields in the same order (the record's
@@ -201,6 +204,7 @@ class ResolvedRunConfig(RunConfig):
     lr: float = Field(gt=0, allow_inf_nan=False)
     patience: int = Field(ge=0)
     hflip: bool
+
 
 def _named(lookup: Any, key: str) -> None:
     """``lookup(key)`` with an unknown name as a ``ValueError``, which pydantic reports with the
@@ -278,7 +282,9 @@ class SweepConfig(BaseModel):
     def _run_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key in v:
             if key in SWEEP_AXES:
-                raise ValueError(f"'{key}' is a sweep axis, not an override; set '{SWEEP_AXES[key]}' of the sweep instead")
+                raise ValueError(
+                    f"'{key}' is a sweep axis, not an override; set '{SWEEP_AXES[key]}' of the sweep instead"
+                )
             if key not in RunConfig.model_fields:
                 valid = ", ".join(k for k in RunConfig.model_fields if k not in SWEEP_AXES)
                 raise ValueError(f"'{key}' is not a run setting; expected one of {valid}")
@@ -298,11 +304,15 @@ class SweepConfig(BaseModel):
     def _one_source_per_hparam(self) -> SweepConfig:
         fixed = set(self.overrides.get("hparams", {}))
         if self.tuning is not None and (self.grid or fixed):
-            raise ValueError("tuning draws the hyper-parameters from each method's search space; "
-                             "it cannot be combined with a grid or with overrides.hparams")
+            raise ValueError(
+                "tuning draws the hyper-parameters from each method's search space; "
+                "it cannot be combined with a grid or with overrides.hparams"
+            )
         both = sorted(fixed & set(self.grid))
         if both:
-            raise ValueError(f"hyper-parameter {', '.join(map(repr, both))} is set both in overrides.hparams and in grid")
+            raise ValueError(
+                f"hyper-parameter {', '.join(map(repr, both))} is set both in overrides.hparams and in grid"
+            )
         return self
 
     @model_validator(mode="after")
@@ -310,8 +320,10 @@ class SweepConfig(BaseModel):
         # counted from the axes' lengths, before anything is drawn or built: 10**8 runs is one line, not a MemoryError
         count = self.size()
         if count > self.max_runs:
-            raise ValueError(f"the sweep has up to {count:,} runs, more than the limit of {self.max_runs:,}; "
-                             f"narrow it, or raise the limit (max_runs, --max-runs N)")
+            raise ValueError(
+                f"the sweep has up to {count:,} runs, more than the limit of {self.max_runs:,}; "
+                f"narrow it, or raise the limit (max_runs, --max-runs N)"
+            )
         return self
 
     def size(self) -> int:
@@ -354,8 +366,9 @@ class SweepConfig(BaseModel):
                 if self.tuning is None:
                     variants = [(hp, None) for hp in self.grid_points()]
                 else:
-                    variants = [(t.hparams, study_tag(budget, t.index, self.tuning.seed))
-                                for t in drawn[dataset, method]]
+                    variants = [
+                        (t.hparams, study_tag(budget, t.index, self.tuning.seed)) for t in drawn[dataset, method]
+                    ]
                 for regime in self.regimes(method):
                     for hparams, study in variants:
                         for seed in self.seeds:
@@ -381,8 +394,9 @@ class SweepConfig(BaseModel):
             method_check(hparams)
             self._config(dataset, method, base.labels, base.seed, hparams)  # the run config's own rules
 
-        return draw_trials(method, dataset, self.tuning.trials, self.tuning.seed, epochs=base.resolve().epochs,
-                           check=check)
+        return draw_trials(
+            method, dataset, self.tuning.trials, self.tuning.seed, epochs=base.resolve().epochs, check=check
+        )
 
     def untuned_methods(self) -> list[str]:
         """The sweep's methods that declare no search space (a study runs their trial 0 only)."""

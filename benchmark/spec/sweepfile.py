@@ -43,8 +43,14 @@ class SweepFileError(ValueError):
 
 
 #: sweep fields → the ``run_all.py`` flag that sets them, for errors in a sweep built from flags
-_FLAGS = {"tuning.trials": "--tune", "tuning.seed": "--tune-seed", "overrides.hparams": "--hparam", "grid": "--hparam",
-          "overrides.keep_checkpoint": "--keep-checkpoints", "overrides": "a run setting"}
+_FLAGS = {
+    "tuning.trials": "--tune",
+    "tuning.seed": "--tune-seed",
+    "overrides.hparams": "--hparam",
+    "grid": "--hparam",
+    "overrides.keep_checkpoint": "--keep-checkpoints",
+    "overrides": "a run setting",
+}
 
 
 def flag_name(field: str) -> str:
@@ -85,7 +91,9 @@ def check_runs(sweep: SweepConfig, source: str | Path | None = None) -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _run_field(sweep, tuple(first["loc"]), str(first["msg"]))
-        raise SweepFileError(where + error_sentence(first, field, flag_name if source is None else field_name)) from None
+        raise SweepFileError(
+            where + error_sentence(first, field, flag_name if source is None else field_name)
+        ) from None
     except (KeyError, ValueError) as exc:  # a search space that yields no valid trial, ...
         raise SweepFileError(f"{where}{exc}") from None
 
@@ -120,7 +128,9 @@ def load_sweep(path: str | Path, *, max_runs: int | None = None) -> SweepConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SweepFileError(f"{path}: no such sweep file (expected a TOML file such as sweeps/paper_table.toml)") from None
+        raise SweepFileError(
+            f"{path}: no such sweep file (expected a TOML file such as sweeps/paper_table.toml)"
+        ) from None
     except IsADirectoryError:
         raise SweepFileError(f"{path}: is a directory, expected a TOML sweep file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -101,8 +101,9 @@ def default_check(method: str, dataset: str, epochs: int | None) -> Check:
     return check
 
 
-def draw_trials(method: str, dataset: str, trials: int, space_seed: int, *, epochs: int | None = None,
-                check: Check | None = None) -> list[Trial]:
+def draw_trials(
+    method: str, dataset: str, trials: int, space_seed: int, *, epochs: int | None = None, check: Check | None = None
+) -> list[Trial]:
     """Trials 0..``trials``-1 of ``method`` on ``dataset`` (``epochs``: the runs' resolved epochs,
     for schedule rules). A method with no search space has trial 0 only. ``check`` (default:
     ``default_check``) raises for an invalid configuration; such a draw, or one equal to an earlier
@@ -122,7 +123,10 @@ def draw_trials(method: str, dataset: str, trials: int, space_seed: int, *, epoc
         invalid: list[str] = []
         repeats = 0
         for attempt in range(MAX_ATTEMPTS):
-            hp = {k: as_default_kind(method, dataset, k, v) for k, v in draw(method, space, space_seed, i, attempt).items()}
+            hp = {
+                k: as_default_kind(method, dataset, k, v)
+                for k, v in draw(method, space, space_seed, i, attempt).items()
+            }
             if hp in seen:
                 repeats += 1
                 continue

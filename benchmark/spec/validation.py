@@ -27,13 +27,16 @@ def check_device_available(name: str) -> None:
     check_device_name(name)
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use --device auto or cpu")
+            raise ValueError(
+                f"device {name!r} requested but CUDA is not available on this machine "
+                f"(torch {torch.__version__}); use --device auto or cpu"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         count = torch.cuda.device_count()
         if index >= count:
-            raise ValueError(f"device {name!r} requested but this machine has {count} CUDA device(s): "
-                             f"cuda:0 to cuda:{count - 1}")
+            raise ValueError(
+                f"device {name!r} requested but this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}"
+            )
     elif name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' requested but MPS is not available on this machine; use --device auto or cpu")
 
@@ -45,8 +48,10 @@ def check_backbone(name: str) -> str:
     import timm  # why: validating a smallcnn config (the default sweep) never imports timm
 
     if not name or not timm.is_model(name):
-        raise ValueError(f"backbone {name!r} is neither {', '.join(sorted(LOCAL_BACKBONES))} nor a timm model name "
-                         f"(e.g. resnet50.tv_in1k; timm.list_models() lists them)")
+        raise ValueError(
+            f"backbone {name!r} is neither {', '.join(sorted(LOCAL_BACKBONES))} nor a timm model name "
+            f"(e.g. resnet50.tv_in1k; timm.list_models() lists them)"
+        )
     return name
 
 

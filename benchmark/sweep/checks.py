@@ -50,8 +50,9 @@ def check_folder(flag: str, path: Path, *, write: bool = True) -> None:
         raise _refused(exc) from None
 
 
-def check_results_dir(results_dir: Path, datasets: Iterable[str], *, write: bool = True,
-                      flag: str = "--results-dir") -> None:
+def check_results_dir(
+    results_dir: Path, datasets: Iterable[str], *, write: bool = True, flag: str = "--results-dir"
+) -> None:
     """The results folder and the folders runs write into (each dataset's, the checkpoints')."""
     results_dir = Path(results_dir)
     check_folder(flag, results_dir, write=write)
@@ -112,9 +113,13 @@ def check_packing(runs_per_gpu: int, executor: str, gpus: int, mps: bool) -> Non
     if k < 1:
         raise PreRunError(f"--runs-per-gpu must be at least 1, got {k}")
     if k > 1 and executor == "inline":
-        raise PreRunError("--runs-per-gpu needs --executor local or slurm (inline runs one run at a time in this process)")
+        raise PreRunError(
+            "--runs-per-gpu needs --executor local or slurm (inline runs one run at a time in this process)"
+        )
     if k > 1 and gpus > 1:
-        raise PreRunError(f"--runs-per-gpu packs runs onto one GPU: use --gpus 1 (or 0 for CPU runs), got --gpus {gpus}")
+        raise PreRunError(
+            f"--runs-per-gpu packs runs onto one GPU: use --gpus 1 (or 0 for CPU runs), got --gpus {gpus}"
+        )
     if mps and k < 2:
         raise PreRunError("--mps shares one GPU among packed runs: it needs --runs-per-gpu 2 or more")
 
@@ -124,14 +129,20 @@ def data_root_of(cfg: RunConfig) -> Path:
     return Path(cfg.data_root) if cfg.data_root is not None else default_data_root()
 
 
-def check_jobs(jobs: Sequence[Job], executor: str = "inline", *, results_flag: str = "--results-dir",
-               data_flag: str = "--data-root") -> None:
+def check_jobs(
+    jobs: Sequence[Job],
+    executor: str = "inline",
+    *,
+    results_flag: str = "--results-dir",
+    data_flag: str = "--data-root",
+) -> None:
     """Every check a list of jobs must pass before the first starts (``PreRunError``, nothing
     written): their results folders, data roots and data, TensorBoard where asked for, and their
     devices where they run on this machine. The flags name the values in messages."""
     for results_dir in dict.fromkeys(job.results_dir for job in jobs):
-        check_results_dir(results_dir, [job.cfg.dataset for job in jobs if job.results_dir == results_dir],
-                          flag=results_flag)
+        check_results_dir(
+            results_dir, [job.cfg.dataset for job in jobs if job.results_dir == results_dir], flag=results_flag
+        )
     for data_root in dict.fromkeys(data_root_of(job.cfg) for job in jobs):
         check_data_root(data_root, data_flag)
         check_data([job.cfg.dataset for job in jobs if data_root_of(job.cfg) == data_root], data_root)
@@ -162,8 +173,10 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
         # the first image of each split stands for all: a full check stats every file (the run does that)
         first = store.path(0) if hasattr(store, "path") and len(store) else None
         if first is not None and not Path(first).is_file():
-            problems.append(f"the images of {dataset} are not on this machine: {first} (the first {split} image) "
-                            f"does not exist; unpack them there or prepare again with: {prepare_command(dataset, data_root)}")
+            problems.append(
+                f"the images of {dataset} are not on this machine: {first} (the first {split} image) "
+                f"does not exist; unpack them there or prepare again with: {prepare_command(dataset, data_root)}"
+            )
             return problems
     try:
         need, missing = 0, []
@@ -191,16 +204,24 @@ def _weights_problems(backbone: str, pretrained: bool, pretrained_file: str | No
     return [] if problem is None else [problem]
 
 
-def check_available(dataset: str, data_root: str | Path, *, backbone: str, pretrained: bool,
-                    pretrained_file: str | None = None, image_size: int | None = None) -> list[str]:
+def check_available(
+    dataset: str,
+    data_root: str | Path,
+    *,
+    backbone: str,
+    pretrained: bool,
+    pretrained_file: str | None = None,
+    image_size: int | None = None,
+) -> list[str]:
     """What would make a run of this configuration fail on an offline node, one line each with the
     command that fixes it; ``[]`` when all it needs is here."""
     try:
         get_spec(dataset)
     except UnknownDatasetError as exc:
         return [str(exc)]
-    return (_data_problems(dataset, Path(data_root), image_size)
-            + _weights_problems(backbone, pretrained, pretrained_file))
+    return _data_problems(dataset, Path(data_root), image_size) + _weights_problems(
+        backbone, pretrained, pretrained_file
+    )
 
 
 def sweep_problems(configs: Iterable[RunConfig], default_root: str | Path) -> list[str]:
@@ -210,12 +231,25 @@ def sweep_problems(configs: Iterable[RunConfig], default_root: str | Path) -> li
     problems: list[str] = []
     for cfg in configs:
         r = cfg.resolve()
-        key = (r.dataset, r.data_root or str(default_root), r.backbone, bool(r.pretrained), r.pretrained_file, r.image_size)
+        key = (
+            r.dataset,
+            r.data_root or str(default_root),
+            r.backbone,
+            bool(r.pretrained),
+            r.pretrained_file,
+            r.image_size,
+        )
         if key in seen:
             continue
         seen.add(key)
-        for problem in check_available(r.dataset, key[1], backbone=str(r.backbone), pretrained=bool(r.pretrained),
-                                       pretrained_file=r.pretrained_file, image_size=r.image_size):
+        for problem in check_available(
+            r.dataset,
+            key[1],
+            backbone=str(r.backbone),
+            pretrained=bool(r.pretrained),
+            pretrained_file=r.pretrained_file,
+            image_size=r.image_size,
+        ):
             if problem not in problems:
                 problems.append(problem)
     return problems
@@ -226,10 +260,24 @@ def submission_problems(configs: Sequence[RunConfig]) -> list[str]:
     weights), each with its fix, at most ``MAX_PROBLEMS``; ``[]`` when everything is here."""
     problems = sweep_problems(configs, default_data_root())
     if len(problems) > MAX_PROBLEMS:
-        problems = [*problems[:MAX_PROBLEMS - 1], f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
+        problems = [*problems[: MAX_PROBLEMS - 1], f"and {len(problems) - MAX_PROBLEMS + 1} more problems like these"]
     return problems
 
 
-__all__ = ["MAX_PROBLEMS", "PreRunError", "check_available", "check_data", "check_data_root", "check_devices",
-           "check_folder", "check_jobs", "check_packing", "check_results_dir", "data_root_of", "is_prepared_dataset",
-           "submission_problems", "sweep_problems", "unprepared"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "PreRunError",
+    "check_available",
+    "check_data",
+    "check_data_root",
+    "check_devices",
+    "check_folder",
+    "check_jobs",
+    "check_packing",
+    "check_results_dir",
+    "data_root_of",
+    "is_prepared_dataset",
+    "submission_problems",
+    "sweep_problems",
+    "unprepared",
+]

@@ -83,19 +83,30 @@ def parse_figure(path: Path, data: Any) -> Figure | None:
     s = data["settings"]
     try:
         common = Figure(  # the settings; each kind of file fills in its throughput below
-            path=path, device=str(data["device"]), device_name=str(data["device_name"]),
-            backbone=architecture(str(s["backbone"])), image_size=int(s["image_size"]), batch_size=int(s["batch_size"]),
-            amp=str(s.get("amp", "off")), channels_last=bool(s.get("channels_last", False)),
-            compile=bool(s.get("compile", False)), train_ips=None, eval_ips=None, source=data.get("source"),
+            path=path,
+            device=str(data["device"]),
+            device_name=str(data["device_name"]),
+            backbone=architecture(str(s["backbone"])),
+            image_size=int(s["image_size"]),
+            batch_size=int(s["batch_size"]),
+            amp=str(s.get("amp", "off")),
+            channels_last=bool(s.get("channels_last", False)),
+            compile=bool(s.get("compile", False)),
+            train_ips=None,
+            eval_ips=None,
+            source=data.get("source"),
         )
         if data.get("kind") == "packing":
             packed = {str(k): float(v) for k, v in data["train_images_per_s"].items()}
             eval_ips = data.get("eval_images_per_s")
-            return replace(common, train_ips=packed.get("1"), eval_ips=float(eval_ips) if eval_ips else None, packed=packed)
+            return replace(
+                common, train_ips=packed.get("1"), eval_ips=float(eval_ips) if eval_ips else None, packed=packed
+            )
         if "ours_train_images_per_s" not in data:
             return None
-        return replace(common, train_ips=float(data["ours_train_images_per_s"]),
-                       eval_ips=float(data["ours_eval_images_per_s"]))
+        return replace(
+            common, train_ips=float(data["ours_train_images_per_s"]), eval_ips=float(data["ours_eval_images_per_s"])
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: not a throughput figure file ({type(exc).__name__}: {exc})") from None
 
@@ -121,8 +132,9 @@ def load_figures(folders: Sequence[Path]) -> tuple[list[Figure], list[str]]:
 
 
 # -- the work of a run ----------------------------------------------------------------------------
-def run_images(dataset: str, row: str, epochs: int, warmup: int | None = None,
-               feature_pass: bool = True) -> tuple[float, float]:
+def run_images(
+    dataset: str, row: str, epochs: int, warmup: int | None = None, feature_pass: bool = True
+) -> tuple[float, float]:
     """(trained images, evaluated images) of one run doing all ``epochs``; ``warmup``: EM+APL's
     ``T_w`` (its method's per-dataset default, from the resolved config)."""
     pool, test = DATASETS[dataset]
@@ -178,8 +190,10 @@ class Settings:
         return cls(architecture(str(r.backbone)), int(r.image_size or 0), r.amp, bool(r.channels_last), bool(r.compile))
 
     def describe(self) -> str:
-        return (f"{self.backbone} at {self.image_size}, amp {self.amp}, "
-                f"{'channels_last' if self.channels_last else 'NCHW'}{', compiled' if self.compile else ''}")
+        return (
+            f"{self.backbone} at {self.image_size}, amp {self.amp}, "
+            f"{'channels_last' if self.channels_last else 'NCHW'}{', compiled' if self.compile else ''}"
+        )
 
 
 def _compile_fits(f: Figure, s: Settings) -> bool:
@@ -205,12 +219,17 @@ class Pick:
 def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pick:
     """One GPU type's figures for runs of ``settings`` at ``batches``: the GPU whose figures
     cover most batches exactly, the slower one on a tie (a bound should err high)."""
-    model = [f for f in figures if f.device == "cuda" and f.backbone == settings.backbone
-             and f.image_size == settings.image_size]
+    model = [
+        f
+        for f in figures
+        if f.device == "cuda" and f.backbone == settings.backbone and f.image_size == settings.image_size
+    ]
     if not model:
         measured = sorted({f"{f.backbone} at {f.image_size} ({f.device_name})" for f in figures}) or ["none"]
-        raise NoEstimate(f"no measured throughput for {settings.backbone} at {settings.image_size} px on a GPU "
-                         f"(measured: {', '.join(measured)})")
+        raise NoEstimate(
+            f"no measured throughput for {settings.backbone} at {settings.image_size} px on a GPU "
+            f"(measured: {', '.join(measured)})"
+        )
     best: tuple[tuple[int, float], Pick] | None = None
     for device_name in sorted({f.device_name for f in model}):
         mine = [f for f in model if f.device_name == device_name and _compile_fits(f, settings)]
@@ -219,10 +238,16 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
         pool = strict
         if not pool and mine:
             pool = mine
-            measured = sorted({f"amp {f.amp}, {'channels_last' if f.channels_last else 'NCHW'}"
-                               f"{', compiled' if f.compile else ''}" for f in mine})
-            caveats.append(f"measured with {' / '.join(measured)}, not these runs' {settings.describe()}: "
-                           "the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)")
+            measured = sorted(
+                {
+                    f"amp {f.amp}, {'channels_last' if f.channels_last else 'NCHW'}{', compiled' if f.compile else ''}"
+                    for f in mine
+                }
+            )
+            caveats.append(
+                f"measured with {' / '.join(measured)}, not these runs' {settings.describe()}: "
+                "the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)"
+            )
             bound = False
         trains = [f for f in pool if f.train_ips]
         evals = [f for f in pool if f.eval_ips]
@@ -243,8 +268,10 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
             else:
                 low = min(f.batch_size for f in trains)
                 chosen[batch] = min((f for f in trains if f.batch_size == low), key=lambda f: f.train_ips or 0.0)
-                caveats.append(f"batch {batch}: measured only at larger batches, {chosen[batch].describe()} used: "
-                               "faster than these runs train, so the estimate is no bound")
+                caveats.append(
+                    f"batch {batch}: measured only at larger batches, {chosen[batch].describe()} used: "
+                    "faster than these runs train, so the estimate is no bound"
+                )
                 bound = False
         eval_fig = min(evals, key=lambda f: f.eval_ips or 0.0)
         slowness = sum(1.0 / (f.train_ips or 1.0) for f in chosen.values())
@@ -262,21 +289,34 @@ def packed_speedup(figures: Sequence[Figure], chosen: Figure, runs: int, mps: bo
     batch of ``chosen``; 1.0 where nothing was measured. Returns (speed-up, what it rests on)."""
     if runs <= 1:
         return 1.0, ""
-    packing = [f for f in figures if f.packed and f.device_name == chosen.device_name
-               and f.batch_size == chosen.batch_size and f.amp == chosen.amp and f.channels_last == chosen.channels_last
-               and f.compile == chosen.compile and "1" in f.packed]
+    packing = [
+        f
+        for f in figures
+        if f.packed
+        and f.device_name == chosen.device_name
+        and f.batch_size == chosen.batch_size
+        and f.amp == chosen.amp
+        and f.channels_last == chosen.channels_last
+        and f.compile == chosen.compile
+        and "1" in f.packed
+    ]
     best: tuple[float, str] | None = None
     for f in packing:
         options = [(int(k), v) for k, v in f.packed.items() if k.isdigit() and 1 < int(k) <= runs]
         if mps:
-            options += [(int(k.split("+")[0]), v) for k, v in f.packed.items()
-                        if k.endswith("+mps") and k.split("+")[0].isdigit() and 1 < int(k.split("+")[0]) <= runs]
+            options += [
+                (int(k.split("+")[0]), v)
+                for k, v in f.packed.items()
+                if k.endswith("+mps") and k.split("+")[0].isdigit() and 1 < int(k.split("+")[0]) <= runs
+            ]
         if not options:
             continue
         k, agg = max(options, key=lambda kv: (kv[0], kv[1]))
         ratio = agg / f.packed["1"]
-        label = f"{k}{' (MPS)' if mps and agg == f.packed.get(f'{k}+mps') else ''} runs {agg:.0f} vs 1 run " \
-                f"{f.packed['1']:.0f} images/s = {ratio:.2f}x ({f.path.name})"
+        label = (
+            f"{k}{' (MPS)' if mps and agg == f.packed.get(f'{k}+mps') else ''} runs {agg:.0f} vs 1 run "
+            f"{f.packed['1']:.0f} images/s = {ratio:.2f}x ({f.path.name})"
+        )
         if best is None or ratio < best[0]:  # two files disagreeing: the smaller gain
             best = (ratio, label)
     return best if best is not None else (1.0, "")
@@ -307,8 +347,15 @@ def wall_seconds(durations: list[float], slots: int) -> float:
     return max(loads)
 
 
-def estimate_jobs(layout: Sequence[Sequence[RunConfig]], figures: Sequence[Figure], *, runs_per_gpu: int = 1,
-                  mps: bool = False, gpus_per_job: int = 1, concurrent_jobs: int | None = None) -> Estimate:
+def estimate_jobs(
+    layout: Sequence[Sequence[RunConfig]],
+    figures: Sequence[Figure],
+    *,
+    runs_per_gpu: int = 1,
+    mps: bool = False,
+    gpus_per_job: int = 1,
+    concurrent_jobs: int | None = None,
+) -> Estimate:
     """GPU-hours and wall-clock of ``layout`` (the runs of each job) on the GPU whose figures fit
     best; ``NoEstimate`` when none does. ``concurrent_jobs``: jobs at once (default: all)."""
     if not layout:
@@ -351,12 +398,27 @@ def estimate_jobs(layout: Sequence[Sequence[RunConfig]], figures: Sequence[Figur
             sizes = sorted({len(r) for r in layout if works[id(r[0])].batch_size == batch and len(r) > 1})
             for n in sizes:
                 speedup, label = packing.get((batch, n), (1.0, ""))
-                pack_lines.append(f"batch {batch}, {n} runs per GPU: " + (
-                    label or "packed throughput not measured on this GPU at this batch: no gain assumed "
-                             "(runs one after the other)"))
-    return Estimate(p.device_name, sum(durations) * gpus_per_job / 3600, wall_seconds(durations, slots) / 3600,
-                    slots * gpus_per_job, len(layout), max(durations) / 3600, figures_used, pack_lines, p.caveats, p.bound,
-                    by_dataset)
+                pack_lines.append(
+                    f"batch {batch}, {n} runs per GPU: "
+                    + (
+                        label
+                        or "packed throughput not measured on this GPU at this batch: no gain assumed "
+                        "(runs one after the other)"
+                    )
+                )
+    return Estimate(
+        p.device_name,
+        sum(durations) * gpus_per_job / 3600,
+        wall_seconds(durations, slots) / 3600,
+        slots * gpus_per_job,
+        len(layout),
+        max(durations) / 3600,
+        figures_used,
+        pack_lines,
+        p.caveats,
+        p.bound,
+        by_dataset,
+    )
 
 
 # -- CPU sweeps: local processes vs inline ------------------------------------------------------------

@@ -36,11 +36,16 @@ def hours(h: float) -> str:
 
 
 def _estimate_lines(e: Estimate, what: str) -> list[str]:
-    bound = ("an upper bound: every run does all its epochs (no early stopping), at the slowest "
-             "measured figure that fits" if e.bound else "NOT a bound (see the caveats)")
-    lines = [f"  {what}: {hours(e.gpu_hours)} GPU-hours; wall-clock on {e.gpus} GPU(s): {hours(e.wall_hours)} h "
-             f"(longest job {hours(e.longest_job_hours)} h); {bound}",
-             f"    measured on {e.device_name}:"]
+    bound = (
+        "an upper bound: every run does all its epochs (no early stopping), at the slowest measured figure that fits"
+        if e.bound
+        else "NOT a bound (see the caveats)"
+    )
+    lines = [
+        f"  {what}: {hours(e.gpu_hours)} GPU-hours; wall-clock on {e.gpus} GPU(s): {hours(e.wall_hours)} h "
+        f"(longest job {hours(e.longest_job_hours)} h); {bound}",
+        f"    measured on {e.device_name}:",
+    ]
     lines += [f"      {line}" for line in e.figures]
     lines += [f"    packing: {line}" for line in e.packing]
     lines += [f"    caveat: {line}" for line in e.caveats]
@@ -53,27 +58,40 @@ def _node_lines(options: LaunchOptions, results_dir: Path, todo: Sequence[Job]) 
 
     roots = sorted({str(checks.data_root_of(j.cfg).resolve()) for j in todo})
     setup = "; ".join(options.setup) if options.setup else "nothing (no --slurm-setup)"
-    return [f"  on the nodes: each job runs {options.node_python()} after: {setup}",
-            f"  the nodes must see at these same paths (a shared file system): results {Path(results_dir).resolve()}, "
-            f"data {', '.join(roots) or '-'}, the code {CODE_ROOT}, and that interpreter's environment"]
+    return [
+        f"  on the nodes: each job runs {options.node_python()} after: {setup}",
+        f"  the nodes must see at these same paths (a shared file system): results {Path(results_dir).resolve()}, "
+        f"data {', '.join(roots) or '-'}, the code {CODE_ROOT}, and that interpreter's environment",
+    ]
 
 
-def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str, options: LaunchOptions, *,
-                   results_dir: Path, notes: Sequence[str] = ()) -> str:
+def dry_run_report(
+    todo: Sequence[Job],
+    left: Sequence[RunState],
+    executor: str,
+    options: LaunchOptions,
+    *,
+    results_dir: Path,
+    notes: Sequence[str] = (),
+) -> str:
     """The plan and the bill of a sweep; ``notes``: what the data checks found (``checks.unprepared``),
     replaced for a SLURM plan by everything its submission checks (``checks.submission_problems``)."""
     k = options.runs_per_gpu
     by_state = ", ".join(f"{n} {s}" for s, n in sorted(Counter(s.state for s in left).items())) or "none"
-    lines = ["dry run: nothing submitted, nothing written",
-             f"plan ({executor}): {len(todo)} runs to do; left alone: {by_state}"]
+    lines = [
+        "dry run: nothing submitted, nothing written",
+        f"plan ({executor}): {len(todo)} runs to do; left alone: {by_state}",
+    ]
     per_dataset: dict[str, list[Job]] = {}
     for job in todo:
         per_dataset.setdefault(job.cfg.dataset, []).append(job)
     for dataset, jobs in per_dataset.items():
         r = jobs[0].cfg.resolve()
         epochs = max(j.cfg.resolve().epochs or 0 for j in jobs)
-        lines.append(f"  {dataset}: {len(jobs)} runs, batch {r.batch_size}, {r.backbone} at {r.image_size}, "
-                     f"up to {epochs} epochs, amp {r.amp}")
+        lines.append(
+            f"  {dataset}: {len(jobs)} runs, batch {r.batch_size}, {r.backbone} at {r.image_size}, "
+            f"up to {epochs} epochs, amp {r.amp}"
+        )
     cuda_here = False
     if executor != "slurm" and any(j.cfg.device in ("auto",) or j.cfg.device.startswith("cuda") for j in todo):
         from benchmark.sweep.executors import visible_gpus  # why: executors imports submitit; an inline plan does not
@@ -90,10 +108,12 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
     if executor == "slurm":
         shapes = {gpus_of(runs[0]) for runs in layout}
         concurrent = min(options.max_parallel or len(layout), len(layout))
-        lines.append(f"  slurm: {len(shapes)} job array(s) (one per resource shape), {len(layout)} array task(s), "
-                     f"{k} run(s) per task{' under CUDA MPS' if options.mps else ''}; "
-                     f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
-                     f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}")
+        lines.append(
+            f"  slurm: {len(shapes)} job array(s) (one per resource shape), {len(layout)} array task(s), "
+            f"{k} run(s) per task{' under CUDA MPS' if options.mps else ''}; "
+            f"{max(shapes, default=0)} GPU(s) per task; {concurrent} task(s) at once"
+            f"{' (--max-parallel)' if options.max_parallel else ' (all; --max-parallel caps it)'}"
+        )
         lines += _node_lines(options, results_dir, todo)
     elif executor == "local":
         from benchmark.sweep.executors import LocalLauncher, visible_gpus  # why: submitit only for local plans
@@ -102,8 +122,10 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
         wanted = max((gpus_of(r[0]) for r in layout), default=0)
         cap = launcher.cap(wanted, len(visible_gpus()) if wanted else 0)
         concurrent = max(1, min(cap, len(layout)))
-        lines.append(f"  local: {len(layout)} job(s), {k} run(s) each{' under CUDA MPS' if options.mps else ''}, "
-                     f"at most {cap} at once, {launcher.threads(cap)} torch thread(s) per run")
+        lines.append(
+            f"  local: {len(layout)} job(s), {k} run(s) each{' under CUDA MPS' if options.mps else ''}, "
+            f"at most {cap} at once, {launcher.threads(cap)} torch thread(s) per run"
+        )
     else:
         concurrent = 1
         lines.append("  inline: one run after the other in this process")
@@ -115,36 +137,54 @@ def dry_run_report(todo: Sequence[Job], left: Sequence[RunState], executor: str,
         from benchmark.sweep.executors import visible_gpus  # why: submitit and torch.cuda only for this check
 
         if not visible_gpus():
-            lines.append(f"  note: priced as GPU runs (--gpus {options.gpus}); this machine has no CUDA, so run here "
-                         "they would train on the CPU")
+            lines.append(
+                f"  note: priced as GPU runs (--gpus {options.gpus}); this machine has no CUDA, so run here "
+                "they would train on the CPU"
+            )
     if not todo:
         lines.append("estimate: nothing to run")
     elif not gpu_layout:
-        lines.append("estimate: none: these runs use no GPU (--device cpu, or --gpus 0 and no CUDA here); "
-                     "the measured figures under results/_bench are GPU figures: add --gpus N (or --device cuda) "
-                     "to price GPU runs from this machine")
+        lines.append(
+            "estimate: none: these runs use no GPU (--device cpu, or --gpus 0 and no CUDA here); "
+            "the measured figures under results/_bench are GPU figures: add --gpus N (or --device cuda) "
+            "to price GPU runs from this machine"
+        )
     else:
         folders = [Path(results_dir) / BENCH, REPO_BENCH_DIR]
         figures, problems = load_figures(folders)
         source = next((f for f in folders if Path(f).is_dir() and any(Path(f).glob("*.json"))), folders[-1])
-        lines.append(f"estimate ({len(gpu_layout)} GPU job(s), {min(concurrent, len(gpu_layout))} at once; "
-                     f"measured figures from {Path(source).resolve()}, the files named below):")
+        lines.append(
+            f"estimate ({len(gpu_layout)} GPU job(s), {min(concurrent, len(gpu_layout))} at once; "
+            f"measured figures from {Path(source).resolve()}, the files named below):"
+        )
         groups: dict[str, list[list]] = {}
         for runs in gpu_layout:
             groups.setdefault(Settings.of(runs[0].cfg).describe(), []).append([j.cfg for j in runs])
         for what, group in groups.items():
             try:
-                packed = estimate_jobs(group, figures, runs_per_gpu=k, mps=options.mps, gpus_per_job=gpus_per_job,
-                                       concurrent_jobs=min(concurrent, len(group)))
+                packed = estimate_jobs(
+                    group,
+                    figures,
+                    runs_per_gpu=k,
+                    mps=options.mps,
+                    gpus_per_job=gpus_per_job,
+                    concurrent_jobs=min(concurrent, len(group)),
+                )
             except NoEstimate as exc:
                 lines.append(f"  {what}: no estimate: {exc}")
                 continue
             lines += _estimate_lines(packed, f"{what}, {k} run(s) per GPU" if k > 1 else what)
             if k > 1:  # the same runs one per GPU, on as many GPUs, for comparison
-                single = estimate_jobs([[c] for runs in group for c in runs], figures, gpus_per_job=gpus_per_job,
-                                       concurrent_jobs=min(concurrent, len(group)))
-                lines.append(f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
-                             f"GPU(s): {hours(single.wall_hours)} h")
+                single = estimate_jobs(
+                    [[c] for runs in group for c in runs],
+                    figures,
+                    gpus_per_job=gpus_per_job,
+                    concurrent_jobs=min(concurrent, len(group)),
+                )
+                lines.append(
+                    f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
+                    f"GPU(s): {hours(single.wall_hours)} h"
+                )
         lines += [f"  note: {p}" for p in problems]
     refused = list(notes)
     if executor == "slurm" and todo:

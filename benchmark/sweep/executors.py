@@ -60,8 +60,11 @@ class RunTask(submitit.helpers.Checkpointable):
         job = self.job
         # requeued after its record was written (the signal came late): the run is finished
         record = job.check().record
-        if record is not None and record["status"] == "done" and \
-                record.get("launch", {}).get("job_id") == launch_info()["job_id"]:
+        if (
+            record is not None
+            and record["status"] == "done"
+            and record.get("launch", {}).get("job_id") == launch_info()["job_id"]
+        ):
             return summary_of(job, record)
         if self.threads is not None:
             torch.set_num_threads(self.threads)
@@ -81,8 +84,15 @@ class PackTask(submitit.helpers.Checkpointable):
     def __call__(self) -> list[dict[str, Any]]:
         env = submitit.JobEnvironment()
         threads = self.threads or threads_per_run(available_cpus(), self.runs_per_gpu)
-        self._pack = Pack(self.jobs, self.runs_per_gpu, threads, Path(env.paths.folder), launch_info(), mps=self.mps,
-                          log=lambda msg: print(msg, flush=True))
+        self._pack = Pack(
+            self.jobs,
+            self.runs_per_gpu,
+            threads,
+            Path(env.paths.folder),
+            launch_info(),
+            mps=self.mps,
+            log=lambda msg: print(msg, flush=True),
+        )
         return self._pack.run()
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
@@ -180,9 +190,13 @@ class SubmititLauncher:
 
     def executor(self, gpus: int) -> submitit.AutoExecutor:
         o = self.options
-        ex = submitit.AutoExecutor(folder=o.sweep_dir / "%j", cluster=self.cluster,
-                                  slurm_max_num_timeout=o.max_timeouts, local_max_num_timeout=o.max_timeouts,
-                                  **({"slurm_python": o.node_python()} if self.cluster == "slurm" else {}))
+        ex = submitit.AutoExecutor(
+            folder=o.sweep_dir / "%j",
+            cluster=self.cluster,
+            slurm_max_num_timeout=o.max_timeouts,
+            local_max_num_timeout=o.max_timeouts,
+            **({"slurm_python": o.node_python()} if self.cluster == "slurm" else {}),
+        )
         params: dict[str, Any] = {"name": f"spml-{o.sweep_dir.name}", "timeout_min": o.time_min, "gpus_per_node": gpus}
         if o.cpus is not None:
             params["cpus_per_task"] = o.cpus
@@ -217,13 +231,26 @@ class SubmititLauncher:
 
     def _record(self, handles: Sequence[Handle]) -> None:
         now = time.time()
-        record_submissions(self.options.sweep_dir, [
-            Submission(job.cfg.run_id(), job.cfg.label(), self.cluster, str(h.sjob.job_id), launch_info()["host"],
-                       now, f"spml-{self.options.sweep_dir.name}")
-            for h in handles for job in h.jobs
-        ])
+        record_submissions(
+            self.options.sweep_dir,
+            [
+                Submission(
+                    job.cfg.run_id(),
+                    job.cfg.label(),
+                    self.cluster,
+                    str(h.sjob.job_id),
+                    launch_info()["host"],
+                    now,
+                    f"spml-{self.options.sweep_dir.name}",
+                )
+                for h in handles
+                for job in h.jobs
+            ],
+        )
 
-    def _poll(self, active: list[Handle], progress: Progress, results: list[dict[str, Any]], last: list[float]) -> list[Handle]:
+    def _poll(
+        self, active: list[Handle], progress: Progress, results: list[dict[str, Any]], last: list[float]
+    ) -> list[Handle]:
         """Collect the outcomes of every ended job in ``active`` (returned); ask the scheduler for
         states at most every ``poll_s`` (the result files are checked on every call)."""
         force = time.time() - last[0] >= self.options.poll_s
@@ -255,7 +282,8 @@ class SlurmLauncher(SubmititLauncher):
         if missing:
             raise ExecutorUnavailableError(
                 f"--executor slurm needs the SLURM client programs; not found: {', '.join(missing)} "
-                "(a single-node test cluster: scripts/slurm/start_cluster.sh)")
+                "(a single-node test cluster: scripts/slurm/start_cluster.sh)"
+            )
         super().__init__(options)
 
     def submit(self, jobs: Sequence[Job]) -> list[Handle]:
@@ -350,7 +378,7 @@ class LocalLauncher(SubmititLauncher):
                     runs = queue.pop(0)
                     ex = executors.get(gpus) or executors.setdefault(gpus, self.executor(gpus))
                     ids = free[:gpus] if managed else []
-                    del free[:len(ids)]
+                    del free[: len(ids)]
                     if ids:
                         ex.update_parameters(visible_gpus=ids)
                     with _code_on_path():

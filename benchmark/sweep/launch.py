@@ -87,8 +87,9 @@ def slurm_setup(given: Sequence[str] | None) -> list[str]:
     from_env = os.environ.get(SETUP_ENV, "")
     lines = list(given) if given is not None else ([from_env] if from_env.strip() else [])
     if any(not line.strip() for line in lines):
-        raise ValueError("--slurm-setup expects a shell command, e.g. \"source /shared/env/bin/activate\"; "
-                         "got an empty one")
+        raise ValueError(
+            '--slurm-setup expects a shell command, e.g. "source /shared/env/bin/activate"; got an empty one'
+        )
     return lines
 
 
@@ -135,9 +136,14 @@ def summary_of(job: Job, record: dict[str, Any]) -> dict[str, Any]:
     error = (record.get("error") or {}).get("message")
     if record["status"] == "diverged":
         error = (record.get("divergence") or {}).get("reason")
-    return {"path": str(job.record_path), "label": job.cfg.label(), "status": record["status"],
-            "test_map": record.get("test_map"), "error": error,
-            "errno": (record.get("error") or {}).get("errno")}
+    return {
+        "path": str(job.record_path),
+        "label": job.cfg.label(),
+        "status": record["status"],
+        "test_map": record.get("test_map"),
+        "error": error,
+        "errno": (record.get("error") or {}).get("errno"),
+    }
 
 
 def storage_failure(summary: dict[str, Any]) -> bool:
@@ -189,8 +195,9 @@ def train_and_record(job: Job, log: Log | None = None) -> dict[str, Any]:
     return record
 
 
-def run_and_record(cfg: RunConfig, results_dir: str | Path, *, log: Log | None = None,
-                   tensorboard_dir: str | Path | None = None) -> dict[str, Any]:
+def run_and_record(
+    cfg: RunConfig, results_dir: str | Path, *, log: Log | None = None, tensorboard_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Train one run and write its record: the Python API of ``spml-bench run`` for one config.
 
     The record lands at ``<results_dir>/<dataset>/<method>__<labels>__seed<seed>__<run id>.json``
@@ -291,9 +298,13 @@ class InlineLauncher:
         check_jobs(jobs, self.name)
         if self.options is not None:
             me = launch_info()
-            record_submissions(self.options.sweep_dir, [
-                Submission(j.cfg.run_id(), j.cfg.label(), "inline", me["job_id"], me["host"], time.time()) for j in jobs
-            ])
+            record_submissions(
+                self.options.sweep_dir,
+                [
+                    Submission(j.cfg.run_id(), j.cfg.label(), "inline", me["job_id"], me["host"], time.time())
+                    for j in jobs
+                ],
+            )
         progress = Progress(len(jobs), verbose)
         log = progress.write if verbose else None
         results: list[dict[str, Any]] = []
@@ -308,8 +319,9 @@ class InlineLauncher:
                 results.append(summary)
                 progress.finished(summary, time.time() - t0)
                 if storage_failure(summary):
-                    raise SweepStopped(f"{job.cfg.label()} failed for lack of storage: {summary['error']}",
-                                       jobs[i + 1:], results)
+                    raise SweepStopped(
+                        f"{job.cfg.label()} failed for lack of storage: {summary['error']}", jobs[i + 1 :], results
+                    )
         finally:
             progress.close()
         return results
@@ -331,12 +343,15 @@ def local_suggestion(jobs: Sequence[Job], cpus: int) -> str | None:
     measured = local_speedups()
     if measured:
         low, high = measured[0], measured[-1]
-        gain = (f"{low[0]:.1f}x" if low is high else f"{low[0]:.1f}-{high[0]:.1f}x") + \
-            f" faster on a 2-core machine ({', '.join(m[2] for m in measured)} in results/_bench)"
+        gain = (
+            f"{low[0]:.1f}x" if low is high else f"{low[0]:.1f}-{high[0]:.1f}x"
+        ) + f" faster on a 2-core machine ({', '.join(m[2] for m in measured)} in results/_bench)"
     else:
         gain = "usually several times faster"
-    return (f"tip: --executor local runs {cpus} runs at once, 1 torch thread each: {gain}; inline stays the default "
-            f"because a CPU run's last bits depend on its thread count (the committed records were made inline)")
+    return (
+        f"tip: --executor local runs {cpus} runs at once, 1 torch thread each: {gain}; inline stays the default "
+        f"because a CPU run's last bits depend on its thread count (the committed records were made inline)"
+    )
 
 
 #: the fewest pending CPU runs for which an inline sweep suggests the local executor

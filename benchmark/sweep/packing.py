@@ -77,7 +77,7 @@ def pack_jobs(jobs: Sequence[Job], runs_per_gpu: int) -> list[list[Job]]:
     by_dataset: dict[str, list[Job]] = {}
     for job in jobs:
         by_dataset.setdefault(job.cfg.dataset, []).append(job)
-    return [group[i:i + runs_per_gpu] for group in by_dataset.values() for i in range(0, len(group), runs_per_gpu)]
+    return [group[i : i + runs_per_gpu] for group in by_dataset.values() for i in range(0, len(group), runs_per_gpu)]
 
 
 def job_layout(jobs: Sequence[Job], runs_per_gpu: int, gpus_of: Callable[[Job], int]) -> list[list[Job]]:
@@ -111,8 +111,10 @@ def mps_daemon(job_id: str, log: Log) -> Iterator[dict[str, str]]:
     except (OSError, subprocess.SubprocessError) as exc:
         started = subprocess.CompletedProcess([binary, "-d"], 1, "", str(exc))
     if started.returncode != 0:
-        log(f"--mps: '{MPS_CONTROL} -d' failed (exit {started.returncode}: "
-            f"{(started.stderr or started.stdout).strip()[:200]}); the runs share the GPU by time-slicing")
+        log(
+            f"--mps: '{MPS_CONTROL} -d' failed (exit {started.returncode}: "
+            f"{(started.stderr or started.stdout).strip()[:200]}); the runs share the GPU by time-slicing"
+        )
         shutil.rmtree(root, ignore_errors=True)
         yield {}
         return
@@ -177,7 +179,13 @@ class Pack:
         return None
 
     def _pack_info(self, slot: int, mps: bool) -> dict[str, Any]:
-        return {"runs_per_gpu": self.runs_per_gpu, "runs": len(self.jobs), "slot": slot, "threads": self.threads, "mps": mps}
+        return {
+            "runs_per_gpu": self.runs_per_gpu,
+            "runs": len(self.jobs),
+            "slot": slot,
+            "threads": self.threads,
+            "mps": mps,
+        }
 
     def run(self) -> list[dict[str, Any]]:
         summaries: dict[int, dict[str, Any]] = {}
@@ -209,8 +217,10 @@ class Pack:
         env = {**os.environ, **mps_env, PACK_ENV: json.dumps(self._pack_info(slot, bool(mps_env)))}
         cmd = [sys.executable, "-m", "benchmark.sweep.packing", str(spec), str(slot), job.cfg.run_id()]
         self.procs[slot] = subprocess.Popen(cmd, env=env, preexec_fn=_run_process_setup)
-        self.log(f"[{job.cfg.label()}] started in process {self.procs[slot].pid} "
-                 f"(slot {slot + 1} of {len(self.jobs)}, {threads} torch thread(s){', MPS' if mps_env else ''})")
+        self.log(
+            f"[{job.cfg.label()}] started in process {self.procs[slot].pid} "
+            f"(slot {slot + 1} of {len(self.jobs)}, {threads} torch thread(s){', MPS' if mps_env else ''})"
+        )
 
     def _outcome(self, slot: int, code: int, mps: bool) -> dict[str, Any]:
         job = self.jobs[slot]
@@ -218,16 +228,23 @@ class Pack:
         if record is not None:
             return summary_of(job, record)
         # the process died before writing its record (out of memory, killed, a crash in C code)
-        message = f"the run's process {self.procs[slot].pid} {_how_it_ended(code)} before writing a record " \
-                  f"(packed {len(self.jobs)} on one GPU; the job's log is in {self.folder})"
+        message = (
+            f"the run's process {self.procs[slot].pid} {_how_it_ended(code)} before writing a record "
+            f"(packed {len(self.jobs)} on one GPU; the job's log is in {self.folder})"
+        )
         self.log(f"[{job.cfg.label()}] FAILED: {message}")
         launch = {**self.launch, "pack": self._pack_info(slot, mps)}
         try:
             record_job_failure(job, "RunProcessDied", message, launch)
         except OSError as exc:  # the record cannot be written either (disk full): say so, go on
             message += f"; its failed record could not be written: {exc}"
-        return {"path": str(job.record_path), "label": job.cfg.label(), "status": "failed", "test_map": None,
-                "error": message}
+        return {
+            "path": str(job.record_path),
+            "label": job.cfg.label(),
+            "status": "failed",
+            "test_map": None,
+            "error": message,
+        }
 
     def stop(self, grace_s: float = 10.0) -> None:
         """End every run process (the job is being requeued): each resumes from its last epoch
@@ -262,7 +279,16 @@ def worker_main(argv: Sequence[str]) -> int:
     return 0
 
 
-__all__ = ["PACK_ENV", "Pack", "available_cpus", "job_layout", "mps_daemon", "pack_jobs", "threads_per_run", "worker_main"]
+__all__ = [
+    "PACK_ENV",
+    "Pack",
+    "available_cpus",
+    "job_layout",
+    "mps_daemon",
+    "pack_jobs",
+    "threads_per_run",
+    "worker_main",
+]
 
 if __name__ == "__main__":
     sys.exit(worker_main(sys.argv[1:]))

@@ -38,10 +38,23 @@ from benchmark.sweep.plan import Job
 STATES = ("done", "diverged", "failed", "corrupt", "running", "interrupted", "missing")
 LEDGER = "submitted.jsonl"
 #: SLURM states of a job that is still going to run or is running (squeue's long names)
-SLURM_ACTIVE = frozenset({
-    "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
-    "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT",
-})
+SLURM_ACTIVE = frozenset(
+    {
+        "PENDING",
+        "RUNNING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "CONFIGURING",
+        "COMPLETING",
+        "SUSPENDED",
+        "RESIZING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
 
 
 def default_log_dir(results_dir: str | Path) -> Path:
@@ -176,15 +189,22 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
                     live = f"slurm job {sub.job_id} {state}"
                 else:
                     ended = f"slurm job {sub.job_id} ended {state} without a record"
-        elif sub is not None and sub.executor != "slurm" and sub.host == host and sub.job_id != str(os.getpid()) \
-                and _process_alive(sub.job_id):
+        elif (
+            sub is not None
+            and sub.executor != "slurm"
+            and sub.host == host
+            and sub.job_id != str(os.getpid())
+            and _process_alive(sub.job_id)
+        ):
             live = f"{sub.executor} process {sub.job_id}"
         check = job.check()
         status = check.status
         if status == "done":
             out.append(RunState(job, "done"))
         elif status == "diverged":
-            out.append(RunState(job, "diverged", _first_line(((check.record or {}).get("divergence") or {}).get("reason"))))
+            out.append(
+                RunState(job, "diverged", _first_line(((check.record or {}).get("divergence") or {}).get("reason")))
+            )
         elif live:
             out.append(RunState(job, "running", live))
         elif status == "failed":
@@ -211,25 +231,35 @@ def shipped_records_hint(states: Sequence[RunState], results_dir: Path) -> str |
     from benchmark.core.provenance import CODE_ROOT  # why: torch-free, asked only here
 
     shipped = CODE_ROOT / "results"
-    if any(s.state != "missing" for s in states) or not shipped.is_dir() or \
-            Path(results_dir).resolve() == shipped.resolve():
+    if (
+        any(s.state != "missing" for s in states)
+        or not shipped.is_dir()
+        or Path(results_dir).resolve() == shipped.resolve()
+    ):
         return None
     there = sum(Job(s.job.cfg, shipped).record_path.exists() for s in states)
     if not there:
         return None
-    return (f"no records of these runs in {results_dir}; the repository's shipped records ({shipped}) hold {there} "
-            f"of these {len(states)} runs: add --results-dir {shipped} to use them (only what is missing there runs)")
+    return (
+        f"no records of these runs in {results_dir}; the repository's shipped records ({shipped}) hold {there} "
+        f"of these {len(states)} runs: add --results-dir {shipped} to use them (only what is missing there runs)"
+    )
 
 
-def plan(states: Sequence[RunState], *, force: bool = False, retry_failed: bool = False) -> tuple[list[Job], list[RunState]]:
+def plan(
+    states: Sequence[RunState], *, force: bool = False, retry_failed: bool = False
+) -> tuple[list[Job], list[RunState]]:
     """(to submit, left alone). Missing and interrupted runs are submitted, and so are corrupt ones
     (the caller names each file it replaces); failed and diverged ones with ``retry_failed``; done
     ones with ``force``. A running run is never submitted twice."""
     todo: list[Job] = []
     left: list[RunState] = []
     for s in states:
-        submit = s.state in ("missing", "interrupted", "corrupt") or (
-            s.state in ("failed", "diverged") and (retry_failed or force)) or (s.state == "done" and force)
+        submit = (
+            s.state in ("missing", "interrupted", "corrupt")
+            or (s.state in ("failed", "diverged") and (retry_failed or force))
+            or (s.state == "done" and force)
+        )
         (todo.append(s.job) if submit else left.append(s))
     return todo, left
 
@@ -267,5 +297,18 @@ def format_status(states: Sequence[RunState], max_failures: int = 20) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LEDGER", "STATES", "RunState", "Submission", "default_log_dir", "format_status", "new_sweep_dir",
-           "plan", "read_submissions", "record_submissions", "shipped_records_hint", "slurm_states", "sweep_state"]
+__all__ = [
+    "LEDGER",
+    "STATES",
+    "RunState",
+    "Submission",
+    "default_log_dir",
+    "format_status",
+    "new_sweep_dir",
+    "plan",
+    "read_submissions",
+    "record_submissions",
+    "shipped_records_hint",
+    "slurm_states",
+    "sweep_state",
+]

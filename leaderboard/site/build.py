@@ -47,8 +47,13 @@ from leaderboard.tuning import tuned_frame
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: the row kinds the filter toggles (a row is also a variant or not)
-KINDS = {"oracle": "oracles", "paper": "the paper's rows", "since": GROUP_TITLES["since"],
-         "other": GROUP_TITLES["other"], "variant": "variants"}
+KINDS = {
+    "oracle": "oracles",
+    "paper": "the paper's rows",
+    "since": GROUP_TITLES["since"],
+    "other": GROUP_TITLES["other"],
+    "variant": "variants",
+}
 
 
 def cell_file(key: tuple[str, ...]) -> str:
@@ -69,53 +74,100 @@ def _kind(method: str, labels: str) -> str:
 
 def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str, Any]) -> str:
     datasets = ordered(part["dataset"], DATASET_ORDER)
-    pub = {d: protocol == "finetune" and group == "paper" and bool(part.loc[part["dataset"] == d, "published_source"]
-                                                                   .ne("").any()) for d in datasets}
+    pub = {
+        d: protocol == "finetune"
+        and group == "paper"
+        and bool(part.loc[part["dataset"] == d, "published_source"].ne("").any())
+        for d in datasets
+    }
     headers = ["#", "method", "labels", "group"]
     for d in datasets:
         headers += [d, f"{d} 95% CI", f"{d} paper", f"{d} Δ"] if pub[d] else [d, f"{d} 95% CI"]
     by_key = {tuple(r[c] for c in CELL): r for _, r in part.iterrows()}
     rows: list[Row] = []
-    keys = sorted({(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}, key=lambda k: row_key(*k))
+    keys = sorted(
+        {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}, key=lambda k: row_key(*k)
+    )
     for i, (method, labels, variant) in enumerate(keys):
         kind = _kind(method, labels)
         label = row_label(method, variant)
-        cells: list[Cell | str] = [Cell(str(i + 1), float(i)), Cell(label, cls="method"), labels,
-                                   KINDS[kind] + (", variant" if variant else "")]
+        cells: list[Cell | str] = [
+            Cell(str(i + 1), float(i)),
+            Cell(label, cls="method"),
+            labels,
+            KINDS[kind] + (", variant" if variant else ""),
+        ]
         for d in datasets:
             r = by_key.get((protocol, labels, method, variant, d))
             if r is None:
                 cells += [DASH, DASH, DASH, DASH] if pub[d] else [DASH, DASH]
                 continue
             p = _num(r["p_below_best"])
-            cells += [Cell(fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"]),
-                           _num(r["mean"]), f"cell/{cell_file((protocol, labels, method, variant, d))}",
-                           "bold" if r["bold"] else "", "" if math.isnan(p) else f"one-sided Welch p vs the best: {p:.3f}"),
-                      Cell(DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"]))]
+            cells += [
+                Cell(
+                    fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"]),
+                    _num(r["mean"]),
+                    f"cell/{cell_file((protocol, labels, method, variant, d))}",
+                    "bold" if r["bold"] else "",
+                    "" if math.isnan(p) else f"one-sided Welch p vs the best: {p:.3f}",
+                ),
+                Cell(DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
+            ]
             if pub[d]:
-                cells += [Cell(fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
-                               _num(r["published_mean"])),
-                          Cell(DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"])), _num(r["delta"]),
-                               cls="warn" if r["outside_2sigma"] else "")]
+                cells += [
+                    Cell(
+                        fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
+                        _num(r["published_mean"]),
+                    ),
+                    Cell(
+                        DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"])),
+                        _num(r["delta"]),
+                        cls="warn" if r["outside_2sigma"] else "",
+                    ),
+                ]
         rows.append(({"kind": kind, "variant": "1" if variant else "0", "name": label.lower()}, cells))
     for d in datasets:
         c = part[(part["dataset"] == d) & (part["n"] > 0)]
-        c = c.assign(_k=[row_key(m, lab, v) for m, lab, v in zip(c["method"], c["labels"], c["variant"])]).sort_values("_k")
+        c = c.assign(_k=[row_key(m, lab, v) for m, lab, v in zip(c["method"], c["labels"], c["variant"])]).sort_values(
+            "_k"
+        )
         charts[f"{protocol}/{group}/{d}"] = {
-            "title": f"{d} — test mAP, mean and 95% CI", "rows": [
-                {"label": row_label(r["method"], r["variant"]) + ("" if r["labels"] == "1p" else f" [{r['labels']}]"),
-                 "kind": _kind(r["method"], r["labels"]), "variant": bool(r["variant"]), "mean": r["mean"], "n": r["n"],
-                 "lo": r["ci_low"], "hi": r["ci_high"], "published": r["published_mean"],
-                 "href": f"cell/{cell_file(tuple(r[k] for k in CELL))}"} for _, r in c.iterrows()]}
+            "title": f"{d} — test mAP, mean and 95% CI",
+            "rows": [
+                {
+                    "label": row_label(r["method"], r["variant"])
+                    + ("" if r["labels"] == "1p" else f" [{r['labels']}]"),
+                    "kind": _kind(r["method"], r["labels"]),
+                    "variant": bool(r["variant"]),
+                    "mean": r["mean"],
+                    "n": r["n"],
+                    "lo": r["ci_low"],
+                    "hi": r["ci_high"],
+                    "published": r["published_mean"],
+                    "href": f"cell/{cell_file(tuple(r[k] for k in CELL))}",
+                }
+                for _, r in c.iterrows()
+            ],
+        }
     divs = "".join(f'<div class="chart" data-chart="{esc(f"{protocol}/{group}/{d}")}"></div>' for d in datasets)
-    legend = ("Test mAP (%), mean ± sample std over seeds (n = runs; failed and diverged runs are named beside n and "
-              "never averaged); 95% CI: the Student-t interval of the mean over seeds. " + BOLD_RULE.replace("**", ""))
+    legend = (
+        "Test mAP (%), mean ± sample std over seeds (n = runs; failed and diverged runs are named beside n and "
+        "never averaged); 95% CI: the Student-t interval of the mean over seeds. " + BOLD_RULE.replace("**", "")
+    )
     if any(pub.values()):
-        legend += (f" paper: Zhou et al., ECCV 2022 (mean ± std); {LIT}: a later paper's single published number; "
-                   f"Δ = ours − published, {WARN} where |Δ| > 2 published σ.")
+        legend += (
+            f" paper: Zhou et al., ECCV 2022 (mean ± std); {LIT}: a later paper's single published number; "
+            f"Δ = ours − published, {WARN} where |Δ| > 2 published σ."
+        )
     title = "Single positive labels (1p), with the oracles on top" if group == "paper" else f"Labels {group}"
-    return section(title, para(legend), table(headers, rows, "main"), f'<div class="charts">{divs}</div>',
-                   _published_only(part, datasets) if any(pub.values()) else "", level=3)
+    return section(
+        title,
+        para(legend),
+        table(headers, rows, "main"),
+        f'<div class="charts">{divs}</div>',
+        _published_only(part, datasets) if any(pub.values()) else "",
+        level=3,
+    )
 
 
 def _published_only(part: pd.DataFrame, datasets: list[str]) -> str:
@@ -123,9 +175,13 @@ def _published_only(part: pd.DataFrame, datasets: list[str]) -> str:
     shown = [d for d in datasets if d in lit.columns]
     if lit.empty or not shown:
         return ""
-    rows: list[Row] = [({}, [f"{r['method']} ({r['venue']})", *[Cell(f"{r[d]:.2f} {LIT}", _num(r[d])) for d in shown]])
-            for _, r in lit.iterrows()]
-    return section("Published only (not run here)", table(["method", *[f"{d} published" for d in shown]], rows), level=4)
+    rows: list[Row] = [
+        ({}, [f"{r['method']} ({r['venue']})", *[Cell(f"{r[d]:.2f} {LIT}", _num(r[d])) for d in shown]])
+        for _, r in lit.iterrows()
+    ]
+    return section(
+        "Published only (not run here)", table(["method", *[f"{d} published" for d in shown]], rows), level=4
+    )
 
 
 # -- the other sections ----------------------------------------------------------------------------
@@ -133,22 +189,52 @@ def _tuned(records: Records) -> str:
     tuned = tuned_frame(records)
     if tuned.empty:
         return ""
-    parts = [para("Each method drew its configurations from its declared search space (trial 0: its defaults), each "
-                  "on the same seeds; chosen: the eligible trial with the best mean clean-validation mAP, whose test "
-                  "mAP is then read once. Δ = tuned − defaults; 95% CI: Student t over seeds.")]
+    parts = [
+        para(
+            "Each method drew its configurations from its declared search space (trial 0: its defaults), each "
+            "on the same seeds; chosen: the eligible trial with the best mean clean-validation mAP, whose test "
+            "mAP is then read once. Δ = tuned − defaults; 95% CI: Student t over seeds."
+        )
+    ]
     for (study, trials, _), s in tuned.groupby(["study", "trials", "space_seed"], sort=False):
         for (protocol, labels, dataset), g in s.groupby(["protocol", "labels", "dataset"], sort=False):
-            rows: list[Row] = [({}, [r["method"], f"{r['eligible']}/{r['trials_seen']} of {trials}",
-                          DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {r['chosen_values']}",
-                          Cell(DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}", _num(r["val_mean"])),
-                          Cell(fmt_cell(r["mean"], r["std"], r["n"]), _num(r["mean"])),
-                          Cell(fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
-                          Cell(fmt_cell(r["default_mean"], r["default_std"], r["default_n"]), _num(r["default_mean"])),
-                          Cell(DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}", _num(r["delta"]))])
-                    for _, r in g.iterrows()]
-            parts.append(section(f"Study {study}: {dataset}, {labels} ({protocol})", table(
-                ["method", "trials (eligible/run)", "chosen trial: values", "val mAP", "test mAP (tuned)", "95% CI",
-                 "test mAP (defaults)", "Δ"], rows), level=3))
+            rows: list[Row] = [
+                (
+                    {},
+                    [
+                        r["method"],
+                        f"{r['eligible']}/{r['trials_seen']} of {trials}",
+                        DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {r['chosen_values']}",
+                        Cell(
+                            DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}", _num(r["val_mean"])
+                        ),
+                        Cell(fmt_cell(r["mean"], r["std"], r["n"]), _num(r["mean"])),
+                        Cell(fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
+                        Cell(fmt_cell(r["default_mean"], r["default_std"], r["default_n"]), _num(r["default_mean"])),
+                        Cell(DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}", _num(r["delta"])),
+                    ],
+                )
+                for _, r in g.iterrows()
+            ]
+            parts.append(
+                section(
+                    f"Study {study}: {dataset}, {labels} ({protocol})",
+                    table(
+                        [
+                            "method",
+                            "trials (eligible/run)",
+                            "chosen trial: values",
+                            "val mAP",
+                            "test mAP (tuned)",
+                            "95% CI",
+                            "test mAP (defaults)",
+                            "Δ",
+                        ],
+                        rows,
+                    ),
+                    level=3,
+                )
+            )
     return section("Tuned tables", *parts, anchor="tuned")
 
 
@@ -166,27 +252,62 @@ def _stats(records: Records) -> str:
                     cells.append(DASH)
                     continue
                 r = c.iloc[0]
-                text = (f"{r['poi']:.2f} (n={r['n']} vs {r['n_baseline']})" if math.isnan(r["low"])
-                        else f"{r['poi']:.2f} [{r['low']:.2f}, {r['high']:.2f}]")
+                text = (
+                    f"{r['poi']:.2f} (n={r['n']} vs {r['n_baseline']})"
+                    if math.isnan(r["low"])
+                    else f"{r['poi']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
+                )
                 cells.append(Cell(text, _num(r["poi"]), cls="bold" if r["low"] > 0.5 else ""))
             rows.append(({}, cells))
-        parts.append(section(f"Probability of improvement over {BASELINE.upper()} ({protocol})", para(
-            f"P(X > {BASELINE.upper()}) over seed pairs, 1p main rows, "
-            "with its 95% stratified-bootstrap interval; "
-            "bold: the interval lies above 0.5; all: the mean over the datasets both ran."),
-            table(["method", *datasets], rows), level=3))
+        parts.append(
+            section(
+                f"Probability of improvement over {BASELINE.upper()} ({protocol})",
+                para(
+                    f"P(X > {BASELINE.upper()}) over seed pairs, 1p main rows, "
+                    "with its 95% stratified-bootstrap interval; "
+                    "bold: the interval lies above 0.5; all: the mean over the datasets both ran."
+                ),
+                table(["method", *datasets], rows),
+                level=3,
+            )
+        )
     power = power_frame(records)
     if not power.empty:
         deltas = [c.removeprefix("seeds_") for c in power.columns if c.startswith("seeds_")]
         power_rows: list[Row] = [
-            ({}, [r["protocol"], r["dataset"], Cell(str(r["rows"]), float(r["rows"])), Cell(str(r["runs"]), float(r["runs"])),
-                  Cell(f"{r['pooled_std']:.2f}", _num(r["pooled_std"])), Cell(f"{r['max_std']:.2f}", _num(r["max_std"])),
-                  *[Cell(fmt_seeds(int(r[f"seeds_{d}"])), float(r[f"seeds_{d}"])) for d in deltas]])
-            for _, r in power.iterrows()]
-        parts.append(section("How many seeds are enough", para(f"Seeds per row to resolve a difference of Δ mAP with "
-                                                                f"{POWER:.0%} power: {POWER_METHOD}."),
-                             table(["protocol", "dataset", "rows", "runs", "pooled seed std", "largest row std",
-                                    *[f"seeds for Δ = {d}" for d in deltas]], power_rows), level=3))
+            (
+                {},
+                [
+                    r["protocol"],
+                    r["dataset"],
+                    Cell(str(r["rows"]), float(r["rows"])),
+                    Cell(str(r["runs"]), float(r["runs"])),
+                    Cell(f"{r['pooled_std']:.2f}", _num(r["pooled_std"])),
+                    Cell(f"{r['max_std']:.2f}", _num(r["max_std"])),
+                    *[Cell(fmt_seeds(int(r[f"seeds_{d}"])), float(r[f"seeds_{d}"])) for d in deltas],
+                ],
+            )
+            for _, r in power.iterrows()
+        ]
+        parts.append(
+            section(
+                "How many seeds are enough",
+                para(f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power: {POWER_METHOD}."),
+                table(
+                    [
+                        "protocol",
+                        "dataset",
+                        "rows",
+                        "runs",
+                        "pooled seed std",
+                        "largest row std",
+                        *[f"seeds for Δ = {d}" for d in deltas],
+                    ],
+                    power_rows,
+                ),
+                level=3,
+            )
+        )
     return section("Statistics", *parts, anchor="stats") if parts else ""
 
 
@@ -201,9 +322,19 @@ def _left_out(records: Records) -> str:
         parts.append(table(["file", "problem"], [({}, [x.path, x.problem]) for x in records.invalid]))
     if records.bad_cells:
         parts.append(table(["cell", "problem"], [({}, [c.name, c.problem]) for c in records.bad_cells]))
-    return section("Runs not in the means", para("Failed and diverged runs are never averaged; files that are not "
-                                                  "run records and cells that cannot be averaged are left out."),
-                   *parts, anchor="left-out") if parts else ""
+    return (
+        section(
+            "Runs not in the means",
+            para(
+                "Failed and diverged runs are never averaged; files that are not "
+                "run records and cells that cannot be averaged are left out."
+            ),
+            *parts,
+            anchor="left-out",
+        )
+        if parts
+        else ""
+    )
 
 
 def _figures(specs: list[FigureSpec], figures: Path, out: Path) -> str:
@@ -215,8 +346,10 @@ def _figures(specs: list[FigureSpec], figures: Path, out: Path) -> str:
     items = []
     for s in shown:
         shutil.copyfile(figures / s.name, out / "figures" / s.name)
-        items.append(f'<figure><a href="figures/{esc(s.name)}"><img src="figures/{esc(s.name)}" alt="{esc(s.caption)}">'
-                     f'</a><figcaption>{esc(s.caption)}</figcaption></figure>')
+        items.append(
+            f'<figure><a href="figures/{esc(s.name)}"><img src="figures/{esc(s.name)}" alt="{esc(s.caption)}">'
+            f"</a><figcaption>{esc(s.caption)}</figcaption></figure>"
+        )
     return section("Figures", f'<div class="figures">{"".join(items)}</div>', anchor="figures") if items else ""
 
 
@@ -236,35 +369,87 @@ def _cell_page(records: Records, r: pd.Series) -> str:
         rec = records.raw[i]
         git = (rec.get("provenance") or {}).get("git") or {}
         commit = f"{str(git.get('commit'))[:12]}{' (uncommitted changes)' if git.get('dirty') else ''}"
-        rows.append(({}, [Cell(str(run["seed"]), float(run["seed"])), run["status"],
-                          Cell(DASH if math.isnan(run["test_map"]) else f"{run['test_map']:.{DECIMALS}f}", run["test_map"]),
-                          Cell(DASH if math.isnan(run["val_map"]) else f"{run['val_map']:.{DECIMALS}f}", run["val_map"]),
-                          str(rec.get("best_epoch", DASH)), str(rec.get("epochs_run", DASH)),
-                          Cell(f"{rec['wall_seconds']:.1f}" if isinstance(rec.get("wall_seconds"), (int, float)) else DASH,
-                               _num(rec.get("wall_seconds"))),
-                          commit, run["run_id"], run["path"]]))
+        rows.append(
+            (
+                {},
+                [
+                    Cell(str(run["seed"]), float(run["seed"])),
+                    run["status"],
+                    Cell(DASH if math.isnan(run["test_map"]) else f"{run['test_map']:.{DECIMALS}f}", run["test_map"]),
+                    Cell(DASH if math.isnan(run["val_map"]) else f"{run['val_map']:.{DECIMALS}f}", run["val_map"]),
+                    str(rec.get("best_epoch", DASH)),
+                    str(rec.get("epochs_run", DASH)),
+                    Cell(
+                        f"{rec['wall_seconds']:.1f}" if isinstance(rec.get("wall_seconds"), (int, float)) else DASH,
+                        _num(rec.get("wall_seconds")),
+                    ),
+                    commit,
+                    run["run_id"],
+                    run["path"],
+                ],
+            )
+        )
         label = f"seed {run['seed']} ({run['status']})"
-        details.append(f"<details><summary>{esc(label)}: {esc(run['path'])}</summary>"
-                       + (f'<p class="warn">{esc(run["error"])}</p>' if run["error"] else "")
-                       + "<h4>configuration</h4>" + _pre(rec.get("config") or {})
-                       + "<h4>provenance</h4>" + _pre({k: rec.get(k) for k in ("provenance", "data", "launch", "started_at",
-                                                                               "finished_at") if k in rec})
-                       + "</details>")
+        details.append(
+            f"<details><summary>{esc(label)}: {esc(run['path'])}</summary>"
+            + (f'<p class="warn">{esc(run["error"])}</p>' if run["error"] else "")
+            + "<h4>configuration</h4>"
+            + _pre(rec.get("config") or {})
+            + "<h4>provenance</h4>"
+            + _pre({k: rec.get(k) for k in ("provenance", "data", "launch", "started_at", "finished_at") if k in rec})
+            + "</details>"
+        )
         curves.append({"label": label, "history": rec.get("history") or []})
-    metrics = sorted({k for c in curves for h in c["history"] for k, v in h.items()
-                      if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)},
-                     key=lambda k: (k not in ("val_map", "test_map", "train_loss"), k))
-    summary = (fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"])
-               + ("" if r["excluded"] else f"; 95% CI {fmt_ci(r['ci_low'], r['ci_high'])}")
-               + (f"; published {fmt_published(r['published_mean'], r['published_std'], r['published_source'])}, "
-                  f"Δ {fmt_delta(r['delta'], bool(r['outside_2sigma']))}" if r["published_source"] else ""))
-    body = (f"<h1>{esc(cell_name(key))}</h1>\n" + para(f"Test mAP: {summary}")
-            + (f'<p class="warn">{WARN} left out: {esc(r["excluded"])}</p>' if r["excluded"] else "")
-            + section("Runs", table(["seed", "status", "test mAP", "val mAP", "best epoch", "epochs", "wall s", "commit",
-                                     "run id", "record"], rows))
-            + section("Per-epoch curves", '<label>metric <select id="metric"></select></label><div id="curves" class="chart wide"></div>'
-                      if metrics else para("The records hold no per-epoch history."))
-            + section("Configuration and provenance", *details))
+    metrics = sorted(
+        {
+            k
+            for c in curves
+            for h in c["history"]
+            for k, v in h.items()
+            if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)
+        },
+        key=lambda k: (k not in ("val_map", "test_map", "train_loss"), k),
+    )
+    summary = (
+        fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"])
+        + ("" if r["excluded"] else f"; 95% CI {fmt_ci(r['ci_low'], r['ci_high'])}")
+        + (
+            f"; published {fmt_published(r['published_mean'], r['published_std'], r['published_source'])}, "
+            f"Δ {fmt_delta(r['delta'], bool(r['outside_2sigma']))}"
+            if r["published_source"]
+            else ""
+        )
+    )
+    body = (
+        f"<h1>{esc(cell_name(key))}</h1>\n"
+        + para(f"Test mAP: {summary}")
+        + (f'<p class="warn">{WARN} left out: {esc(r["excluded"])}</p>' if r["excluded"] else "")
+        + section(
+            "Runs",
+            table(
+                [
+                    "seed",
+                    "status",
+                    "test mAP",
+                    "val mAP",
+                    "best epoch",
+                    "epochs",
+                    "wall s",
+                    "commit",
+                    "run id",
+                    "record",
+                ],
+                rows,
+            ),
+        )
+        + section(
+            "Per-epoch curves",
+            '<label>metric <select id="metric"></select></label><div id="curves" class="chart wide"></div>'
+            if metrics
+            else para("The records hold no per-epoch history."),
+        )
+        + section("Configuration and provenance", *details)
+    )
     return page(cell_name(key), body, depth=1, data={"curves": curves, "metrics": metrics}, charts=bool(metrics))
 
 
@@ -274,22 +459,42 @@ def _index(records: Records, cells: pd.DataFrame, specs: list[FigureSpec], figur
     tables = []
     for protocol in ordered(cells["protocol"], PROTOCOL_ORDER):
         part = cells[cells["protocol"] == protocol]
-        groups = [_main_table(part[part["labels"].map(table_group) == g], protocol, g, charts)
-                  for g in table_groups(part["labels"])]
-        tables.append(section(f"Test mAP — {protocol} ({PROTOCOL_TITLES.get(protocol, protocol)})", *groups,
-                              anchor=f"protocol-{protocol}"))
+        groups = [
+            _main_table(part[part["labels"].map(table_group) == g], protocol, g, charts)
+            for g in table_groups(part["labels"])
+        ]
+        tables.append(
+            section(
+                f"Test mAP — {protocol} ({PROTOCOL_TITLES.get(protocol, protocol)})",
+                *groups,
+                anchor=f"protocol-{protocol}",
+            )
+        )
     boxes = "".join(f'<label><input type="checkbox" value="{k}" checked> {esc(v)}</label>' for k, v in KINDS.items())
     done = records.done
-    intro = para(f"{len(records.frame)} valid records ({len(done)} done and in the tables, {len(records.failed)} failed, "
-                 f"{len(records.diverged)} diverged), seeds {', '.join(str(s) for s in sorted(done['seed'].unique())) or DASH}. "
-                 "Click a column header to sort (again to reverse); click a mean to open its cell's runs.")
-    nav = ('<nav>' + "".join(f'<a href="#{a}">{t}</a>' for a, t in (("tuned", "tuned"), ("stats", "statistics"),
-                                                                    ("left-out", "left out"), ("figures", "figures")))
-           + "</nav>")
-    body = (f"<h1>SPML leaderboard</h1>\n{nav}{intro}\n"
-            f'<div id="filters" class="filters"><span>show:</span>{boxes}'
-            '<input id="search" type="search" placeholder="filter methods…" aria-label="filter methods"></div>\n'
-            + "".join(tables) + _tuned(records) + _stats(records) + _left_out(records) + _figures(specs, figures, out))
+    intro = para(
+        f"{len(records.frame)} valid records ({len(done)} done and in the tables, {len(records.failed)} failed, "
+        f"{len(records.diverged)} diverged), seeds {', '.join(str(s) for s in sorted(done['seed'].unique())) or DASH}. "
+        "Click a column header to sort (again to reverse); click a mean to open its cell's runs."
+    )
+    nav = (
+        "<nav>"
+        + "".join(
+            f'<a href="#{a}">{t}</a>'
+            for a, t in (("tuned", "tuned"), ("stats", "statistics"), ("left-out", "left out"), ("figures", "figures"))
+        )
+        + "</nav>"
+    )
+    body = (
+        f"<h1>SPML leaderboard</h1>\n{nav}{intro}\n"
+        f'<div id="filters" class="filters"><span>show:</span>{boxes}'
+        '<input id="search" type="search" placeholder="filter methods…" aria-label="filter methods"></div>\n'
+        + "".join(tables)
+        + _tuned(records)
+        + _stats(records)
+        + _left_out(records)
+        + _figures(specs, figures, out)
+    )
     return page("SPML leaderboard", body, data={"charts": charts}, charts=bool(charts))
 
 

@@ -50,8 +50,10 @@ def table(headers: Sequence[str], rows: Sequence[Row], cls: str = "") -> str:
     for attrs, cells in rows:
         data = "".join(f' data-{k}="{esc(v)}"' for k, v in attrs.items())
         body.append(f"<tr{data}>" + "".join((c if isinstance(c, Cell) else Cell(c)).html() for c in cells) + "</tr>")
-    return (f'<div class="scroll"><table class="sortable {esc(cls)}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        f'<div class="scroll"><table class="sortable {esc(cls)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def plain(value: Any) -> Any:
@@ -79,12 +81,14 @@ def page(title: str, body: str, depth: int = 0, data: Any = None, charts: bool =
     so the site works from disk and from any sub-path of a web host)."""
     up = "../" * depth
     scripts = f'<script src="{up}assets/plotly.min.js"></script>' if charts else ""
-    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><link rel=\"stylesheet\" href=\"{up}assets/site.css\"></head>\n"
-            f'<body><header><a class="home" href="{up}index.html">{TITLE}</a></header>\n<main>\n{body}\n</main>\n'
-            f'<script type="application/json" id="site-data">{embed(data or {})}</script>\n'
-            f'{scripts}<script src="{up}assets/site.js"></script></body></html>\n')
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{esc(title)}</title><link rel="stylesheet" href="{up}assets/site.css"></head>\n'
+        f'<body><header><a class="home" href="{up}index.html">{TITLE}</a></header>\n<main>\n{body}\n</main>\n'
+        f'<script type="application/json" id="site-data">{embed(data or {})}</script>\n'
+        f'{scripts}<script src="{up}assets/site.js"></script></body></html>\n'
+    )
 
 
 def section(title: str, *parts: str, anchor: str = "", level: int = 2) -> str:
