@@ -126,7 +126,7 @@ def render(records: Records, figures: list[FigureSpec], gain_method: str = "em")
     for protocol in ordered(cells["protocol"], PROTOCOL_ORDER):
         lines += [f"## Test mAP — {protocol} ({PROTOCOL_TITLES.get(protocol, protocol)})", ""]
         for group in table_groups(cells[cells["protocol"] == protocol]["labels"]):
-            lines += main_section(cells, protocol, group)
+            lines += main_section(cells, protocol, group, records.mixed_code)
     lines += tuned_sections(tuned_frame(records))
     lines += poi_section(records)
     lines += power_section(records)

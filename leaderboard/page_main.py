@@ -4,13 +4,14 @@ the difference; the published-only rows; the tuned table of each tuning study.""
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import pandas as pd
 from scipy.stats import kendalltau
 
 from leaderboard import published
+from leaderboard.cells import cell_name, row_label
 from leaderboard.mdutil import DASH, LIT, WARN, escape, fmt_cell, fmt_ci, fmt_delta, fmt_published, table
-from leaderboard.records import row_label
 from leaderboard.table import (
     DATASET_ORDER,
     DECIMALS,
@@ -46,7 +47,9 @@ def _group_header(width: int, group: str) -> list[str]:
     return [f"*{GROUP_TITLES[group]}*", *[""] * (width - 1)]
 
 
-def main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
+def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Collection[str] = ()) -> list[str]:
+    """``mixed_code``: names of the cells pooled across code versions (``--allow-mixed-code``),
+    marked in the cell itself so that no reader takes them for one version's numbers."""
     part = cells[(cells["protocol"] == protocol) & (cells["labels"].map(table_group) == group)]
     datasets = ordered(part["dataset"], DATASET_ORDER)
     # the published figures are end-to-end fine-tuning under the paper's regimes
@@ -85,7 +88,8 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
                     bold=bool(r["bold"]),
                     diverged=r["diverged"],
                     excluded=r["excluded"],
-                ),
+                )
+                + (f" {WARN} mixed code" if cell_name((protocol, labels, method, variant, d)) in mixed_code else ""),
                 DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]),
             ]
             if pub[d]:
@@ -119,6 +123,8 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str) -> list[str]:
             f"No published figures beside these: the published tables are of {', '.join(published.DATASET_COLUMNS)}.",
             "",
         ]
+    if mixed_code and any(name.startswith(f"{protocol}/") for name in mixed_code):
+        legend += [f"{WARN} mixed code: the cell pools runs of different code versions; see below.", ""]
     if (part["excluded"] != "").any():
         legend += [
             f"{WARN} left out: the cell's records cannot be averaged together; see *Records left out* below.",

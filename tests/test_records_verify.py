@@ -164,6 +164,9 @@ def test_mixed_code_digests_are_a_conflict_unless_pooled(tmp_path: Path) -> None
 
     page = export(root, "markdown", allow_mixed_code=True)
     assert "## Cells pooled across code versions" in page and "`finetune/1p/an/digits`" in page
+    an_row = next(line for line in page.splitlines() if line.startswith("| an "))
+    assert "mixed code" in an_row  # marked in the cell itself, not only in a section below
+    assert "mixed code" not in next(line for line in text.splitlines() if line.startswith("| an "))
 
 
 def test_runs_on_different_preparations_never_share_a_cell(tmp_path: Path) -> None:
