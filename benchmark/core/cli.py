@@ -82,9 +82,9 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(USER_ERROR, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
-    def parse_known_args(
+    def parse_known_args(  # type: ignore[override]  # one signature, not argparse's overloads
         self,
-        args: Sequence[str] | None = None,  # type: ignore[override]
+        args: Sequence[str] | None = None,
         namespace: argparse.Namespace | None = None,
     ) -> tuple[argparse.Namespace, list[str]]:
         # flags parse with no default, so the ones absent afterwards are those not given
