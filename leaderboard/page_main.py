@@ -26,6 +26,18 @@ from leaderboard.table import (
     table_group,
 )
 
+#: the tuned table's columns, on the markdown page and the web page alike
+TUNED_COLUMNS = [
+    "method",
+    "trials (eligible/run)",
+    "chosen trial: values",
+    "val mAP",
+    "test mAP (tuned)",
+    "95% CI",
+    "test mAP (defaults)",
+    "Δ",
+]
+
 BOLD_RULE = (
     "**bold**: the best row of each column among rows with n ≥ 2, and every row not significantly below it "
     "(one-sided Welch t-test at 5%: p ≥ 0.05), i.e. the rows tied with the best at this number of seeds. "
@@ -249,16 +261,7 @@ def tuned_sections(tuned: pd.DataFrame) -> list[str]:
                     f"### {dataset}, `{labels}` ({protocol})",
                     "",
                     table(
-                        [
-                            "method",
-                            "trials (eligible/run)",
-                            "chosen trial: values",
-                            "val mAP",
-                            "test mAP (tuned)",
-                            "95% CI",
-                            "test mAP (defaults)",
-                            "Δ",
-                        ],
+                        TUNED_COLUMNS,
                         rows,
                     ),
                     "",

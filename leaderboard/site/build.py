@@ -24,7 +24,7 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
 from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
-from leaderboard.page_main import BOLD_RULE
+from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS
 from leaderboard.page_stats import POWER_METHOD, fmt_seeds
 from leaderboard.records import CELL, Records, cell_name, row_label
 from leaderboard.site.html import Cell, Row, esc, page, para, section, table
@@ -220,16 +220,7 @@ def _tuned(records: Records) -> str:
                 section(
                     f"Study {study}: {dataset}, {labels} ({protocol})",
                     table(
-                        [
-                            "method",
-                            "trials (eligible/run)",
-                            "chosen trial: values",
-                            "val mAP",
-                            "test mAP (tuned)",
-                            "95% CI",
-                            "test mAP (defaults)",
-                            "Δ",
-                        ],
+                        TUNED_COLUMNS,
                         rows,
                     ),
                     level=3,
