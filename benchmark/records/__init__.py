@@ -6,6 +6,7 @@ reading, a run's state, every record of a folder) and ``store`` (atomic, strict 
 from benchmark.records.layout import checkpoint_path, epochs_csv_path, record_path
 from benchmark.records.scan import RecordCheck, inspect_record, invalid_records, iter_records, read_record, record_files
 from benchmark.records.schema import (
+    IDENTITY_DEFAULTS,
     IDENTITY_FIELDS,
     NON_IDENTITY_FIELDS,
     NOT_CELL_IDENTITY,
@@ -19,6 +20,7 @@ from benchmark.records.schema import (
 from benchmark.records.store import write_record
 
 __all__ = [
+    "IDENTITY_DEFAULTS",
     "IDENTITY_FIELDS",
     "NON_IDENTITY_FIELDS",
     "NOT_CELL_IDENTITY",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.records.layout import RECORD_SUFFIX
-from benchmark.records.schema import NON_IDENTITY_FIELDS, is_number
+from benchmark.records.schema import IDENTITY_DEFAULTS, NON_IDENTITY_FIELDS, is_number
 
 #: the record field holding the digest of the rest of the record
 SEAL_FIELD = "digest"
@@ -35,8 +35,13 @@ MAP_TOLERANCE = 1e-6
 
 def config_run_id(config: Mapping[str, Any]) -> str:
     """The run id of a resolved config (``RunConfig.resolve().model_dump()`` or a record's ``config``):
-    sha256 of the JSON (sorted keys) of its identity fields, first 16 hex digits."""
-    identity = {k: v for k, v in config.items() if k not in NON_IDENTITY_FIELDS}
+    sha256 of the JSON (sorted keys) of its identity fields, first 16 hex digits; a field at its
+    ``IDENTITY_DEFAULTS`` value is left out, as if the config predated it."""
+    identity = {
+        k: v
+        for k, v in config.items()
+        if k not in NON_IDENTITY_FIELDS and not (k in IDENTITY_DEFAULTS and _same(v, IDENTITY_DEFAULTS[k]))
+    }
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -22,6 +22,9 @@ IDENTITY_FIELDS = ("method", "dataset", "labels", "seed")
 #: run's identity (``device`` is: a corrected rerun on another device must not be left alone behind
 #: the failed one it corrects)
 NON_IDENTITY_FIELDS = frozenset({"num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"})
+#: identity fields added after records were first written, with the value every earlier run had: a
+#: field at this value is left out of the run id, so the committed records keep their ids
+IDENTITY_DEFAULTS: dict[str, object] = {}
 #: config fields that may differ inside one table cell: the above, the seed (what varies inside a
 #: cell) and the device (a cell may hold runs from several machines)
 NOT_CELL_IDENTITY = NON_IDENTITY_FIELDS | {"seed", "device"}
