@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 import methods
 from benchmark.core.cli import DEFAULT_SEEDS
-from benchmark.data import DATASETS, get_spec
+from benchmark.data import get_spec
 from benchmark.data.protocol import check_regime
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 from benchmark.records.identity import config_run_id
@@ -401,7 +401,3 @@ class SweepConfig(BaseModel):
     def untuned_methods(self) -> list[str]:
         """The sweep's methods that declare no search space (a study runs their trial 0 only)."""
         return [m for m in self.method_keys() if not search_space(m)]
-
-
-def dataset_names() -> list[str]:
-    return list(DATASETS)
