@@ -15,11 +15,11 @@ from pathlib import Path
 
 from benchmark.core.atomic import atomic_write_text
 from leaderboard import figures as figs
-from leaderboard.compare import POWER, POWER_DELTAS, power_frame
+from leaderboard.compare import POWER, POWER_DELTAS, power_frame, variance_frame
 from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
-from leaderboard.page_stats import POWER_METHOD, power_table
+from leaderboard.page_stats import POWER_METHOD, VARIANCE_RULE, power_table, variance_table
 from leaderboard.paths import check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
 from leaderboard.site.build import write_site
@@ -99,22 +99,30 @@ def write_text(path: str | Path, text: str) -> None:
 def power_text(
     results_dir: str | Path, delta: float = 1.0, warn: Warn | None = None, *, allow_mixed_code: bool = False
 ) -> str:
-    """The seeds-needed table (``python -m leaderboard --power``) for a difference of ``delta`` mAP
-    (and the page's 0.5 / 1 / 2)."""
+    """The variance components of the seeds and the seeds-needed table, each row against the best
+    (``python -m leaderboard --power``), for a difference of ``delta`` mAP (and the page's 0.5 / 1 / 2)."""
     if not delta > 0:
         raise LeaderboardError(f"--delta is {delta}, expected a difference in mAP points > 0")
     deltas = tuple(sorted({*POWER_DELTAS, delta}))
-    power = power_frame(load(results_dir, warn, allow_mixed_code=allow_mixed_code), deltas)
+    records = load(results_dir, warn, allow_mixed_code=allow_mixed_code)
+    power = power_frame(records, deltas)
     if power.empty:
         raise LeaderboardError(
-            f"no cell under {results_dir} has two runs or more: nothing to estimate the seed std from; "
+            f"no column under {results_dir} has two rows of two runs or more: nothing to compare; "
             "run more seeds (--seeds 0 1 8)"
         )
-    return (
-        f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power ({POWER_METHOD}):\n\n"
-        + power_table(power, deltas)
-        + "\n"
-    )
+    parts = [
+        f"Variance components of the seeds (std, mAP). {VARIANCE_RULE}",
+        "",
+        variance_table(variance_frame(records)),
+    ]
+    parts += [
+        "",
+        f"Seeds per row to resolve a difference of Δ mAP from the best row with {POWER:.0%} power ({POWER_METHOD}):",
+    ]
+    for (protocol, dataset), part in power.groupby(["protocol", "dataset"], sort=False):
+        parts += ["", f"{dataset}, {protocol}:", "", power_table(part, deltas)]
+    return "\n".join(parts) + "\n"
 
 
 def write_leaderboard(

@@ -13,6 +13,10 @@ writes them.
   each on one shared y-scale, AN drawn in every panel as the reference; within a panel no two
   series share a colour, so 25 series and more stay legible.
 - ``gain``: class-wise test-AP gain of one method over AN (mean over seeds).
+- ``headline``: every competing ``1p`` row's test mAP mean with its 95% interval, sorted, the rows of
+  the 95% confidence set for the best filled and named with their rank interval.
+- ``poi``: P(method's run > AN's run) per method and dataset with its interval where there is one,
+  in the style of rliable's probability-of-improvement plot.
 """
 
 from __future__ import annotations
@@ -26,8 +30,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leaderboard.compare import ALL, MIN_BOOTSTRAP_RUNS, poi_frame
 from leaderboard.records import Records, history_frame, per_class_frame, variant_label
-from leaderboard.table import BASELINE, DATASET_ORDER, PROTOCOL_ORDER, ordered, row_key
+from leaderboard.table import (
+    BASELINE,
+    DATASET_ORDER,
+    ORACLE_REGIMES,
+    PROTOCOL_ORDER,
+    fmt_rank,
+    main_cells,
+    ordered,
+    row_key,
+)
 
 #: a series is told apart by colour (tab10), marker and line style: series i takes colour i % 10,
 #: marker i % 9 and line style i // 10, so the first 40 series never share all three, and two series
@@ -41,7 +55,7 @@ PER_PANEL = 6
 
 @dataclass(frozen=True)
 class FigureSpec:
-    kind: str  # density | loss | gain
+    kind: str  # density | loss | gain | headline | poi
     dataset: str
     protocol: str
     name: str  # file name under the figures folder
@@ -98,10 +112,18 @@ def plan(records: Records, gain_method: str = "em", class_name: str | None = Non
     specs: list[FigureSpec] = []
     pcf = per_class_frame(records)
     hist = history_frame(records)
+    ranked = main_cells(records).query("rank_low > 0 and labels == '1p'")
+    poi = poi_frame(records)
     for protocol in ordered(done["protocol"], PROTOCOL_ORDER):
+        if (poi["protocol"] == protocol).any():
+            name, what = f"poi_vs_{BASELINE}{_suffix(protocol)}.png", f"Probability of improvement over {BASELINE}"
+            specs.append(FigureSpec("poi", "", protocol, name, f"{what} ({protocol})"))
         for dataset in ordered(done[done["protocol"] == protocol]["dataset"], DATASET_ORDER):
             sfx = f"{_safe(dataset)}{_suffix(protocol)}"
             where = f"{dataset}, {protocol}"
+            if ((ranked["protocol"] == protocol) & (ranked["dataset"] == dataset)).any():
+                what = "Test mAP of every 1p row with its 95% interval; the 95% set for the best filled"
+                specs.append(FigureSpec("headline", dataset, protocol, f"headline_{sfx}.png", f"{what} ({where})"))
             if density_rows(records, dataset, protocol):
                 specs.append(
                     FigureSpec(
@@ -430,7 +452,84 @@ def _draw_gain(records: Records, spec: FigureSpec):
     return fig
 
 
-DRAW = {"density": _draw_density, "loss": _draw_loss, "gain": _draw_gain}
+ZOOM = 20.0  # mAP points below the best that the headline figure shows
+
+
+def _draw_headline(records: Records, spec: FigureSpec):
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
+
+    here = main_cells(records)
+    here = here[(here["protocol"] == spec.protocol) & (here["dataset"] == spec.dataset) & (here["variant"] == "")]
+    c = here[(here["labels"] == "1p") & (here["n"] >= 1)].sort_values("mean")
+    # the axis starts ZOOM points below the best: a collapsed row (27 mAP) would squeeze the top rows together
+    left = max(float(c["ci_low"].fillna(c["mean"]).min()), float(c["mean"].max()) - ZOOM)
+    fig = Figure(figsize=(7.5, 0.28 * len(c) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(c))
+    for yi, (_, r) in zip(y, c.iterrows()):
+        colour = "tab:blue" if r["bold"] else "0.45"
+        if r["n"] >= 2:
+            ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=colour, lw=2 if r["bold"] else 1.2)
+        if r["mean"] < left:
+            ax.plot(left, yi, "<", color=colour, ms=6)
+            ax.annotate(f"  {r['mean']:.1f}", (left, yi), va="center", fontsize=7)
+            continue
+        ax.plot(r["mean"], yi, "o", color=colour, markerfacecolor=colour if r["bold"] else "white", ms=6)
+        rank = f"rank {fmt_rank(r['rank_low'], r['rank_high'])}" if r["rank_low"] > 0 else ""
+        ax.annotate(
+            f" {rank} (n={r['n']})",
+            (max(left, r["ci_high"] if r["n"] >= 2 else r["mean"]), yi),
+            va="center",
+            fontsize=7,
+        )
+    for _, r in here[here["labels"].isin(ORACLE_REGIMES) & (here["n"] >= 1)].iterrows():  # references
+        ax.axvline(r["mean"], color="0.6", ls=":", lw=1)
+        ax.annotate(f"{r['method']} {r['labels']}", (r["mean"], len(c) - 0.5), fontsize=7, rotation=90, va="top")
+    ax.set_xlim(left - 0.5, None)
+    ax.set_yticks(y, c["method"], fontsize=8)
+    ax.set_xlabel("test mAP (%), mean over seeds with its 95% t interval")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(
+        f"{spec.dataset} ({spec.protocol}): filled = the 95% confidence set for the best row\n"
+        "(Welch t-tests at 5%/(k−1) between every two rows; rank interval beside each)",
+        fontsize=9,
+    )
+    return fig
+
+
+def _draw_poi(records: Records, spec: FigureSpec):
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
+
+    poi = poi_frame(records)
+    poi = poi[poi["protocol"] == spec.protocol]
+    datasets = ordered(poi["dataset"], [*DATASET_ORDER, ALL])
+    methods = sorted(set(poi["method"]), key=lambda m: row_key(m, "1p"), reverse=True)
+    fig = Figure(figsize=(max(6.0, 3.2 * len(datasets) + 1.4), 0.26 * len(methods) + 1.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(datasets), sharey=True, squeeze=False)).ravel()
+    for ax, d in zip(axes, datasets):
+        part = poi[poi["dataset"] == d].set_index("method")
+        for yi, m in enumerate(methods):
+            if m not in part.index:
+                continue
+            r = part.loc[m]
+            if not math.isnan(r["low"]):
+                ax.plot([r["low"], r["high"]], [yi, yi], color="tab:blue", lw=5, alpha=0.35, solid_capstyle="butt")
+            ax.plot(r["poi"], yi, "|", color="black", ms=10, mew=2)
+        ax.axvline(0.5, color="0.5", ls="--", lw=1)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_title(d, fontsize=9)
+        ax.set_xlabel(f"P(X > {BASELINE})", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)), methods, fontsize=8)
+    fig.suptitle(
+        f"{spec.protocol}: P(a method's run beats {BASELINE}'s), tick;\nbar: 95% stratified-bootstrap interval, "
+        f"only where each side has ≥ {MIN_BOOTSTRAP_RUNS} runs",
+        fontsize=9,
+    )
+    return fig
+
+
+DRAW = {"density": _draw_density, "loss": _draw_loss, "gain": _draw_gain, "headline": _draw_headline, "poi": _draw_poi}
 
 
 def draw(records: Records, specs: list[FigureSpec], folder: str | Path) -> list[Path]:

@@ -11,9 +11,18 @@ from leaderboard.mdutil import DASH, LIT
 from leaderboard.page_analysis import analysis_section, loss_section, per_class_section, threshold_section
 from leaderboard.page_main import main_section, published_elsewhere_section, tuned_sections
 from leaderboard.page_runs import diverged_section, failed_section, left_out_section
-from leaderboard.page_stats import poi_section, power_section
+from leaderboard.page_stats import headline, poi_section, power_section, variance_section
 from leaderboard.records import Records
-from leaderboard.table import GROUP_TITLES, PAPER_ORDER, PROTOCOL_ORDER, SINCE_PAPER, main_cells, ordered, table_groups
+from leaderboard.table import (
+    GROUP_TITLES,
+    PAPER_ORDER,
+    PROTOCOL_ORDER,
+    SINCE_PAPER,
+    main_cells,
+    ordered,
+    run_frame,
+    table_groups,
+)
 from leaderboard.tuning import tuned_frame
 
 PROTOCOL_TITLES = {"finetune": "fine-tuned end to end", "linear": "linear probe on a frozen backbone"}
@@ -52,6 +61,10 @@ def _notes(records: Records) -> list[str]:
     f = records.frame
     done = records.done
     seeds = ", ".join(str(s) for s in sorted(done["seed"].unique())) or DASH
+    drawn = set(run_frame(records)["data_seed"])
+    data_seeds = ", ".join(
+        ["unset (the protocol's fixed draw, 1200)"] * (None in drawn) + [str(s) for s in sorted(drawn - {None})]
+    )
     adopted = [m for m in ordered(f["method"], list(ADOPTED)) if m in ADOPTED]
     out = [
         "## Notes",
@@ -60,14 +73,15 @@ def _notes(records: Records) -> list[str]:
         "a cell with one run shows `n=1` and no std.",
         "- **mAP**: mean over classes of scikit-learn average precision, × 100, on the test split at the epoch of "
         "the best validation mAP (clean validation labels).",
-        f"- **seeds** (model seeds; split and observed labels fixed by data seed 1200): {seeds}.",
+        f"- **seeds**: model seeds {seeds}; data seeds (the split and the observed labels) {data_seeds}.",
         f"- **code**: {_commits(records)}.",
         f"- **records**: {len(f)} valid ({len(done)} done and in the tables, {len(records.failed)} failed, "
         f"{len(records.diverged)} diverged — never averaged in){_left_out(records)}.",
         "- **statuses**: `done` runs are averaged; `failed` runs (an error) and `diverged` runs (predictions that "
         "carry no information, by the harness's divergence rule) are listed apart and named beside the cell's n.",
-        "- **intervals and bold**: 95% CI = mean ± t₀.₉₇₅,ₙ₋₁·s/√n over seeds; bold = the best row with n ≥ 2 and "
-        "every row a one-sided Welch t-test at 5% does not put below it (n=1 rows are never tested nor bold).",
+        "- **intervals and bold**: 95% CI = mean ± t₀.₉₇₅,ₙ₋₁·s/√n over seeds; bold = the 95% confidence set for "
+        "the best row (rows with n ≥ 2 whose rank interval starts at 1: no row is above them by a one-sided Welch "
+        "t-test at 5%/(k − 1)); n=1 rows have no rank and are never bold.",
         "- **variants** (`method (name=value)`): runs whose hyper-parameters differ from the method's defaults, each "
         "its own row under the method's main row (the defaults); tuning trials appear only in the tuned tables.",
         "- Rows follow the paper's order: the oracles (`bce` under `full`, then `1p_all_n`) on top, then "
@@ -123,13 +137,15 @@ def render(records: Records, figures: list[FigureSpec], gain_method: str = "em")
         lines += left_out_section(records)
         return "\n".join(lines + published_elsewhere_section(set()) + _notes(records)).rstrip("\n") + "\n"
     cells = main_cells(records)
+    lines += headline(records, figures)
     for protocol in ordered(cells["protocol"], PROTOCOL_ORDER):
         lines += [f"## Test mAP — {protocol} ({PROTOCOL_TITLES.get(protocol, protocol)})", ""]
         for group in table_groups(cells[cells["protocol"] == protocol]["labels"]):
             lines += main_section(cells, protocol, group, records.mixed_code)
     lines += tuned_sections(tuned_frame(records))
-    lines += poi_section(records)
+    lines += poi_section(records, figures)
     lines += power_section(records)
+    lines += variance_section(records)
     lines += diverged_section(records)
     lines += failed_section(records)
     lines += left_out_section(records)

@@ -12,12 +12,14 @@ from scipy.stats import kendalltau
 from leaderboard import published
 from leaderboard.cells import cell_name, row_label
 from leaderboard.mdutil import DASH, LIT, WARN, escape, fmt_cell, fmt_ci, fmt_delta, fmt_published, table
+from leaderboard.page_stats import spread_line
 from leaderboard.table import (
     DATASET_ORDER,
     DECIMALS,
     GROUP_TITLES,
     ORACLE_REGIMES,
     PROTOCOL_ORDER,
+    fmt_rank,
     literature_rows,
     method_group,
     ordered,
@@ -39,9 +41,12 @@ TUNED_COLUMNS = [
 ]
 
 BOLD_RULE = (
-    "**bold**: the best row of each column among rows with n ≥ 2, and every row not significantly below it "
-    "(one-sided Welch t-test at 5%: p ≥ 0.05), i.e. the rows tied with the best at this number of seeds. "
-    "A row with n=1 cannot be tested (no spread) and is never bold; variant rows are never bold."
+    "**bold**: the 95% confidence set for the best row of the column — the rows whose rank interval starts at "
+    "1; `rank a–b`: every two rows with n ≥ 2 are compared by a one-sided Welch t-test at 5%/(k − 1) for the k "
+    "such rows (Hsu's multiple comparisons with the best, Bonferroni form), and a row ranks below each row "
+    "significantly above it and above each row significantly below it. The truly best row is bold with "
+    "probability ≥ 95%; a bold row is one these seeds cannot rule out as the best, not one shown to be tied. "
+    "Rows with n=1 have no spread, no rank and are never bold; variant rows are never bold."
 )
 
 
@@ -70,7 +75,7 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
     pub = {d: compare and d in published.DATASET_COLUMNS for d in datasets}
     headers = ["method", "labels"]
     for d in datasets:
-        headers += [d, f"{d} 95% CI", f"{d} paper", f"{d} Δ"] if pub[d] else [d, f"{d} 95% CI"]
+        headers += [d, f"{d} 95% CI", f"{d} rank"] + ([f"{d} paper", f"{d} Δ"] if pub[d] else [])
     rows: list[list[str]] = []
     shown_group = "paper"
     for method, labels, variant in _rows(part):
@@ -88,7 +93,7 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
             ]
             if c.empty:
                 pm, ps, src = published_figure(protocol, method, labels, d, variant)
-                row += [DASH, DASH, fmt_published(pm, ps, src), DASH] if pub[d] else [DASH, DASH]
+                row += [DASH, DASH, DASH] + ([fmt_published(pm, ps, src), DASH] if pub[d] else [])
                 continue
             r = c.iloc[0]
             row += [
@@ -103,6 +108,7 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
                 )
                 + (f" {WARN} mixed code" if cell_name((protocol, labels, method, variant, d)) in mixed_code else ""),
                 DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]),
+                fmt_rank(r["rank_low"], r["rank_high"]),
             ]
             if pub[d]:
                 row += [
@@ -119,6 +125,8 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
     legend = [
         "Test mAP (%), mean ± sample std over seeds (n = runs; failed and diverged runs are named beside n and "
         "never averaged); 95% CI: the Student-t interval of the mean over seeds. " + scope + BOLD_RULE,
+        "",
+        spread_line(part),
         "",
     ]
     if any(pub.values()):

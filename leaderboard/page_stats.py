@@ -1,21 +1,41 @@
-"""The page's statistical sections: probability of improvement over AN, and how many seeds resolve
-a difference at the spread the records show."""
+"""The page's statistical sections: what the current seeds resolve (the headline), each method against
+AN, how many seeds each comparison with the best row needs, and the sources of the seed variance."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from leaderboard.compare import ALL, POWER, POWER_DELTAS, poi_frame, power_frame
+from leaderboard.compare import (
+    ALL,
+    MIN_BOOTSTRAP_RUNS,
+    POWER,
+    POWER_DELTAS,
+    poi_frame,
+    power_frame,
+    variance_frame,
+)
+from leaderboard.figures import FigureSpec
 from leaderboard.mdutil import DASH, table
 from leaderboard.records import Records
-from leaderboard.stats import BOOTSTRAP_REPS, MAX_SEEDS
-from leaderboard.table import BASELINE, DATASET_ORDER, ordered, row_key
+from leaderboard.stats import BOOTSTRAP_REPS, DESIGNS, MAX_SEEDS
+from leaderboard.table import BASELINE, main_cells
 
 POWER_METHOD = (
-    "two-sided two-sample t-test at 5%, power from the noncentral t distribution (df = 2n − 2, "
-    "noncentrality Δ / (σ·√(2/n))), σ = the pooled seed std observed here"
+    "the Welch t-test of the bold rule (one-sided at 5%/(k − 1), k the ranked rows of the column) between the "
+    "row and the best row, from the two rows' own stds, power from the noncentral t distribution (noncentrality "
+    "Δ/√((s₁² + s₂²)/n), Welch degrees of "
+    "freedom); in brackets the seeds needed with both stds at their lower and at their upper 95% chi-square "
+    "limits, the range the uncertainty of the variance estimates leaves"
+)
+VARIANCE_RULE = (
+    "A spread over runs whose data seed is fixed (`data_seed` unset: the protocol's one draw of the split and "
+    "of the single positive labels) holds the model seed's variance only; where each model seed ran with its "
+    "own data seed (paired) it holds both, which cannot be told apart; where every model seed ran with every "
+    "data seed (crossed) a two-way random-effects ANOVA (method of moments, clipped at 0) separates the "
+    "model-seed, data-seed and residual (model × data interaction) variances."
 )
 
 
@@ -25,85 +45,181 @@ def fmt_seeds(n: int) -> str:
     return f"> {MAX_SEEDS}" if n > MAX_SEEDS else str(n)
 
 
-def poi_section(records: Records) -> list[str]:
+def fmt_p(p: float) -> str:
+    return DASH if not math.isfinite(p) else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
+
+
+def figure_lines(figures: list[FigureSpec], kind: str) -> list[str]:
+    return [line for f in figures if f.kind == kind for line in (f"![{f.caption}](figures/{f.name})", "")]
+
+
+def headline(records: Records, figures: list[FigureSpec]) -> list[str]:
+    """One line per protocol and dataset: the rows in the best set, and the difference from the best
+    that the current seeds resolve (the median over the rows, and the range); the headline figures."""
+    power = power_frame(records)
+    if power.empty:
+        return []
+    cells = main_cells(records)
+    out = ["**What these seeds resolve.**", ""]
+    for (protocol, dataset), g in power.groupby(["protocol", "dataset"], sort=False):
+        bold = cells[(cells["protocol"] == protocol) & (cells["dataset"] == dataset) & cells["bold"]]
+        ns = sorted({*g["n"], *g["best_n"]})
+        seeds = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+        out.append(
+            f"- {dataset} ({protocol}, {seeds} seeds a row): a row {np.median(g['resolves']):.1f} mAP below the "
+            f"best leaves the bold set with {POWER:.0%} probability (the median over the rows; "
+            f"{g['resolves'].min():.1f}–{g['resolves'].max():.1f} by their spreads); smaller gaps are not "
+            "resolved. Bold (95% set for the best): " + ", ".join(f"`{m}`" for m in bold["method"]) + "."
+        )
+    return [*out, "", *figure_lines(figures, "headline")]
+
+
+def _poi_rows(part: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for _, r in part.iterrows():
+        diff = DASH if math.isnan(r["diff"]) else f"{r['diff']:+.2f}"
+        interval = DASH if math.isnan(r["low"]) else f"[{r['low']:.2f}, {r['high']:.2f}]"
+        poi = f"{r['poi']:.2f}"
+        rows.append(
+            [
+                r["method"],
+                f"{r['n']} vs {r['n_baseline']}",
+                f"**{diff}**" if r["p_diff_holm"] < 0.05 else diff,
+                fmt_p(r["p_diff"]),
+                fmt_p(r["p_diff_holm"]),
+                f"**{poi}**" if r["p_mw_holm"] < 0.05 else poi,
+                fmt_p(r["p_mw"]),
+                fmt_p(r["p_mw_holm"]),
+                interval,
+            ]
+        )
+    return rows
+
+
+POI_HEADERS = [
+    "method",
+    "runs (vs AN)",
+    "Δ mean",
+    "Welch p",
+    "Holm p",
+    f"P(X > {BASELINE.upper()})",
+    "Mann–Whitney p",
+    "Holm p (MW)",
+    "95% bootstrap interval",
+]
+
+
+def poi_section(records: Records, figures: list[FigureSpec]) -> list[str]:
     poi = poi_frame(records)
     if poi.empty:
         return []
     out = [
-        f"## Probability of improvement over {BASELINE.upper()}",
+        f"## Against the baseline {BASELINE.upper()}",
         "",
-        f"P(X > {BASELINE.upper()}): the fraction of seed pairs (i, j) — every run of the method against every run of "
-        f"`{BASELINE}`, same dataset and protocol, `1p` main rows — "
-        "in which the method's test mAP is higher (a tie counts "
-        "one half; the Mann–Whitney U over n·m, as in rliable, Agarwal et al., NeurIPS 2021). In brackets its 95% "
-        f"percentile interval from a stratified bootstrap ({BOOTSTRAP_REPS} resamples of each method's runs, "
-        "independently within each dataset; seeded, so the page is reproducible); `all`: the mean over the datasets "
-        "both ran. **Bold**: the interval lies above 0.5. With 3 seeds a side there are 9 pairs: the estimate moves "
-        "in steps of 1/18, and a bootstrap over so few runs is optimistic (fully separated runs give [1.00, 1.00]). "
-        "Where a side has a single run on a dataset there is no interval (its spread is unknown): the estimate is "
-        "shown with the run counts.",
+        f"Each `1p` main row against `{BASELINE}` on the same dataset and protocol. Δ mean: the difference of "
+        "the mean test mAPs, with the two-sided Welch t-test's p and its Holm adjustment over the methods of the "
+        f"dataset (**bold**: Holm p < 0.05). P(X > {BASELINE.upper()}): the fraction of seed pairs in which the "
+        "method's run beats AN's (a tie counts one half; the Mann–Whitney U over n·m, as in rliable, Agarwal et "
+        "al., NeurIPS 2021), with the exact one-sided Mann–Whitney p and its Holm adjustment (**bold**: Holm p < "
+        "0.05). With 3 runs a side the smallest possible p is 1/20 = 0.05, so no probability is bold there, "
+        f"however separated the runs. The 95% interval (a stratified bootstrap, {BOOTSTRAP_REPS} seeded resamples "
+        f"of each side's runs) is shown only where each side has at least {MIN_BOOTSTRAP_RUNS} runs on each "
+        "dataset: with fewer, a resample takes one of a handful of multisets and fully separated runs give a "
+        f"degenerate [1.00, 1.00]. `{ALL}`: the mean probability over the datasets both ran.",
         "",
     ]
-    for protocol, part in poi.groupby("protocol", sort=False):
-        datasets = ordered(part["dataset"], [*DATASET_ORDER, ALL])
-        rows = []
-        for method in sorted(set(part["method"]), key=lambda m: row_key(m, "1p")):
-            row = [method]
-            for d in datasets:
-                c = part[(part["method"] == method) & (part["dataset"] == d)]
-                if c.empty:
-                    row.append(DASH)
-                    continue
-                r = c.iloc[0]
-                if math.isnan(r["low"]):
-                    row.append(f"{r['poi']:.2f} (n={r['n']} vs {r['n_baseline']})")
-                    continue
-                text = f"{r['poi']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
-                row.append(f"**{text}**" if r["low"] > 0.5 else text)
-            rows.append(row)
-        out += [f"*{protocol}*", "", table(["method", *datasets], rows), ""]
-    return out
+    for (protocol, dataset), part in poi.groupby(["protocol", "dataset"], sort=False):
+        if dataset == ALL:
+            continue
+        out += [f"*{dataset}, {protocol}*", "", table(POI_HEADERS, _poi_rows(part)), ""]
+    for protocol, part in poi[poi["dataset"] == ALL].groupby("protocol", sort=False):
+        out += [f"*{ALL} datasets, {protocol}*", "", table(POI_HEADERS, _poi_rows(part)), ""]
+    return out + figure_lines(figures, "poi")
+
+
+def seeds_range(r: pd.Series, delta: float) -> str:
+    key = f"seeds_{delta:g}"
+    return f"{fmt_seeds(int(r[key]))} [{fmt_seeds(int(r[key + '_low']))}–{fmt_seeds(int(r[key + '_high']))}]"
+
+
+SEEDS_HEADERS = ["method", "n", "std", "best row (n, std)", "gap to the best", "resolved at this n"]
 
 
 def power_table(power: pd.DataFrame, deltas: tuple[float, ...] = POWER_DELTAS) -> str:
     rows = [
         [
-            r["protocol"],
-            r["dataset"],
-            str(r["rows"]),
-            str(r["runs"]),
-            f"{r['pooled_std']:.2f}",
-            f"{r['max_std']:.2f}",
-            *[fmt_seeds(int(r[f"seeds_{d:g}"])) for d in deltas],
+            r["method"],
+            str(r["n"]),
+            f"{r['std']:.2f}",
+            f"{r['best_method']} ({r['best_n']}, {r['best_std']:.2f})",
+            f"{r['gap']:.2f}",
+            DASH if math.isnan(r["resolves"]) else f"{r['resolves']:.2f}",
+            *[seeds_range(r, d) for d in deltas],
         ]
         for _, r in power.iterrows()
     ]
-    return table(
-        [
-            "protocol",
-            "dataset",
-            "rows",
-            "runs",
-            "pooled seed std",
-            "largest row std",
-            *[f"seeds for Δ = {d:g}" for d in deltas],
-        ],
-        rows,
-    )
+    return table([*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in deltas]], rows)
 
 
-def power_section(records: Records) -> list[str]:
-    power = power_frame(records)
+def power_section(records: Records, deltas: tuple[float, ...] = POWER_DELTAS) -> list[str]:
+    power = power_frame(records, deltas)
     if power.empty:
         return []
-    return [
+    out = [
         "## How many seeds are enough",
         "",
-        f"Per dataset, the seed std pooled over every row with two runs or more (√(Σ(nᵢ−1)sᵢ² / Σ(nᵢ−1))), and the "
-        f"seeds per row needed to resolve a difference of Δ mAP between two rows with {POWER:.0%} power: "
-        f"{POWER_METHOD}. Use it to choose `--seeds` for a study; `python -m leaderboard --power [--delta D]` prints "
-        "it for any results folder. The largest row std shows how much noisier the worst row is than the pool.",
-        "",
-        power_table(power),
+        f"Each ranked row against the best row of its column: the difference the current seeds resolve with "
+        f"{POWER:.0%} power, and the seeds per row that resolve a difference of Δ mAP: {POWER_METHOD}. Use it to "
+        "choose `--seeds`; `python -m leaderboard --power [--delta D]` prints it for any results folder.",
         "",
     ]
+    for (protocol, dataset), part in power.groupby(["protocol", "dataset"], sort=False):
+        out += [f"*{dataset}, {protocol}*", "", power_table(part, deltas), ""]
+    return out
+
+
+def variance_table(variance: pd.DataFrame) -> str:
+    std = lambda v: DASH if not math.isfinite(v) else f"{v:.2f}"  # noqa: E731
+    rows = [
+        [
+            r["protocol"],
+            r["dataset"],
+            str(r["cells"]),
+            str(r["runs"]),
+            r["designs"],
+            std(r["total_std"]),
+            std(r["model_std"]),
+            std(r["data_std"]),
+            std(r["residual_std"]),
+        ]
+        for _, r in variance.iterrows()
+    ]
+    headers = ["protocol", "dataset", "cells", "runs", "seed designs", "pooled std", "model seed", "data seed"]
+    return table([*headers, "residual"], rows)
+
+
+def variance_section(records: Records) -> list[str]:
+    variance = variance_frame(records)
+    if variance.empty:
+        return []
+    designs = "; ".join(f"`{k}`: {v}" for k, v in DESIGNS.items())
+    return [
+        "## Sources of variance",
+        "",
+        f"{VARIANCE_RULE} Per dataset, over the cells with two runs or more: their seed designs ({designs}), the "
+        "std pooled over them, and the std of each component — from the crossed cells (the square root of the mean "
+        "component); without crossed cells, the model seed's is the pooled std of the cells whose data seed is "
+        f"fixed, and the data seed's is unknown ({DASH}).",
+        "",
+        variance_table(variance),
+        "",
+    ]
+
+
+def spread_line(cells: pd.DataFrame) -> str:
+    """Which sources of variance the spreads of a table's cells include, by their seed designs."""
+    counts = cells["design"].dropna().value_counts()
+    if counts.empty:
+        return ""
+    parts = [f"{DESIGNS[k]} ({v} cell{'s' if v != 1 else ''})" for k, v in counts.items()]
+    return "Spreads and intervals include: " + "; ".join(parts) + " (see *Sources of variance*)."

@@ -3,14 +3,27 @@
 - ``t_interval``: the 95% confidence interval of a cell's mean, Student's t over its seeds
   (mean ± t₀.₉₇₅,ₙ₋₁ · s/√n); none for one run.
 - ``welch_below``: one-sided Welch t-test (unequal variances, Welch–Satterthwaite degrees of
-  freedom) of "this row's mean is below the best row's"; a row is tied with the best when p ≥ 0.05.
+  freedom) of "this row's mean is below that row's".
+- ``best_set``: the 95% confidence set for the best row and each row's rank interval — Hsu's
+  multiple comparisons with the best in its Bonferroni form: every pair of rows is compared by
+  ``welch_below`` at (1 − level)/(k − 1); a row's rank runs from 1 + the rows significantly above it
+  to k − the rows significantly below it, and the set holds the rows whose rank can be 1. The truly
+  best row is outside the set only if one of the k − 1 rows below it beats it significantly:
+  probability ≤ (k − 1)·(1 − level)/(k − 1) (Bonferroni), whatever the other rows' means.
+- ``holm``: Holm's step-down adjustment of a family of p-values (per dataset: the methods vs AN).
+- ``mann_whitney_p``: the exact one-sided Mann–Whitney p of "X tends to exceed Y" (scipy, exact).
 - ``probability_of_improvement``: P(X > Y) estimated over every pair of runs (i, j), a tie counting
   one half — the Mann–Whitney U statistic over n·m, as in rliable (Agarwal et al., NeurIPS 2021);
   ``poi_interval`` its percentile interval from a stratified bootstrap: the runs of each
   algorithm are resampled with replacement independently within each task (dataset), and the
   per-task probabilities averaged.
 - ``seeds_for_power``: seeds per row needed to resolve a difference Δ with a two-sided two-sample
-  t-test at level α and the given power, σ being the observed pooled seed std (exact noncentral t).
+  t-test at level α and the given power, from the two rows' own stds (exact noncentral t, Welch
+  degrees of freedom at equal n); ``sigma_limits`` the chi-square confidence limits of a std, which
+  turned into a range of seeds carry the uncertainty of the variance estimates.
+- ``variance_components``: which seed axes a cell's runs vary (model seed only, paired with the
+  data seed, or crossed) and, for a crossed design, the two-way random-effects ANOVA estimates
+  (method of moments, clipped at 0) of the model-seed, data-seed and residual variances.
 
 Pure numpy/scipy, no pandas; the golden test checks each against a direct scipy computation.
 """
@@ -22,9 +35,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as st
+from scipy.optimize import brentq
 
 LEVEL = 0.95  # every interval on the page
-ALPHA = 0.05  # the one-sided test of the bold marks
+ALPHA = 0.05  # the two-sided tests against AN and of the seeds needed
 BOOTSTRAP_REPS = 5000
 BOOTSTRAP_SEED = 0  # a fixed generator: the same records give the same intervals
 MAX_SEEDS = 100_000
@@ -51,6 +65,38 @@ def welch_below(mean: float, std: float, n: int, best_mean: float, best_std: flo
     t = (mean - best_mean) / math.sqrt(se2)
     df = se2**2 / (va**2 / (n - 1) + vb**2 / (best_n - 1))
     return float(st.t.cdf(t, df))
+
+
+def best_set(
+    means: Sequence[float], stds: Sequence[float], ns: Sequence[int], level: float = LEVEL
+) -> list[tuple[int, int]]:
+    """Each row's rank interval (low, high) among the given rows (each with two runs or more), by
+    Welch tests at (1 − level)/(k − 1) one-sided between every pair; a row is in the confidence set
+    for the best when its interval starts at 1."""
+    k = len(means)
+    a = (1 - level) / max(k - 1, 1)
+    above = [
+        [j != i and welch_below(means[i], stds[i], ns[i], means[j], stds[j], ns[j]) < a for j in range(k)]
+        for i in range(k)
+    ]  # above[i][j]: row j is significantly above row i
+    return [(1 + sum(above[i]), k - sum(above[j][i] for j in range(k))) for i in range(k)]
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (NaN left out of the family and kept NaN): the i-th smallest of m is
+    max over j ≤ i of min(1, (m − j + 1)·p₍ⱼ₎)."""
+    known = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank_, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (len(known) - rank_) * p))
+        out[i] = running
+    return out
+
+
+def mann_whitney_p(x: Sequence[float], y: Sequence[float]) -> float:
+    """Exact one-sided Mann–Whitney p of H₁: X stochastically greater than Y (ties not corrected)."""
+    return float(st.mannwhitneyu(x, y, alternative="greater", method="exact").pvalue)
 
 
 def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
@@ -97,29 +143,92 @@ def pooled_std(stds: Sequence[float], ns: Sequence[int]) -> tuple[float, int]:
     return math.sqrt(sum((n - 1) * s**2 for s, n in pairs) / dof), dof
 
 
-def power_two_sample(n: int, sigma: float, delta: float, alpha: float = ALPHA) -> float:
+def power_two_sample(n: int, sigma: float, delta: float, alpha: float = ALPHA, sigma2: float | None = None) -> float:
     """Power of the two-sided two-sample t-test with ``n`` runs per row, true difference ``delta``
-    and common std ``sigma``: P(|T| > t₁₋α/₂) with T noncentral t (df 2n−2, ncp Δ/(σ√(2/n)))."""
-    if sigma == 0:
+    and stds ``sigma`` and ``sigma2`` (default: equal): P(|T| > t₁₋α/₂) with T noncentral t, ncp
+    Δ/√((σ₁² + σ₂²)/n), Welch df (σ₁² + σ₂²)²(n − 1)/(σ₁⁴ + σ₂⁴) — 2n − 2 at equal stds."""
+    v1, v2 = sigma**2, (sigma if sigma2 is None else sigma2) ** 2
+    if v1 + v2 == 0:
         return 1.0
-    df = 2 * n - 2
-    ncp = delta / (sigma * math.sqrt(2.0 / n))
+    df = (v1 + v2) ** 2 * (n - 1) / (v1**2 + v2**2)
+    ncp = delta / math.sqrt((v1 + v2) / n)
     crit = float(st.t.ppf(1 - alpha / 2, df))
-    return float(st.nct.sf(crit, df, ncp) + st.nct.cdf(-crit, df, ncp))
+    # scipy's nct.cdf is NaN far in the tail opposite a large noncentrality, where it is 0 to any precision
+    return float(st.nct.sf(crit, df, ncp) + np.nan_to_num(st.nct.cdf(-crit, df, ncp)))
 
 
-def seeds_for_power(sigma: float, delta: float = 1.0, alpha: float = ALPHA, power: float = 0.8) -> int:
+def seeds_for_power(
+    sigma: float, delta: float = 1.0, alpha: float = ALPHA, power: float = 0.8, sigma2: float | None = None
+) -> int:
     """The fewest seeds per row (≥ 2) at which ``power_two_sample`` reaches ``power``; 0 where σ is
     unknown, ``MAX_SEEDS + 1`` where even ``MAX_SEEDS`` is not enough."""
-    if not math.isfinite(sigma):
+    s2 = sigma if sigma2 is None else sigma2
+    if not (math.isfinite(sigma) and math.isfinite(s2)):
         return 0
-    if power_two_sample(MAX_SEEDS, sigma, delta, alpha) < power:
+    if power_two_sample(MAX_SEEDS, sigma, delta, alpha, s2) < power:
         return MAX_SEEDS + 1
     # the normal approximation is a lower bound to start from; the t-test needs a few more
     z = float(st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power))
-    n = max(2, int(2 * (z * sigma / delta) ** 2))
-    while n > 2 and power_two_sample(n - 1, sigma, delta, alpha) >= power:
+    n = max(2, int((sigma**2 + s2**2) * (z / delta) ** 2))
+    while n > 2 and power_two_sample(n - 1, sigma, delta, alpha, s2) >= power:
         n -= 1
-    while power_two_sample(n, sigma, delta, alpha) < power:
+    while power_two_sample(n, sigma, delta, alpha, s2) < power:
         n += 1
     return n
+
+
+def resolvable_delta(n: int, sigma: float, sigma2: float, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """The difference that ``n`` seeds a row resolve with ``power`` (inverse of ``power_two_sample``)."""
+    if n < 2 or not (math.isfinite(sigma) and math.isfinite(sigma2)):
+        return math.nan
+    hi = 1.0
+    while power_two_sample(n, sigma, hi, alpha, sigma2) < power:
+        hi *= 2
+    return float(brentq(lambda d: power_two_sample(n, sigma, d, alpha, sigma2) - power, 0.0, hi, xtol=1e-6))
+
+
+def sigma_limits(std: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The chi-square confidence limits of a normal std from ``n`` runs: √((n−1)s²/χ²)."""
+    if n < 2 or not math.isfinite(std):
+        return math.nan, math.nan
+    q_hi, q_lo = st.chi2.ppf([(1 + level) / 2, (1 - level) / 2], n - 1)
+    return std * math.sqrt((n - 1) / q_hi), std * math.sqrt((n - 1) / q_lo)
+
+
+#: the seed designs of a cell (which axes its runs vary) and what its spread then includes
+DESIGNS = {
+    "model": "model seed only (data seed fixed)",
+    "paired": "model and data seed varied together (paired): both, not separable",
+    "crossed": "model × data seed crossed: both, separated by a two-way ANOVA",
+    "mixed": "model and data seed, unbalanced: both, not separated",
+}
+
+
+def variance_components(values: Sequence[float], seeds: Sequence[int], data_seeds: Sequence[object]) -> dict:
+    """``design`` (a key of ``DESIGNS``) and, for a crossed design (every model seed with every data
+    seed, one run each, two or more of each), the variances ``model``, ``data`` and ``residual``
+    (the model × data interaction and the rest): with a model seeds, b data seeds and mean squares
+    MS_M, MS_D, MS_E, model = (MS_M − MS_E)/b, data = (MS_D − MS_E)/a, residual = MS_E, clipped at 0."""
+    pairs = list(zip(seeds, data_seeds))
+    ms, ds = sorted(set(seeds)), sorted(set(data_seeds), key=repr)
+    if len(ds) <= 1:
+        return {"design": "model"}
+    if len(set(pairs)) == len(pairs) == len(ms) == len(ds):
+        return {"design": "paired"}
+    if len(set(pairs)) != len(pairs) or len(pairs) != len(ms) * len(ds) or len(ms) < 2:
+        return {"design": "mixed"}
+    grid = np.full((len(ms), len(ds)), math.nan)
+    for v, (m, d) in zip(values, pairs):
+        grid[ms.index(m), ds.index(d)] = v
+    a, b = grid.shape
+    mean = grid.mean()
+    ms_m = b * ((grid.mean(axis=1) - mean) ** 2).sum() / (a - 1)
+    ms_d = a * ((grid.mean(axis=0) - mean) ** 2).sum() / (b - 1)
+    resid = grid - grid.mean(axis=1, keepdims=True) - grid.mean(axis=0, keepdims=True) + mean
+    ms_e = (resid**2).sum() / ((a - 1) * (b - 1))
+    return {
+        "design": "crossed",
+        "model": max(0.0, (ms_m - ms_e) / b),
+        "data": max(0.0, (ms_d - ms_e) / a),
+        "residual": float(ms_e),
+    }

@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from leaderboard.errors import LeaderboardError
 from leaderboard.records import CELL, Records, read_records, row_label
-from leaderboard.table import DATASET_ORDER, DECIMALS, main_cells, ordered, row_key
+from leaderboard.table import DATASET_ORDER, DECIMALS, main_cells, mark_bold, ordered, row_key
 from leaderboard.tuning import tuned_frame
 
 #: rows shown at most (a screen); the rest is counted, and is on the full leaderboard
@@ -127,6 +127,9 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
             {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
             key=lambda mlv: row_key(*mlv),
         )
+        # the star: the page's best-set rule among the rows shown here (not the whole leaderboard's rows)
+        shown = set(rows[:MAX_ROWS])
+        part = mark_bold(part[[k in shown for k in zip(part["method"], part["labels"], part["variant"])]])
         texts: dict[tuple[str, ...], str] = {}
         for method, labels, variant in rows:
             for d in datasets:
@@ -139,7 +142,8 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
                 texts[(method, labels, variant, d)] = "" if c.empty else _cell(c.iloc[0])
         lines += [
             "",
-            f"test mAP (%), {protocol}: mean ± std (n seeds); * = best or tied with it (Welch, 5%)"
+            f"test mAP (%), {protocol}: mean ± std (n seeds); * = in the 95% confidence set for the best of these rows "
+            "(the leaderboard's rule)"
             + ("; pub = published, Δ = ours − pub" if part["published_mean"].notna().any() else ""),
         ]
         for chunk in _chunks(datasets, texts):

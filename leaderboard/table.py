@@ -1,6 +1,7 @@
 """The leaderboard's numbers: cells (mean, sample std, count and 95% interval over seeds) in the
-paper's order, the published figure and the difference beside each, and which rows are bold (the
-best ``1p`` row and every row not significantly below it). Pure pandas; rendering is elsewhere."""
+paper's order, the published figure and the difference beside each, each row's rank interval and which rows are
+bold (the 95% confidence set for the best ``1p`` row), and which seed axes each cell's spread
+includes. Pure pandas; rendering is elsewhere."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from leaderboard.published import literature_figure, literature_table, paper_figure
 from leaderboard.records import CELL, Records
-from leaderboard.stats import ALPHA, t_interval, welch_below
+from leaderboard.stats import LEVEL, best_set, t_interval, variance_components
 
 #: the paper's row order (Zhou et al. 2022, main table)
 PAPER_ORDER = [
@@ -38,7 +39,7 @@ GROUPS = ("paper", "since", "other")
 GROUP_TITLES = {"paper": "the paper's rows", "since": "since the paper", "other": "other methods"}
 #: the oracle regimes first (the paper's top rows), then the SPML regime, then missing-label fractions
 REGIME_ORDER = ["full", "1p_all_n", "1p", "frac80", "frac50", "frac20"]
-#: the regimes of the paper's main table: one table; bold is among its ``1p`` rows only
+#: the regimes of the paper's main table: one table; the best set is among its ``1p`` rows only
 PAPER_REGIMES = ("full", "1p_all_n", "1p")
 ORACLE_REGIMES = ("full", "1p_all_n")
 DATASET_ORDER = ["voc", "coco", "nuswide", "cub", "digits"]
@@ -138,28 +139,47 @@ def published_figure(
     return math.nan, math.nan, ""
 
 
-def mark_bold(cells: pd.DataFrame, value: str = "mean", alpha: float = ALPHA) -> pd.DataFrame:
-    """``best``: the highest mean of each column of each table among the main rows with two runs
-    or more (among the ``1p`` rows of the paper's table: the oracles are references); ``p_below_best``:
-    the one-sided Welch p-value of each such row being below it; ``bold``: the best and every row
-    with p ≥ ``alpha``. A column needs two competing rows; rows of one run cannot be tested and are
-    never bold; variant rows are shown beside their method, never bold."""
+def mark_bold(cells: pd.DataFrame, value: str = "mean", level: float = LEVEL) -> pd.DataFrame:
+    """The page's one rule for the best rows (the sweep summary calls it on the rows it shows):
+    among the main rows with two runs or more of each column of each table (the ``1p`` rows of the
+    paper's table: the oracles are references), ``best``: the highest mean; ``rank_low``/``rank_high``:
+    the rank interval (``stats.best_set``); ``bold``: the confidence set for the best at ``level``
+    (rank can be 1). A column needs two such rows; rows of one run have no spread, hence no rank,
+    and are never bold; variant rows are shown beside their method, never bold."""
     best = pd.Series(False, index=cells.index)
     bold = pd.Series(False, index=cells.index)
-    p = pd.Series(math.nan, index=cells.index)
-    candidates = cells[(~cells["labels"].isin(ORACLE_REGIMES)) & (cells["variant"] == "") & (cells["n"] >= 1)]
-    groups = candidates.assign(_t=candidates["labels"].map(table_group)).groupby(["protocol", "_t", "dataset"])
-    for _, g in groups:
-        testable = g[g["n"] >= 2]
-        if len(g) < 2 or testable.empty:
+    low = pd.Series(0, index=cells.index)
+    high = pd.Series(0, index=cells.index)
+    rows = cells[(~cells["labels"].isin(ORACLE_REGIMES)) & (cells["variant"] == "") & (cells["n"] >= 2)]
+    for _, g in rows.groupby([rows["protocol"], rows["labels"].map(table_group), rows["dataset"]]):
+        if len(g) < 2:
             continue
-        top = testable[value].idxmax()
-        t = testable.loc[top]
-        best[top] = True
-        for i, r in testable.iterrows():
-            p[i] = 0.5 if i == top else welch_below(r[value], r["std"], int(r["n"]), t[value], t["std"], int(t["n"]))
-            bold[i] = i == top or p[i] >= alpha
-    return cells.assign(best=best, p_below_best=p, bold=bold)
+        best[g[value].idxmax()] = True
+        ranks = best_set(g[value].tolist(), g["std"].tolist(), g["n"].astype(int).tolist(), level)
+        for i, (lo, hi) in zip(g.index, ranks):
+            low[i], high[i], bold[i] = lo, hi, lo == 1
+    return cells.assign(best=best, rank_low=low, rank_high=high, bold=bold)
+
+
+def fmt_rank(low: int, high: int) -> str:
+    return "—" if low <= 0 else (f"{low}" if low == high else f"{low}–{high}")
+
+
+def run_frame(records: Records) -> pd.DataFrame:
+    """The done runs of the tables with their data seed (``config.data_seed``; None: the protocol's
+    fixed draw)."""
+    done = records.done
+    return done.assign(data_seed=[(records.raw[i].get("config") or {}).get("data_seed") for i in done.index])
+
+
+def designs(records: Records) -> pd.DataFrame:
+    """Per cell: the seed design of its runs (``stats.DESIGNS``) and, where crossed, the variance
+    components ``var_model``, ``var_data``, ``var_residual``."""
+    rows = []
+    for key, g in run_frame(records).groupby(CELL, sort=True):
+        c = variance_components(g["test_map"].tolist(), g["seed"].tolist(), g["data_seed"].tolist())
+        rows.append((*key, c["design"], c.get("model"), c.get("data"), c.get("residual")))
+    return pd.DataFrame(rows, columns=[*CELL, "design", "var_model", "var_data", "var_residual"])
 
 
 def main_cells(records: Records) -> pd.DataFrame:
@@ -167,7 +187,8 @@ def main_cells(records: Records) -> pd.DataFrame:
     ``tuning``): protocol, labels, method, variant, dataset, group, mean, std, n, seeds, ci_low,
     ci_high (95%, t over seeds), failed, diverged (counts, never averaged), excluded (why a cell is
     left out, or ""), published_mean, published_std, published_source, delta (mean minus published
-    mean), outside_2sigma (|delta| > 2 published std), best, p_below_best, bold."""
+    mean), outside_2sigma (|delta| > 2 published std), design (the seed axes its runs vary), var_model,
+    var_data, var_residual (crossed designs), best, rank_low, rank_high (0: no rank), bold."""
     table = records.table
     cells = stats(records.done, "test_map")
     counts = table.assign(failed=table["status"] == "failed", diverged=table["status"] == "diverged")
@@ -194,6 +215,7 @@ def main_cells(records: Records) -> pd.DataFrame:
     cells["published_source"] = [p[2] for p in pub]
     cells["delta"] = cells["mean"] - cells["published_mean"]
     cells["outside_2sigma"] = (cells["delta"].abs() > 2 * cells["published_std"]).fillna(False).astype(bool)
+    cells = cells.merge(designs(records), on=CELL, how="left")
     return mark_bold(sort_rows(cells))
 
 

@@ -185,24 +185,28 @@ def test_markdown_cells_show_the_direct_numbers() -> None:
     assert len(numeric) == len(expected)  # no cell shows a number the records do not give
 
 
-def test_bold_marks_the_best_and_the_rows_tied_with_it_and_outliers() -> None:
+def test_bold_marks_the_best_set_with_rank_intervals_and_outliers() -> None:
     table = _main_table(markdown(FIXTURES))
-    # voc: epr (87.20 ± 0.28, n=2) is the best testable 1p row; an (86.17 ± 1.26, n=3) is not significantly
-    # below it; em (86.27 ± 0.25, n=3) is; ll_r (88.80, n=1) cannot be tested and is never bold
+    # voc: epr (87.20 ± 0.28, n=2) is the best 1p row with a spread; no row is significantly above an
+    # (86.17 ± 1.26, n=3) or em (86.27 ± 0.25, n=3) at 5%/3 (4 ranked rows); zz_new (84.25 ± 0.35) is below
+    # em and epr; ll_r (88.80, n=1) has no spread, no rank, and is never bold
     assert _cell_text(table, "epr", "1p", 2) == "**87.20 ± 0.28 (n=2)**"
     assert _cell_text(table, "an", "1p", 2) == "**86.17 ± 1.26 (n=3)**"
-    assert _cell_text(table, "em", "1p", 2) == "86.27 ± 0.25 (n=3, 1 failed)"
+    assert _cell_text(table, "em", "1p", 2) == "**86.27 ± 0.25 (n=3, 1 failed)**"
+    assert _cell_text(table, "zz_new", "1p", 2) == "84.25 ± 0.35 (n=2)"
+    ranks = [_cell_text(table, m, "1p", 4) for m in ("epr", "an", "em", "zz_new", "ll_r")]
+    assert ranks == ["1–3", "1–4", "1–3", "3–4", "—"]
     assert _cell_text(table, "ll_r", "1p", 2) == "88.80 (n=1)"
     assert _cell_text(table, "bce", "full", 2) == "89.30 ± 0.42 (n=2)"  # the oracle is higher, never bold
-    assert _cell_text(table, "em (alpha=0.3)", "1p", 6) == "65.00 ± 0.71 (n=2)"  # a variant is never bold
-    assert _cell_text(table, "em (alpha=0.3)", "1p", 7) == "[58.65, 71.35]"
+    assert _cell_text(table, "em (alpha=0.3)", "1p", 7) == "65.00 ± 0.71 (n=2)"  # a variant is never bold
+    assert _cell_text(table, "em (alpha=0.3)", "1p", 8) == "[58.65, 71.35]"
     # the 95% interval beside each cell; published figure and difference; outside 2 published σ marked
     assert _cell_text(table, "an", "1p", 3) == "[83.04, 89.29]"
-    assert _cell_text(table, "an", "1p", 4) == "85.89 ± 0.38"
-    assert _cell_text(table, "an", "1p", 5) == "+0.28"
-    assert _cell_text(table, "em", "1p", 5) == "-2.82 ⚠"  # 86.27 vs 89.09 ± 0.17
-    assert _cell_text(table, "ll_r", "1p", 4) == "89.20 ‡"  # a later paper's number, no σ
-    assert _cell_text(table, "em (alpha=0.3)", "1p", 4) == "—"  # published at the authors' values only
+    assert _cell_text(table, "an", "1p", 5) == "85.89 ± 0.38"
+    assert _cell_text(table, "an", "1p", 6) == "+0.28"
+    assert _cell_text(table, "em", "1p", 6) == "-2.82 ⚠"  # 86.27 vs 89.09 ± 0.17
+    assert _cell_text(table, "ll_r", "1p", 5) == "89.20 ‡"  # a later paper's number, no σ
+    assert _cell_text(table, "em (alpha=0.3)", "1p", 5) == "—"  # published at the authors' values only
     # digits has no published figure: no column for one
     assert "| digits 95% CI   |" in table.splitlines()[0] and "digits paper" not in table
 
@@ -252,8 +256,8 @@ def test_failed_and_diverged_records_are_counted_apart_and_never_averaged() -> N
     assert "CUDA out of memory \\| tried to allocate" in text  # the pipe does not break the table
     assert "| constant_predictions  | every test prediction equals 0.0 (std 0) at the best epoch |" in text
     table = _main_table(text)
-    assert _cell_text(table, "focal", "1p", 6) == "— (1 failed)"
-    assert _cell_text(table, "asl", "1p", 6) == "**62.75 ± 0.35 (n=2, 1 diverged)**"
+    assert _cell_text(table, "focal", "1p", 7) == "— (1 failed)"
+    assert _cell_text(table, "asl", "1p", 7) == "**62.75 ± 0.35 (n=2, 1 diverged)**"
     assert (
         "**records**: 39 valid (28 done and in the tables, 2 failed, 2 diverged — never averaged in); "
         "5 invalid files, 1 cell left out" in text
@@ -272,7 +276,7 @@ def test_single_seed_cell_shows_n1_and_no_std() -> None:
 def test_footer_states_std_convention_seeds_commit_and_count() -> None:
     text = markdown(FIXTURES)
     assert "sample standard deviation over seeds (pandas `std(ddof=1)`)" in text
-    assert "0, 1, 8." in text
+    assert "model seeds 0, 1, 8; data seeds" in text and "unset (the protocol's fixed draw, 1200)." in text
     assert "`0123456789ab`: 36 records; `fedcba987654` (uncommitted changes): 3 records" in text
 
 
@@ -325,7 +329,7 @@ def test_json_and_latex_contain_the_numbers() -> None:
     latex = export(FIXTURES, "latex")
     assert latex.count("\\begin{tabular}") == latex.count("\\end{tabular}") >= 3
     assert "\\textbf{86.17 $\\pm$ 1.26}" in latex and "\\textbf{87.20 $\\pm$ 0.28}" in latex
-    assert "86.27 $\\pm$ 0.25$^\\dagger$" in latex and "88.80 &" in latex
+    assert "\\textbf{86.27 $\\pm$ 0.25}$^\\dagger$" in latex and "88.80 &" in latex  # em: in the best set now
     assert "zz\\_new" in latex and "em (alpha=0.3)" in latex and "\\emph{since the paper}" in latex
 
 
@@ -344,7 +348,7 @@ def test_figures_are_written_linked_and_valid_png(tmp_path: Path) -> None:
     out = tmp_path / "board" / "README.md"
     text = write_leaderboard(FIXTURES, out, class_name="person")
     links = re.findall(r"\]\((figures/[^)]+\.png)\)", text)
-    assert {Path(link).name.split("_")[0] for link in links} == {"density", "loss", "gain"}
+    assert {Path(link).name.split("_")[0] for link in links} == {"density", "loss", "gain", "headline", "poi"}
     for link in links:
         data = (out.parent / link).read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 1024, link

@@ -1,6 +1,7 @@
 """The leaderboard's statistics pinned against a direct scipy computation from the fixture records:
-the 95% intervals, the Welch ties in bold, the probability of improvement over AN and its bootstrap
-interval, the pooled seed std and the seeds needed for 80% power."""
+the 95% intervals, the best set in bold and the rank intervals, each method against AN (Welch and
+Mann–Whitney p, Holm-adjusted, the bootstrap interval), the pooled seed std and the seeds needed
+(tests/test_stats_rules.py: the rules on constructed cases, and their simulated error rates)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from scipy import stats
 
 from leaderboard.build import markdown, power_text
-from leaderboard.compare import poi_frame, power_frame
+from leaderboard.compare import poi_frame, power_frame, variance_frame
 from leaderboard.records import read_records
 from leaderboard.stats import poi_interval, pooled_std, power_two_sample, seeds_for_power, t_interval, welch_below
 from leaderboard.table import main_cells
@@ -71,8 +72,8 @@ def test_page_shows_the_intervals_at_two_decimals() -> None:
     assert f"| [{lo:.2f}, {hi:.2f}] |" in text
 
 
-# -- bold: the best and the rows a one-sided Welch test does not put below it ----------------------
-def test_bold_follows_one_sided_welch_against_the_best(cells: pd.DataFrame) -> None:
+# -- bold: the 95% confidence set for the best, and the rank intervals ------------------------------
+def test_bold_is_the_best_set_of_bonferroni_welch_tests(cells: pd.DataFrame) -> None:
     values = seed_values()
     columns: dict[tuple[str, str], list[tuple[str, ...]]] = {}
     for key in values:
@@ -80,22 +81,28 @@ def test_bold_follows_one_sided_welch_against_the_best(cells: pd.DataFrame) -> N
             columns.setdefault((key[0], key[4]), []).append(key)
     tested = 0
     for keys in columns.values():
-        testable = [k for k in keys if len(values[k]) >= 2]
-        if len(keys) < 2 or not testable:
-            continue
-        best = max(testable, key=lambda k: np.mean(values[k]))
-        assert cells.loc[best, "best"] and cells.loc[best, "bold"]
+        ranked = [k for k in keys if len(values[k]) >= 2]
         for k in keys:
-            if k == best:
-                continue
-            if len(values[k]) < 2:
-                assert not cells.loc[k, "bold"], k  # one run: never tested, never bold
-                continue
-            p = stats.ttest_ind(values[k], values[best], equal_var=False, alternative="less").pvalue
-            assert cells.loc[k, "p_below_best"] == pytest.approx(p, rel=1e-9, abs=1e-12), k
-            assert bool(cells.loc[k, "bold"]) == (p >= 0.05), (k, p)
+            if len(values[k]) < 2 or len(ranked) < 2:
+                assert not cells.loc[k, "bold"] and cells.loc[k, "rank_low"] == 0, k  # one run: no rank, never bold
+        if len(ranked) < 2:
+            continue
+        level = 0.05 / (len(ranked) - 1)
+        below = {  # (i, j): row i significantly below row j
+            (i, j): stats.ttest_ind(values[i], values[j], equal_var=False, alternative="less").pvalue < level
+            for i in ranked
+            for j in ranked
+            if i != j
+        }
+        for i in ranked:
+            low = 1 + sum(below[(i, j)] for j in ranked if j != i)
+            high = len(ranked) - sum(below[(j, i)] for j in ranked if j != i)
+            assert (cells.loc[i, "rank_low"], cells.loc[i, "rank_high"]) == (low, high), i
+            assert bool(cells.loc[i, "bold"]) == (low == 1), i
             tested += 1
-    assert tested >= 4
+        best = max(ranked, key=lambda k: np.mean(values[k]))
+        assert cells.loc[best, "best"] and cells.loc[best, "bold"]
+    assert tested >= 6
 
 
 def test_welch_edge_cases() -> None:
@@ -167,11 +174,33 @@ def test_stratified_bootstrap_resamples_within_each_dataset() -> None:
     assert (est, lo, hi) == (0.5, 0.5, 0.5)
 
 
-def test_single_run_gives_an_estimate_without_interval() -> None:
-    poi = poi_frame(read_records(FIXTURES)).set_index(["protocol", "method", "dataset"])
-    ll_r = poi.loc[("finetune", "ll_r", "voc")]
-    assert ll_r["poi"] == 1.0 and math.isnan(ll_r["low"]) and (ll_r["n"], ll_r["n_baseline"]) == (1, 3)
-    assert "| ll_r     | 1.00 (n=1 vs 3)" in markdown(FIXTURES)
+def test_against_an_exact_mann_whitney_holm_and_no_interval_below_five_runs() -> None:
+    values = seed_values()
+    poi = poi_frame(read_records(FIXTURES))
+    voc = poi[(poi["protocol"] == "finetune") & (poi["dataset"] == "voc")].set_index("method")
+    an = values[("finetune", "1p", "an", "", "voc")]
+    for method, r in voc.iterrows():
+        x = values[("finetune", "1p", method, "", "voc")]
+        assert r["p_mw"] == pytest.approx(stats.mannwhitneyu(x, an, alternative="greater", method="exact").pvalue)
+        assert r["diff"] == pytest.approx(np.mean(x) - np.mean(an))
+        if len(x) >= 2:
+            assert r["p_diff"] == pytest.approx(stats.ttest_ind(x, an, equal_var=False).pvalue)
+        assert math.isnan(r["low"]) and (r["n"], r["n_baseline"]) == (len(x), 3)  # fewer than 5 runs: no interval
+    # Holm over the methods of the dataset, by hand
+    p = voc["p_mw"].tolist()
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate([min(1.0, (len(p) - r) * p[i]) for r, i in enumerate(order)])
+    assert voc["p_mw_holm"].to_numpy()[order] == pytest.approx(adjusted)
+    ll_r = voc.loc["ll_r"]
+    assert ll_r["poi"] == 1.0 and ll_r["p_mw"] == pytest.approx(0.25) and math.isnan(ll_r["p_diff"])
+    assert re.search(r"\| ll_r +\| 1 vs 3 +\| \+2\.63 +\| — +\| — +\| 1\.00 +\| 0\.2500 ", markdown(FIXTURES))
+
+
+def test_the_bootstrap_interval_appears_from_five_runs_a_side() -> None:
+    x, y = [70.0, 72.5, 69.0, 71.0, 73.0], [68.0, 71.0, 66.5, 69.5, 67.0]
+    from leaderboard.compare import _interval
+
+    assert not math.isnan(_interval([x], [y])[1]) and math.isnan(_interval([x[:4]], [y])[1])
 
 
 # -- seeds for power -------------------------------------------------------------------------------
@@ -201,22 +230,34 @@ def test_seeds_for_power_matches_the_textbook_values() -> None:
     assert seeds_for_power(1.5, 1.0) == math.ceil(TTestIndPower().solve_power(1 / 1.5, alpha=0.05, power=0.8))
 
 
-def test_power_table_pools_the_rows_of_each_dataset() -> None:
-    values = seed_values()
+def test_variance_table_pools_the_rows_of_each_dataset() -> None:
     records = read_records(FIXTURES)
-    # every cell with two runs or more, variants included
-    cells = main_cells(records)
+    cells = main_cells(records)  # every cell with two runs or more, variants included
     cells = cells[cells["n"] >= 2]
-    power = power_frame(records).set_index(["protocol", "dataset"])
+    variance = variance_frame(records).set_index(["protocol", "dataset"])
     for (protocol, dataset), g in cells.groupby(["protocol", "dataset"]):
         dof = (g["n"] - 1).sum()
         sigma = math.sqrt(((g["n"] - 1) * g["std"] ** 2).sum() / dof)
         assert pooled_std(g["std"].tolist(), g["n"].tolist()) == (pytest.approx(sigma), dof)
-        r = power.loc[(protocol, dataset)]
-        assert r["pooled_std"] == pytest.approx(sigma) and r["rows"] == len(g)
-        assert r["seeds_1"] == seeds_for_power(sigma, 1.0)
-    voc = [v for k, v in values.items() if k[0] == "finetune" and k[4] == "voc" and len(v) >= 2]
-    direct = math.sqrt(sum((len(v) - 1) * np.var(v, ddof=1) for v in voc) / sum(len(v) - 1 for v in voc))
-    assert power.loc[("finetune", "voc"), "pooled_std"] == pytest.approx(direct)
+        r = variance.loc[(protocol, dataset)]
+        # the fixture's data seed is fixed: the spread is the model seed's alone
+        assert r["total_std"] == pytest.approx(sigma) and r["model_std"] == pytest.approx(sigma)
+        assert r["designs"] == f"model × {len(g)}" and math.isnan(r["data_std"])
+
+
+def test_seeds_needed_per_comparison_with_the_best() -> None:
+    values = seed_values()
+    power = power_frame(read_records(FIXTURES))
+    voc = power[power["dataset"] == "voc"].set_index("method")
+    best = values[("finetune", "1p", "epr", "", "voc")]
+    assert set(voc["best_method"]) == {"epr"} and set(voc.index) == {"an", "em", "zz_new"}
+    alpha = 2 * 0.05 / 3  # the bold rule's level: one-sided 5%/(k − 1), k = 4 ranked rows
+    for method, r in voc.iterrows():
+        x = values[("finetune", "1p", method, "", "voc")]
+        s1, s2 = np.std(x, ddof=1), np.std(best, ddof=1)
+        assert r["seeds_1"] == seeds_for_power(s1, 1.0, alpha, 0.8, s2)
+        assert r["seeds_1_low"] <= r["seeds_1"] <= r["seeds_1_high"]
+        assert power_two_sample(min(len(x), len(best)), s1, r["resolves"], alpha, s2) == pytest.approx(0.8, abs=1e-6)
     text = power_text(FIXTURES, delta=1.5)
-    assert re.search(r"\| finetune\s+\| voc\s+\|", text) and "seeds for Δ = 1.5" in text
+    assert "seeds for Δ = 1.5" in text and re.search(r"\| finetune\s+\| voc\s+\|", text)
+    assert "model seed only" not in text and "| model × " in text

@@ -10,7 +10,7 @@ from pathlib import Path
 from benchmark.records.identity import config_run_id, record_name
 from leaderboard.records import read_records
 from leaderboard.summary import sweep_summary
-from leaderboard.table import PAPER_ORDER, SINCE_PAPER
+from leaderboard.table import PAPER_ORDER, SINCE_PAPER, main_cells
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "records"
 TEMPLATE = FIXTURES / "voc" / "an__1p__seed0__87500ce6e29d9442.json"
@@ -27,10 +27,28 @@ def test_only_the_cells_the_sweep_touched() -> None:
     rows = [line.split()[0] for line in lines if line and line.split()[0] in {"an", "asl", "em", "bce", "epr"}]
     assert rows == ["an", "asl"]
     an = next(line for line in lines if line.startswith("an "))
-    # the whole cell (every seed in the folder), its published figure and the difference
-    assert "*86.17 ± 1.26 (3)  pub 85.89 Δ +0.28" in an
+    # the whole cell (every seed in the folder), its published figure and the difference; no star: alone
+    # in its column among the rows shown, it is compared with nothing
+    assert " 86.17 ± 1.26 (3)  pub 85.89 Δ +0.28" in an and "*86.17" not in an
     asl = next(line for line in lines if line.startswith("asl "))
-    assert "*62.75 ± 0.35 (2) +1 diverged" in asl
+    assert " 62.75 ± 0.35 (2) +1 diverged" in asl
+
+
+def test_the_star_is_the_pages_best_set_among_the_rows_shown() -> None:
+    """One function for both: over every row, the star marks the page's bold cells; over a few rows,
+    the best set of those rows."""
+    records = read_records(FIXTURES)
+    cells = main_cells(records)
+    voc = cells[(cells["dataset"] == "voc") & (cells["variant"] == "") & (cells["labels"] == "1p")]
+    text = sweep_summary(FIXTURES, records.frame["run_id"])
+    for _, r in voc[voc["n"] >= 2].iterrows():
+        line = next(x for x in text.splitlines() if x.startswith(f"{r['method']} ") and " 1p " in x)
+        assert (f"*{r['mean']:.2f} ± {r['std']:.2f}" in line) == bool(r["bold"]), line
+    assert voc["bold"].any() and not voc["bold"].all()
+    # a sweep of em and zz_new on voc: em is the best set of these two rows (on the page an and epr join it)
+    text = sweep_summary(FIXTURES, _ids("voc/em__1p__*.json") + _ids("voc/zz_new__1p__*.json"))
+    assert "*86.27" in next(x for x in text.splitlines() if x.startswith("em "))
+    assert "*" not in next(x for x in text.splitlines() if x.startswith("zz_new "))
 
 
 def test_variants_trials_failures_and_left_out_cells_are_named() -> None:

@@ -19,13 +19,13 @@ from typing import Any
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from leaderboard.compare import ALL, POWER, poi_frame, power_frame
+from leaderboard.compare import MIN_BOOTSTRAP_RUNS, POWER, POWER_DELTAS, poi_frame, power_frame
 from leaderboard.errors import LeaderboardError
 from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
 from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
 from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS
-from leaderboard.page_stats import POWER_METHOD, fmt_seeds
+from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, fmt_p, seeds_range
 from leaderboard.records import CELL, Records, cell_name, row_label
 from leaderboard.site.html import Cell, Row, esc, page, para, section, table
 from leaderboard.table import (
@@ -35,6 +35,7 @@ from leaderboard.table import (
     GROUP_TITLES,
     ORACLE_REGIMES,
     PROTOCOL_ORDER,
+    fmt_rank,
     literature_rows,
     main_cells,
     method_group,
@@ -102,14 +103,13 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
             if r is None:
                 cells += [DASH, DASH, DASH, DASH] if pub[d] else [DASH, DASH]
                 continue
-            p = _num(r["p_below_best"])
             cells += [
                 Cell(
                     fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"]),
                     _num(r["mean"]),
                     f"cell/{cell_file((protocol, labels, method, variant, d))}",
                     "bold" if r["bold"] else "",
-                    "" if math.isnan(p) else f"one-sided Welch p vs the best: {p:.3f}",
+                    "" if r["rank_low"] <= 0 else f"rank {fmt_rank(r['rank_low'], r['rank_high'])}",
                 ),
                 Cell(DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
             ]
@@ -231,71 +231,55 @@ def _tuned(records: Records) -> str:
 
 def _stats(records: Records) -> str:
     parts = []
-    poi = poi_frame(records)
-    for protocol, g in poi.groupby("protocol", sort=False):
-        datasets = ordered(g["dataset"], [*DATASET_ORDER, ALL])
+    for (protocol, dataset), g in poi_frame(records).groupby(["protocol", "dataset"], sort=False):
         rows: list[Row] = []
-        for method in sorted(set(g["method"]), key=lambda m: row_key(m, "1p")):
-            cells: list[Cell | str] = [method]
-            for d in datasets:
-                c = g[(g["method"] == method) & (g["dataset"] == d)]
-                if c.empty:
-                    cells.append(DASH)
-                    continue
-                r = c.iloc[0]
-                text = (
-                    f"{r['poi']:.2f} (n={r['n']} vs {r['n_baseline']})"
-                    if math.isnan(r["low"])
-                    else f"{r['poi']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
-                )
-                cells.append(Cell(text, _num(r["poi"]), cls="bold" if r["low"] > 0.5 else ""))
+        for _, r in g.iterrows():
+            diff = DASH if math.isnan(r["diff"]) else f"{r['diff']:+.2f}"
+            cells: list[Cell | str] = [
+                r["method"],
+                f"{r['n']} vs {r['n_baseline']}",
+                Cell(diff, _num(r["diff"]), cls="bold" if r["p_diff_holm"] < 0.05 else ""),
+                Cell(fmt_p(r["p_diff"]), _num(r["p_diff"])),
+                Cell(fmt_p(r["p_diff_holm"]), _num(r["p_diff_holm"])),
+                Cell(f"{r['poi']:.2f}", _num(r["poi"]), cls="bold" if r["p_mw_holm"] < 0.05 else ""),
+                Cell(fmt_p(r["p_mw"]), _num(r["p_mw"])),
+                Cell(fmt_p(r["p_mw_holm"]), _num(r["p_mw_holm"])),
+                DASH if math.isnan(r["low"]) else f"[{r['low']:.2f}, {r['high']:.2f}]",
+            ]
             rows.append(({}, cells))
         parts.append(
             section(
-                f"Probability of improvement over {BASELINE.upper()} ({protocol})",
+                f"Against {BASELINE.upper()}: {dataset} ({protocol})",
                 para(
-                    f"P(X > {BASELINE.upper()}) over seed pairs, 1p main rows, "
-                    "with its 95% stratified-bootstrap interval; "
-                    "bold: the interval lies above 0.5; all: the mean over the datasets both ran."
+                    "Bold: Holm-adjusted p < 0.05 (Welch for the difference of means, exact Mann–Whitney for "
+                    f"P(X > {BASELINE.upper()})); the bootstrap interval only from {MIN_BOOTSTRAP_RUNS} runs a side."
                 ),
-                table(["method", *datasets], rows),
+                table(POI_HEADERS, rows),
                 level=3,
             )
         )
     power = power_frame(records)
-    if not power.empty:
-        deltas = [c.removeprefix("seeds_") for c in power.columns if c.startswith("seeds_")]
+    for (protocol, dataset), g in power.groupby(["protocol", "dataset"], sort=False):
         power_rows: list[Row] = [
             (
                 {},
                 [
-                    r["protocol"],
-                    r["dataset"],
-                    Cell(str(r["rows"]), float(r["rows"])),
-                    Cell(str(r["runs"]), float(r["runs"])),
-                    Cell(f"{r['pooled_std']:.2f}", _num(r["pooled_std"])),
-                    Cell(f"{r['max_std']:.2f}", _num(r["max_std"])),
-                    *[Cell(fmt_seeds(int(r[f"seeds_{d}"])), float(r[f"seeds_{d}"])) for d in deltas],
+                    r["method"],
+                    Cell(str(r["n"]), float(r["n"])),
+                    Cell(f"{r['std']:.2f}", _num(r["std"])),
+                    f"{r['best_method']} ({r['best_n']}, {r['best_std']:.2f})",
+                    Cell(f"{r['gap']:.2f}", _num(r["gap"])),
+                    Cell(f"{r['resolves']:.2f}", _num(r["resolves"])),
+                    *[Cell(seeds_range(r, d), float(r[f"seeds_{d:g}"])) for d in POWER_DELTAS],
                 ],
             )
-            for _, r in power.iterrows()
+            for _, r in g.iterrows()
         ]
         parts.append(
             section(
-                "How many seeds are enough",
-                para(f"Seeds per row to resolve a difference of Δ mAP with {POWER:.0%} power: {POWER_METHOD}."),
-                table(
-                    [
-                        "protocol",
-                        "dataset",
-                        "rows",
-                        "runs",
-                        "pooled seed std",
-                        "largest row std",
-                        *[f"seeds for Δ = {d}" for d in deltas],
-                    ],
-                    power_rows,
-                ),
+                f"How many seeds are enough: {dataset} ({protocol})",
+                para(f"Each ranked row against the best row, {POWER:.0%} power: {POWER_METHOD}."),
+                table([*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in POWER_DELTAS]], power_rows),
                 level=3,
             )
         )
