@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,35 @@ def stops_early(patience: int, epochs_since_best: int) -> bool:
     """The stopping rule: stop after ``patience`` epochs without a strictly better validation mAP
     (the paper's patience is 1: the first non-improving epoch); patience 0 never stops early."""
     return patience > 0 and epochs_since_best >= patience
+
+
+def stops(rule: tuple[str, float], epochs_since_best: int, best_val: float, val: float) -> bool:
+    """A named stopping rule (``methods.base.Recipe.stop_rule``) after an epoch: ``patience`` K
+    (``stops_early``), ``none``, or ``drop`` D: the validation mAP is more than D points below the best."""
+    kind, value = rule
+    if kind == "patience":
+        return stops_early(int(value), epochs_since_best)
+    return kind == "drop" and best_val - val > value
+
+
+def augmenter(names: Sequence[str], generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The recipe's augmentations (``methods.base.AUGMENTATIONS``) as torchvision v2 transforms on a
+    uint8 batch, drawn per image. torchvision draws from the global RNG: each batch runs under a
+    fork of it seeded from ``generator`` (the run's, checkpointed), so a run stays reproducible and
+    resumable and the global stream is left as it was."""
+    from torchvision.transforms import v2  # why: only a run with augmentations pays for importing it
+
+    # Cutout (ASL's CutoutPIL, half the side) as RandomErasing of a quarter-area square, filled with 0
+    made = {"randaugment": v2.RandAugment, "cutout": lambda: v2.RandomErasing(1.0, (0.25, 0.25), (1.0, 1.0), 0)}
+    transform = v2.Compose([made[n]() for n in names])
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        seed = int(torch.randint(2**62, (), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return torch.stack([transform(image) for image in x])
+
+    return apply
 
 
 def resolve_device(name: str) -> torch.device:
@@ -187,11 +216,13 @@ def train_epoch(
     describe: Callable[[int, float], str] = lambda step, loss: f"loss is {loss} at batch {step}",
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
     check_every: int | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> EpochSums:
     """Train ``model`` for one pass over ``store`` in ``order``. ``observed`` lives on the device;
     ``flips`` is a CPU bool per training image. A non-finite loss raises ``NonFiniteLossError``
     with ``describe(batch, loss)``: checked every batch on the CPU, every ``check_every`` batches
-    (default 50) and at the end on an accelerator, where each check is a host-device sync."""
+    (default 50) and at the end on an accelerator, where each check is a host-device sync.
+    ``scheduler``: stepped after every optimiser step (a recipe's one-cycle schedule)."""
     device = observed.device
     forward = model if forward is None else forward
     every = check_every if check_every is not None else (1 if device.type == "cpu" else 50)
@@ -222,6 +253,8 @@ def train_epoch(
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        if scheduler is not None:
+            scheduler.step()
         with torch.no_grad():
             sums.loss += loss.detach() * len(idx_cpu)
             # the loss of annotated labels (-log p on observed positives): the paper's curve;
@@ -260,8 +293,10 @@ __all__ = [
     "EpochSums",
     "NonFiniteLossError",
     "Normalizer",
+    "augmenter",
     "forward_all",
     "iterate",
     "resolve_device",
+    "stops",
     "train_epoch",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,14 +30,23 @@ from benchmark.data.store import ImageStore
 from benchmark.records import layout
 from benchmark.run import analysis, checkpoint, divergence, linear
 from benchmark.run.environment import provenance
-from benchmark.run.loop import NonFiniteLossError, Normalizer, forward_all, resolve_device, stops_early, train_epoch
+from benchmark.run.loop import (
+    NonFiniteLossError,
+    Normalizer,
+    augmenter,
+    forward_all,
+    resolve_device,
+    stops,
+    train_epoch,
+)
 from benchmark.run.metrics import average_precision, threshold_metrics
 from benchmark.run.models import Classifier, build_model, forward_for
 from benchmark.run.record import now, record_head
 from benchmark.run.rundata import RunData, prepare_data
 from benchmark.run.seeding import seed_everything, set_determinism
 from benchmark.spec.config import RunConfig
-from methods.base import check_inputs
+from benchmark.spec.recipes import settings
+from methods.base import Recipe, check_inputs
 
 THRESHOLDS = (0.5, 0.75)
 Log = Callable[[str], None]
@@ -146,6 +156,7 @@ class Trainer:
             in_chans=len(ds.mean),
             weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
             pretrained_file=cfg.pretrained_file,
+            pretrain_styles=tuple(ds.provenance.get("styles", ())),  # an embedded variant's classes
         ).to(self.device)
         model: Classifier | linear.LinearProbe = classifier  # the linear protocol trains its head alone
         self.probe_features: Callable[[], torch.Tensor] | None = None
@@ -179,8 +190,22 @@ class Trainer:
         method.to(self.device)
         method.attach(model)
         self.method = method
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam([{"params": params, "lr": cfg.lr}, *method.param_groups(cfg.lr)], lr=cfg.lr)
+        self.recipe = recipe = settings(cfg.method, cfg.dataset, cfg.protocol, cfg.recipe)
+        rule = Recipe(stop=recipe["stop"]).stop_rule()
+        # a patience rule is the config's (which the recipe set, so --patience still applies)
+        self.stop_rule = rule if rule is not None and rule[0] != "patience" else ("patience", cfg.patience)
+        groups = [*recipe_groups(model, cfg.lr, recipe), *method.param_groups(cfg.lr)]
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+        self.scheduler = None
+        if recipe["scheduler"] == "onecycle":
+            steps = math.ceil(len(data.train) / cfg.batch_size) * max(recipe["cycle_epochs"] or 0, cfg.epochs)
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, [g["lr"] for g in groups], total_steps=steps, pct_start=0.2
+            )
+        self.train_normalize = self.normalize
+        if recipe["augment"] and cfg.protocol == "finetune":  # the linear probe trains on cached features
+            augment = augmenter(recipe["augment"], self.generator)
+            self.train_normalize = lambda x, flip=None: self.normalize(augment(x), flip)
         self.scaler = torch.amp.GradScaler(enabled=cfg.amp == "fp16" and self.device.type == "cuda")
         self.ctx = methods.TrainContext(
             num_epochs=cfg.epochs,
@@ -209,6 +234,8 @@ class Trainer:
         self.method.load_state_dict(t["method"])
         self.optimizer.load_state_dict(t["optimizer"])
         self.scaler.load_state_dict(t["scaler"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(t["scheduler"])
         checkpoint.unpack_rng(t["rng"], p["rng"], self.generator)
         self.state = LoopState(
             epoch=p["epoch"],
@@ -237,7 +264,7 @@ class Trainer:
             self.method,
             self.optimizer,
             self.scaler,
-            self.normalize,
+            self.train_normalize,
             self.data.train,
             self.observed,
             order,
@@ -247,6 +274,7 @@ class Trainer:
             pin=self.pin,
             autocast=self._autocast,
             forward=self.forward,
+            scheduler=self.scheduler,
             describe=lambda step, loss: (
                 f"loss is {loss} at epoch {epoch}, batch {step} (method '{cfg.method}', "
                 f"lr {cfg.lr}, hparams {cfg.hparams})"
@@ -307,7 +335,7 @@ class Trainer:
             state.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             state.since_best += 1
-        state.stopped = stops_early(cfg.patience, state.since_best)
+        state.stopped = stops(self.stop_rule, state.since_best, state.best["val_map"], val_map)
         if found is not None and state.divergence is None:
             state.divergence, state.stopped = found, True
         state.epoch = epoch
@@ -333,6 +361,8 @@ class Trainer:
             "rng": rng,
             "best_state": s.best_state,
         }
+        if self.scheduler is not None:
+            tensors["scheduler"] = self.scheduler.state_dict()
         progress = {
             "epoch": s.epoch,
             "history": s.history,
@@ -369,6 +399,8 @@ class Trainer:
         }
         if state.divergence is not None:
             out["divergence"] = state.divergence
+        if self.cfg.recipe != "common":  # what the loop trained with beside the config's fields
+            out["recipe"] = self.recipe
         # diverged before any epoch had finite predictions: nothing to report
         if state.best_state is None:
             assert state.divergence is not None, "no epoch was evaluated"
@@ -388,6 +420,27 @@ class Trainer:
             }
         )
         return out
+
+
+def recipe_groups(model: torch.nn.Module, lr: float, recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The model's optimiser groups: one at ``lr`` under the common recipe; else the head (a
+    ``Classifier``'s) at ``lr`` times the recipe's multiplier, and weight decay on weight matrices
+    and kernels only (not on biases or norms, as the ASL code's ``add_weight_decay``)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe["head_lr_mult"] == 1.0 and recipe["weight_decay"] == 0.0:
+        return [{"params": params, "lr": lr}]
+    head = {id(p) for p in model.head.parameters()} if isinstance(model, Classifier) else set()
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for p in params:
+        groups.setdefault((id(p) in head, p.ndim > 1), []).append(p)
+    return [
+        {
+            "params": ps,
+            "lr": lr * (recipe["head_lr_mult"] if in_head else 1.0),
+            "weight_decay": recipe["weight_decay"] if decays else 0.0,
+        }
+        for (in_head, decays), ps in groups.items()
+    ]
 
 
 def run_data_digest(data: RunData, manifest: str | None = None) -> str:
@@ -445,4 +498,4 @@ def run(
     return record
 
 
-__all__ = ["EpochObserver", "LoopState", "Trainer", "checkpoint_path", "run", "run_data_digest"]
+__all__ = ["EpochObserver", "LoopState", "Trainer", "checkpoint_path", "recipe_groups", "run", "run_data_digest"]
