@@ -206,6 +206,8 @@ class Method(nn.Module):
     ranges: ClassVar[Mapping[str, Range]] = {}
     #: the small CI configuration that tests use (keyword overrides), benchopt-style
     test_config: ClassVar[Mapping[str, Any]] = {}
+    #: hyper-parameters that are statistics of a dataset's labels, not knobs (ROLE's ``k``); see ``dataset_defaults``
+    label_statistics: ClassVar[tuple[str, ...]] = ()
     #: optimiser learning-rate multiplier for the method's own parameters
     lr_multiplier: ClassVar[float] = 1.0
     #: whether observed labels may hold soft negative pseudo-labels in (-1, 0)
@@ -230,6 +232,16 @@ class Method(nn.Module):
 
     # -- hyper-parameters -------------------------------------------------------------------
     @classmethod
+    def dataset_defaults(cls, dataset: str) -> dict[str, Any]:
+        """``defaults[dataset]``; a variant ``<family>-<like>`` that has none (``digits-voc``) takes its
+        family's (``digits``), but its ``label_statistics`` from the dataset it is built like (``voc``)."""
+        family, _, like = dataset.partition("-")
+        if dataset in cls.defaults or not like:
+            return dict(cls.defaults.get(dataset, {}))
+        own = cls.defaults.get(like, {})
+        return {**cls.defaults.get(family, {}), **{k: own[k] for k in cls.label_statistics if k in own}}
+
+    @classmethod
     def resolve_hparams(
         cls, dataset: str | None, overrides: Mapping[str, Any], *, epochs: int | None = None
     ) -> dict[str, Any]:
@@ -238,7 +250,7 @@ class Method(nn.Module):
         known, for the rules on the schedule)."""
         hp: dict[str, Any] = dict(cls.defaults.get("*", {}))
         if dataset is not None:
-            hp.update(cls.defaults.get(dataset, {}))
+            hp.update(cls.dataset_defaults(dataset))
         known = set(hp)
         for ds_defaults in cls.defaults.values():
             known |= set(ds_defaults)

@@ -27,6 +27,7 @@ class ExpectedPositiveRegularization(Method):
     summary = "expected positive regularisation: observed positives + (Σ_c p_c - k)² / C² (Cole et al.)"
     paper = "Cole et al., CVPR 2021"
     defaults = ROLE.defaults
+    label_statistics = ROLE.label_statistics
     ranges = ROLE.ranges
     test_config = {"k": 1.5}
 

@@ -49,6 +49,7 @@ class ROLE(Method):
     summary = "regularised online label estimation: a label estimator trained with the classifier"
     paper = "Cole et al., CVPR 2021"
     lr_multiplier = 10.0
+    label_statistics = ("k",)  # the expected positives per image
     defaults = {
         "*": {"k": None},
         "voc": {"k": 1.5},

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.cli import default_data_root  # the one definition of $SPML_DATA (the --data-root default)
+from benchmark.data import lookalike  # the embedded set's variants (digits-voc, digits-coco)
 from benchmark.data.store import ArrayImages, ImageStore
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,6 +87,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "benchmark.data.digits:load",
         "built automatically on first use",
     ),
+    **{key: lookalike.spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
     "voc": DatasetSpec(
         "voc",
         "PASCAL VOC 2012",

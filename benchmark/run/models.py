@@ -126,11 +126,13 @@ def build_model(
     in_chans: int = 3,
     weights_root: Path | None = None,
     pretrained_file: str | Path | None = None,
+    pretrain_styles: tuple[str, ...] = (),
 ) -> Classifier:
     """``name`` is ``smallcnn`` or any timm model name (e.g. ``resnet50.tv_in1k``, ``resnet18``).
     ``smallcnn``'s pretrained weights are built offline under ``weights_root`` (see ``pretrain``);
     a timm backbone's come from ``pretrained_file`` (a local state dict) when given, else from the
-    timm / Hugging Face cache, downloaded there if missing (``benchmark.data.weights``)."""
+    timm / Hugging Face cache, downloaded there if missing (``benchmark.data.weights``).
+    ``pretrain_styles``: an embedded variant's glyph styles, which ``smallcnn``'s pretraining covers."""
     if pretrained_file is not None and (name in LOCAL_BACKBONES or not pretrained):
         raise ValueError(
             f"pretrained_file is for pretrained timm backbones, not for '{name}' with pretrained={pretrained}"
@@ -140,7 +142,7 @@ def build_model(
         if pretrained:
             if in_chans != 1 or weights_root is None:
                 raise ValueError(f"pretrained '{name}' weights exist for the 1-channel digits set only")
-            load_or_build(local, local.num_features, weights_root)
+            load_or_build(local, local.num_features, weights_root, pretrain_styles)
         return Classifier(local, local.num_features, num_classes)
     import timm  # why: a smallcnn run (the default sweep) never pays for importing timm
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from benchmark.core.atomic import atomic_write_bytes
 from benchmark.data import embedded
+from benchmark.data.lookalike import glyph
 
 #: bumped when the pretraining's code changes in a way its parameters below do not show
 VERSION = 2
@@ -39,12 +40,13 @@ COSINE = True
 INIT_SEED = 2022
 
 
-def weights_key(backbone: nn.Module) -> str:
+def weights_key(backbone: nn.Module, styles: tuple[str, ...] = ()) -> str:
     """A short hash of what the weights depend on: this file's version and parameters, the
-    embedded generator (its handwriting split and canvas) and the backbone's architecture."""
+    embedded generator (its handwriting split and canvas), the backbone's architecture and the glyph
+    ``styles`` of an embedded variant (none: plain digits, the embedded set's weights)."""
     params = {
         "version": VERSION,
-        "images": NUM_IMAGES,
+        "images": NUM_IMAGES * max(1, len(styles)),
         "epochs": EPOCHS,
         "batch": BATCH,
         "lr": LR,
@@ -52,28 +54,35 @@ def weights_key(backbone: nn.Module) -> str:
         "init_seed": INIT_SEED,
         "data": embedded.generator_key(),
         "arch": str(backbone),
+        **({"styles": list(styles)} if styles else {}),
     }
     return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
-def weights_path(data_root: Path, backbone: nn.Module) -> Path:
-    return Path(data_root) / "digits" / f"smallcnn_pretrained_v{VERSION}_{weights_key(backbone)}.pt"
+def weights_path(data_root: Path, backbone: nn.Module, styles: tuple[str, ...] = ()) -> Path:
+    return Path(data_root) / "digits" / f"smallcnn_pretrained_v{VERSION}_{weights_key(backbone, styles)}.pt"
 
 
-def _single_digit_canvases(rng: np.random.RandomState) -> tuple[torch.Tensor, torch.Tensor]:
+def _single_digit_canvases(
+    rng: np.random.RandomState, styles: tuple[str, ...] = ()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One glyph per canvas; with ``styles`` (an embedded variant's) the class is (digit, style), as
+    ImageNet's classes cover the real sets' objects."""
     digits, targets = embedded.source_digits("pool")
-    x = np.zeros((NUM_IMAGES, 1, embedded.CANVAS, embedded.CANVAS), dtype=np.uint8)
-    y = np.zeros(NUM_IMAGES, dtype=np.int64)
-    span = embedded.CANVAS - 8 + 1
-    for i in range(NUM_IMAGES):
+    n = NUM_IMAGES * max(1, len(styles))  # as many images per class as the plain digits have
+    x = np.zeros((n, 1, embedded.CANVAS, embedded.CANVAS), dtype=np.uint8)
+    y = np.zeros(n, dtype=np.int64)
+    for i in range(n):
         j = rng.randint(len(digits))
-        top, left = rng.randint(span), rng.randint(span)
-        x[i, 0, top : top + 8, left : left + 8] = digits[j]
-        y[i] = targets[j]
+        s = rng.randint(len(styles)) if styles else 0  # (no draw for plain digits: their weights stay)
+        g = glyph(digits[j], styles[s]) if styles else digits[j]
+        top, left = rng.randint(embedded.CANVAS - len(g) + 1), rng.randint(embedded.CANVAS - len(g) + 1)
+        x[i, 0, top : top + len(g), left : left + len(g)] = g
+        y[i] = targets[j] + 10 * s
     return (torch.from_numpy(x).float() / 255.0 - 0.5) / 0.5, torch.from_numpy(y)
 
 
-def pretrain(backbone: nn.Module, num_features: int) -> dict[str, torch.Tensor]:
+def pretrain(backbone: nn.Module, num_features: int, styles: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Train ``backbone`` with a temporary 10-way softmax head; return its state_dict.
 
     The backbone is re-initialised from ``INIT_SEED`` first, so the weights do not depend on the global
@@ -88,12 +97,12 @@ def pretrain(backbone: nn.Module, num_features: int) -> dict[str, torch.Tensor]:
             torch.manual_seed(INIT_SEED)
             # the head first: a run whose seed is INIT_SEED draws its backbone first, then its
             # head, so its head's initial weights never equal the pretraining head's
-            head = nn.Linear(num_features, 10)
+            head = nn.Linear(num_features, 10 * max(1, len(styles)))
             for module in backbone.modules():
                 reset = getattr(module, "reset_parameters", None)
                 if callable(reset):
                     reset()
-            x, y = _single_digit_canvases(rng)
+            x, y = _single_digit_canvases(rng, styles)
             opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=LR)
             steps = EPOCHS * -(-len(x) // BATCH)
             # a cosine decay to zero: the last steps settle the weights rather than leave them mid-jump
@@ -115,13 +124,13 @@ def pretrain(backbone: nn.Module, num_features: int) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in backbone.state_dict().items()}
 
 
-def load_or_build(backbone: nn.Module, num_features: int, data_root: Path) -> None:
+def load_or_build(backbone: nn.Module, num_features: int, data_root: Path, styles: tuple[str, ...] = ()) -> None:
     """Load the cached pretrained weights into ``backbone``, building them on first use."""
-    path = weights_path(data_root, backbone)
+    path = weights_path(data_root, backbone, styles)
     if path.exists():
         backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return
-    state = pretrain(backbone, num_features)
+    state = pretrain(backbone, num_features, styles)
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())

@@ -56,8 +56,10 @@ def training_defaults(dataset: str, protocol: str = "finetune") -> dict[str, Any
     """The defaults of a run on ``dataset`` under ``protocol`` (``UnknownDatasetError`` for an
     unknown key)."""
     spec = get_spec(dataset)
-    linear = LINEAR.get(dataset, LINEAR_DEFAULT) if protocol == "linear" else {}
-    return {**FINETUNE[dataset], "image_size": spec.image_size, **linear}
+    # a variant of a set (``digits-voc``) trains as its family does (``digits``); its image size is its own
+    key = dataset if dataset in FINETUNE else dataset.partition("-")[0]
+    linear = LINEAR.get(key, LINEAR_DEFAULT) if protocol == "linear" else {}
+    return {**FINETUNE[key], "image_size": spec.image_size, **linear}
 
 
 __all__ = ["FINETUNE", "LINEAR", "LINEAR_DEFAULT", "training_defaults"]

@@ -1,0 +1,133 @@
+"""The embedded set's variants with real label statistics (benchmark.data.lookalike), their defaults,
+the page's "Does the embedded set predict the real ranking?" section, and the label-statistics study."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+import methods
+from benchmark.data import lookalike
+from benchmark.spec.defaults import training_defaults
+from leaderboard import page_predict
+from leaderboard.records import COLUMNS, Records
+
+VOC, COCO = lookalike.RECIPES["digits-voc"], lookalike.RECIPES["digits-coco"]
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict[str, np.ndarray]]:
+    return {key: lookalike.build(r) for key, r in lookalike.RECIPES.items()}
+
+
+def test_generators_are_deterministic(built: dict[str, dict[str, np.ndarray]]) -> None:
+    again = lookalike.build(VOC)
+    assert all(np.array_equal(again[k], built["digits-voc"][k]) for k in again)
+    other = lookalike.build(dataclasses.replace(VOC, seed=1))
+    assert not np.array_equal(other["pool_labels"], built["digits-voc"]["pool_labels"])
+
+
+@pytest.mark.parametrize(
+    ("key", "classes", "positives", "head", "tail"),
+    [("digits-voc", 20, 1.45, 0.354, 0.026), ("digits-coco", 80, 2.9, 0.5, 0.002)],
+)
+def test_statistics_as_claimed(
+    built: dict[str, dict[str, np.ndarray]], key: str, classes: int, positives: float, head: float, tail: float
+) -> None:
+    for part in ("pool", "test"):
+        s = lookalike.label_statistics(built[key][f"{part}_labels"])
+        assert s["classes"] == classes
+        assert s["positives_per_image"] == pytest.approx(positives, rel=0.07)
+        assert s["missing_share"] == pytest.approx((positives - 1) / (classes - 1), rel=0.2)
+        assert s["head_share"] == pytest.approx(head, abs=0.06)
+        assert s["tail_share"] == pytest.approx(tail, abs=0.005)
+    images = built[key]["pool_images"]
+    assert images.shape[-1] == lookalike.RECIPES[key].canvas and images.dtype == np.uint8
+
+
+def test_cache_is_keyed_by_the_generator(tmp_path: Path) -> None:
+    small = dataclasses.replace(VOC, styles=("plain",))
+    assert lookalike.generator_key(small) != lookalike.generator_key(VOC)
+    path = lookalike.cache_path(tmp_path, "digits-voc", VOC)
+    assert lookalike.generator_key(VOC) in path.name
+    first = lookalike.load_arrays(tmp_path, "digits-voc")
+    assert path.exists()
+    assert all(np.array_equal(first[k], v) for k, v in lookalike.load_arrays(tmp_path, "digits-voc").items())
+    np.savez(lookalike.cache_path(tmp_path, "digits-voc", small), pool_images=np.zeros((3, 1, 24, 24), np.uint8))
+    with pytest.raises(ValueError, match="delete the file"):
+        lookalike.load_arrays(tmp_path, "digits-voc", small)
+
+
+def test_variants_take_the_embedded_defaults() -> None:
+    digits = training_defaults("digits")
+    assert training_defaults("digits-voc") == digits
+    assert training_defaults("digits-coco") == {**digits, "image_size": COCO.canvas}
+    for key in methods.available():
+        cls = methods.get(key)
+        hp = cls.resolve_hparams("digits-voc", {})
+        expected = cls.resolve_hparams("digits", {})
+        for name in cls.label_statistics:
+            expected[name] = cls.resolve_hparams("voc", {})[name]
+        assert hp == expected, key
+    # ROLE's k is the expected positives an image: the real set's, which the variant matches
+    assert methods.get("role").resolve_hparams("digits-voc", {})["k"] == 1.5
+    assert methods.get("epr").resolve_hparams("digits-coco", {})["k"] == 2.9
+
+
+# -- the page section ----------------------------------------------------------------------------------
+def _records(means: dict[str, list[float]], dataset: str = "digits") -> Records:
+    rows = []
+    for method, values in means.items():
+        for seed, v in enumerate(values):
+            row = dict.fromkeys(COLUMNS, "")
+            row.update(protocol="finetune", labels="1p", method=method, dataset=dataset, seed=seed)
+            row.update(status="done", test_map=v, role="main")
+            row.update({"recipe": "common"} if "recipe" in COLUMNS else {})  # the axis being added (issue 21)
+            rows.append(row)
+    return Records(frame=pd.DataFrame(rows, columns=COLUMNS))
+
+
+def test_tau_by_hand() -> None:
+    # published COCO: an 64.92 < ls 67.15 < dw 67.59 < em 70.70; here an < dw < ls < em: of the
+    # 6 pairs one (dw, ls) is discordant, τ = (5 - 1) / 6
+    rec = _records({"an": [1.0, 1.2], "dw": [2.0, 2.2], "ls": [3.0, 3.2], "em": [4.0, 4.2]})
+    frame = page_predict.predict_frame(rec)
+    row = frame[(frame["rows"] == "paper") & (frame["dataset"] == "coco")].iloc[0]
+    assert row["n"] == 4 and row["tau"] == pytest.approx(2 / 3)
+    assert not row["held_out"]
+    assert frame[(frame["rows"] == "paper") & (frame["dataset"] == "nuswide")]["held_out"].all()
+    assert row["tau_low"] <= row["tau"] <= row["tau_high"]
+    assert page_predict.predict_frame(rec).equals(frame)  # fixed-seeded
+    text = "\n".join(page_predict.predict_section(rec))
+    assert "Does the embedded set predict the real ranking?" in text and "0.67" in text and "†" in text
+    assert page_predict.disagreements({m: np.array([v]) for m, v in zip(["an", "dw", "ls", "em"], range(4))}, "coco")
+
+
+def test_vectorised_tau_matches_scipy() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, size=(50, 9)).astype(float)  # ties included
+    y = rng.normal(size=9)
+    ours = page_predict.tau_b(x, y)
+    assert np.allclose(ours, [kendalltau(r, y)[0] for r in x])
+
+
+def test_no_embedded_records_no_section() -> None:
+    assert page_predict.predict_section(_records({"an": [1.0]}, dataset="voc")) == []
+
+
+# -- the study ---------------------------------------------------------------------------------------
+def test_label_stats_smallest(tmp_path: Path, capsys: pytest.CaptureFixture[str], data_root: Path) -> None:
+    from benchmark.bench import label_stats
+
+    out = tmp_path / "study.json"
+    argv = ["--methods", "an", "--seeds", "0", "--steps", "digits", "--set", "epochs=1", "--json", str(out)]
+    assert label_stats.main([*argv, "--data-root", str(data_root)]) == 0
+    assert "digits" in capsys.readouterr().out and out.exists()
+    with pytest.raises(SystemExit) as exc:
+        label_stats.main(["--steps", "nope"])
+    assert exc.value.code == 2
