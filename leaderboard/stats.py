@@ -4,6 +4,7 @@
   (mean ± t₀.₉₇₅,ₙ₋₁ · s/√n); none for one run.
 - ``welch_below``: one-sided Welch t-test (unequal variances, Welch–Satterthwaite degrees of
   freedom) of "this row's mean is below that row's".
+  ``welch_interval`` the Welch t interval of the difference of two means (the recipe gap).
 - ``best_set``: the 95% confidence set for the best row and each row's rank interval — Hsu's
   multiple comparisons with the best in its Bonferroni form: every pair of rows is compared by
   ``welch_below`` at (1 − level)/(k − 1); a row's rank runs from 1 + the rows significantly above it
@@ -58,13 +59,28 @@ def welch_below(mean: float, std: float, n: int, best_mean: float, best_std: flo
     Two spreads of zero leave the difference exact: p = 0 below the best, 1 otherwise."""
     if n < 2 or best_n < 2:
         return math.nan
-    va, vb = std**2 / n, best_std**2 / best_n
-    se2 = va + vb
+    se2, df = _welch(std, n, best_std, best_n)
     if se2 == 0:
         return 0.0 if mean < best_mean else 1.0
-    t = (mean - best_mean) / math.sqrt(se2)
-    df = se2**2 / (va**2 / (n - 1) + vb**2 / (best_n - 1))
-    return float(st.t.cdf(t, df))
+    return float(st.t.cdf((mean - best_mean) / math.sqrt(se2), df))
+
+
+def _welch(std: float, n: int, std2: float, n2: int) -> tuple[float, float]:
+    """The squared standard error of a difference of two means and its Welch–Satterthwaite df."""
+    va, vb = std**2 / n, std2**2 / n2
+    se2 = va + vb
+    return se2, (se2**2 / (va**2 / (n - 1) + vb**2 / (n2 - 1)) if se2 > 0 else math.inf)
+
+
+def welch_interval(
+    mean: float, std: float, n: int, mean2: float, std2: float, n2: int, level: float = LEVEL
+) -> tuple[float, float]:
+    """(low, high) of the Welch t interval of ``mean − mean2``; NaN where a side has fewer than two runs."""
+    if n < 2 or n2 < 2:
+        return math.nan, math.nan
+    se2, df = _welch(std, n, std2, n2)
+    half = float(st.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2) if se2 > 0 else 0.0
+    return mean - mean2 - half, mean - mean2 + half
 
 
 def best_set(
@@ -199,7 +215,8 @@ def sigma_limits(std: float, n: int, level: float = LEVEL) -> tuple[float, float
 DESIGNS = {
     "model": "model seed only (data seed fixed)",
     "paired": "model and data seed varied together (paired): both, not separable",
-    "crossed": "model × data seed crossed: both, separated by a two-way ANOVA",
+    "crossed": "model × data seed crossed: both, separated by a two-way ANOVA (the runs share seeds, which "
+    "the t interval and the Welch tests do not model: they are too narrow there)",
     "mixed": "model and data seed, unbalanced: both, not separated",
 }
 

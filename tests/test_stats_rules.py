@@ -8,6 +8,7 @@ import math
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -135,6 +136,35 @@ def test_designs() -> None:
     assert variance_components(v, [0, 1, 2], [5, 5, 5])["design"] == "model"
     assert variance_components(v, [0, 1, 2], [0, 1, 2])["design"] == "paired"
     assert variance_components(v, [0, 0, 1], [0, 1, 0])["design"] == "mixed"
+
+
+def test_the_page_separates_the_components_of_crossed_cells() -> None:
+    """Two rows on a 3 × 2 crossed design (y = model effect + data effect): the variance section
+    reports the components, and the table's spread line names the design."""
+    from leaderboard.compare import variance_frame
+    from leaderboard.page_stats import spread_line, variance_table
+    from leaderboard.records import COLUMNS, Records
+    from leaderboard.table import main_cells
+
+    model, data = [-1.0, 0.0, 1.0], [-2.0, 2.0]
+    base = {"protocol": "finetune", "labels": "1p", "variant": "", "dataset": "digits", "status": "done"}
+    base |= {"role": "main", "excluded": "", "study": "", "trial": -1, "trials": 0, "space_seed": -1}
+    base |= {"recipe": "common", "select_seeds": ""}  # the columns other axes add (left out where absent)
+    rows, raw = [], []
+    for method, shift in (("an", 80.0), ("em", 85.0)):
+        for s in range(3):
+            for d in range(2):
+                rows.append(
+                    {**base, "method": method, "seed": s, "data_seed": d, "test_map": shift + model[s] + data[d]}
+                )
+                raw.append({"config": {"data_seed": d}})
+    records = Records(frame=pd.DataFrame(rows, columns=COLUMNS), raw=raw)
+    cells = main_cells(records)
+    assert set(cells["design"]) == {"crossed"} and cells["var_data"].tolist() == pytest.approx([8.0, 8.0])
+    v = variance_frame(records).iloc[0]
+    assert (v["model_std"], v["data_std"], v["residual_std"]) == pytest.approx((1.0, math.sqrt(8.0), 0.0), abs=1e-9)
+    assert v["designs"] == "crossed × 2" and "| crossed × 2 " in variance_table(variance_frame(records))
+    assert "model × data seed crossed: both, separated by a two-way ANOVA" in spread_line(cells)
 
 
 # -- seeds needed ----------------------------------------------------------------------------------
