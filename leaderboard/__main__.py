@@ -5,7 +5,7 @@
     python -m leaderboard --format csv           # the main table, one row per cell, to stdout
     python -m leaderboard --format latex --out table.tex
     python -m leaderboard --format runs --out runs.csv   # every run, one row (also runs-jsonl)
-    python -m leaderboard --power                # seeds needed to resolve a 1-mAP difference
+    python -m leaderboard --power                # variance components; seeds to resolve 1 mAP from the best
     python -m leaderboard --class person         # also the per-class density figures of 'person'
 
 Files under the results folder that are not run records, and cells whose records cannot be averaged
@@ -58,7 +58,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--power",
         action="store_true",
-        help="print, per dataset, the pooled seed std and the seeds needed to resolve a difference of --delta mAP",
+        help="print, per dataset, the variance components of the seeds (model seed, data seed) and, per row, the "
+        "seeds needed to resolve a difference of --delta mAP from the best row",
     )
     p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
     p.add_argument(
