@@ -129,8 +129,8 @@ def disagreements(runs: dict[str, np.ndarray], dataset: str, k: int = WORST) -> 
     common = sorted(m for m in runs if m in pub.index)
     here = pd.Series({m: runs[m].mean() for m in common}).rank(ascending=False, method="min")
     there = pub[common].rank(ascending=False, method="min")
-    worst = (here - there).abs().sort_values(ascending=False, kind="stable").index[:k]
-    return [(m, int(here[m]), int(there[m])) for m in worst]
+    gap = (here - there).abs().sort_values(ascending=False, kind="stable")
+    return [(m, int(here[m]), int(there[m])) for m in gap[gap > 0].index[:k]]
 
 
 def predict_section(records: Records) -> list[str]:
