@@ -21,7 +21,7 @@ from leaderboard.figures import FigureSpec
 from leaderboard.mdutil import DASH, table
 from leaderboard.records import Records
 from leaderboard.stats import BOOTSTRAP_REPS, DESIGNS, MAX_SEEDS
-from leaderboard.table import BASELINE, main_cells
+from leaderboard.table import BASELINE, DATASET_ORDER, PROTOCOL_ORDER, main_cells, ordered
 
 POWER_METHOD = (
     "the Welch t-test of the bold rule (one-sided at 5%/(k − 1), k the ranked rows of the column) between the "
@@ -128,12 +128,11 @@ def poi_section(records: Records, figures: list[FigureSpec]) -> list[str]:
         f"degenerate [1.00, 1.00]. `{ALL}`: the mean probability over the datasets both ran.",
         "",
     ]
-    for (protocol, dataset), part in poi.groupby(["protocol", "dataset"], sort=False):
-        if dataset == ALL:
-            continue
-        out += [f"*{dataset}, {protocol}*", "", table(POI_HEADERS, _poi_rows(part)), ""]
-    for protocol, part in poi[poi["dataset"] == ALL].groupby("protocol", sort=False):
-        out += [f"*{ALL} datasets, {protocol}*", "", table(POI_HEADERS, _poi_rows(part)), ""]
+    for protocol in ordered(poi["protocol"], PROTOCOL_ORDER):
+        part = poi[poi["protocol"] == protocol]
+        for d in ordered(part["dataset"], [*DATASET_ORDER, ALL]):
+            title = f"{ALL} datasets" if d == ALL else d
+            out += [f"*{title}, {protocol}*", "", table(POI_HEADERS, _poi_rows(part[part["dataset"] == d])), ""]
     return out + figure_lines(figures, "poi")
 
 
