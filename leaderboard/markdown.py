@@ -36,6 +36,18 @@ ADOPTED = {
     "focal": "γ = 2, no α-balancing",
     "asl": "γ+ = 0, γ- = 4, margin 0.05",
 }
+#: the choices PROTOCOL.md marks (adopted) for the methods since the paper, where their sources are silent;
+#: "project choice" as the plugin's ``sources`` say (tests/test_method_gradients.py checks the two agree)
+ADOPTED_SINCE = {
+    "epr": "observed negatives are plain negatives",
+    "ll_r": "top-k over unannotated entries only, k capped at B·C",
+    "ll_ct": "as LL-R",
+    "ll_cp": "as LL-R; relabels exactly the entries it corrects (ties included), as the BoostLU code",
+    "hill": "reduction sum/(B·C); observed negatives are plain negatives",
+    "splc": "reduction sum/(B·C); observed negatives are plain negatives, never corrected",
+    "gr_loss": "schedules over the run's epochs; hyper-parameters: the code's one default set on every dataset "
+    "(project choice: no per-dataset values published)",
+}
 
 
 def _commits(records: Records) -> str:
@@ -97,12 +109,22 @@ def _notes(records: Records) -> list[str]:
             + "; ".join(f"`{m}`: {ADOPTED[m]}" for m in adopted)
             + "."
         )
+    since = [m for m in ordered(f["method"], list(ADOPTED_SINCE)) if m in ADOPTED_SINCE]
+    if since:
+        out.append(
+            "- **adopted choices since the paper** (PROTOCOL.md; every row here trained under the common protocol): "
+            + "; ".join(f"`{m}`: {ADOPTED_SINCE[m]}" for m in since)
+            + "."
+        )
     lit = published.literature_table()
     out += [
         f"- Published figures: `leaderboard/published/` — {published.source_lines(published.PAPER_CSV)[0]}",
-        f"- {LIT} {published.source_lines(published.LITERATURE_CSV)[0]} Sources: "
-        + "; ".join(f"`{r['method']}`: {r['source']}" for _, r in lit.iterrows())
-        + ".",
+        f"- {LIT} {published.source_lines(published.LITERATURE_CSV)[0]} Sources, and each figure's recipe:",
+        *[
+            f"  - `{r['method']}`: {r['source']}; recipe: {r['recipe']}"
+            + ("" if r["notes"] == "-" else f"; {r['notes']}")
+            for _, r in lit.iterrows()
+        ],
         "",
         "Regenerate with `python -m leaderboard` (also run at the end of `run_all.py`).",
         "",

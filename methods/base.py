@@ -39,6 +39,8 @@ LOG_EPS = 1e-5
 
 #: Dataset keys whose per-dataset defaults are taken from PROTOCOL.md.
 PROTOCOL_DATASETS = ("voc", "coco", "nuswide", "cub")
+#: how a ``Method.sources`` entry marks a value no source gives (the page shows it as the project's choice)
+PROJECT_CHOICE = "project choice"
 
 
 @dataclass
@@ -206,6 +208,9 @@ class Method(nn.Module):
     ranges: ClassVar[Mapping[str, Range]] = {}
     #: the small CI configuration that tests use (keyword overrides), benchopt-style
     test_config: ClassVar[Mapping[str, Any]] = {}
+    #: where each default comes from, per dataset key as ``defaults``: hyper-parameter → source (a paper's
+    #: table, a repository file, an issue's URL); one starting with ``PROJECT_CHOICE`` is the project's own
+    sources: ClassVar[Mapping[str, Mapping[str, str]]] = {}
     #: hyper-parameters that are statistics of a dataset's labels, not knobs (ROLE's ``k``); see ``dataset_defaults``
     label_statistics: ClassVar[tuple[str, ...]] = ()
     #: optimiser learning-rate multiplier for the method's own parameters

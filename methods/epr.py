@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.base import Method, log_1mp, log_p
+from methods.base import PROJECT_CHOICE, PROTOCOL_DATASETS, Method, log_1mp, log_p
 from methods.role import ROLE
 
 
@@ -30,6 +30,10 @@ class ExpectedPositiveRegularization(Method):
     label_statistics = ROLE.label_statistics
     ranges = ROLE.ranges
     test_config = {"k": 1.5}
+    sources = {
+        **{d: {"k": "Cole et al.'s code (expected_num_pos), PROTOCOL.md"} for d in PROTOCOL_DATASETS},
+        "digits": {"k": f"{PROJECT_CHOICE}: the embedded pool's mean number of positives (2.43)"},
+    }
 
     def loss_matrix(self, logits: torch.Tensor, observed: torch.Tensor, *, index=None) -> torch.Tensor:
         observed_pos = (observed == 1).to(logits.dtype)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from methods.base import Method, Range, nll_negative
+from methods.base import PROTOCOL_DATASETS, Method, Range, nll_negative
 
 #: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
 #: 0 1 8, per (λ, m) tried (γ = 2): (1.5, 1) → 75.25 ± 2.70, (1.5, 0.5) → 75.78 ± 1.42,
@@ -43,6 +43,8 @@ from methods.base import Method, Range, nll_negative
 #: the authors' values.
 DIGITS: dict[str, Any] = {"lamb": 1.5, "margin": 1.0, "gamma": 2.0}
 AUTHORS: dict[str, Any] = {"lamb": 1.5, "margin": 1.0, "gamma": 2.0}
+#: the authors' code's defaults; its README: "the hyperparameters in other cases are set by default"
+AUTHORS_SOURCE = "xinyu1205/robust-loss-mlml src/loss_functions/losses.py {}() defaults (README: set by default)"
 
 
 def margin_focal_positive(logits: torch.Tensor, margin: float, gamma: float) -> torch.Tensor:
@@ -56,6 +58,7 @@ class Hill(Method):
     summary = "Hill loss (λ - p)p² on assumed negatives, margin focal loss on positives (Zhang et al.)"
     paper = "Zhang et al., arXiv:2112.07368 (2021)"
     defaults = {"*": AUTHORS, "voc": AUTHORS, "coco": AUTHORS, "nuswide": AUTHORS, "cub": AUTHORS, "digits": DIGITS}
+    sources = dict.fromkeys(("*", *PROTOCOL_DATASETS, "digits"), dict.fromkeys(AUTHORS, AUTHORS_SOURCE.format("Hill")))
     # λ >= 1 keeps (λ - p) >= 0 on [0, 1]: an assumed negative's loss is never negative. Search: the
     # authors recommend a margin in [0.5, 1] (their docstring); λ (adopted) from 1 to 2. γ is the
     # focal loss's own, not tuned

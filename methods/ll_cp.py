@@ -8,14 +8,22 @@ observed positives for the rest of training.
             = -log(1-p)     otherwise
 
 Unlike LL-R and LL-Ct the rate is constant, Δ_rel % of the batch's entries from the second epoch
-on (the authors' code): corrections accumulate in the labels instead. Δ_rel = 0.1 on VOC, COCO,
-NUS-WIDE and CUB (the authors' code). The training set's labels with the corrections written in
-are a buffer (``labels``), so they are in ``state_dict`` and a resumed run continues with them;
-``batch_labels`` hands the loss its batch's rows. A correction is written when the loss of a
-training batch is computed (``index`` given, gradients on); the authors write it after the step,
-which is the same since a batch's images are not seen again in the epoch. **(adopted)**: the
-entries relabelled are exactly those whose loss is corrected (the BoostLU repository's version of
-the code; snucml/LargeLossMatters relabels only those strictly above the k-th value).
+on (the authors' code): corrections accumulate in the labels instead. Δ_rel = 0.1 / 0.2 / 0.2 /
+0.2 on VOC / COCO / NUS-WIDE / CUB (the authors' values in snucml/LargeLossMatters issue #4; 0.1
+elsewhere). The training set's labels with the corrections written in are a buffer (``labels``), so
+they are in ``state_dict`` and a resumed run continues with them; ``batch_labels`` hands the loss
+its batch's rows. A correction is written when the loss of a training batch is computed (``index``
+given, gradients on); the authors write it after the step, which is the same since a batch's images
+are not seen again in the epoch. The entries relabelled are exactly those whose loss is corrected,
+as in the BoostLU repository's code (youngwk/BridgeGapExplanationPAMC ``losses.py``/``train.py``,
+``largelossmod_scheme == 'LL-Cp'``, ``>=`` the k-th value).
+
+What the LL repository ran as LL-Cp: its first release (snucml/LargeLossMatters ac475fe,
+2022-03-24) took the constant rate and relabelled the entries strictly above the k-th value; since
+commit b8c39e7 (2022-07-22, still at HEAD) ``losses.py`` and ``train.py`` test
+``P['mod_scheme'] is 'LL-Cp'`` — identity with a literal, never true for the string argparse reads
+from ``--mod_scheme`` — so that code's "LL-Cp" runs LL-Ct at LL-Cp's Δ_rel (growing rate, loss
+flipped for the batch, no label written). Figures obtained with that code are LL-Ct figures.
 The selection, the exact ``log``, the other **(adopted)** choices and how the authors trained
 differently (batch 16, head at 10x lr) are LL-R's: see ``methods/ll_r.py``.
 Paper: Kim et al., "Large Loss Matters in Weakly Supervised Multi-Label Classification", CVPR 2022.
@@ -28,7 +36,7 @@ from typing import Any
 import torch
 
 from methods.base import LabelError, TrainInfo, check_inputs
-from methods.ll_r import DIGITS_DELTA_REL, LargeLoss, per_dataset
+from methods.ll_r import LargeLoss, per_dataset
 
 
 class LargeLossCorrectPermanent(LargeLoss):
@@ -36,7 +44,7 @@ class LargeLossCorrectPermanent(LargeLoss):
     summary = "Large Loss Matters, LL-Cp: the largest assumed-negative losses become positives for good"
     paper = "Kim et al., CVPR 2022"
     correction = "permanent"
-    defaults = per_dataset(0.1, DIGITS_DELTA_REL["ll_cp"])
+    defaults, sources = per_dataset("ll_cp")
     test_config = {"delta_rel": 10.0}
 
     def __init__(self, num_classes: int, dataset: str | None = None, **overrides: Any) -> None:

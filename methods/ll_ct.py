@@ -6,7 +6,8 @@ flipped to positives for the batch at hand.
                             unannotated AN losses (ties at the k-th value included), from epoch 2
             = -log(1-p)     otherwise
 
-``rate_e = (e-1)·Δ_rel`` %, Δ_rel = 0.2 on VOC, COCO, NUS-WIDE and CUB (the authors' code). The
+``rate_e = (e-1)·Δ_rel`` %, Δ_rel = 0.2 / 0.2 / 0.2 / 0.4 on VOC / COCO / NUS-WIDE / CUB (the
+authors' values in snucml/LargeLossMatters issue #4; 0.2 elsewhere). The
 selection, its rate schedule, the exact ``log``, the **(adopted)** choices and how the authors
 trained differently (batch 16, head at 10x lr) are LL-R's: see ``methods/ll_r.py``.
 Paper: Kim et al., "Large Loss Matters in Weakly Supervised Multi-Label Classification", CVPR 2022.
@@ -14,7 +15,7 @@ Paper: Kim et al., "Large Loss Matters in Weakly Supervised Multi-Label Classifi
 
 from __future__ import annotations
 
-from methods.ll_r import DIGITS_DELTA_REL, LargeLoss, per_dataset
+from methods.ll_r import LargeLoss, per_dataset
 
 
 class LargeLossCorrectTemporary(LargeLoss):
@@ -22,5 +23,5 @@ class LargeLossCorrectTemporary(LargeLoss):
     summary = "Large Loss Matters, LL-Ct: AN flipping the largest assumed-negative losses to positive, per batch"
     paper = "Kim et al., CVPR 2022"
     correction = "temporary"
-    defaults = per_dataset(0.2, DIGITS_DELTA_REL["ll_ct"])
+    defaults, sources = per_dataset("ll_ct")
     test_config = {"delta_rel": 10.0}
