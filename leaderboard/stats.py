@@ -45,7 +45,7 @@ BOOTSTRAP_SEED = 0  # a fixed generator: the same records give the same interval
 MAX_SEEDS = 100_000
 
 
-def t_interval(mean: float, std: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+def t_interval(mean: float, std: float, n: float, level: float = LEVEL) -> tuple[float, float]:
     """(low, high) of the t-based interval of a mean over ``n`` runs with sample std ``std``; NaN
     for fewer than two runs."""
     if n < 2 or not math.isfinite(std):
@@ -54,7 +54,7 @@ def t_interval(mean: float, std: float, n: int, level: float = LEVEL) -> tuple[f
     return mean - half, mean + half
 
 
-def welch_below(mean: float, std: float, n: int, best_mean: float, best_std: float, best_n: int) -> float:
+def welch_below(mean: float, std: float, n: float, best_mean: float, best_std: float, best_n: float) -> float:
     """p-value of the one-sided Welch test H₁: μ < μ_best. NaN where a side has fewer than two runs.
     Two spreads of zero leave the difference exact: p = 0 below the best, 1 otherwise."""
     if n < 2 or best_n < 2:
@@ -65,7 +65,7 @@ def welch_below(mean: float, std: float, n: int, best_mean: float, best_std: flo
     return float(st.t.cdf((mean - best_mean) / math.sqrt(se2), df))
 
 
-def _welch(std: float, n: int, std2: float, n2: int) -> tuple[float, float]:
+def _welch(std: float, n: float, std2: float, n2: float) -> tuple[float, float]:
     """The squared standard error of a difference of two means and its Welch–Satterthwaite df."""
     va, vb = std**2 / n, std2**2 / n2
     se2 = va + vb
@@ -84,7 +84,7 @@ def welch_interval(
 
 
 def best_set(
-    means: Sequence[float], stds: Sequence[float], ns: Sequence[int], level: float = LEVEL
+    means: Sequence[float], stds: Sequence[float], ns: Sequence[float], level: float = LEVEL
 ) -> list[tuple[int, int]]:
     """Each row's rank interval (low, high) among the given rows (each with two runs or more), by
     Welch tests at (1 − level)/(k − 1) one-sided between every pair; a row is in the confidence set
@@ -215,8 +215,8 @@ def sigma_limits(std: float, n: int, level: float = LEVEL) -> tuple[float, float
 DESIGNS = {
     "model": "model seed only (data seed fixed)",
     "paired": "model and data seed varied together (paired): both, not separable",
-    "crossed": "model × data seed crossed: both, separated by a two-way ANOVA (the runs share seeds, which "
-    "the t interval and the Welch tests do not model: they are too narrow there)",
+    "crossed": "model × data seed crossed: both, separated by a two-way ANOVA (the runs share seeds: the "
+    "interval and the ranks use the mean's variance model/a + data/b + residual/(ab), Satterthwaite df)",
     "mixed": "model and data seed, unbalanced: both, not separated",
 }
 
@@ -225,7 +225,9 @@ def variance_components(values: Sequence[float], seeds: Sequence[int], data_seed
     """``design`` (a key of ``DESIGNS``) and, for a crossed design (every model seed with every data
     seed, one run each, two or more of each), the variances ``model``, ``data`` and ``residual``
     (the model × data interaction and the rest): with a model seeds, b data seeds and mean squares
-    MS_M, MS_D, MS_E, model = (MS_M − MS_E)/b, data = (MS_D − MS_E)/a, residual = MS_E, clipped at 0."""
+    MS_M, MS_D, MS_E, model = (MS_M − MS_E)/b, data = (MS_D − MS_E)/a, residual = MS_E, clipped at 0;
+    ``var_mean`` = model/a + data/b + residual/(ab), the variance of the cell's mean when its runs share
+    seeds, with ``df_mean`` its Satterthwaite degrees of freedom (each component's own mean squares)."""
     pairs = list(zip(seeds, data_seeds))
     ms, ds = sorted(set(seeds)), sorted(set(data_seeds), key=repr)
     if len(ds) <= 1:
@@ -243,9 +245,18 @@ def variance_components(values: Sequence[float], seeds: Sequence[int], data_seed
     ms_d = a * ((grid.mean(axis=0) - mean) ** 2).sum() / (b - 1)
     resid = grid - grid.mean(axis=1, keepdims=True) - grid.mean(axis=0, keepdims=True) + mean
     ms_e = (resid**2).sum() / ((a - 1) * (b - 1))
+    model, data = max(0.0, (ms_m - ms_e) / b), max(0.0, (ms_d - ms_e) / a)
+    # the mean's variance, model/a + data/b + residual/(ab) (the runs share seeds), as mean squares
+    # c_M·MS_M + c_D·MS_D + c_E·MS_E over ab (a clipped component drops its term), and its Satterthwaite df
+    c_m, c_d = float(model > 0), float(data > 0)
+    terms = [(c_m * ms_m, a - 1), (c_d * ms_d, b - 1), ((1 - c_m - c_d) * ms_e, (a - 1) * (b - 1))]
+    var_mean = sum(t for t, _ in terms) / (a * b)
+    den = sum((t / (a * b)) ** 2 / df for t, df in terms)
     return {
         "design": "crossed",
-        "model": max(0.0, (ms_m - ms_e) / b),
-        "data": max(0.0, (ms_d - ms_e) / a),
+        "model": model,
+        "data": data,
         "residual": float(ms_e),
+        "var_mean": float(var_mean),
+        "df_mean": float(var_mean**2 / den) if den > 0 else float(a * b - 1),
     }

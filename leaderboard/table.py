@@ -155,7 +155,7 @@ def mark_bold(cells: pd.DataFrame, value: str = "mean", level: float = LEVEL) ->
         if len(g) < 2:
             continue
         best[g[value].idxmax()] = True
-        ranks = best_set(g[value].tolist(), g["std"].tolist(), g["n"].astype(int).tolist(), level)
+        ranks = best_set(g[value].tolist(), g["eff_std"].tolist(), g["eff_n"].tolist(), level)
         for i, (lo, hi) in zip(g.index, ranks):
             low[i], high[i], bold[i] = lo, hi, lo == 1
     return cells.assign(best=best, rank_low=low, rank_high=high, bold=bold)
@@ -178,8 +178,8 @@ def designs(records: Records) -> pd.DataFrame:
     rows = []
     for key, g in run_frame(records).groupby(CELL, sort=True):
         c = variance_components(g["test_map"].tolist(), g["seed"].tolist(), g["data_seed"].tolist())
-        rows.append((*key, c["design"], c.get("model"), c.get("data"), c.get("residual")))
-    return pd.DataFrame(rows, columns=[*CELL, "design", "var_model", "var_data", "var_residual"])
+        rows.append((*key, c["design"], *[c.get(k) for k in ("model", "data", "residual", "var_mean", "df_mean")]))
+    return pd.DataFrame(rows, columns=[*CELL, "design", "var_model", "var_data", "var_residual", "var_mean", "df_mean"])
 
 
 def main_cells(records: Records) -> pd.DataFrame:
@@ -188,7 +188,8 @@ def main_cells(records: Records) -> pd.DataFrame:
     ci_high (95%, t over seeds), failed, diverged (counts, never averaged), excluded (why a cell is
     left out, or ""), published_mean, published_std, published_source, delta (mean minus published
     mean), outside_2sigma (|delta| > 2 published std), design (the seed axes its runs vary), var_model,
-    var_data, var_residual (crossed designs), best, rank_low, rank_high (0: no rank), bold."""
+    var_data, var_residual, var_mean, df_mean (crossed designs), eff_std, eff_n (what the interval and the
+    ranks use), best, rank_low, rank_high (0: no rank), bold."""
     table = records.table
     cells = stats(records.done, "test_map")
     counts = table.assign(failed=table["status"] == "failed", diverged=table["status"] == "diverged")
@@ -203,7 +204,13 @@ def main_cells(records: Records) -> pd.DataFrame:
     cells["seeds"] = cells["seeds"].apply(lambda s: s if isinstance(s, tuple) else ())
     cells[["mean", "std"]] = cells[["mean", "std"]].astype(float)
     cells["group"] = cells["method"].map(method_group)
-    ci = [t_interval(m, s, n) for m, s, n in zip(cells["mean"], cells["std"], cells["n"])]
+    cells = cells.merge(designs(records), on=CELL, how="left")
+    # what the interval and the tests use: the runs' std and count, or for a crossed cell (runs sharing
+    # seeds) the std and count that give its mean's variance and Satterthwaite df (s²/n, n − 1)
+    crossed = cells["design"] == "crossed"
+    cells["eff_n"] = cells["n"].astype(float).where(~crossed, cells["df_mean"].astype(float) + 1)
+    cells["eff_std"] = cells["std"].where(~crossed, (cells["var_mean"].astype(float) * cells["eff_n"]) ** 0.5)
+    ci = [t_interval(m, s, n) for m, s, n in zip(cells["mean"], cells["eff_std"], cells["eff_n"])]
     cells["ci_low"] = [c[0] for c in ci]
     cells["ci_high"] = [c[1] for c in ci]
     pub = [
@@ -215,7 +222,6 @@ def main_cells(records: Records) -> pd.DataFrame:
     cells["published_source"] = [p[2] for p in pub]
     cells["delta"] = cells["mean"] - cells["published_mean"]
     cells["outside_2sigma"] = (cells["delta"].abs() > 2 * cells["published_std"]).fillna(False).astype(bool)
-    cells = cells.merge(designs(records), on=CELL, how="left")
     return mark_bold(sort_rows(cells))
 
 

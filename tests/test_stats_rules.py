@@ -130,6 +130,20 @@ def test_crossed_components_recover_known_variances() -> None:
     assert flat["model"] == 0.0 and flat["data"] == 0.0 and flat["residual"] == pytest.approx(1.0)
 
 
+def test_a_crossed_cells_mean_carries_its_shared_seeds() -> None:
+    """The cell mean's variance is model/a + data/b + residual/(ab), not s²/(ab): by hand on the
+    no-residual grid (1/3 + 8/2 = 4.33), and the page's interval uses it with Satterthwaite df."""
+    model, data = [-1.0, 0.0, 1.0], [-2.0, 2.0]
+    seeds, drawn, values = zip(*[(s, d, model[s] + data[d]) for s in range(3) for d in range(2)])
+    c = variance_components(values, seeds, drawn)
+    assert c["var_mean"] == pytest.approx(1 / 3 + 8 / 2)
+    # df: Satterthwaite over MS_M (2 df) and MS_D (1 df), each over ab = 6
+    ms_m, ms_d = 2 * 1.0, 3 * 8.0
+    assert c["df_mean"] == pytest.approx((ms_m / 6 + ms_d / 6) ** 2 / ((ms_m / 6) ** 2 / 2 + (ms_d / 6) ** 2 / 1))
+    naive = np.var(values, ddof=1) / len(values)
+    assert c["var_mean"] > naive  # the independent-runs formula understates it
+
+
 def test_designs() -> None:
     v = [1.0, 2.0, 3.0]
     assert variance_components(v, [0, 1, 2], [None, None, None])["design"] == "model"
@@ -165,6 +179,9 @@ def test_the_page_separates_the_components_of_crossed_cells() -> None:
     assert (v["model_std"], v["data_std"], v["residual_std"]) == pytest.approx((1.0, math.sqrt(8.0), 0.0), abs=1e-9)
     assert v["designs"] == "crossed × 2" and "| crossed × 2 " in variance_table(variance_frame(records))
     assert "model × data seed crossed: both, separated by a two-way ANOVA" in spread_line(cells)
+    an = cells[cells["method"] == "an"].iloc[0]
+    lo, hi = stats.t.interval(0.95, an["df_mean"], loc=an["mean"], scale=math.sqrt(1 / 3 + 8 / 2))
+    assert (an["ci_low"], an["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
 
 
 # -- seeds needed ----------------------------------------------------------------------------------
