@@ -27,7 +27,7 @@ import torch
 from benchmark.bench.resolution import overrides_of
 from benchmark.bench.study import command, run_sweep
 from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads, check_path
-from benchmark.data import DATASETS, lookalike
+from benchmark.data import DATASETS, lookalike, variant_spec
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 
@@ -62,7 +62,7 @@ def register(step: str) -> tuple[str, float]:
     """Register step ``step`` as dataset ``digits-step-<step>`` in this process; (key, its positives an image)."""
     key, recipe = f"digits-step-{step}", lookalike.variant("digits-voc", **STEPS[step])
     lookalike.RECIPES[key] = recipe
-    DATASETS[key] = lookalike.spec(key, recipe)
+    DATASETS[key] = variant_spec(key, recipe)
     return key, lookalike.label_statistics(lookalike.build(recipe)["pool_labels"])["positives_per_image"]
 
 

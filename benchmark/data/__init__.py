@@ -77,6 +77,20 @@ class DatasetSpec:
         return fn(Path(data_root), key=self.key, **kwargs)
 
 
+def variant_spec(key: str, recipe: lookalike.Recipe) -> DatasetSpec:
+    """The entry of the embedded variant ``key`` (``<family>-<like>``, e.g. ``digits-voc``)."""
+    like = key.partition("-")[2].upper()
+    return DatasetSpec(
+        key,
+        f"Digit mosaics like {like} (embedded)",
+        recipe.num_classes,
+        f"embedded, with {like}'s label statistics: {recipe.num_classes} (digit, style) classes",
+        recipe.canvas,
+        "benchmark.data.digits:load_variant",
+        "built automatically on first use",
+    )
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
         "digits",
@@ -87,7 +101,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "benchmark.data.digits:load",
         "built automatically on first use",
     ),
-    **{key: lookalike.spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
+    **{key: variant_spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
     "voc": DatasetSpec(
         "voc",
         "PASCAL VOC 2012",
@@ -148,4 +162,5 @@ __all__ = [
     "default_data_root",
     "get_spec",
     "load",
+    "variant_spec",
 ]

@@ -17,17 +17,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from benchmark.core.atomic import atomic_path
 from benchmark.data.embedded import CELL, NUM_POOL, NUM_TEST, source_digits
-from benchmark.data.manifest import array_digest
-from benchmark.data.store import ArrayImages
-
-if TYPE_CHECKING:
-    from benchmark.data import Dataset, DatasetSpec
 
 #: bumped when the generator's code changes in a way the recipe does not show
 VERSION = 1
@@ -206,43 +201,3 @@ def load_arrays(root: Path, key: str, recipe: Recipe | None = None) -> dict[str,
 def variant(key: str, **changes: Any) -> Recipe:
     """``RECIPES[key]`` with some parameters changed (the study's one-at-a-time steps)."""
     return replace(RECIPES[key], **changes)
-
-
-def load(data_root: Path, key: str, **_: Any) -> Dataset:
-    """The ``Dataset`` of variant ``key`` (the registry's loader)."""
-    from benchmark.data import Dataset, LabelledImages  # why: the registry imports this module's RECIPES
-
-    recipe = RECIPES[key]
-    arrays = load_arrays(data_root, key, recipe)
-    return Dataset(
-        name=key,
-        class_names=class_names(recipe),
-        pool=LabelledImages(ArrayImages(arrays["pool_images"]), arrays["pool_labels"]),
-        test=LabelledImages(ArrayImages(arrays["test_images"]), arrays["test_labels"]),
-        mean=(0.5,),
-        std=(0.5,),
-        provenance={
-            "source": f"sklearn.datasets.load_digits mosaics, {key}",
-            "version": VERSION,
-            "key": generator_key(recipe),
-            "file": str(cache_path(data_root, key, recipe)),
-            "digest": array_digest(arrays),  # the arrays' content (the .npz's bytes carry the time)
-            "styles": list(recipe.styles),  # the pretraining's classes are (digit, style), as the set's
-        },
-    )
-
-
-def spec(key: str, recipe: Recipe) -> DatasetSpec:
-    """The registry's entry of variant ``key`` (``<family>-<like>``)."""
-    from benchmark.data import DatasetSpec  # why: the registry imports this module's RECIPES
-
-    like = key.partition("-")[2].upper()
-    return DatasetSpec(
-        key,
-        f"Digit mosaics like {like} (embedded)",
-        recipe.num_classes,
-        f"embedded, with {like}'s label statistics: {recipe.num_classes} (digit, style) classes",
-        recipe.canvas,
-        "benchmark.data.lookalike:load",
-        "built automatically on first use",
-    )
