@@ -14,7 +14,8 @@ The loss on these logits is LL-R's (``methods/ll_r.py``: AN with the largest ass
 losses rejected, at a rate growing by Δ_rel % per epoch), the combination the paper reports best.
 
 Per dataset: α = 5 and LL-R's Δ_rel = 0.5 on VOC, COCO, NUS-WIDE and CUB (the authors' code:
-youngwk/BridgeGapExplanationPAMC, ``--alpha 5`` in its README, Δ_rel from its per-variant lookup).
+youngwk/BridgeGapExplanationPAMC, ``--alpha 5`` in its README, Δ_rel from its per-variant lookup,
+which that code applies to every dataset — not LL-R's own per-dataset values; ``sources``).
 The embedded ``digits`` set's values are tuned (``DIGITS``).
 
 The linear protocol (``--protocol linear``) is refused when the config is validated: it trains a
