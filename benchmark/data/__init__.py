@@ -101,7 +101,6 @@ DATASETS: dict[str, DatasetSpec] = {
         "benchmark.data.digits:load",
         "built automatically on first use",
     ),
-    **{key: variant_spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
     "voc": DatasetSpec(
         "voc",
         "PASCAL VOC 2012",
@@ -138,6 +137,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "benchmark.data.formatted:load",
         "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
     ),
+    **{key: variant_spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
 }
 
 
