@@ -131,3 +131,11 @@ def test_label_stats_smallest(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as exc:
         label_stats.main(["--steps", "nope"])
     assert exc.value.code == 2
+
+
+def test_resolution_check_of_a_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmark.bench import resolution
+
+    assert resolution.parse_args(["--dataset", "digits-coco"]).dataset == "digits-coco"
+    assert resolution.main(["--dataset", "imagenet"]) == 2
+    assert "valid datasets: digits" in capsys.readouterr().err

@@ -4,6 +4,7 @@
     python -m benchmark.bench.resolution --seeds 0 1 2 3 4 5 6 7 8 9
     python -m benchmark.bench.resolution --set lr=3e-3 --set epochs=15 --methods an em
     python -m benchmark.bench.resolution --curves --json curves.json  # stopping rules, see below
+    python -m benchmark.bench.resolution --dataset digits-voc         # an embedded variant's rows
 
 Trains every method under each of its table regimes (the default sweep's rows) on the embedded
 ``digits`` set, per seed, with the dataset's defaults (``--set`` overrides ``RunConfig`` fields),
@@ -46,6 +47,7 @@ from benchmark.core.cli import (
     check_path,
     json_or_text,
 )
+from benchmark.data import get_spec
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -67,6 +69,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p = OneLineParser(prog=prog, description=__doc__)
     add_methods(p)
     add_seeds(p)
+    p.add_argument("--dataset", default="digits", help="the embedded set or a variant (digits-voc, digits-coco)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -195,15 +198,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
         # the data and the pretrained weights are built once, outside the timed runs
         run_sweep(
-            SweepConfig(methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}),
+            SweepConfig(
+                datasets=[args.dataset], methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}
+            ),
             Path(tmp) / "warm-up",
         )
         started = time.time()
-        sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides})
+        sweep = SweepConfig(
+            datasets=[args.dataset], methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides}
+        )
         records = run_sweep(sweep, Path(tmp) / "results")
         seconds = time.time() - started
     resolved = sweep.runs()[0].resolve()
     return {
+        "dataset": args.dataset,
         "seeds": sweep.seeds,
         "overrides": overrides,
         "curves": bool(args.curves),
@@ -217,7 +225,8 @@ def summarise(result: dict[str, Any]) -> str:
     runs = result["runs"]
     cfg = result["config"]
     seeds = " ".join(map(str, result["seeds"]))
-    head = f"digits, lr {cfg['lr']:g}, epochs {cfg['epochs']}, batch {cfg['batch_size']}, seeds {seeds}"
+    head = f"{result.get('dataset', 'digits')}, lr {cfg['lr']:g}, epochs {cfg['epochs']}, batch {cfg['batch_size']}"
+    head += f", seeds {seeds}"
     out = []
     for patience in SIMULATED_PATIENCE if result["curves"] else (None,):
         replayed = pd.DataFrame([{**r, **({} if patience is None else stop(r["history"], patience))} for r in runs])
@@ -236,6 +245,7 @@ def summarise(result: dict[str, Any]) -> str:
 
 
 def check_args(args: argparse.Namespace) -> None:
+    get_spec(args.dataset)  # an unknown name: one line naming the valid ones
     overrides_of(args.overrides)
     check_path("--data-root", args.data_root, "folder", write=True)
     if args.json is not None:
