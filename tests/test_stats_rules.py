@@ -1,6 +1,7 @@
 """The page's statistical rules on constructed cases whose answers are known by hand, and the best-set
 rule's error rates in simulation. ``python tests/test_stats_rules.py`` prints the simulated rates with
-more repetitions (the numbers docs/leaderboard.md quotes)."""
+more repetitions (the numbers docs/leaderboard.md quotes); ``python tests/test_stats_rules.py 4000 results``
+also takes a results folder's ranked rows as the truth."""
 
 from __future__ import annotations
 
@@ -219,3 +220,14 @@ if __name__ == "__main__":
     for name, (means, sds) in CASES.items():
         rate = _simulate(means, sds, n=3, reps=reps if len(means) < 5 else reps // 4)
         print(f"  {name:40s} row 0: {rate[0]:.3f}   row 1: {rate[1]:.3f}   mean size: {rate.sum():.2f}")
+    if len(sys.argv) > 2:  # a results folder: its ranked rows' means and stds taken as the truth
+        from leaderboard.records import read_records
+        from leaderboard.table import main_cells
+
+        cells = main_cells(read_records(sys.argv[2]))
+        for (protocol, dataset), c in cells[cells["rank_low"] > 0].groupby(["protocol", "dataset"]):
+            c = c.sort_values("mean", ascending=False)
+            rate = _simulate(c["mean"].tolist(), c["std"].tolist(), n=3, reps=reps // 10)
+            print(f"{dataset} ({protocol}), its observed means and stds as the truth, 3 seeds, {reps // 10} draws:")
+            for m, mu, r, bold in zip(c["method"], c["mean"], rate, c["bold"]):
+                print(f"  {m:14s} {mu:6.2f}  in the set {r:.3f}  (bold on the page: {bold})")
