@@ -11,6 +11,7 @@ from leaderboard.mdutil import DASH, LIT
 from leaderboard.page_analysis import analysis_section, loss_section, per_class_section, threshold_section
 from leaderboard.page_predict import predict_section
 from leaderboard.page_main import main_section, published_elsewhere_section, tuned_sections
+from leaderboard.page_recipes import recipes_section
 from leaderboard.page_runs import diverged_section, failed_section, left_out_section
 from leaderboard.page_stats import headline, poi_section, power_section, variance_section
 from leaderboard.records import Records
@@ -174,6 +175,7 @@ def render(records: Records, figures: list[FigureSpec], gain_method: str = "em")
     lines += left_out_section(records)
     lines += mixed_code_section(records)
     lines += published_elsewhere_section(set(f["dataset"]))
+    lines += recipes_section(records)
     lines += predict_section(records)
     lines += per_class_section(records, figures, gain_method)
     lines += analysis_section(records, figures)

@@ -25,6 +25,7 @@ the inputs and applies PROTOCOL.md's reduction: sum over entries divided by ``B*
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -153,6 +154,58 @@ class Range:
         return f"an integer in {interval}" if self.integer else f"a finite number in {interval}"
 
 
+#: the augmentations a recipe may name (``benchmark.run.loop`` maps each to a torchvision v2 transform)
+AUGMENTATIONS = ("randaugment", "cutout")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A method's authors' training recipe (``--recipe authors``), on the real datasets; ``None``
+    keeps the dataset's common-protocol value. ``benchmark.spec.recipes`` states its embedded-scale
+    equivalent. ``stop``: ``"patience:K"`` (stop after K epochs without a better validation mAP),
+    ``"none"`` (train every epoch) or ``"drop>D"`` (stop once the validation mAP is more than D
+    points below the best). ``scheduler``: ``"constant"`` or ``"onecycle"`` (``OneCycleLR``,
+    ``pct_start`` 0.2, stepped per batch, over ``cycle_epochs``; ``None``: the run's epochs).
+    ``weight_decay`` applies to weight matrices and kernels, not biases or norms. ``sources``: where
+    each value comes from (field name → source)."""
+
+    batch_size: int | None = None
+    lr: float | None = None
+    head_lr_mult: float = 1.0
+    scheduler: str = "constant"
+    cycle_epochs: int | None = None
+    weight_decay: float = 0.0
+    stop: str | None = None
+    augment: tuple[str, ...] = ()
+    epochs: int | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stop_rule()
+        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        if unknown or self.scheduler not in ("constant", "onecycle"):
+            raise ValueError(f"recipe: augment {unknown} / scheduler {self.scheduler!r} unknown")
+
+    def is_common(self) -> bool:
+        """Whether this recipe trains as the common protocol (its sources aside)."""
+        return dataclasses.replace(self, sources={}) == Recipe()
+
+    def stop_rule(self) -> tuple[str, float] | None:
+        """``stop`` parsed: ``("patience", K)``, ``("none", 0)``, ``("drop", D)`` (``None``: the dataset's patience)."""
+        if self.stop is None:
+            return None
+        kind, _, value = self.stop.replace(">", ":").partition(":")
+        if kind == "none" and not value:
+            return "none", 0.0
+        if kind in ("patience", "drop") and value.replace(".", "", 1).isdigit():
+            return kind, float(value)
+        raise ValueError(f"recipe stop {self.stop!r}: expected 'patience:K', 'none' or 'drop>D'")
+
+
+#: the common protocol as a method's own recipe: Cole et al. (2021) and Zhou et al. (2022) trained so
+COMMON = Recipe(sources={"*": "the common protocol (PROTOCOL.md), the authors' own"})
+
+
 def _same_kind(reference: Any, value: Any) -> bool:
     if isinstance(reference, bool) or isinstance(value, bool):
         return isinstance(reference, bool) and isinstance(value, bool)
@@ -208,6 +261,8 @@ class Method(nn.Module):
     ranges: ClassVar[Mapping[str, Range]] = {}
     #: the small CI configuration that tests use (keyword overrides), benchopt-style
     test_config: ClassVar[Mapping[str, Any]] = {}
+    #: the authors' training recipe (``--recipe authors``); ``COMMON`` where they used the common protocol
+    recipe: ClassVar[Recipe] = COMMON
     #: where each default comes from, per dataset key as ``defaults``: hyper-parameter → source (a paper's
     #: table, a repository file, an issue's URL); one starting with ``PROJECT_CHOICE`` is the project's own
     sources: ClassVar[Mapping[str, Mapping[str, str]]] = {}

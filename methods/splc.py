@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from methods import hill
 from methods.base import PROTOCOL_DATASETS, Range, Scheduled, nll_negative
 
 #: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
@@ -48,6 +49,7 @@ class SelfPacedLossCorrection(Scheduled):
     key = "splc"
     summary = "self-paced loss correction: unannotated p > τ relabelled positive each batch, focal margin loss"
     paper = "Zhang et al., arXiv:2112.07368 (2021)"
+    recipe = hill.RECIPE  # the same authors' code and recipe
     defaults = {"*": AUTHORS, "voc": AUTHORS, "coco": AUTHORS, "nuswide": AUTHORS, "cub": AUTHORS, "digits": DIGITS}
     sources = dict.fromkeys(("*", *PROTOCOL_DATASETS, "digits"), dict.fromkeys(AUTHORS, AUTHORS_SOURCE.format("SPLC")))
     # τ is a probability; search (adopted) from 0.5 to 0.9 around the authors' 0.6 (0.65); margin as

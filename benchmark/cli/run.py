@@ -203,6 +203,11 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     )
     g.add_argument("--image-size", type=int)
     g.add_argument("--patience", type=int)
+    g.add_argument(
+        "--recipe",
+        choices=["common", "authors"],
+        help="common: the protocol for every method (default); authors: each method's published training recipe",
+    )
     add_device(g)
     g.add_argument("--amp", choices=["off", "bf16", "fp16"])
     add_channels_last(g)
@@ -254,7 +259,8 @@ def tuning_line(sweep: SweepConfig) -> str:
     untuned = sweep.untuned_methods()
     line = (
         f"tuning: {sweep.tuning.trials} trials per method (trial 0: the default configuration), "
-        f"search-space seed {sweep.tuning.seed}, seeds {' '.join(map(str, sweep.seeds))}"
+        f"search-space seed {sweep.tuning.seed}, chosen on seeds {' '.join(map(str, sweep.tuning.select_seeds))}, "
+        f"reported on seeds {' '.join(map(str, sweep.seeds))}"
     )
     if untuned:
         line += f"; trial 0 only (no search space declared) for {', '.join(untuned)}"
