@@ -60,7 +60,8 @@ def recipes_section(records: Records) -> list[str]:
     ]
     for dataset in ordered(cells["dataset"], DATASET_ORDER):
         part = cells[cells["dataset"] == dataset]
-        rows, orders = [], {"common": {}, "authors": {}}
+        rows: list[list[str]] = []
+        orders: dict[str, dict[tuple[str, str], float]] = {"common": {}, "authors": {}}
         keys = sorted({(m, lab) for m, lab in zip(part["method"], part["labels"])}, key=lambda k: method_rank(k[0]))
         for method, labels in keys:
             mine = part[(part["method"] == method) & (part["labels"] == labels)].set_index("recipe")
