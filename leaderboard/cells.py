@@ -1,4 +1,6 @@
-"""Which records may be averaged together: a cell's runs must differ in their seed only.
+"""Which records may be averaged together: a cell's runs must differ in their seeds only (model seed,
+and data seed: the split and observed labels), one run per (seed, data seed) pair; runs on the published
+protocol's fixed draw and runs on data seeds are two configurations, never one cell.
 
 Two configurations in one results folder (3 and 10 epochs, fp32 and bf16) would otherwise be mixed
 silently into one mean. A cell that breaks the rule is reported (``BadCell``) and all its records are
@@ -20,7 +22,7 @@ from benchmark.records import NOT_CELL_IDENTITY
 #: hyper-parameters that differ from the method's defaults ("" for the default configuration)
 CELL = ["protocol", "labels", "method", "variant", "dataset"]
 #: a tuning trial is its own cell even where its drawn values equal a variant run elsewhere
-TRIAL_KEY = ["study", "trials", "space_seed", "trial"]
+TRIAL_KEY = ["study", "trials", "space_seed", "select_seeds", "trial"]
 
 
 def row_label(method: str, variant: str = "") -> str:
@@ -51,8 +53,15 @@ class BadCell:
 
 
 def identity(rec: dict[str, Any]) -> dict[str, Any]:
-    """The config fields that change a run's numbers."""
-    return {k: v for k, v in (rec.get("config") or {}).items() if k not in NOT_CELL_IDENTITY}
+    """The config fields that change a run's numbers, and which draw of the data the run's data seed is."""
+    out = {k: v for k, v in (rec.get("config") or {}).items() if k not in NOT_CELL_IDENTITY}
+    return out | {"data_seed": "the fixed draw" if data_seed(rec) < 0 else "data seeds"}
+
+
+def data_seed(rec: dict[str, Any]) -> int:
+    """The record's data seed; -1 for the published protocol's fixed draw (``config.data_seed`` null or absent)."""
+    value = (rec.get("config") or {}).get("data_seed")
+    return -1 if value is None else int(value)
 
 
 def data_digest(rec: dict[str, Any]) -> str | None:
@@ -92,12 +101,13 @@ def mixed_code(frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int])
 def _problem(
     frame: pd.DataFrame, raw: list[dict[str, Any]], index: list[int], allow_mixed_code: bool = False
 ) -> str | None:
-    seeds = frame.loc[index, "seed"].tolist()
-    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    pairs = list(zip(frame.loc[index, "seed"], frame.loc[index, "data_seed"]))
+    dup = sorted({p for p in pairs if pairs.count(p) > 1})
     if dup:
-        files = ", ".join(frame.loc[[i for i in index if frame.at[i, "seed"] in dup], "path"])
+        files = ", ".join(frame.at[i, "path"] for i, p in zip(index, pairs) if p in dup)
+        named = [int(s) if d < 0 else f"{s}/data{d}" for s, d in dup]
         return (
-            f"more than one record for seed(s) {dup} ({files}); a cell takes one run per seed — "
+            f"more than one record for seed(s) {named} ({files}); a cell takes one run per seed — "
             "move the records of the other configuration to another results folder"
         )
     first = index[0]

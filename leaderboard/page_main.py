@@ -27,6 +27,7 @@ from leaderboard.table import (
     row_key,
     table_group,
 )
+from leaderboard.tuning import MAIN_RULE, STUDY, won_by
 
 #: the tuned table's columns, on the markdown page and the web page alike
 TUNED_COLUMNS = [
@@ -34,6 +35,7 @@ TUNED_COLUMNS = [
     "trials (eligible/run)",
     "chosen trial: values",
     "val mAP",
+    "won by (SE)",
     "test mAP (tuned)",
     "95% CI",
     "test mAP (defaults)",
@@ -229,16 +231,24 @@ def tuned_sections(tuned: pd.DataFrame) -> list[str]:
     if tuned.empty:
         return []
     out = []
-    for (study, trials, space_seed), s in tuned.groupby(["study", "trials", "space_seed"], sort=False):
+    out = [MAIN_RULE, ""]
+    for (study, trials, space_seed, picks), s in tuned.groupby([*STUDY], sort=False):
         seed = f", search-space seed {space_seed}" if space_seed >= 0 else ""
+        shown = s["report_seeds"].iloc[0]
+        where = (
+            f"chosen on seeds {picks}, its test mAP read on fresh seeds {shown}"
+            if picks
+            else f"chosen and reported on the same seeds {shown} (an older study: the choice inflates its figure)"
+        )
         out += [
-            f"## Tuned ({trials} trials each): study `{study}`{seed}",
+            f"## Tuned ({trials} trials each): study `{study}`{seed}, {where}",
             "",
             f"Each method drew {trials} configurations from its declared search space (trial 0: its defaults); "
             "each ran on the same seeds. Chosen per method and dataset: the eligible trial (every seed `done`) "
             "with the best mean **clean-validation** mAP, ties to the lower trial number; the test mAP is then "
-            "read once. `defaults`: trial 0 on the same seeds (the main table may hold more seeds); "
-            "Δ = tuned − defaults. 95% CI: Student t over seeds.",
+            "read once. `won by`: its mean validation mAP minus the runner-up's, with the standard error of that "
+            "difference (paired over seeds) — a margin within about 2 SE is no evidence the choice is better. "
+            "`defaults`: trial 0 on the report seeds; Δ = tuned − defaults. 95% CI: Student t over seeds.",
             "",
         ]
         for protocol in ordered(s["protocol"], PROTOCOL_ORDER):
@@ -259,6 +269,7 @@ def tuned_sections(tuned: pd.DataFrame) -> list[str]:
                             f"{r['eligible']}/{r['trials_seen']} of {trials}",
                             chosen,
                             DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}",
+                            won_by(r["margin"], r["margin_se"]),
                             fmt_cell(r["mean"], r["std"], r["n"]),
                             fmt_ci(r["ci_low"], r["ci_high"]),
                             fmt_cell(r["default_mean"], r["default_std"], r["default_n"]),

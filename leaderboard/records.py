@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.records import NOT_CELL_IDENTITY, STATUSES, inspect_record, is_number, record_files, with_defaults
-from leaderboard.cells import CELL, BadCell, cell_name, check_cells, mixed_code, row_label
+from leaderboard.cells import CELL, BadCell, cell_name, check_cells, data_seed, mixed_code, row_label
 from leaderboard.errors import LeaderboardError, RecordError
 
 __all__ = [
@@ -52,6 +52,10 @@ __all__ = [
 COLUMNS = [
     *CELL,
     "seed",
+    #: "common" (the protocol) or "authors" (the method's published recipe: the recipe section only)
+    "recipe",
+    #: the run's data seed (split and observed labels); -1: the published protocol's fixed draw
+    "data_seed",
     "status",
     "test_map",
     "val_map",
@@ -66,6 +70,8 @@ COLUMNS = [
     "trial",
     "trials",
     "space_seed",
+    #: a tuning study's selection seeds, "100,101,102" ("": chosen on the seeds it reports, older studies)
+    "select_seeds",
     "excluded",
 ]
 
@@ -95,9 +101,10 @@ class Records:
 
     @property
     def table(self) -> pd.DataFrame:
-        """The records that feed the tables and figures: main and variant rows of good cells."""
+        """The records that feed the tables and figures: main and variant rows of good cells, on the
+        common recipe (the authors' recipes have their own section, ``leaderboard.page_recipes``)."""
         f = self.frame
-        return f[(f["role"] != "trial") & (f["excluded"] == "")]
+        return f[(f["role"] != "trial") & (f["excluded"] == "") & (f["recipe"] == "common")]
 
     @property
     def done(self) -> pd.DataFrame:
@@ -129,6 +136,18 @@ def format_value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
+def recipe(rec: dict[str, Any]) -> str:
+    """The run's training recipe: "common" (the protocol; every record before recipes) or "authors"."""
+    return str((rec.get("config") or {}).get("recipe", "common"))
+
+
+def row_variant(rec: dict[str, Any]) -> str:
+    """The row's variant label; an authors'-recipe run's starts ``recipe=authors``: a cell of its own,
+    never pooled with the common protocol's runs."""
+    tag = "" if recipe(rec) == "common" else f"recipe={recipe(rec)}"
+    return ", ".join(filter(None, [tag, variant_label(rec["variant"])]))
+
+
 def variant_label(variant: dict[str, Any]) -> str:
     """``alpha=0.3, theta=0.1`` (sorted names); "" for the default configuration."""
     return ", ".join(f"{k}={format_value(variant[k])}" for k in sorted(variant))
@@ -144,8 +163,9 @@ def _error_text(rec: dict[str, Any]) -> str:
 
 def _role(rec: dict[str, Any]) -> str:
     """The record's part in the tables: the method's main row, a variant row, or a tuning study's
-    trial (shown only in the tuned table; trial 0, the default configuration, is a ``main`` record)."""
-    if rec["study"] is not None and rec["variant"]:
+    trial (shown only in the tuned table; trial 0, the default configuration, is a ``main`` record on
+    the report seeds, a ``trial`` one on the study's own selection seeds)."""
+    if rec["study"] is not None and (rec["variant"] or (rec.get("config") or {}).get("study")):
         return "trial"
     return "variant" if rec["variant"] else "main"
 
@@ -157,9 +177,11 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
         "protocol": rec["protocol"],
         "labels": rec["labels"],
         "method": rec["method"],
-        "variant": variant_label(rec["variant"]),
+        "variant": row_variant(rec),
         "dataset": rec["dataset"],
         "seed": rec["seed"],
+        "recipe": recipe(rec),
+        "data_seed": data_seed(rec),
         "status": rec["status"],
         # a diverged run keeps its numbers in the record; here they are NaN so no mean can take them
         "test_map": float(rec["test_map"]) if rec["status"] == "done" else math.nan,
@@ -175,6 +197,7 @@ def _row(rec: dict[str, Any], shown: str) -> dict[str, Any]:
         "trial": study.get("trial", -1),
         "trials": study.get("trials", 0),
         "space_seed": study.get("space_seed", -1),
+        "select_seeds": ",".join(map(str, study.get("select_seeds") or [])),
         "excluded": "",
     }
 
@@ -207,7 +230,7 @@ def read_records(
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["test_map"] = frame["test_map"].astype(float)
     frame["val_map"] = frame["val_map"].astype(float)
-    for col in ("trial", "trials", "space_seed"):
+    for col in ("data_seed", "trial", "trials", "space_seed"):
         frame[col] = frame[col].astype(int)
     records = Records(frame=frame, raw=raw, invalid=invalid, bad_cells=check_cells(frame, raw, allow_mixed_code))
     if allow_mixed_code:
@@ -236,7 +259,7 @@ def _keys(rec: dict[str, Any]) -> dict[str, Any]:
         "protocol": rec["protocol"],
         "labels": rec["labels"],
         "method": rec["method"],
-        "variant": variant_label(rec["variant"]),
+        "variant": row_variant(rec),
         "dataset": rec["dataset"],
         "seed": rec["seed"],
     }

@@ -91,8 +91,9 @@ def test_draws_respect_cross_field_and_schedule_rules() -> None:
     drawn = [hp for _, hp in trials_of(sweep, "scheduled_t")[1:]]
     assert len(drawn) == 7
     assert all(hp["T_w"] < hp["T_t"] <= 6 for hp in drawn), drawn
-    # and the runs built from them validate
-    assert len(sweep.planned()) == 8 * 3
+    # and the runs built from them validate: every trial on the 3 selection and 3 report seeds, trial 0's report
+    # runs being the main table's
+    assert len(sweep.planned()) == 8 * 6
 
 
 def test_a_space_with_no_valid_configuration_is_an_error_naming_the_method() -> None:
@@ -120,12 +121,16 @@ def test_a_method_without_search_space_gets_trial_zero_only() -> None:
 def test_runs_are_tagged_and_trial_zero_is_the_default_sweeps_run() -> None:
     sweep = study(["tunable_t", "an"], 3, seeds=[0, 1])
     planned = sweep.planned()
-    assert len(planned) == 3 * 2 + 2
+    # tunable_t: 3 trials on the 3 selection and the 2 report seeds; an (nothing to tune): trial 0 on the report seeds
+    assert len(planned) == 3 * 5 + 2
     tags = {(r.cfg.method, r.cfg.seed, r.study["trial"]) for r in planned}
-    assert ("tunable_t", 1, 2) in tags and ("an", 0, 0) in tags
-    assert all(r.study == {"name": "tune", "trials": 3, "trial": r.study["trial"], "space_seed": 0} for r in planned)
+    assert ("tunable_t", 1, 2) in tags and ("tunable_t", 100, 2) in tags and ("an", 0, 0) in tags
+    tag = {"name": "tune", "trials": 3, "space_seed": 0, "select_seeds": [100, 101, 102]}
+    assert all(r.study == {**tag, "trial": r.study["trial"]} for r in planned)
     default = {r.cfg.run_id() for r in SweepConfig(methods=["tunable_t", "an"], seeds=[0, 1]).planned()}
-    assert {r.cfg.run_id() for r in planned if r.study["trial"] == 0} == default
+    assert {r.cfg.run_id() for r in planned if r.study["trial"] == 0 and r.cfg.seed < 100} == default
+    # every other run is the study's own (its identity names the study): no other study shares it
+    assert all(r.cfg.study == "tune3/space0/select100.101.102" for r in planned if r.cfg.run_id() not in default)
 
 
 def test_tuning_cannot_be_combined_with_a_grid() -> None:
@@ -153,41 +158,47 @@ def test_a_study_runs_resumes_and_grows_through_run_all(tmp_path: Path, capsys: 
         "--quiet",
         "--no-leaderboard",
     ]
+    argv += ["--tune-seeds", "5"]
     assert run_all.main([*argv, "--tune", "3"]) == 0
     err = capsys.readouterr().err
     assert "tuning: 3 trials per method" in err and "trial 0 only (no search space declared) for an" in err
+    assert "chosen on seeds 5, reported on seeds 0" in err
     recs = records(results)
-    assert len(recs) == 4 and all(r["status"] == "done" for r in recs)
-    by_trial = {(r["method"], r["study"]["trial"]): r for r in recs}
-    assert set(by_trial) == {("tunable_t", 0), ("tunable_t", 1), ("tunable_t", 2), ("an", 0)}
-    assert by_trial[("tunable_t", 0)]["variant"] == {} and by_trial[("an", 0)]["variant"] == {}
+    # tunable_t: 3 trials on seed 5 (selection) and seed 0 (report); an: its main run
+    assert len(recs) == 7 and all(r["status"] == "done" for r in recs)
+    by_trial = {(r["method"], r["study"]["trial"], r["seed"]): r for r in recs}
+    assert set(by_trial) == {("tunable_t", t, s) for t in range(3) for s in (0, 5)} | {("an", 0, 0)}
+    assert by_trial[("tunable_t", 0, 0)]["variant"] == {} and by_trial[("an", 0, 0)]["variant"] == {}
+    assert by_trial[("tunable_t", 0, 0)]["config"]["study"] is None  # the main table's run
+    assert by_trial[("tunable_t", 0, 5)]["config"]["study"] == "tune3/space0/select5"
     for i in (1, 2):
-        rec = by_trial[("tunable_t", i)]
-        assert rec["study"] == {"name": "tune", "trials": 3, "trial": i, "space_seed": 0}
+        rec = by_trial[("tunable_t", i, 0)]
+        assert rec["study"] == {"name": "tune", "trials": 3, "trial": i, "space_seed": 0, "select_seeds": [5]}
         assert rec["variant"] == {
             k: v for k, v in rec["config"]["hparams"].items() if k in ("w", "k") and v != Tunable.defaults["*"][k]
         }
         assert rec["variant"]
-    # ordinary records: a rerun skips them all, a larger study runs only its new trial
+    # ordinary records: a rerun skips them all; a larger study is a study of its own (its first trials are
+    # drawn alike but run again, so no record of one study is read into another), sharing only the main runs
     assert run_all.main([*argv, "--tune", "3"]) == 0
-    assert "0 runs to do (inline); left alone: 4 done" in capsys.readouterr().err
+    assert "0 runs to do (inline); left alone: 7 done" in capsys.readouterr().err
     assert run_all.main([*argv, "--tune", "4"]) == 0
-    assert "1 runs to do (inline); left alone: 4 done" in capsys.readouterr().err
+    assert "7 runs to do (inline); left alone: 2 done" in capsys.readouterr().err
     new = [r for r in records(results) if r["study"]["trials"] == 4]
-    assert len(new) == 1 and new[0]["study"]["trial"] == 3
+    assert sorted(r["study"]["trial"] for r in new) == [0, 1, 1, 2, 2, 3, 3]
     assert run_all.main([*argv, "--tune", "4", "--status"]) == 0
-    assert any(line.split()[:3] == ["digits", "tunable_t", "4"] for line in capsys.readouterr().out.splitlines())
+    assert any(line.split()[:3] == ["digits", "tunable_t", "8"] for line in capsys.readouterr().out.splitlines())
 
 
 def test_a_job_that_dies_without_a_record_keeps_its_variant_and_study(tmp_path: Path) -> None:
     from benchmark.sweep.launch import record_job_failure
     from benchmark.sweep.plan import Job
 
-    run = study(["tunable_t"], 3).planned()[3]  # trial 1, seed 0
+    run = study(["tunable_t"], 3).planned()[9]  # trial 1, seed 0
     job = Job(run.cfg, tmp_path, study=run.study)
     record_job_failure(job, "JobEndedWithoutRecord", "killed", {"executor": "slurm"})
     rec = json.loads(job.record_path.read_text())
-    assert rec["status"] == "failed" and rec["study"] == {"name": "tune", "trials": 3, "trial": 1, "space_seed": 0}
+    assert rec["status"] == "failed" and rec["study"] == {**run.study, "trial": 1} and run.cfg.seed == 0
     assert rec["variant"] and rec["variant"] == {k: run.cfg.hparams[k] for k in rec["variant"]}
 
 
@@ -250,4 +261,5 @@ def test_the_study_tag_travels_with_the_job_to_another_process(tmp_path: Path) -
     (rec,) = records(results)
     assert rec["launch"]["executor"] == "local" and rec["status"] == "done"
     # 'an' declares no search space: the study ran its trial 0 only, and its records say so
-    assert rec["study"] == {"name": "tune", "trials": 1, "trial": 0, "space_seed": 5} and rec["variant"] == {}
+    assert rec["study"] == {"name": "tune", "trials": 1, "trial": 0, "space_seed": 5, "select_seeds": [100, 101, 102]}
+    assert rec["variant"] == {}

@@ -1,6 +1,7 @@
 """The sweep a command line describes: ``--sweep FILE``, then the flags given beside it on top
 (each flag given replaces the file's value; ``--hparam NAME=...`` replaces the file's grid axis or
-fixed value of NAME), ``--hparam`` grids and ``--tune N``.
+fixed value of NAME), ``--hparam`` grids, the data-seed axis (``--data-seeds``, ``--seed-design``) and
+``--tune N`` (selected on ``--tune-seeds``, reported on ``--seeds``).
 
 ``--hparam`` values, the rule: VALUE is read as JSON; a JSON list is a grid of its elements
 (``alpha=[0.05,0.1]``), any other JSON value is one value (``alpha=0.3``, ``name='"x"'``). VALUE
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchmark.core.cli import given, json_or_text
-from benchmark.spec.config import SweepConfig, Tuning
+from benchmark.spec.config import DEFAULT_TUNE_SEEDS, SweepConfig
 from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
 #: run settings taken from the flags of the same name, when given (a flag's default never replaces
@@ -33,6 +34,7 @@ RUN_FIELDS = (
     "backbone",
     "image_size",
     "patience",
+    "recipe",
     "device",
     "amp",
     "protocol",
@@ -105,7 +107,7 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     fields = base.model_dump()
     if max_runs is not None:
         fields["max_runs"] = max_runs
-    for name in ("datasets", "methods", "seeds", "labels"):
+    for name in ("datasets", "methods", "seeds", "labels", "data_seeds", "seed_design"):
         if name in given(args):
             fields[name] = getattr(args, name)
     cli_grid = parse_grid(args.hparam)
@@ -117,21 +119,23 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     overrides.setdefault("data_root", str(args.data_root))  # the flag's default: $SPML_DATA or ./data
     fields["overrides"] = overrides
     fields["grid"] = {**base.grid, **cli_grid}
-    tuning = base.tuning
+    tuning = base.tuning.model_dump() if base.tuning is not None else None
     if args.tune is not None:
-        tuning = Tuning(
-            trials=args.tune, seed=args.tune_seed if args.tune_seed is not None else (tuning.seed if tuning else 0)
-        )
-    elif args.tune_seed is not None:
-        if tuning is None:
-            raise ValueError("--tune-seed needs --tune N (or a sweep file with a [tuning] table)")
-        tuning = Tuning(trials=tuning.trials, seed=args.tune_seed)
+        tuning = {**(tuning or {}), "trials": args.tune}
+    for flag, name, value in (
+        ("--tune-seed", "seed", args.tune_seed),
+        ("--tune-seeds", "select_seeds", args.tune_seeds),
+    ):
+        if value is not None:
+            if tuning is None:
+                raise ValueError(f"{flag} needs --tune N (or a sweep file with a [tuning] table)")
+            tuning[name] = value
     if tuning is not None and cli_grid:
         raise ValueError(
             "--hparam cannot be combined with tuning: a tuning study draws every method's "
             "hyper-parameters from its search space"
         )
-    fields["tuning"] = tuning.model_dump() if tuning is not None else None
+    fields["tuning"] = tuning
     try:
         sweep = SweepConfig.model_validate(fields)
     except ValidationError as exc:
@@ -158,6 +162,30 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
         help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space",
     )
     g.add_argument("--tune-seed", type=int, default=None, metavar="S", help="the seed of the tuning draws (default 0)")
+    g.add_argument(
+        "--tune-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help=f"the model seeds a tuning study chooses on (default: {' '.join(map(str, DEFAULT_TUNE_SEEDS))}); "
+        "the chosen trial's test mAP is reported on --seeds, which must not share one",
+    )
+    g.add_argument(
+        "--data-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="data seeds: the validation split and the observed labels (default: the model seeds)",
+    )
+    g.add_argument(
+        "--seed-design",
+        choices=["fixed", "paired", "crossed"],
+        default=None,
+        help="fixed: the published protocol's one draw; paired: model seed k with data seed k; crossed: every "
+        "pair (default: fixed on VOC/COCO/NUS-WIDE/CUB, paired on the embedded sets)",
+    )
     g.add_argument(
         "--max-runs",
         type=int,

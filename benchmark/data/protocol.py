@@ -1,12 +1,15 @@
 """PROTOCOL.md's data protocol: the validation split and the observed-label regimes.
 
 Both draw from ``numpy.random.RandomState(1200)`` exactly as Cole et al.'s reference code does, so
-the same label matrix gives the same split and the same single positive per image.
+the same label matrix gives the same split and the same single positive per image. A run's data seed
+(``RunConfig.data_seed``) ``d`` draws both from ``RandomState([1200, d])`` instead (``draw_seed``): numpy
+seeds a list by hashing it whole, so every ``d`` gives a stream of its own, none of them the fixed draw's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,6 +31,13 @@ REGIME_DESCRIPTIONS: dict[str, str] = {
     "frac80": "80% of all labels observed, the rest unannotated (missing-labels scenario)",
 }
 _FRACTION = re.compile(r"^frac(\d{1,2})$")
+#: what ``RandomState`` is seeded with: the fixed draw's 1200, or ``[1200, d]`` for data seed ``d``
+Seed = int | Sequence[int]
+
+
+def draw_seed(data_seed: int | None) -> Seed:
+    """The generator seed of data seed ``data_seed``: ``None`` is the protocol's fixed draw."""
+    return DATA_SEED if data_seed is None else [DATA_SEED, data_seed]
 
 
 def regime_names() -> list[str]:
@@ -41,7 +51,7 @@ def check_regime(regime: str) -> str:
 
 
 def split_train_val(
-    num_pool: int, seed: int = DATA_SEED, fraction: float = VAL_FRACTION
+    num_pool: int, seed: Seed = DATA_SEED, fraction: float = VAL_FRACTION
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train, val) indices of the training pool: the last ``round(0.2 N)`` of a permutation
     are validation."""
@@ -50,7 +60,7 @@ def split_train_val(
     return np.sort(perm[: num_pool - n_val]), np.sort(perm[num_pool - n_val :])
 
 
-def observe_uniform(labels: np.ndarray, num_pos: int, num_neg: int, seed: int = DATA_SEED) -> np.ndarray:
+def observe_uniform(labels: np.ndarray, num_pos: int, num_neg: int, seed: Seed = DATA_SEED) -> np.ndarray:
     """Cole et al.'s ``observe_uniform``: per image, in order, shuffle the true positives and keep
     ``num_pos`` as +1, then shuffle the true negatives (always, so the random stream and thus the
     chosen positive is the same in every regime) and keep ``num_neg`` as -1. -1 means all."""
@@ -69,7 +79,7 @@ def observe_uniform(labels: np.ndarray, num_pos: int, num_neg: int, seed: int = 
     return observed
 
 
-def observe_fraction(labels: np.ndarray, fraction: float, seed: int = DATA_SEED) -> np.ndarray:
+def observe_fraction(labels: np.ndarray, fraction: float, seed: Seed = DATA_SEED) -> np.ndarray:
     """Missing-labels scenario: per image, ``round(fraction*C)`` labels chosen uniformly are
     observed with their true value (+1/-1), the rest are unannotated."""
     rng = np.random.RandomState(seed)
@@ -83,7 +93,7 @@ def observe_fraction(labels: np.ndarray, fraction: float, seed: int = DATA_SEED)
     return observed
 
 
-def observe(labels: np.ndarray, regime: str, seed: int = DATA_SEED) -> np.ndarray:
+def observe(labels: np.ndarray, regime: str, seed: Seed = DATA_SEED) -> np.ndarray:
     """Observed labels (+1 / 0 / -1, float32) of a 0/1 label matrix under a named regime."""
     check_regime(regime)
     if regime in REGIMES:

@@ -24,10 +24,11 @@ IDENTITY_FIELDS = ("method", "dataset", "labels", "seed")
 NON_IDENTITY_FIELDS = frozenset({"num_workers", "data_root", "checkpoint", "keep_checkpoint", "image_cache"})
 #: identity fields added after records were first written, with the value every earlier run had: a
 #: field at this value is left out of the run id, so the committed records keep their ids
-IDENTITY_DEFAULTS: dict[str, object] = {}
-#: config fields that may differ inside one table cell: the above, the seed (what varies inside a
-#: cell) and the device (a cell may hold runs from several machines)
-NOT_CELL_IDENTITY = NON_IDENTITY_FIELDS | {"seed", "device"}
+IDENTITY_DEFAULTS: dict[str, object] = {"recipe": "common", "data_seed": None, "study": None}
+#: config fields that may differ inside one table cell: the above, the seeds (what varies inside a
+#: cell; the leaderboard never pools the fixed data draw with data seeds) and the device (a cell may
+#: hold runs from several machines)
+NOT_CELL_IDENTITY = NON_IDENTITY_FIELDS | {"seed", "data_seed", "device"}
 #: per-epoch history fields that measure time, not learning
 TIMING_FIELDS = frozenset({"train_seconds", "seconds", "images_per_second"})
 #: what two records of one run share whatever launched or interrupted it (timings apart)
@@ -172,6 +173,14 @@ def _check_study(study: Any, error: type[Exception]) -> None:
         study.get("space_seed"),
         "an integer",
     )
+    picks = study.get("select_seeds")
+    _expect(
+        error,
+        picks is None or (isinstance(picks, list) and all(is_int(x) for x in picks)),
+        "study.select_seeds",
+        picks,
+        "a list of integers (the seeds a trial is chosen on)",
+    )
 
 
 def _counts(h: Any, bins: int) -> bool:
@@ -244,9 +253,12 @@ def _check_done(rec: dict[str, Any], error: type[Exception]) -> None:
 
 def with_defaults(rec: dict[str, Any]) -> dict[str, Any]:
     """A checked record with the fields an older record lacks filled in: ``protocol`` (from its
-    config, else ``finetune``), ``variant`` (``{}``: the method's main row) and ``study``."""
+    config, else ``finetune``), ``variant`` (``{}``: the method's main row) and ``study``; its config's
+    ``IDENTITY_DEFAULTS`` (a record from before a field existed shares a cell with a new run at its default)."""
+    config = rec.get("config")
     return {
         **rec,
+        "config": {**IDENTITY_DEFAULTS, **config} if isinstance(config, dict) else config,
         "protocol": rec.get("protocol", (rec.get("config") or {}).get("protocol", "finetune")),
         "variant": rec.get("variant") or {},
         "study": rec.get("study"),

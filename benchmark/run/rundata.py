@@ -13,7 +13,7 @@ import torch
 from benchmark.data import Dataset, default_data_root
 from benchmark.data import load as load_dataset
 from benchmark.data.cache import cached_images
-from benchmark.data.protocol import observe, split_train_val
+from benchmark.data.protocol import draw_seed, observe, split_train_val
 from benchmark.data.store import ImageStore, subset
 from benchmark.spec.config import RunConfig
 
@@ -51,9 +51,11 @@ def prepare_data(cfg: RunConfig, log: Callable[[str], None] | None = None) -> Ru
         ds = dataclasses.replace(
             ds, pool=dataclasses.replace(ds.pool, images=pool), test=dataclasses.replace(ds.test, images=test)
         )
-    # observed labels are drawn over the whole pool, then the pool is split (the reference order)
-    observed_pool = observe(ds.pool.labels, cfg.labels)
-    train_idx, val_idx = split_train_val(len(ds.pool.images))
+    # observed labels are drawn over the whole pool, then the pool is split (the reference order), each
+    # from a fresh generator of the run's data seed
+    seed = draw_seed(cfg.data_seed)
+    observed_pool = observe(ds.pool.labels, cfg.labels, seed=seed)
+    train_idx, val_idx = split_train_val(len(ds.pool.images), seed=seed)
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
     return RunData(
         dataset=ds,

@@ -29,7 +29,8 @@ from benchmark.data.protocol import check_regime
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 from benchmark.records.identity import config_run_id
 from benchmark.spec import variants
-from benchmark.spec.defaults import training_defaults
+from benchmark.spec.defaults import seed_design, training_defaults
+from benchmark.spec.recipes import recipe_defaults, recipe_of
 from benchmark.spec.tune import Trial, default_check, draw_trials, search_space, study_tag
 from benchmark.spec.validation import check_backbone, check_device_name
 from benchmark.spec.variants import as_default_kind
@@ -50,7 +51,16 @@ class RunConfig(BaseModel):
     #: torch's CPU generator (mt19937) and numpy keep only a seed's low 32 bits: seeds equal modulo
     #: 2**32 would give bit-identical runs counted as two, so larger ones are refused
     seed: int = Field(default=0, ge=0, lt=2**32)
+    #: the data seed: the validation split and the observed labels (``benchmark.data.protocol.draw_seed``);
+    #: None: the published protocol's fixed draw (1200), which every run had before data seeds
+    data_seed: int | None = Field(default=None, ge=0, lt=2**32)
+    #: the tuning study a run was planned for (``SweepConfig.planned``), part of its identity so that
+    #: no two studies share a run (each holds exactly its own trials); None: a run of no study
+    study: str | None = None
     protocol: Literal["finetune", "linear"] = "finetune"
+    #: "common": the protocol, every method alike; "authors": the method's published training recipe
+    #: (``methods.base.Recipe``, its embedded-scale equivalent on digits: ``benchmark.spec.recipes``)
+    recipe: Literal["common", "authors"] = "common"
     backbone: str | None = None
     pretrained: bool | None = None
     #: a local state dict of the timm backbone to start from instead of timm's download (offline
@@ -165,14 +175,21 @@ class RunConfig(BaseModel):
         value = getattr(self, name)
         if value is not None:
             return value
-        return training_defaults(self.dataset, self.protocol).get(name)
+        return self._defaults().get(name)
+
+    def _defaults(self) -> dict[str, Any]:
+        """The dataset's (protocol's) training defaults, with what the run's recipe changes."""
+        base = training_defaults(self.dataset, self.protocol)
+        return {**base, **recipe_defaults(self.method, self.dataset, self.protocol, self.recipe)}
 
     def resolve(self) -> ResolvedRunConfig:
         """This config with every ``None`` training field filled in and the method's full
         hyper-parameters."""
-        defaults = training_defaults(self.dataset, self.protocol)
+        defaults = self._defaults()
         filled = {k: (defaults[k] if getattr(self, k) is None else getattr(self, k)) for k in defaults}
         filled["hparams"] = methods.get(self.method).resolve_hparams(self.dataset, self.hparams)
+        if recipe_of(self.method, self.recipe).is_common():  # its authors' recipe is the common one: one run
+            filled["recipe"] = "common"
         # not validated again (as model_copy(update=) did not): this config was, and the defaults are ours
         return ResolvedRunConfig.model_construct(self.model_fields_set | filled.keys(), **{**dict(self), **filled})
 
@@ -185,10 +202,12 @@ class RunConfig(BaseModel):
         return config_run_id(self.resolve().model_dump())
 
     def label(self) -> str:
-        """``digits/em/1p/seed0``; a variant names its hyper-parameters (``digits/em (alpha=0.3)/1p/seed0``),
-        so two runs of a grid never print the same label."""
+        """``digits/em/1p/seed0`` (``.../seed0/data2`` with data seed 2); a variant names its hyper-parameters
+        (``digits/em (alpha=0.3)/1p/seed0``), so two runs of a grid never print the same label."""
         method = variants.label(self.method, variants.variant(self.method, self.dataset, self.hparams))
-        return f"{self.dataset}/{method}/{self.labels}/seed{self.seed}"
+        recipe = "" if self.resolve().recipe == "common" else f" [{self.recipe}]"
+        data = "" if self.data_seed is None else f"/data{self.data_seed}"
+        return f"{self.dataset}/{method}{recipe}/{self.labels}/seed{self.seed}{data}"
 
 
 class ResolvedRunConfig(RunConfig):
@@ -216,17 +235,41 @@ def _named(lookup: Any, key: str) -> None:
 
 
 #: RunConfig fields a sweep sets itself, one value per run (not shared overrides) → its sweep field
-SWEEP_AXES = {"dataset": "datasets", "method": "methods", "labels": "labels", "seed": "seeds"}
+SWEEP_AXES = {
+    "dataset": "datasets",
+    "method": "methods",
+    "labels": "labels",
+    "seed": "seeds",
+    "data_seed": "data_seeds",
+    "study": "tuning",
+}
+#: the selection seeds of a tuning study unless given (``--tune-seeds``): fresh against the default seeds
+DEFAULT_TUNE_SEEDS = (100, 101, 102)
+SeedDesign = Literal["fixed", "paired", "crossed"]
 
 
 class Tuning(BaseModel):
     """An equal-budget tuning study: ``trials`` configurations per method (trial 0: the default
-    one), drawn from each method's search space with the generator seed ``seed``."""
+    one), drawn from each method's search space with the generator seed ``seed``, each run on the
+    selection seeds ``select_seeds`` (S: the winner is chosen on them) and on the sweep's seeds (T:
+    the winner's test mAP is read on them, fresh, so the choice does not inflate it)."""
 
     model_config = ConfigDict(extra="forbid")
 
     trials: int = Field(ge=1)
     seed: int = 0
+    select_seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_TUNE_SEEDS), min_length=1)
+
+    @field_validator("select_seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 0 <= s < 2**32 for s in v):
+            raise ValueError(f"expected distinct seeds in [0, 2**32), got {v}")
+        return v
+
+    def study_id(self) -> str:
+        """The study a run belongs to (``RunConfig.study``): its trials, space seed and selection seeds."""
+        return f"tune{self.trials}/space{self.seed}/select{'.'.join(map(str, self.select_seeds))}"
 
 
 class PlannedRun(NamedTuple):
@@ -245,6 +288,12 @@ class SweepConfig(BaseModel):
     datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1)
     methods: list[str] | None = Field(default=None, min_length=1)  # None: every registered method
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS), min_length=1)
+    #: data seeds (``RunConfig.data_seed``) for the "paired"/"crossed" designs; None: the model seeds
+    data_seeds: list[int] | None = Field(default=None, min_length=1)
+    #: how model and data seeds combine: "fixed" (the protocol's fixed draw), "paired" (the k-th model
+    #: seed with the k-th data seed), "crossed" (every pair); None: "paired" where data seeds are given,
+    #: else the dataset's default (``benchmark.spec.defaults.seed_design``)
+    seed_design: SeedDesign | None = None
     #: None: each method's own regimes (the table's rows); else these regimes for every method
     labels: list[str] | None = Field(default=None, min_length=1)
     #: RunConfig fields shared by every run (epochs, backbone, device, ...; ``hparams``: fixed
@@ -316,6 +365,25 @@ class SweepConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _seed_axes(self) -> SweepConfig:
+        if self.seed_design == "fixed" and self.data_seeds is not None:
+            raise ValueError("data_seeds: the 'fixed' seed design uses the protocol's fixed draw; drop the data seeds")
+        if self.data_seeds is not None and len(set(self.data_seeds)) != len(self.data_seeds):
+            raise ValueError(f"data_seeds: {self.data_seeds} repeats a seed")
+        paired = self.seed_design in (None, "paired") and self.data_seeds is not None
+        if paired and len(self.data_seeds or []) != len(self.seeds):
+            raise ValueError(
+                f"data_seeds: the paired design takes one data seed per model seed ({len(self.seeds)}), "
+                f"got {len(self.data_seeds or [])}; or use the crossed design (--seed-design crossed)"
+            )
+        if self.tuning is not None and set(self.tuning.select_seeds) & set(self.seeds):
+            raise ValueError(
+                f"tuning.select_seeds: {self.tuning.select_seeds} share a seed with the report seeds {self.seeds}; "
+                "a tuned figure is read on seeds its choice did not see"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _bounded(self) -> SweepConfig:
         # counted from the axes' lengths, before anything is drawn or built: 10**8 runs is one line, not a MemoryError
         count = self.size()
@@ -327,10 +395,28 @@ class SweepConfig(BaseModel):
         return self
 
     def size(self) -> int:
-        """The most runs this sweep plans: datasets × methods × regimes × (grid points or trials) × seeds."""
+        """The most runs this sweep plans: datasets × methods × regimes × (grid points or trials) × seed pairs."""
         variants = self.tuning.trials if self.tuning is not None else math.prod(len(v) for v in self.grid.values())
         regimes = sum(len(self.regimes(m)) for m in self.method_keys())
-        return len(self.datasets) * regimes * variants * len(self.seeds)
+        pairs = max(len(self.seed_pairs(d, self.seeds)) for d in self.datasets)
+        if self.tuning is not None:
+            pairs += max(len(self.seed_pairs(d, self.tuning.select_seeds)) for d in self.datasets)
+        return len(self.datasets) * regimes * variants * pairs
+
+    def design(self, dataset: str) -> SeedDesign:
+        """The seed design on ``dataset``: the sweep's, else "paired" with data seeds given, else the dataset's."""
+        return self.seed_design or ("paired" if self.data_seeds is not None else seed_design(dataset))
+
+    def seed_pairs(self, dataset: str, seeds: list[int]) -> list[tuple[int, int | None]]:
+        """(model seed, data seed) of each run on ``dataset``: data seed None is the fixed draw. A tuning
+        study's selection seeds are their own data seeds (``data_seeds`` are the report seeds')."""
+        design = self.design(dataset)
+        data = self.data_seeds if self.data_seeds is not None and seeds == self.seeds else seeds
+        if design == "fixed":
+            return [(s, None) for s in seeds]
+        if design == "paired":
+            return list(zip(seeds, data))
+        return list(itertools.product(seeds, data))
 
     # -- the runs -----------------------------------------------------------------------------
     def method_keys(self) -> list[str]:
@@ -339,10 +425,28 @@ class SweepConfig(BaseModel):
     def regimes(self, method: str) -> list[str]:
         return list(self.labels) if self.labels is not None else list(methods.get(method).regimes)
 
-    def _config(self, dataset: str, method: str, regime: str, seed: int, hparams: dict[str, Any]) -> RunConfig:
+    def _config(
+        self,
+        dataset: str,
+        method: str,
+        regime: str,
+        seeds: tuple[int, int | None],
+        hparams: dict[str, Any],
+        study: str | None = None,
+    ) -> RunConfig:
         shared = {k: v for k, v in self.overrides.items() if k != "hparams"}
         typed = {k: as_default_kind(method, dataset, k, v) for k, v in hparams.items()}
-        return RunConfig(dataset=dataset, method=method, labels=regime, seed=seed, hparams=typed, **shared)
+        seed, data_seed = seeds
+        return RunConfig(
+            dataset=dataset,
+            method=method,
+            labels=regime,
+            seed=seed,
+            data_seed=data_seed,
+            study=study,
+            hparams=typed,
+            **shared,
+        )
 
     def grid_points(self) -> list[dict[str, Any]]:
         """The hyper-parameters of each variant: ``overrides.hparams`` with one point of the grid."""
@@ -351,8 +455,11 @@ class SweepConfig(BaseModel):
         return [{**fixed, **dict(zip(names, values))} for values in itertools.product(*(self.grid[n] for n in names))]
 
     def planned(self) -> list[PlannedRun]:
-        """Every run of the sweep in order (dataset, method, regime, variant or trial, seed), each
-        once: runs with the same run id (a grid value equal to the default, say) are one run."""
+        """Every run of the sweep in order (dataset, method, regime, variant or trial, seed pair), each
+        once: runs with the same run id (a grid value equal to the default, say) are one run. A tuning
+        study runs every trial on its selection seeds and on the report seeds, each run tagged with the
+        study (``RunConfig.study``), except the default configuration on the report seeds: the main
+        table's runs."""
         out: list[PlannedRun] = []
         drawn: dict[tuple[str, str], list[Trial]] = {}
         if self.tuning is not None:
@@ -362,17 +469,22 @@ class SweepConfig(BaseModel):
         budget = max((len(t) for t in drawn.values()), default=0)
         for dataset in self.datasets:
             for method in self.method_keys():
-                variants: list[tuple[dict[str, Any], dict[str, Any] | None]]
-                if self.tuning is None:
-                    variants = [(hp, None) for hp in self.grid_points()]
-                else:
+                variants: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(hp, None) for hp in self.grid_points()]
+                select: list[tuple[int, int | None]] = []
+                sid = None
+                if self.tuning is not None:
+                    tuning, trials, sid = self.tuning, drawn[dataset, method], self.tuning.study_id()
                     variants = [
-                        (t.hparams, study_tag(budget, t.index, self.tuning.seed)) for t in drawn[dataset, method]
+                        (t.hparams, study_tag(budget, t.index, tuning.seed, tuning.select_seeds)) for t in trials
                     ]
+                    # nothing to choose between where a method has trial 0 only: no selection runs
+                    select = self.seed_pairs(dataset, tuning.select_seeds) if len(trials) > 1 else []
+                report = self.seed_pairs(dataset, self.seeds)
                 for regime in self.regimes(method):
                     for hparams, study in variants:
-                        for seed in self.seeds:
-                            out.append(PlannedRun(self._config(dataset, method, regime, seed, hparams), study))
+                        for pair in select + report:
+                            own = None if study is None or (study["trial"] == 0 and pair in report) else sid
+                            out.append(PlannedRun(self._config(dataset, method, regime, pair, hparams, own), study))
         seen: set[str] = set()
         unique = []
         for run in out:
@@ -387,12 +499,12 @@ class SweepConfig(BaseModel):
     def trials(self, dataset: str, method: str) -> list[Trial]:
         """The tuning study's trials of ``method`` on ``dataset`` (trial 0 only without a search space)."""
         assert self.tuning is not None
-        base = self._config(dataset, method, self.regimes(method)[0], self.seeds[0], {})
+        base = self._config(dataset, method, self.regimes(method)[0], (self.seeds[0], None), {})
         method_check = default_check(method, dataset, base.resolve().epochs)
 
         def check(hparams: dict[str, Any]) -> None:
             method_check(hparams)
-            self._config(dataset, method, base.labels, base.seed, hparams)  # the run config's own rules
+            self._config(dataset, method, base.labels, (base.seed, None), hparams)  # the run config's own rules
 
         return draw_trials(
             method, dataset, self.tuning.trials, self.tuning.seed, epochs=base.resolve().epochs, check=check

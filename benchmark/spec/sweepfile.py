@@ -5,6 +5,9 @@ The file holds the fields of ``benchmark.spec.config.SweepConfig`` (unknown fiel
     datasets = ["digits"]
     methods = ["em"]                  # absent: every registered method
     seeds = [0, 1, 8]
+    data_seeds = [0, 1, 8]            # absent: the model seeds (the split and the observed labels)
+    seed_design = "paired"            # or "crossed" (every pair), "fixed" (the protocol's one draw);
+                                      # absent: fixed on VOC/COCO/NUS-WIDE/CUB, paired on embedded sets
     labels = ["1p"]                   # absent: each method's own regimes (the table's rows)
     [overrides]                       # run settings shared by every run
     epochs = 10
@@ -13,6 +16,7 @@ The file holds the fields of ``benchmark.spec.config.SweepConfig`` (unknown fiel
     [tuning]                          # or: an equal-budget tuning study (not with a grid)
     trials = 8
     seed = 0
+    select_seeds = [100, 101, 102]    # the seeds trials are chosen on; the winner is reported on seeds
 
 A file that cannot be read, is not TOML, or does not validate raises ``SweepFileError`` with one
 line naming the file, the field and what was expected. Every run the file describes is validated
@@ -46,6 +50,7 @@ class SweepFileError(ValueError):
 _FLAGS = {
     "tuning.trials": "--tune",
     "tuning.seed": "--tune-seed",
+    "tuning.select_seeds": "--tune-seeds",
     "overrides.hparams": "--hparam",
     "grid": "--hparam",
     "overrides.keep_checkpoint": "--keep-checkpoints",
@@ -108,13 +113,14 @@ def _boolean_for_number(data: dict[str, Any]) -> str | None:
     or ``None``: pydantic would read it as 1 or 0 — a one-epoch run nobody asked for."""
     numbers = {name for name, f in RunConfig.model_fields.items() if _is_number(f.annotation)}
     found: list[tuple[str, Any]] = []
-    seeds = data.get("seeds")
-    found += [("seeds", v) for v in (seeds if isinstance(seeds, list) else [seeds])]
+    for name in ("seeds", "data_seeds"):
+        seeds = data.get(name)
+        found += [(name, v) for v in (seeds if isinstance(seeds, list) else [seeds])]
     overrides, tuning = data.get("overrides"), data.get("tuning")
     if isinstance(overrides, dict):
         found += [(f"overrides.{k}", v) for k, v in overrides.items() if k in numbers]
     if isinstance(tuning, dict):
-        found += [(f"tuning.{k}", v) for k, v in tuning.items()]
+        found += [(f"tuning.{k}", x) for k, v in tuning.items() for x in (v if isinstance(v, list) else [v])]
     for field, value in found:
         if isinstance(value, bool):
             return f"{field_name(field)} is {str(value).lower()}, expected a number (a boolean is not one)"

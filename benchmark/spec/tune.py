@@ -148,6 +148,12 @@ def draw_trials(
     return out
 
 
-def study_tag(trials: int, trial: int, space_seed: int) -> dict[str, Any]:
-    """The ``study`` field of a record (contract 3)."""
-    return {"name": STUDY_NAME, "trials": trials, "trial": trial, "space_seed": space_seed}
+def study_tag(trials: int, trial: int, space_seed: int, select_seeds: list[int]) -> dict[str, Any]:
+    """The ``study`` field of a record (contract 3); ``select_seeds``: the model seeds the choice is made on."""
+    return {
+        "name": STUDY_NAME,
+        "trials": trials,
+        "trial": trial,
+        "space_seed": space_seed,
+        "select_seeds": select_seeds,
+    }

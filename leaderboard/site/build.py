@@ -44,7 +44,7 @@ from leaderboard.table import (
     table_group,
     table_groups,
 )
-from leaderboard.tuning import tuned_frame
+from leaderboard.tuning import MAIN_RULE, STUDY, tuned_frame, won_by
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: the row kinds the filter toggles (a row is also a variant or not)
@@ -193,10 +193,12 @@ def _tuned(records: Records) -> str:
         para(
             "Each method drew its configurations from its declared search space (trial 0: its defaults), each "
             "on the same seeds; chosen: the eligible trial with the best mean clean-validation mAP, whose test "
-            "mAP is then read once. Δ = tuned − defaults; 95% CI: Student t over seeds."
+            "mAP is then read once, on the report seeds. Won by: its mean validation mAP minus the runner-up's "
+            "(standard error of the difference). Δ = tuned − defaults; 95% CI: Student t over seeds. " + MAIN_RULE
         )
     ]
-    for (study, trials, _), s in tuned.groupby(["study", "trials", "space_seed"], sort=False):
+    for (study, trials, _, picks), s in tuned.groupby(STUDY, sort=False):
+        where = f"chosen on seeds {picks}, reported on {s['report_seeds'].iloc[0]}" if picks else "chosen = reported"
         for (protocol, labels, dataset), g in s.groupby(["protocol", "labels", "dataset"], sort=False):
             rows: list[Row] = [
                 (
@@ -208,6 +210,7 @@ def _tuned(records: Records) -> str:
                         Cell(
                             DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}", _num(r["val_mean"])
                         ),
+                        Cell(won_by(r["margin"], r["margin_se"]), _num(r["margin"])),
                         Cell(fmt_cell(r["mean"], r["std"], r["n"]), _num(r["mean"])),
                         Cell(fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
                         Cell(fmt_cell(r["default_mean"], r["default_std"], r["default_n"]), _num(r["default_mean"])),
@@ -218,7 +221,7 @@ def _tuned(records: Records) -> str:
             ]
             parts.append(
                 section(
-                    f"Study {study}: {dataset}, {labels} ({protocol})",
+                    f"Study {study} ({where}): {dataset}, {labels} ({protocol})",
                     table(
                         TUNED_COLUMNS,
                         rows,
