@@ -139,3 +139,12 @@ def test_resolution_check_of_a_variant(capsys: pytest.CaptureFixture[str]) -> No
     assert resolution.parse_args(["--dataset", "digits-coco"]).dataset == "digits-coco"
     assert resolution.main(["--dataset", "imagenet"]) == 2
     assert "valid datasets: digits" in capsys.readouterr().err
+
+
+def test_a_variant_run_at_its_defaults_is_the_main_row() -> None:
+    from benchmark.spec import variants
+    from benchmark.spec.config import RunConfig
+
+    for key in ("role", "em_apl", "ll_r", "gr_loss"):
+        cfg = RunConfig(dataset="digits-voc", method=key)
+        assert variants.variant(key, "digits-voc", cfg.resolve().hparams) == {}, key

@@ -18,10 +18,11 @@ import methods
 
 
 def default_hparams(method: str, dataset: str | None) -> dict[str, Any]:
-    """The method's defaults for ``dataset`` as declared (``"*"``, then the dataset's own), without
-    validation: a default left ``None`` (computed by the method, e.g. DW's γ) stays ``None``."""
-    declared = methods.get(method).defaults
-    return {**declared.get("*", {}), **(declared.get(dataset, {}) if dataset is not None else {})}
+    """The method's defaults for ``dataset`` as declared (``"*"``, then the dataset's own, or an embedded
+    variant's inherited ones: ``Method.dataset_defaults``), without validation: a default left ``None``
+    (computed by the method, e.g. DW's γ) stays ``None``."""
+    cls = methods.get(method)
+    return {**cls.defaults.get("*", {}), **(cls.dataset_defaults(dataset) if dataset is not None else {})}
 
 
 def _same(a: Any, b: Any) -> bool:
