@@ -52,7 +52,16 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(data_root: Path, seed: int, **kw: Any) -> RunConfig:
-    return RunConfig(dataset="digits", method="an", seed=seed, epochs=1, batch_size=256, data_root=str(data_root), **kw)
+    return RunConfig(  # a sweep's run on the embedded set: data seed k with model seed k
+        dataset="digits",
+        method="an",
+        seed=seed,
+        data_seed=seed,
+        epochs=1,
+        batch_size=256,
+        data_root=str(data_root),
+        **kw,
+    )
 
 
 # -- 1. no code from data --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_local_executor_runs_each_run_in_its_own_process_one_at_a_time(
     # the jobs' run lines come through as they are printed, as inline: start, each epoch, end
     err = capsys.readouterr().err
     for seed in (0, 1):
-        label = f"[digits/an/1p/seed{seed}]"
+        label = f"[digits/an/1p/seed{seed}/data{seed}]"  # the embedded set pairs data seeds
         assert f"{label} started" in err and f"{label} epoch 1:" in err and f"{label} done: test mAP" in err, err
 
     records = sorted((r for _, r in iter_records(results)), key=lambda r: r["started_at"])

@@ -517,7 +517,10 @@ def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_afresh(
     results = copy_of(good, tmp_path / "results")
     before = records_of(results)
     ckpt = checkpoint_path(
-        results, RunConfig(dataset="digits", method="an", seed=30, epochs=1, batch_size=256, data_root=str(data_root))
+        results,
+        RunConfig(
+            dataset="digits", method="an", seed=30, data_seed=30, epochs=1, batch_size=256, data_root=str(data_root)
+        ),
     )
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     ckpt.write_bytes(b"PK\x03\x04 not a checkpoint")
@@ -616,7 +619,7 @@ def test_a_record_that_cannot_be_written_stops_the_sweep_naming_it(
     assert code == 1 and "Traceback" not in err
     stop = [ln for ln in err.splitlines() if ln.startswith("run_all.py: error: cannot write the record")]
     assert len(stop) == 1 and "No space left on device" in stop[0] and "an__1p__seed10__" in stop[0], err
-    assert "not run (3): digits/an/1p/seed10, digits/an/1p/seed11, digits/an/1p/seed12" in err
+    assert "not run (3): digits/an/1p/seed10/data10, digits/an/1p/seed11/data11, digits/an/1p/seed12/data12" in err
     assert_kept(before, results)
     assert records_of(results) == before
 
@@ -644,10 +647,10 @@ def test_a_file_size_limit_stops_the_sweep_through_the_real_cli(good: Path, data
     )
     assert proc.returncode == 1, proc.stderr
     assert_no_traceback(proc)
-    assert "digits/an/1p/seed10 failed for lack of storage" in proc.stderr and "File too large" in proc.stderr, (
+    assert "digits/an/1p/seed10/data10 failed for lack of storage" in proc.stderr and "File too large" in proc.stderr, (
         proc.stderr
     )
-    assert "not run (1): digits/an/1p/seed11" in proc.stderr
+    assert "not run (1): digits/an/1p/seed11/data11" in proc.stderr
     (failed,) = [p for p in (results / "digits").glob("*seed10__*.json")]
     rec = json.loads(failed.read_text())
     assert rec["status"] == "failed" and rec["error"]["errno_name"] == "EFBIG"

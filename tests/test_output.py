@@ -80,7 +80,7 @@ def test_a_log_file_gets_one_line_per_run_start_epoch_and_end(logged_sweep: dict
     proc, err = logged_sweep["proc"], logged_sweep["err"]
     assert proc.returncode == 0, err[-3000:]
     assert "\r" not in err and "\x1b" not in err  # no progress bar, no terminal control
-    for label in ("digits/an/1p/seed0", "digits/em/1p/seed0"):
+    for label in ("digits/an/1p/seed0/data0", "digits/em/1p/seed0/data0"):
         lines = [line for line in err.splitlines() if line.startswith(f"[{label}] ")]
         kinds = [re.sub(r"^\[[^]]+\] (\w+).*", r"\1", line) for line in lines]
         assert kinds == ["started", "epoch", "epoch", "done"], lines

@@ -189,7 +189,14 @@ def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_roo
     ]
     victim = Job(
         RunConfig(
-            dataset="digits", method="an", seed=1, epochs=6, batch_size=256, patience=0, data_root=str(ready_root)
+            dataset="digits",
+            method="an",
+            seed=1,
+            data_seed=1,
+            epochs=6,
+            batch_size=256,
+            patience=0,
+            data_root=str(ready_root),
         ),
         results,
     )
@@ -210,7 +217,7 @@ def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_roo
 
     assert run_all.main([*argv, "--retry-failed"]) == 0
     assert read_record(victim.record_path)["status"] == "done"
-    assert re.search(r"\[digits/an/1p/seed1\] resumed after epoch [1-5]", _job_log(results))
+    assert re.search(r"\[digits/an/1p/seed1/data1\] resumed after epoch [1-5]", _job_log(results))
     assert not ckpt.exists()
 
 
@@ -220,7 +227,14 @@ def test_a_requeued_pack_resumes_both_runs(tmp_path: Path, ready_root: Path) -> 
     jobs = [
         Job(
             RunConfig(
-                dataset="digits", method="an", seed=s, epochs=5, batch_size=256, patience=0, data_root=str(ready_root)
+                dataset="digits",
+                method="an",
+                seed=s,
+                data_seed=s,
+                epochs=5,
+                batch_size=256,
+                patience=0,
+                data_root=str(ready_root),
             ),
             results,
         )
@@ -237,7 +251,7 @@ def test_a_requeued_pack_resumes_both_runs(tmp_path: Path, ready_root: Path) -> 
     log = _job_log(results)
     assert "Requeued job" in log or "requeue" in log.lower(), log[-3000:]
     for seed in (0, 1):
-        assert re.search(rf"\[digits/an/1p/seed{seed}\] resumed after epoch [1-4]", log), log[-3000:]
+        assert re.search(rf"\[digits/an/1p/seed{seed}/data{seed}\] resumed after epoch [1-4]", log), log[-3000:]
     records = {r["run_id"]: r for _, r in iter_records(results)}
     reference = inline_records(argv, tmp_path / "inline", threads_per_run(available_cpus(), 2))
     assert sorted(records) == sorted(reference)

@@ -49,8 +49,16 @@ def reference(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict
 
 
 def _cfg(data_root: Path) -> RunConfig:
+    # the sweep's run: the embedded set pairs data seed k with model seed k
     return RunConfig(
-        dataset="digits", method="an", seed=0, epochs=2, batch_size=256, patience=0, data_root=str(data_root)
+        dataset="digits",
+        method="an",
+        seed=0,
+        data_seed=0,
+        epochs=2,
+        batch_size=256,
+        patience=0,
+        data_root=str(data_root),
     )
 
 
