@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from methods.base import PROTOCOL_DATASETS, Range
+from methods.base import PROTOCOL_DATASETS, Range, Recipe
 from methods.ll_r import DIGITS_SOURCE, LargeLossReject
 
 #: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
@@ -62,10 +62,28 @@ AUTHORS_SOURCES = {
 }
 
 
+#: the authors' training recipe (``--recipe authors``)
+RECIPE = Recipe(
+    batch_size=16,
+    lr=1e-5,
+    head_lr_mult=10.0,
+    stop="none",
+    epochs=10,
+    sources={
+        "batch_size": "youngwk/BridgeGapExplanationPAMC config.py: --bsize 16",
+        "lr": "youngwk/BridgeGapExplanationPAMC config.py: --lr 1e-5 (Adam, constant)",
+        "head_lr_mult": "youngwk/BridgeGapExplanationPAMC config.py: lr_mult 10",
+        "stop": "youngwk/BridgeGapExplanationPAMC train.py: no early stopping, the best val epoch (issue 21's audit)",
+        "epochs": "youngwk/BridgeGapExplanationPAMC config.py: --num_epochs 10",
+    },
+)
+
+
 class BoostLULargeLossReject(LargeLossReject):
     key = "boostlu_ll_r"
     summary = "BoostLU: positive class-activation values boosted x α before pooling, with LL-R's loss"
     paper = "Kim et al., CVPR 2023"
+    recipe = RECIPE
     defaults = {**dict.fromkeys(("*", *PROTOCOL_DATASETS), AUTHORS), "digits": DIGITS}
     sources = {
         **dict.fromkeys(("*", *PROTOCOL_DATASETS), AUTHORS_SOURCES),

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.nn import functional as F
 
-from methods.base import PROJECT_CHOICE, PROTOCOL_DATASETS, Range, Scheduled
+from methods.base import PROJECT_CHOICE, PROTOCOL_DATASETS, Range, Recipe, Scheduled
 
 #: ``log(x + 1e-7)`` in the authors' code
 GR_LOG_EPS = 1e-7
@@ -91,10 +91,28 @@ class Schedule(NamedTuple):
     sigma: float
 
 
+#: the authors' training recipe (``--recipe authors``); T, the schedules' length, is the run's epochs
+RECIPE = Recipe(
+    batch_size=8,
+    lr=1e-5,
+    head_lr_mult=10.0,
+    stop="drop>2",
+    epochs=8,
+    sources={
+        "batch_size": "yan4xi1/GRLoss config.py: --bsize 8",
+        "lr": "yan4xi1/GRLoss config.py: --lr 1e-5 (Adam, constant)",
+        "head_lr_mult": "yan4xi1/GRLoss config.py: --lr_mult 10, the linear classifier's group in train.py",
+        "stop": "yan4xi1/GRLoss train.py: stops when the val mAP is more than 2 below the best",
+        "epochs": "yan4xi1/GRLoss config.py: --num_epochs 8 (T of the schedules)",
+    },
+)
+
+
 class GeneralizedRobustLoss(Scheduled):
     key = "gr_loss"
     summary = "generalized robust loss: scheduled soft pseudo-labels k(p) and weights v(p) on unannotated labels"
     paper = "Chen et al., IJCAI 2024"
+    recipe = RECIPE
     defaults = {"*": AUTHORS, "voc": AUTHORS, "coco": AUTHORS, "nuswide": AUTHORS, "cub": AUTHORS, "digits": DIGITS}
     sources = {
         **dict.fromkeys(("*", *PROTOCOL_DATASETS), dict.fromkeys(AUTHORS, AUTHORS_SOURCE)),

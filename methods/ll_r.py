@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from methods.base import PROJECT_CHOICE, Range, Scheduled, nll_negative, nll_positive
+from methods.base import PROJECT_CHOICE, Range, Recipe, Scheduled, nll_negative, nll_positive
 
 #: the embedded digit-mosaic set, tuned on its validation split only: mean val mAP ± std over seeds
 #: 0 1 8 (10 epochs, batch 64, lr 1e-2, early stopping), per Δ_rel tried:
@@ -96,12 +96,30 @@ def per_dataset(variant: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     return {d: {"delta_rel": v} for d, v in values.items()}, {d: {"delta_rel": s} for d, s in sources.items()}
 
 
+#: the authors' training recipe (``--recipe authors``), the same for the three variants
+RECIPE = Recipe(
+    batch_size=16,
+    lr=1e-5,
+    head_lr_mult=10.0,
+    stop="drop>3",
+    epochs=10,
+    sources={
+        "batch_size": "snucml/LargeLossMatters config.py: --bsize 16",
+        "lr": "snucml/LargeLossMatters config.py: --lr 1e-5 (Adam, constant: no scheduler in train.py)",
+        "head_lr_mult": "snucml/LargeLossMatters config.py: --lr_mult 10, the linear classifier's group in train.py",
+        "stop": "snucml/LargeLossMatters train.py: stops when the val mAP is more than 3 below the best",
+        "epochs": "snucml/LargeLossMatters config.py: --num_epochs 10",
+    },
+)
+
+
 class LargeLoss(Scheduled):
     """The large-loss selection shared by the three variants; ``correction`` says what happens to
     a selected entry."""
 
     #: "reject", "temporary" or "permanent"
     correction: ClassVar[str] = "reject"
+    recipe = RECIPE
     #: Δ_rel in percent per epoch: 0 is AN, 100 the whole batch after one epoch. Search (log scale):
     #: the authors' grid 0.1 to 0.5 widened tenfold upward, for sets with fewer classes and more
     #: missing positives per entry than COCO's
