@@ -9,8 +9,8 @@ The Hill term's gradient vanishes both for confident negatives (small p) and —
 is pushed down far less than by AN. λ = 1.5, m = 1, γ = 2 on VOC, COCO, NUS-WIDE and CUB: the
 authors' code (xinyu1205/robust-loss-mlml, ``Hill()``'s defaults, "we did not change the value of
 lambda in our experiment"). The focal weight is differentiated through, as in that code, and the
-``log`` is exact (``logsigmoid``), the code's ``log(sigmoid)``. The embedded ``digits`` set's
-values are tuned (``DIGITS``).
+``log`` is exact (``logsigmoid``), the code's ``log(sigmoid)``. The embedded ``digits`` set takes
+the same (``DIGITS``, the authors' values; once tuned, no more).
 
 **(adopted)**: the reduction is PROTOCOL.md's ``sum / (B*C)`` (the authors sum; with Adam the
 scale of the loss barely changes a step); observed negatives, which the authors' missing-label
