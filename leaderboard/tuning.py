@@ -57,8 +57,8 @@ COLUMNS = [
 ]
 #: the sentence the page gives for how the main table's configurations were chosen
 MAIN_RULE = (
-    "Main table: every method at its authors' published defaults, one rule for all (on the embedded set the "
-    "values its paper gives for VOC/COCO or for every dataset); no tuning trial on any dataset chose them (0 trials)."
+    "Main table: every method at its authors' published defaults, one rule for all (on the embedded set, the "
+    "values published for every dataset or the plugin's fallback, a real dataset's); 0 tuning trials chose them."
 )
 
 
