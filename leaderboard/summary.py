@@ -76,7 +76,7 @@ def _tuned_lines(records: Records, mine: pd.DataFrame) -> list[str]:
             ].itertuples(index=False)
         ]
     ]
-    out = ["", "tuned (chosen by mean validation mAP): test mAP of the chosen trial vs the defaults, same seeds"]
+    out = ["", "tuned (chosen by mean validation mAP on the selection seeds): test mAP of the choice vs the defaults"]
     for _, r in tuned.head(MAX_ROWS).iterrows():
         chosen = (
             "no eligible trial"
