@@ -96,7 +96,7 @@ def test_the_variant_is_what_differs_from_the_datasets_defaults() -> None:
     assert variant("em", "digits", {"alpha": 0.1}) == {}
     assert variant("em", "voc", {"alpha": 0.1}) == {"alpha": 0.1}  # VOC's default is 0.2
     assert variant("em", "voc", {"alpha": 0.2}) == {}
-    hp = {"alpha": 0.1, "beta": 0.2, "T_w": 2, "T_t": 10, "theta": 0.5}
+    hp = {"alpha": 0.1, "beta": 0.2, "T_w": 4, "T_t": 10, "theta": 0.5}  # digits: the published fallback
     assert variant("em_apl", "digits", hp) == {"theta": 0.5}
     assert variant("an", "digits", {}) == {}
     # the variant and the run id agree: 1 and 1.0 hash differently, so they are different variants
