@@ -75,8 +75,8 @@ RECIPE = Recipe(
     sources={
         "batch_size": "youngwk/BridgeGapExplanationPAMC config.py: --bsize 16",
         "lr": "youngwk/BridgeGapExplanationPAMC config.py: --lr 1e-5 (Adam, constant)",
-        "head_lr_mult": "youngwk/BridgeGapExplanationPAMC config.py: lr_mult 10",
-        "stop": "youngwk/BridgeGapExplanationPAMC train.py: no early stopping, the best val epoch (issue 21's audit)",
+        "head_lr_mult": "youngwk/BridgeGapExplanationPAMC config.py: lr_mult 10 (train.py: the 1x1 conv's group)",
+        "stop": "youngwk/BridgeGapExplanationPAMC train.py: no early stopping, the best val epoch's model",
         "epochs": "youngwk/BridgeGapExplanationPAMC config.py: --num_epochs 10",
     },
 )
