@@ -9,8 +9,8 @@ from leaderboard import published
 from leaderboard.figures import FigureSpec
 from leaderboard.mdutil import DASH, LIT
 from leaderboard.page_analysis import analysis_section, loss_section, per_class_section, threshold_section
-from leaderboard.page_predict import predict_section
 from leaderboard.page_main import main_section, published_elsewhere_section, tuned_sections
+from leaderboard.page_predict import predict_section
 from leaderboard.page_recipes import recipes_section
 from leaderboard.page_runs import diverged_section, failed_section, left_out_section
 from leaderboard.page_stats import headline, poi_section, power_section, variance_section
