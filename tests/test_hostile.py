@@ -171,7 +171,8 @@ def test_a_checkpoint_of_another_run_or_other_data_is_deleted_not_resumed(
 
 def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    cfg = RunConfig(dataset="digits", method="an", seed=2, data_root=str(data_root), **FAST)
+    # data_seed=2: the embedded set's sweep pairs data seed k with model seed k
+    cfg = RunConfig(dataset="digits", method="an", seed=2, data_seed=2, data_root=str(data_root), **FAST)
     job = Job(cfg, results)
     job.checkpoint_path.parent.mkdir(parents=True)
     _interrupted(cfg, job.checkpoint_path)
