@@ -106,8 +106,9 @@ fi
 chmod 600 "$ETC/slurmdbd.conf"  # slurmdbd refuses a world-readable config (it holds a password)
 
 # -- daemons -------------------------------------------------------------------------------------
-alive() {  # alive PIDFILE: the process named in PIDFILE runs
-    [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+alive() {  # alive PIDFILE: the daemon the file is named after (munged.pid: munged) runs under the pid it holds
+    # the name is checked, not only the pid: a stale file's pid may since belong to another process
+    [[ -s "$1" ]] && [[ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" == "$(basename "$1" .pid)" ]]
 }
 stop() {  # stop PIDFILE: end the process in PIDFILE and wait for it
     if alive "$1"; then
