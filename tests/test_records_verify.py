@@ -31,7 +31,11 @@ def _results(tmp_path: Path, *records: tuple[str, dict]) -> Path:
 
 
 def _good() -> dict:
-    return json.loads(ONE.read_text())
+    """A committed record without its seal, so each edit below meets the check it is about (a sealed
+    record's edit is caught by the seal first: tested on its own)."""
+    rec = json.loads(ONE.read_text())
+    rec.pop("digest", None)
+    return rec
 
 
 def _invalid(root: Path) -> dict[str, str]:
@@ -101,6 +105,7 @@ def test_a_copy_under_another_seed_or_folder_is_invalid(tmp_path: Path) -> None:
 def test_a_variant_tag_that_disagrees_with_the_hparams_is_invalid(tmp_path: Path) -> None:
     source = next(p for p in sorted((COMMITTED / "digits").glob("em__1p__seed0__*.json")))
     rec = json.loads(source.read_text())
+    rec.pop("digest", None)  # unsealed, so the edit meets the variant check rather than the seal
     name = next(iter(rec["config"]["hparams"]))
     rec["variant"] = {name: "something else"}
     key = f"digits/{source.name}"
@@ -176,7 +181,10 @@ def test_runs_on_different_preparations_never_share_a_cell(tmp_path: Path) -> No
     records = read_records(root, allow_mixed_code=True)
     assert len(records.bad_cells) == 1 and "different preparations of the data" in records.bad_cells[0].problem
     same = _results(
-        tmp_path / "same", _with(_good(), data="1" * 64), _with(_good(), data="1" * 64, seed=1), _with(_good(), seed=2)
+        tmp_path / "same",
+        _with(_good(), data="1" * 64),
+        _with(_good(), data="1" * 64, seed=1),
+        _with(_good(), data="1" * 64, seed=2),
     )
     assert not read_records(same).bad_cells
 
