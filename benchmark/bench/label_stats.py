@@ -24,9 +24,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from benchmark.bench.resolution import overrides_of
+from benchmark.bench.resolution import check_sweep_args, overrides_of
 from benchmark.bench.study import command, run_sweep
-from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads, check_path
+from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads
 from benchmark.data import DATASETS, lookalike, variant_spec
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -109,20 +109,13 @@ def summarise(result: dict[str, Any]) -> str:
     )
 
 
-def check_args(args: argparse.Namespace) -> None:
-    overrides_of(args.overrides)
-    check_path("--data-root", args.data_root, "folder", write=True)
-    if args.json is not None:
-        check_path("--json", args.json, "file", write=True)
-
-
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     def work(args: argparse.Namespace) -> dict[str, Any]:
         result = run(args)
         print(summarise(result))
         return result
 
-    return command(prog, argv, parse_args, check_args, work)
+    return command(prog, argv, parse_args, check_sweep_args, work)
 
 
 if __name__ == "__main__":

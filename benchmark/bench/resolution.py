@@ -244,12 +244,17 @@ def summarise(result: dict[str, Any]) -> str:
     return "\n\n".join(out)
 
 
-def check_args(args: argparse.Namespace) -> None:
-    get_spec(args.dataset)  # an unknown name: one line naming the valid ones
+def check_sweep_args(args: argparse.Namespace) -> None:
+    """The flags a sweep study shares (``--set``, ``--data-root``, ``--json``), checked before any training."""
     overrides_of(args.overrides)
     check_path("--data-root", args.data_root, "folder", write=True)
     if args.json is not None:
         check_path("--json", args.json, "file", write=True)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    get_spec(args.dataset)  # an unknown name: one line naming the valid ones
+    check_sweep_args(args)
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
