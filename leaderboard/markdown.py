@@ -22,7 +22,6 @@ from leaderboard.table import (
     SINCE_PAPER,
     main_cells,
     ordered,
-    run_frame,
     table_groups,
 )
 from leaderboard.tuning import tuned_frame
@@ -75,9 +74,9 @@ def _notes(records: Records) -> list[str]:
     f = records.frame
     done = records.done
     seeds = ", ".join(str(s) for s in sorted(done["seed"].unique())) or DASH
-    drawn = set(run_frame(records)["data_seed"])
+    drawn = set(done["data_seed"])  # -1: the protocol's fixed draw (leaderboard.cells.data_seed)
     data_seeds = ", ".join(
-        ["unset (the protocol's fixed draw, 1200)"] * (None in drawn) + [str(s) for s in sorted(drawn - {None})]
+        ["unset (the protocol's fixed draw, 1200)"] * (-1 in drawn) + [str(s) for s in sorted(drawn - {-1})]
     )
     adopted = [m for m in ordered(f["method"], list(ADOPTED)) if m in ADOPTED]
     out = [

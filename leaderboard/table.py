@@ -165,18 +165,11 @@ def fmt_rank(low: int, high: int) -> str:
     return "—" if low <= 0 else (f"{low}" if low == high else f"{low}–{high}")
 
 
-def run_frame(records: Records) -> pd.DataFrame:
-    """The done runs of the tables with their data seed (``config.data_seed``; None: the protocol's
-    fixed draw)."""
-    done = records.done
-    return done.assign(data_seed=[(records.raw[i].get("config") or {}).get("data_seed") for i in done.index])
-
-
 def designs(records: Records) -> pd.DataFrame:
     """Per cell: the seed design of its runs (``stats.DESIGNS``) and, where crossed, the variance
     components ``var_model``, ``var_data``, ``var_residual``."""
     rows = []
-    for key, g in run_frame(records).groupby(CELL, sort=True):
+    for key, g in records.done.groupby(CELL, sort=True):  # data_seed -1 (the fixed draw) is one value like any
         c = variance_components(g["test_map"].tolist(), g["seed"].tolist(), g["data_seed"].tolist())
         rows.append((*key, c["design"], *[c.get(k) for k in ("model", "data", "residual", "var_mean", "df_mean")]))
     return pd.DataFrame(rows, columns=[*CELL, "design", "var_model", "var_data", "var_residual", "var_mean", "df_mean"])
