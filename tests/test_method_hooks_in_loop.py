@@ -204,6 +204,7 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
             dataset="digits",
             method="ll_cp",
             seed=0,
+            data_seed=0,  # the embedded set pairs data seed k with model seed k
             epochs=4,
             batch_size=256,
             patience=0,

@@ -222,6 +222,7 @@ def _pack_jobs(results: Path, data_root: Path, epochs: int) -> list[Job]:
                 dataset="digits",
                 method="an",
                 seed=s,
+                data_seed=s,  # the sweep's runs: the embedded set pairs data seed k with model seed k
                 epochs=epochs,
                 batch_size=256,
                 patience=0,
@@ -295,7 +296,7 @@ def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline
     assert [r["status"] for r in results] == ["done", "done"], results
     stdout = handle.sjob.stdout() or ""
     for seed in (0, 1):
-        assert re.search(rf"\[digits/an/1p/seed{seed}\] resumed after epoch [1-3]", stdout), stdout[-3000:]
+        assert re.search(rf"\[digits/an/1p/seed{seed}/data{seed}\] resumed after epoch [1-3]", stdout), stdout[-3000:]
     assert not any(c.exists() for c in ckpts)
     records = [read_record(j.record_path) for j in jobs]
     threads = records[0]["provenance"]["torch_threads"]
