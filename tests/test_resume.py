@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import run_all
-from benchmark.records import read_record
+from benchmark.records import comparable, read_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
 from benchmark.sweep.plan import Job
@@ -97,3 +98,24 @@ def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
     assert re.search(r"resumed after epoch [12]", capsys.readouterr().err)
     assert_same_run(read_record(job.record_path), reference)
     assert not ckpt.exists()
+
+
+def test_a_cpu_run_resumed_under_another_thread_count_ends_on_the_count_it_started_with(
+    tmp_path: Path, data_root: Path
+) -> None:
+    from benchmark.run.environment import torch_threads
+    from benchmark.run.train import Trainer
+    from tests.test_method_hooks_in_loop import Interrupted, stop_at
+
+    cfg = _cfg(data_root).model_copy(update={"epochs": 3})
+    with torch_threads(2):
+        reference = Trainer(cfg, tmp_path / "whole.pt").run()
+        with pytest.raises(Interrupted):
+            Trainer(cfg, tmp_path / "cut.pt", observers=[stop_at(2)]).run()
+    said: list[str] = []
+    with torch_threads(1):
+        resumed = Trainer(cfg, tmp_path / "cut.pt", log=said.append).run()
+        assert torch.get_num_threads() == 1  # the caller's count is given back
+    assert any("continues on the 2 torch thread(s) it started with" in line for line in said), said
+    assert resumed["provenance"]["torch_threads"] == 2
+    assert comparable(resumed) == comparable(reference)

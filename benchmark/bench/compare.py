@@ -50,6 +50,7 @@ from benchmark.data.files import FileImages
 from benchmark.data.protocol import observe
 from benchmark.data.store import Subset
 from benchmark.data.voc import CLASSES as VOC_CLASSES
+from benchmark.run.environment import torch_threads
 from benchmark.run.loop import Normalizer, forward_all, iterate, resolve_device, train_epoch
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import build_model
@@ -177,65 +178,69 @@ def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
-    torch.set_num_threads(args.threads)
-    s = settings(args, device)
-    pin = device.type == "cuda"
-    workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
-    say = lambda msg: print(msg, flush=True)  # noqa: E731
-    device_name = (
-        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    )
-    say(f"device {device} ({device_name}), torch threads {torch.get_num_threads()}, settings {s}")
-
-    # -- data: fixture JPEGs of VOC size, labels, one observed positive per image -----------------
-    n = max(s["images"], s["eval_images"])
-    t0 = time.perf_counter()
-    paths = make_jpegs(workdir / "jpegs", n, threads=max(1, s["workers"]))
-    say(f"{n} fixture JPEGs ready in {time.perf_counter() - t0:.1f}s ({workdir / 'jpegs'})")
-    labels = make_labels(n, NUM_CLASSES)
-    observed_np = observe(labels, "1p")
-    size, workers = s["image_size"], s["workers"]
-
-    # -- our decoded-image cache, built fresh so that its cost is measured -------------------------
-    names = np.array([p.name for p in paths])
-    files = FileImages(str(workdir / "jpegs"), names[: s["images"]], size)
-    with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
-        cache_path = Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
-        build = timed(torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1])
-        say(
-            f"cache build: {build.images} images in {build.seconds:.2f}s "
-            f"({build.per_second:.0f} images/s, {workers} workers)"
+    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
+        s = settings(args, device)
+        pin = device.type == "cuda"
+        workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
+        say = lambda msg: print(msg, flush=True)  # noqa: E731
+        device_name = (
+            torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
         )
-        eval_files = FileImages(str(workdir / "jpegs"), names[: s["eval_images"]], size)
-        eval_path = Path(cache_root) / "eval.npy"
-        build_cache(eval_files, eval_path, num_workers=workers)
-        store, eval_store = MappedImages.open(cache_path), MappedImages.open(eval_path)
-        result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np, say)
-    ref_epoch_s = s["ref_images"] / result["ref_train_images_per_s"]
-    ours_epoch_s = s["ref_images"] / result["ours_train_images_per_s"]
-    result.update(
-        {
-            "cache_build_seconds": build.seconds,
-            "cache_build_images_per_s": build.per_second,
-            # the worst case: a single one-epoch run that builds the cache itself
-            "train_speedup_single_epoch_including_cache_build": ref_epoch_s
-            / (ours_epoch_s + s["ref_images"] / build.per_second),
-            "cache_amortisation": (
-                "built once per dataset split and read by every epoch, seed and method: in the full table a "
-                "split's cache serves 15 rows x 3 seeds x up to 10 epochs (450 training epochs) plus the "
-                "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
-            ),
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else (platform.processor() or platform.machine()),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            "settings": s,
-        }
-    )
-    return result
+        say(f"device {device} ({device_name}), torch threads {torch.get_num_threads()}, settings {s}")
+
+        # -- data: fixture JPEGs of VOC size, labels, one observed positive per image -----------------
+        n = max(s["images"], s["eval_images"])
+        t0 = time.perf_counter()
+        paths = make_jpegs(workdir / "jpegs", n, threads=max(1, s["workers"]))
+        say(f"{n} fixture JPEGs ready in {time.perf_counter() - t0:.1f}s ({workdir / 'jpegs'})")
+        labels = make_labels(n, NUM_CLASSES)
+        observed_np = observe(labels, "1p")
+        size, workers = s["image_size"], s["workers"]
+
+        # -- our decoded-image cache, built fresh so that its cost is measured -------------------------
+        names = np.array([p.name for p in paths])
+        files = FileImages(str(workdir / "jpegs"), names[: s["images"]], size)
+        with tempfile.TemporaryDirectory(dir=workdir) as cache_root:
+            cache_path = (
+                Path(cache_root) / f"{cache_key('bench', 'train', (3, size, size), store_fingerprint(files))}.npy"
+            )
+            build = timed(
+                torch.device("cpu"), lambda: (build_cache(files, cache_path, num_workers=workers), len(files))[1]
+            )
+            say(
+                f"cache build: {build.images} images in {build.seconds:.2f}s "
+                f"({build.per_second:.0f} images/s, {workers} workers)"
+            )
+            eval_files = FileImages(str(workdir / "jpegs"), names[: s["eval_images"]], size)
+            eval_path = Path(cache_root) / "eval.npy"
+            build_cache(eval_files, eval_path, num_workers=workers)
+            store, eval_store = MappedImages.open(cache_path), MappedImages.open(eval_path)
+            result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np, say)
+        ref_epoch_s = s["ref_images"] / result["ref_train_images_per_s"]
+        ours_epoch_s = s["ref_images"] / result["ours_train_images_per_s"]
+        result.update(
+            {
+                "cache_build_seconds": build.seconds,
+                "cache_build_images_per_s": build.per_second,
+                # the worst case: a single one-epoch run that builds the cache itself
+                "train_speedup_single_epoch_including_cache_build": ref_epoch_s
+                / (ours_epoch_s + s["ref_images"] / build.per_second),
+                "cache_amortisation": (
+                    "built once per dataset split and read by every epoch, seed and method: in the full table a "
+                    "split's cache serves 15 rows x 3 seeds x up to 10 epochs (450 training epochs) plus the "
+                    "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
+                ),
+                "device": str(device),
+                "device_name": torch.cuda.get_device_name(device)
+                if device.type == "cuda"
+                else (platform.processor() or platform.machine()),
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+                "settings": s,
+            }
+        )
+        return result
 
 
 def _measure(

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from benchmark.bench.resolution import check_sweep_args, overrides_of
 from benchmark.bench.study import command, run_sweep
 from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads
 from benchmark.data import DATASETS, lookalike, variant_spec
+from benchmark.run.environment import torch_threads
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 
@@ -67,29 +67,34 @@ def register(step: str) -> tuple[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(args.threads)
-    shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root), **overrides_of(args.overrides)}
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for step in args.steps:
-            key, k = register(step)
-            plain = [m for m in args.methods if m not in WITH_K]
-            sweeps = [SweepConfig(datasets=[key], methods=plain, seeds=args.seeds, labels=["1p"], overrides=shared)]
-            sweeps += [
-                SweepConfig(
-                    datasets=[key],
-                    methods=[m],
-                    seeds=args.seeds,
-                    labels=["1p"],
-                    overrides={**shared, "hparams": {"k": round(k, 2)}},
-                )
-                for m in args.methods
-                if m in WITH_K
-            ]
-            for i, sweep in enumerate(sweeps):
-                records = run_sweep(sweep, Path(tmp) / step / str(i))
-                rows += [(step, rec["method"], rec["seed"], rec["test_map"]) for rec in records.raw]
-    return {"seeds": args.seeds, "runs": rows}
+    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
+        shared = {
+            "device": "cpu",
+            "checkpoint": False,
+            "data_root": str(args.data_root),
+            **overrides_of(args.overrides),
+        }
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for step in args.steps:
+                key, k = register(step)
+                plain = [m for m in args.methods if m not in WITH_K]
+                sweeps = [SweepConfig(datasets=[key], methods=plain, seeds=args.seeds, labels=["1p"], overrides=shared)]
+                sweeps += [
+                    SweepConfig(
+                        datasets=[key],
+                        methods=[m],
+                        seeds=args.seeds,
+                        labels=["1p"],
+                        overrides={**shared, "hparams": {"k": round(k, 2)}},
+                    )
+                    for m in args.methods
+                    if m in WITH_K
+                ]
+                for i, sweep in enumerate(sweeps):
+                    records = run_sweep(sweep, Path(tmp) / step / str(i))
+                    rows += [(step, rec["method"], rec["seed"], rec["test_map"]) for rec in records.raw]
+        return {"seeds": args.seeds, "runs": rows}
 
 
 def summarise(result: dict[str, Any]) -> str:

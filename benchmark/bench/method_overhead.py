@@ -26,6 +26,7 @@ import torch
 import methods
 from benchmark.core.cli import OneLineParser, add_data_root, add_methods, add_threads, guarded, user_error
 from benchmark.data import default_data_root
+from benchmark.run.environment import torch_threads
 from benchmark.run.loop import Normalizer, forward_all, train_epoch
 from benchmark.run.models import build_model, forward_for
 from benchmark.run.rundata import prepare_data
@@ -110,29 +111,29 @@ def _main(argv: list[str] | None, prog: str) -> int:
             raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     except (KeyError, ValueError) as exc:
         return user_error(prog, exc)
-    torch.set_num_threads(args.threads)
-    cfg = RunConfig(dataset="digits", method="an", data_root=str(args.data_root)).resolve()
-    data = prepare_data(cfg)
-    keys = args.methods or methods.available()
-    times: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
-    measure(keys[0], cfg, data)  # warm-up (allocator, first-call dispatch), not counted
-    for _ in range(args.repeats):
-        for key in keys:
-            times[key].append(measure(key, cfg, data))
-    med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
-    base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
-    print(
-        f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
-        f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU"
-    )
-    width = max(10, *map(len, med))
-    print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
-    for key, m in med.items():
+    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
+        cfg = RunConfig(dataset="digits", method="an", data_root=str(args.data_root)).resolve()
+        data = prepare_data(cfg)
+        keys = args.methods or methods.available()
+        times: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
+        measure(keys[0], cfg, data)  # warm-up (allocator, first-call dispatch), not counted
+        for _ in range(args.repeats):
+            for key in keys:
+                times[key].append(measure(key, cfg, data))
+        med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
+        base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
         print(
-            f"{key:{width}s} {m['epoch'] / base:9.2f} "
-            f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}"
+            f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
+            f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU"
         )
-    return 0
+        width = max(10, *map(len, med))
+        print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
+        for key, m in med.items():
+            print(
+                f"{key:{width}s} {m['epoch'] / base:9.2f} "
+                f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}"
+            )
+        return 0
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from benchmark.bench.study import command, run_sweep
 from benchmark.core.cli import (
@@ -48,6 +47,7 @@ from benchmark.core.cli import (
     json_or_text,
 )
 from benchmark.data import get_spec
+from benchmark.run.environment import torch_threads
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -190,35 +190,35 @@ RUN_FIELDS = ("method", "labels", "seed", "test_map", "val_map", "best_epoch", "
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(args.threads)
-    overrides = overrides_of(args.overrides)
-    if args.curves:
-        overrides["patience"] = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
-        # the data and the pretrained weights are built once, outside the timed runs
-        run_sweep(
-            SweepConfig(
-                datasets=[args.dataset], methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}
-            ),
-            Path(tmp) / "warm-up",
-        )
-        started = time.time()
-        sweep = SweepConfig(
-            datasets=[args.dataset], methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides}
-        )
-        records = run_sweep(sweep, Path(tmp) / "results")
-        seconds = time.time() - started
-    resolved = sweep.runs()[0].resolve()
-    return {
-        "dataset": args.dataset,
-        "seeds": sweep.seeds,
-        "overrides": overrides,
-        "curves": bool(args.curves),
-        "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
-        "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
-        "sweep_seconds": seconds,
-    }
+    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
+        overrides = overrides_of(args.overrides)
+        if args.curves:
+            overrides["patience"] = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
+            # the data and the pretrained weights are built once, outside the timed runs
+            run_sweep(
+                SweepConfig(
+                    datasets=[args.dataset], methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}
+                ),
+                Path(tmp) / "warm-up",
+            )
+            started = time.time()
+            sweep = SweepConfig(
+                datasets=[args.dataset], methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides}
+            )
+            records = run_sweep(sweep, Path(tmp) / "results")
+            seconds = time.time() - started
+        resolved = sweep.runs()[0].resolve()
+        return {
+            "dataset": args.dataset,
+            "seeds": sweep.seeds,
+            "overrides": overrides,
+            "curves": bool(args.curves),
+            "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
+            "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
+            "sweep_seconds": seconds,
+        }
 
 
 def summarise(result: dict[str, Any]) -> str:

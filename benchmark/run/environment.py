@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -49,4 +51,18 @@ def provenance(device: torch.device, determinism: dict[str, Any]) -> dict[str, A
     }
 
 
-__all__ = ["cpu_name", "device_name", "provenance"]
+@contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` inside (``None``: as it is), the caller's count
+    restored after: a CPU run's last bits depend on it, so code called in-process (a study's
+    ``main``, a resumed run) must not leave the caller's changed."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+__all__ = ["cpu_name", "device_name", "provenance", "torch_threads"]

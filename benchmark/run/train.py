@@ -29,7 +29,7 @@ from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
 from benchmark.records import layout
 from benchmark.run import analysis, checkpoint, divergence, linear
-from benchmark.run.environment import provenance
+from benchmark.run.environment import provenance, torch_threads
 from benchmark.run.loop import (
     NonFiniteLossError,
     Normalizer,
@@ -88,6 +88,10 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         started = time.time()
+        with torch_threads():  # a resumed run may take its checkpoint's count: the caller's is restored
+            return self._run(started)
+
+    def _run(self, started: float) -> dict[str, Any]:
         self.set_up()
         self.resume()
         while self.state.epoch < self.cfg.epochs and not self.state.stopped:
@@ -237,6 +241,14 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(t["scheduler"])
         checkpoint.unpack_rng(t["rng"], p["rng"], self.generator)
+        threads = p.get("torch_threads")
+        if self.device.type == "cpu" and threads and threads != torch.get_num_threads():
+            # a CPU run's last bits depend on its thread count: it ends on the count it started with
+            self.log(
+                f"[{self.cfg.label()}] continues on the {threads} torch thread(s) it started with"
+                f" (this process has {torch.get_num_threads()})"
+            )
+            torch.set_num_threads(int(threads))
         self.state = LoopState(
             epoch=p["epoch"],
             history=p["history"],
@@ -371,6 +383,7 @@ class Trainer:
             "stopped": s.stopped,
             "divergence": s.divergence,
             "rng": rng_plain,
+            "torch_threads": torch.get_num_threads(),
         }
         checkpoint.save(self.checkpoint_path, self.binding, tensors, progress)
 
