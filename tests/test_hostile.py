@@ -23,8 +23,8 @@ from benchmark.records import comparable
 from benchmark.run import checkpoint
 from benchmark.run.train import Trainer
 from benchmark.spec.config import RunConfig, SweepConfig, Tuning
-from benchmark.sweep.plan import Job
 from tests.clirun import REPO, assert_no_traceback, assert_user_error, run_cli
+from tests.runs_compare import sweep_jobs
 
 FAST = {"epochs": 2, "batch_size": 256, "patience": 0}
 SWEEP = ["--methods", "an", "--epochs", "1", "--batch-size", "256", "--no-leaderboard"]
@@ -51,19 +51,6 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _cfg(data_root: Path, seed: int, **kw: Any) -> RunConfig:
-    return RunConfig(  # a sweep's run on the embedded set: data seed k with model seed k
-        dataset="digits",
-        method="an",
-        seed=seed,
-        data_seed=seed,
-        epochs=1,
-        batch_size=256,
-        data_root=str(data_root),
-        **kw,
-    )
-
-
 # -- 1. no code from data --------------------------------------------------------------------------
 class Planted:
     """What an attacker leaves at a run's checkpoint path: unpickling it runs a shell command."""
@@ -78,17 +65,15 @@ class Planted:
 @pytest.mark.parametrize("container", ["torch.save", "pickle"])
 def test_a_planted_pickle_at_a_checkpoint_path_runs_nothing(data_root: Path, tmp_path: Path, container: str) -> None:
     results, marker = tmp_path / "results", tmp_path / "pwned"
-    ckpt = Job(_cfg(data_root, 40), results).checkpoint_path
+    argv = [*SWEEP, "--seeds", "40", "--results-dir", str(results), "--data-root", str(data_root)]
+    (job,) = sweep_jobs(argv, results)
+    ckpt = job.checkpoint_path
     ckpt.parent.mkdir(parents=True)
     if container == "torch.save":
         torch.save({"model": Planted(marker)}, ckpt)
     else:
         ckpt.write_bytes(pickle.dumps(Planted(marker)))
-    proc = run_cli(
-        "run_all",
-        [*SWEEP, "--seeds", "40", "--results-dir", str(results), "--data-root", str(data_root)],
-        env={"OMP_NUM_THREADS": "1"},
-    )
+    proc = run_cli("run_all", argv, env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
     assert not marker.exists(), "code from the results folder ran"
@@ -171,11 +156,6 @@ def test_a_checkpoint_of_another_run_or_other_data_is_deleted_not_resumed(
 
 def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    # data_seed=2: the embedded set's sweep pairs data seed k with model seed k
-    cfg = RunConfig(dataset="digits", method="an", seed=2, data_seed=2, data_root=str(data_root), **FAST)
-    job = Job(cfg, results)
-    job.checkpoint_path.parent.mkdir(parents=True)
-    _interrupted(cfg, job.checkpoint_path)
     args = [
         "--methods",
         "an",
@@ -191,6 +171,9 @@ def test_force_retrains_instead_of_resuming(data_root: Path, tmp_path: Path) -> 
         str(data_root),
         "--no-leaderboard",
     ]
+    (job,) = sweep_jobs(args, results)
+    job.checkpoint_path.parent.mkdir(parents=True)
+    _interrupted(job.cfg, job.checkpoint_path)
     proc = run_cli("run_all", [*args, "--results-dir", str(results), "--force"], env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
@@ -240,7 +223,8 @@ def test_leaderboard_out_never_replaces_a_record_or_a_node(records: Path, tmp_pa
 
 def test_quarantine_moves_a_link_as_a_link_and_keeps_a_copy_private(data_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    linked, private = Job(_cfg(data_root, 41), results), Job(_cfg(data_root, 42), results)
+    argv = [*SWEEP, "--seeds", "41", "42", "--results-dir", str(results), "--data-root", str(data_root)]
+    linked, private = sweep_jobs(argv, results)
     linked.record_path.parent.mkdir(parents=True)
     secret = tmp_path / "secret.txt"
     secret.write_text("not a record, and private\n")
@@ -248,11 +232,7 @@ def test_quarantine_moves_a_link_as_a_link_and_keeps_a_copy_private(data_root: P
     linked.record_path.symlink_to(secret)
     private.record_path.write_text("{ truncated")
     private.record_path.chmod(0o600)
-    proc = run_cli(
-        "run_all",
-        [*SWEEP, "--seeds", "41", "42", "--results-dir", str(results), "--data-root", str(data_root)],
-        env={"OMP_NUM_THREADS": "1"},
-    )
+    proc = run_cli("run_all", argv, env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert_no_traceback(proc)
     kept = sorted((results / "_corrupt").rglob("*"))

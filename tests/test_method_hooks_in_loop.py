@@ -172,8 +172,7 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
     import run_all
     from benchmark.records import read_record
     from benchmark.run import train
-    from benchmark.sweep.plan import Job
-    from tests.runs_compare import assert_same_run
+    from tests.runs_compare import assert_same_run, sweep_jobs
 
     repo = Path(__file__).resolve().parent.parent
     sweep = [
@@ -199,20 +198,7 @@ def test_ll_cp_killed_after_its_corrections_resumes_to_the_same_record(data_root
     (reference,) = [read_record(p) for p in (reference_dir / "digits").glob("*.json")]
 
     results = tmp_path / "results"
-    job = Job(
-        RunConfig(
-            dataset="digits",
-            method="ll_cp",
-            seed=0,
-            data_seed=0,  # the embedded set pairs data seed k with model seed k
-            epochs=4,
-            batch_size=256,
-            patience=0,
-            hparams={"delta_rel": 5.0},
-            data_root=str(data_root),
-        ),
-        results,
-    )
+    (job,) = sweep_jobs(sweep, results)
     ckpt = train.checkpoint_path(results, job.cfg)
     proc = subprocess.Popen(
         [sys.executable, "run_all.py", *sweep, "--results-dir", str(results)],

@@ -25,7 +25,7 @@ from benchmark.sweep.plan import Job
 from benchmark.sweep.status import LEDGER
 from tests.clirun import assert_user_error, run_cli
 from tests.packs import inline_records, parent_of, run_processes, wait_until
-from tests.runs_compare import assert_same_run
+from tests.runs_compare import assert_same_run, sweep_jobs
 
 SWEEP = ["--methods", "an", "--seeds", "0", "1", "--batch-size", "256", "--patience", "0"]
 LOCAL = ["--executor", "local", "--max-parallel", "1", "--runs-per-gpu", "2", "--time", "10"]
@@ -187,19 +187,7 @@ def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_roo
         "--quiet",
         "--no-leaderboard",
     ]
-    victim = Job(
-        RunConfig(
-            dataset="digits",
-            method="an",
-            seed=1,
-            data_seed=1,
-            epochs=6,
-            batch_size=256,
-            patience=0,
-            data_root=str(ready_root),
-        ),
-        results,
-    )
+    victim = next(job for job in sweep_jobs(argv, results) if job.cfg.seed == 1)
     ckpt = train.checkpoint_path(results, victim.cfg)
     thread, code = _sweep_in_thread(argv)
     wait_until(ckpt.exists, 180, "the victim's first checkpoint")
@@ -224,22 +212,7 @@ def test_a_killed_run_fails_alone_and_resumes_on_retry(tmp_path: Path, ready_roo
 def test_a_requeued_pack_resumes_both_runs(tmp_path: Path, ready_root: Path) -> None:
     results = tmp_path / "results"
     argv = [*SWEEP, "--epochs", "5", "--data-root", str(ready_root)]
-    jobs = [
-        Job(
-            RunConfig(
-                dataset="digits",
-                method="an",
-                seed=s,
-                data_seed=s,
-                epochs=5,
-                batch_size=256,
-                patience=0,
-                data_root=str(ready_root),
-            ),
-            results,
-        )
-        for s in (0, 1)
-    ]
+    jobs = sweep_jobs(argv, results)
     ckpts = [train.checkpoint_path(results, j.cfg) for j in jobs]
     thread, code = _sweep_in_thread([*argv, *LOCAL, "--results-dir", str(results), "--quiet", "--no-leaderboard"])
     wait_until(lambda: all(c.exists() for c in ckpts), 180, "both runs' first checkpoints")

@@ -21,9 +21,7 @@ import torch
 import run_all
 from benchmark.records import comparable, read_record
 from benchmark.run import train
-from benchmark.spec.config import RunConfig
-from benchmark.sweep.plan import Job
-from tests.runs_compare import assert_same_run
+from tests.runs_compare import assert_same_run, sweep_jobs
 
 REPO = Path(__file__).resolve().parent.parent
 # small and quick: 2 epochs, large batches; patience 0 so no early stop cuts the run short
@@ -49,27 +47,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dict
     return read_record(path)
 
 
-def _cfg(data_root: Path) -> RunConfig:
-    # the sweep's run: the embedded set pairs data seed k with model seed k
-    return RunConfig(
-        dataset="digits",
-        method="an",
-        seed=0,
-        data_seed=0,
-        epochs=2,
-        batch_size=256,
-        patience=0,
-        data_root=str(data_root),
-    )
-
-
 def test_killed_sweep_started_again_resumes_and_equals_uninterrupted(
     tmp_path: Path, data_root: Path, reference: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = tmp_path / "results"
-    job = Job(_cfg(data_root), results)
-    ckpt = train.checkpoint_path(results, job.cfg)
     args = [*SWEEP, "--results-dir", str(results), "--data-root", str(data_root), "--quiet", "--no-leaderboard"]
+    (job,) = sweep_jobs(args, results)
+    ckpt = train.checkpoint_path(results, job.cfg)
     proc = subprocess.Popen(
         [sys.executable, "run_all.py", *args],
         cwd=REPO,
@@ -107,7 +91,8 @@ def test_a_cpu_run_resumed_under_another_thread_count_ends_on_the_count_it_start
     from benchmark.run.train import Trainer
     from tests.test_method_hooks_in_loop import Interrupted, stop_at
 
-    cfg = _cfg(data_root).model_copy(update={"epochs": 3})
+    (job,) = sweep_jobs([*SWEEP, "--epochs", "3", "--data-root", str(data_root)], tmp_path)
+    cfg = job.cfg
     with torch_threads(2):
         reference = Trainer(cfg, tmp_path / "whole.pt").run()
         with pytest.raises(Interrupted):

@@ -32,7 +32,7 @@ from benchmark.sweep.plan import Job
 from benchmark.sweep.status import LEDGER, new_sweep_dir, plan, sweep_state
 from tests.packs import inline_records as inline_records_at
 from tests.packs import run_processes, wait_until
-from tests.runs_compare import assert_same_run
+from tests.runs_compare import assert_same_run, sweep_jobs
 
 FAST = ["--epochs", "2", "--batch-size", "256", "--patience", "0"]
 
@@ -213,25 +213,11 @@ def test_cancelled_job_is_reported_failed_not_waited_on(tmp_path: Path, data_roo
 
 
 # -- several runs per GPU (--runs-per-gpu): one array task trains a pack of runs, one process each --
-def _pack_jobs(results: Path, data_root: Path, epochs: int) -> list[Job]:
+def _pack_argv(data_root: Path, epochs: int) -> list[str]:
     """Two seeds of one run. (The tests using them ask for ``inline_records`` so that the embedded
     set's pretrained backbone is built before two runs could race to build it.)"""
-    return [
-        Job(
-            RunConfig(
-                dataset="digits",
-                method="an",
-                seed=s,
-                data_seed=s,  # the sweep's runs: the embedded set pairs data seed k with model seed k
-                epochs=epochs,
-                batch_size=256,
-                patience=0,
-                data_root=str(data_root),
-            ),
-            results,
-        )
-        for s in (0, 1)
-    ]
+    argv = ["--methods", "an", "--seeds", "0", "1", "--epochs", str(epochs), "--batch-size", "256", "--patience", "0"]
+    return [*argv, "--data-root", str(data_root)]
 
 
 def test_packed_sweep_runs_two_per_task_equal_to_inline(
@@ -282,7 +268,8 @@ def test_packed_sweep_runs_two_per_task_equal_to_inline(
 
 
 def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
-    jobs = _pack_jobs(tmp_path / "results", data_root, epochs=4)
+    argv = _pack_argv(data_root, epochs=4)
+    jobs = sweep_jobs(argv, tmp_path / "results")
     ckpts = [train.checkpoint_path(j.results_dir, j.cfg) for j in jobs]
     launcher = SlurmLauncher(
         LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2, runs_per_gpu=2)
@@ -300,28 +287,13 @@ def test_requeued_pack_resumes_both_runs(tmp_path: Path, data_root: Path, inline
     assert not any(c.exists() for c in ckpts)
     records = [read_record(j.record_path) for j in jobs]
     threads = records[0]["provenance"]["torch_threads"]
-    argv = [
-        "--methods",
-        "an",
-        "--seeds",
-        "0",
-        "1",
-        "--epochs",
-        "4",
-        "--batch-size",
-        "256",
-        "--patience",
-        "0",
-        "--data-root",
-        str(data_root),
-    ]
     reference = inline_records_at(argv, tmp_path / "inline", threads)
     for record in records:
         assert_same_run(record, reference[record["run_id"]])
 
 
 def test_a_run_killed_in_a_pack_fails_alone(tmp_path: Path, data_root: Path, inline_records: dict[str, dict]) -> None:
-    jobs = _pack_jobs(tmp_path / "results", data_root, epochs=6)
+    jobs = sweep_jobs(_pack_argv(data_root, epochs=6), tmp_path / "results")
     victim = jobs[1]
     launcher = SlurmLauncher(
         LaunchOptions(sweep_dir=new_sweep_dir(tmp_path / "results" / "_logs"), time_min=10, poll_s=2, runs_per_gpu=2)
