@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +23,6 @@ def _spml_data(monkeypatch: pytest.MonkeyPatch, data_root: Path) -> None:
 def _torch_threads_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that changes the process's torch thread count and leaves it changed makes every later
     in-process run differ in its last bits from the same run in a fresh process: it fails here."""
-    import torch  # why: conftest is read before any test; torch is loaded by nearly all of them anyway
-
     before = torch.get_num_threads()
     yield
     after = torch.get_num_threads()

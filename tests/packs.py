@@ -10,6 +10,7 @@ from typing import Any
 
 import run_all
 from benchmark.records import iter_records
+from benchmark.run.environment import torch_threads
 
 
 def run_processes(run_id: str) -> list[int]:
@@ -44,12 +45,6 @@ def wait_until(predicate: Callable[[], Any], seconds: float, what: str, poll: fl
 
 def inline_records(argv: Sequence[str], results: Path, threads: int) -> dict[str, dict]:
     """``run_all.py ARGV`` inline with ``threads`` torch threads: run id → record."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         assert run_all.main([*argv, "--results-dir", str(results), "--quiet", "--no-leaderboard"]) == 0
-    finally:
-        torch.set_num_threads(before)
     return {r["run_id"]: r for _, r in iter_records(results)}

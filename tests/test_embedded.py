@@ -12,6 +12,7 @@ import torch
 from benchmark.data import embedded
 from benchmark.data.protocol import split_train_val
 from benchmark.run import models, pretrain
+from benchmark.run.environment import torch_threads
 from benchmark.run.metrics import average_precision
 from benchmark.run.models import SmallCNN
 from benchmark.run.train import Trainer
@@ -90,21 +91,17 @@ def test_the_architecture_is_in_the_weights_key_and_in_the_feature_cache_tag() -
 def test_pretrained_weights_do_not_depend_on_the_callers_rng_or_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pretrain, "NUM_IMAGES", 256)
     monkeypatch.setattr(pretrain, "EPOCHS", 1)
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads(1):
         torch.manual_seed(1)
-        torch.set_num_threads(1)
         backbone = SmallCNN()
         a = pretrain.pretrain(backbone, backbone.num_features)
+    with torch_threads(2):
         torch.manual_seed(2)
-        torch.set_num_threads(2)
         backbone = SmallCNN()
         rng_before = torch.get_rng_state()
         b = pretrain.pretrain(backbone, backbone.num_features)
         assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's RNG is left alone
         assert torch.get_num_threads() == 2  # and its thread count restored
-    finally:
-        torch.set_num_threads(threads)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 

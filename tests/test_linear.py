@@ -13,6 +13,7 @@ import torch
 
 import methods
 from benchmark.run import linear, loop, train
+from benchmark.run.environment import torch_threads
 from benchmark.run.models import SmallCNN
 from benchmark.spec.config import RunConfig
 from methods.an import AssumeNegative
@@ -32,10 +33,8 @@ class FeatureSpy(AssumeNegative):
 def one_thread() -> Any:
     # tiny head-only steps: a second intra-op thread only adds synchronisation (tens of ms per op
     # on a loaded 2-core machine)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

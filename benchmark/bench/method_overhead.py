@@ -120,20 +120,21 @@ def _main(argv: list[str] | None, prog: str) -> int:
         for _ in range(args.repeats):
             for key in keys:
                 times[key].append(measure(key, cfg, data))
-        med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
-        base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
+        threads = torch.get_num_threads()
+    med = {k: {part: statistics.median(t[part] for t in v) for part in v[0]} for k, v in times.items()}
+    base = med["an"]["epoch"] if "an" in med else statistics.median(m["epoch"] for m in med.values())
+    print(
+        f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
+        f"torch threads {threads}; AN epoch median {base:.2f}s CPU"
+    )
+    width = max(10, *map(len, med))
+    print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
+    for key, m in med.items():
         print(
-            f"digits: {len(data.train)} training images, batch {cfg.batch_size}, {args.repeats} repeats, "
-            f"torch threads {torch.get_num_threads()}; AN epoch median {base:.2f}s CPU"
+            f"{key:{width}s} {m['epoch'] / base:9.2f} "
+            f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}"
         )
-        width = max(10, *map(len, med))
-        print(f"{'method':{width}s} {'epoch/AN':>9s} {'before_training/AN':>19s} {'on_epoch_end/AN':>16s}")
-        for key, m in med.items():
-            print(
-                f"{key:{width}s} {m['epoch'] / base:9.2f} "
-                f"{m['before_training'] / base:19.2f} {m['on_epoch_end'] / base:16.2f}"
-            )
-        return 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from torch import nn
 from benchmark.core.atomic import atomic_write_bytes
 from benchmark.data import embedded
 from benchmark.data.lookalike import glyph
+from benchmark.run.environment import torch_threads
 
 #: bumped when the pretraining's code changes in a way its parameters below do not show
 VERSION = 2
@@ -90,37 +91,32 @@ def pretrain(backbone: nn.Module, num_features: int, styles: tuple[str, ...] = (
     thread count either (a reduction split over threads rounds differently)."""
     rng = np.random.RandomState(0)
     gen = torch.Generator().manual_seed(0)
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng():
-        torch.set_num_threads(1)
-        try:
-            torch.manual_seed(INIT_SEED)
-            # the head first: a run whose seed is INIT_SEED draws its backbone first, then its
-            # head, so its head's initial weights never equal the pretraining head's
-            head = nn.Linear(num_features, 10 * max(1, len(styles)))
-            for module in backbone.modules():
-                reset = getattr(module, "reset_parameters", None)
-                if callable(reset):
-                    reset()
-            x, y = _single_digit_canvases(rng, styles)
-            opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=LR)
-            steps = EPOCHS * -(-len(x) // BATCH)
-            # a cosine decay to zero: the last steps settle the weights rather than leave them mid-jump
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if COSINE else 1.0
-            )
-            backbone.train()
-            for _ in range(EPOCHS):
-                order = torch.randperm(len(x), generator=gen)
-                for s in range(0, len(x), BATCH):
-                    i = order[s : s + BATCH]
-                    loss = nn.functional.cross_entropy(head(backbone(x[i])), y[i])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-        finally:
-            torch.set_num_threads(threads)
+    with torch.random.fork_rng(), torch_threads(1):
+        torch.manual_seed(INIT_SEED)
+        # the head first: a run whose seed is INIT_SEED draws its backbone first, then its
+        # head, so its head's initial weights never equal the pretraining head's
+        head = nn.Linear(num_features, 10 * max(1, len(styles)))
+        for module in backbone.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        x, y = _single_digit_canvases(rng, styles)
+        opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=LR)
+        steps = EPOCHS * -(-len(x) // BATCH)
+        # a cosine decay to zero: the last steps settle the weights rather than leave them mid-jump
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)) if COSINE else 1.0
+        )
+        backbone.train()
+        for _ in range(EPOCHS):
+            order = torch.randperm(len(x), generator=gen)
+            for s in range(0, len(x), BATCH):
+                i = order[s : s + BATCH]
+                loss = nn.functional.cross_entropy(head(backbone(x[i])), y[i])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
     return {k: v.detach().clone() for k, v in backbone.state_dict().items()}
 
 
