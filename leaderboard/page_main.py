@@ -230,7 +230,6 @@ def _ranking_line(part: pd.DataFrame) -> str:
 def tuned_sections(tuned: pd.DataFrame) -> list[str]:
     if tuned.empty:
         return []
-    out = []
     out = [MAIN_RULE, ""]
     for (study, trials, space_seed, picks), s in tuned.groupby([*STUDY], sort=False):
         seed = f", search-space seed {space_seed}" if space_seed >= 0 else ""
