@@ -254,24 +254,19 @@ def pooled_code_cells(frame: pd.DataFrame, raw: list[dict[str, Any]]) -> dict[st
 
 
 # -- long frames for the sections and figures ------------------------------------------------------
-def _keys(rec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "protocol": rec["protocol"],
-        "labels": rec["labels"],
-        "method": rec["method"],
-        "variant": row_variant(rec),
-        "dataset": rec["dataset"],
-        "seed": rec["seed"],
-    }
+def _keys(records: Records, i: int) -> dict[str, Any]:
+    """Run ``i``'s cell keys and seed, as the records frame already holds them."""
+    row = records.frame.loc[i]
+    return {k: row[k] for k in (*CELL, "seed")}
 
 
 def per_class_frame(records: Records) -> pd.DataFrame:
     """Long frame of done runs' per-class test AP: cell keys, seed, class, class_index, ap."""
     rows = []
     for i in records.done.index:
-        rec = records.raw[i]
+        rec, keys = records.raw[i], _keys(records, i)
         for j, (name, ap) in enumerate((rec.get("per_class_ap") or {}).items()):
-            rows.append({**_keys(rec), "class": str(name), "class_index": j, "ap": float(ap)})
+            rows.append({**keys, "class": str(name), "class_index": j, "ap": float(ap)})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "class", "class_index", "ap"])
 
 
@@ -279,11 +274,11 @@ def threshold_frame(records: Records) -> pd.DataFrame:
     """Long frame of done runs' threshold metrics: cell keys, seed, threshold, metric, value."""
     rows = []
     for i in records.done.index:
-        rec = records.raw[i]
+        rec, keys = records.raw[i], _keys(records, i)
         for thr, metrics in (rec.get("thresholds") or {}).items():
             for metric, value in metrics.items():
                 if is_number(value):
-                    rows.append({**_keys(rec), "threshold": str(thr), "metric": metric, "value": float(value)})
+                    rows.append({**keys, "threshold": str(thr), "metric": metric, "value": float(value)})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "threshold", "metric", "value"])
 
 
@@ -291,10 +286,10 @@ def history_frame(records: Records, column: str = "train_observed_pos_loss") -> 
     """Long frame of done runs' per-epoch ``column``: cell keys, seed, epoch, value."""
     rows = []
     for i in records.done.index:
-        rec = records.raw[i]
+        rec, keys = records.raw[i], _keys(records, i)
         for h in rec.get("history") or []:
             if is_number(h.get(column)):
-                rows.append({**_keys(rec), "epoch": int(h["epoch"]), "value": float(h[column])})
+                rows.append({**keys, "epoch": int(h["epoch"]), "value": float(h[column])})
     return pd.DataFrame(rows, columns=[*CELL, "seed", "epoch", "value"])
 
 
@@ -311,7 +306,7 @@ def analysis_frame(records: Records) -> pd.DataFrame:
         count = lambda v: int(v) if is_number(v) else 0  # noqa: E731
         rows.append(
             {
-                **_keys(rec),
+                **_keys(records, i),
                 "wasserstein": num(ana.get("wasserstein")),
                 "pos_mean": num(ana.get("pos_mean")),
                 "neg_mean": num(ana.get("neg_mean")),
