@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from benchmark.data.manifest import hash_file
 from benchmark.data.validate import unsafe_reason
 
 CHUNK = 1 << 20
@@ -35,8 +36,6 @@ class Archive:
     url: str
     filename: str
     md5: str
-    #: unpacked here, relative to the raw root
-    unpack_to: str = "."
     #: a path (relative to the raw root) that exists once the archive is unpacked
     marker: str = ""
 
@@ -112,11 +111,7 @@ class ChecksumError(ValueError):
 
 
 def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file(path, hashlib.md5())
 
 
 class DownloadError(OSError):
@@ -218,15 +213,18 @@ def _extract(path: Path, into: Path) -> None:
     raise _RefusedMember("neither a zip nor a tar archive")
 
 
+def _is_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
 def _conflict(src: Path, dst: Path) -> str | None:
     """A path of ``dst`` whose kind (folder or not) differs from the same path under ``src``, which
     would stop a merge half way: found before anything is moved."""
     if not os.path.lexists(dst):
         return None
-    src_dir, dst_dir = src.is_dir() and not src.is_symlink(), dst.is_dir() and not dst.is_symlink()
-    if src_dir != dst_dir:
-        return f"{dst} exists and is {'not ' if src_dir else ''}a folder"
-    if src_dir:
+    if _is_dir(src) != _is_dir(dst):
+        return f"{dst} exists and is {'not ' if _is_dir(src) else ''}a folder"
+    if _is_dir(src):
         for child in src.iterdir():
             found = _conflict(child, dst / child.name)
             if found is not None:
@@ -234,27 +232,21 @@ def _conflict(src: Path, dst: Path) -> str | None:
     return None
 
 
-def _place(src: Path, dst: Path, last: PurePosixPath | None) -> None:
+def _place(src: Path, dst: Path, last: tuple[str, ...]) -> None:
     """Move ``src`` to ``dst``: a rename where ``dst`` is free, else a merge of the two trees. The
-    entry on the way to ``last`` (the archive's marker) moves last, so an interrupted move is never
-    taken for a finished one."""
+    entry on the way to ``last`` (the parts of the archive's marker) moves last, so an interrupted
+    move is never taken for a finished one."""
     if not os.path.lexists(dst):
         os.replace(src, dst)
         return
-    if src.is_dir() and not src.is_symlink():
-        if not dst.is_dir() or dst.is_symlink():
+    if _is_dir(src):
+        if not _is_dir(dst):
             raise ArchiveError(f"cannot unpack {src.name} into {dst.parent}: {dst} exists and is not a folder")
-        head = last.parts[0] if last is not None and last.parts else None
-        children = sorted(src.iterdir(), key=lambda p: p.name == head)
-        for child in children:
-            rest = (
-                PurePosixPath(*last.parts[1:])
-                if child.name == head and last is not None and len(last.parts) > 1
-                else None
-            )
-            _place(child, dst / child.name, rest)
+        head = last[0] if last else None
+        for child in sorted(src.iterdir(), key=lambda p: p.name == head):
+            _place(child, dst / child.name, last[1:] if child.name == head else ())
         return
-    if dst.is_dir() and not dst.is_symlink():
+    if _is_dir(dst):
         raise ArchiveError(f"cannot unpack {src.name} into {dst.parent}: {dst} exists and is a folder")
     os.replace(src, dst)
 
@@ -292,7 +284,7 @@ def unpack(path: Path, dest: Path, marker: str = "") -> None:
                 f"{path}: cannot unpack into {dest}: {conflict}; nothing of it was left there. "
                 "Move that path away and run download again"
             )
-        _place(staging, dest, PurePosixPath(marker) if marker else None)
+        _place(staging, dest, PurePosixPath(marker).parts)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -322,8 +314,8 @@ def download(
             write(f"{archive.filename}: already unpacked ({root / archive.marker} exists)")
             continue
         path = fetch(archive, root, progress=progress)
-        write(f"{archive.filename}: MD5 {archive.md5} verified; unpacking into {root / archive.unpack_to}")
-        unpack(path, root / archive.unpack_to, marker=archive.marker if archive.unpack_to == "." else "")
+        write(f"{archive.filename}: MD5 {archive.md5} verified; unpacking into {root}")
+        unpack(path, root, marker=archive.marker)
         if not keep_archives:
             path.unlink()
     return root

@@ -38,12 +38,16 @@ class ManifestError(ValueError):
     """A prepared file is not what the manifest says; the message names it."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def hash_file(path: str | Path, digest: Any) -> str:
+    """The hex digest of a file's bytes fed, in 1 MB blocks, to ``digest`` (a fresh ``hashlib`` object)."""
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return str(digest.hexdigest())
+
+
+def sha256_file(path: Path) -> str:
+    return hash_file(path, hashlib.sha256())
 
 
 def _canonical_digest(value: Any) -> str:
@@ -149,5 +153,6 @@ __all__ = [
     "build_manifest",
     "check_files",
     "check_images",
+    "hash_file",
     "sha256_file",
 ]

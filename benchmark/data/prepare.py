@@ -10,7 +10,6 @@ distribute) are used as they are unless ``force``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +32,7 @@ from benchmark.data.formatted import (
     read_meta,
 )
 from benchmark.data.identity import DatasetIdentityError, check_class_list, official_class_names
-from benchmark.data.manifest import build_manifest, check_files
+from benchmark.data.manifest import build_manifest, check_files, sha256_file
 from benchmark.data.official import Formatted, MissingImagesError, Split, quote, require_root
 from benchmark.data.protocol import DATA_SEED, observe
 from benchmark.data.validate import check_image_files, check_image_names, check_splits, split_warnings
@@ -65,14 +64,6 @@ def tool_version() -> dict[str, Any]:
     }
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npy' appended
         np.save(fh, array, allow_pickle=False)
@@ -97,7 +88,7 @@ def _describe(path: Path, raw_root: Path) -> dict[str, Any]:
         shown = str(path.resolve().relative_to(raw_root.resolve()))
     except ValueError:
         shown = str(path.resolve())
-    return {"path": shown, "bytes": path.stat().st_size, "sha256": sha256(path)}
+    return {"path": shown, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _check_images(

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from benchmark.core.atomic import atomic_path
+from benchmark.data.manifest import hash_file
 
 #: keys under which checkpoints commonly nest the state dict
 _NESTED = ("state_dict", "model", "model_state_dict", "module")
@@ -214,11 +215,7 @@ def file_digest(path: str | Path) -> str:
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if key not in _DIGESTS:
-        digest = hashlib.blake2b(digest_size=8)
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
+        _DIGESTS[key] = hash_file(path, hashlib.blake2b(digest_size=8))
     return _DIGESTS[key]
 
 
@@ -263,23 +260,16 @@ def fit_state_dict(
     own = backbone.state_dict()
     classifier = (getattr(backbone, "pretrained_cfg", None) or {}).get("classifier")
     heads = [classifier] if isinstance(classifier, str) else list(classifier or [])
-    extra = [k for k in state if k not in own]
-    if heads:
-        extra = [k for k in extra if not any(k == h or k.startswith(h + ".") for h in heads)]
+    extra = [k for k in state if k not in own and not any(k == h or k.startswith(h + ".") for h in heads)]
     missing = [k for k in own if k not in state]
     shapes = [
         f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
         for k, v in own.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
-    if missing or extra or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} backbone keys missing (first: {', '.join(missing[:3])})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected keys (first: {', '.join(extra[:3])})")
-        if shapes:
-            parts.append(f"{len(shapes)} shapes differ (first: {shapes[0]})")
+    problems = (("backbone keys missing", missing, 3), ("unexpected keys", extra, 3), ("shapes differ", shapes, 1))
+    parts = [f"{len(keys)} {what} (first: {', '.join(keys[:n])})" for what, keys, n in problems if keys]
+    if parts:
         raise WeightsError(
             f"pretrained file {path} does not match timm backbone '{name}': {'; '.join(parts)}; "
             f"expected a state dict of '{name}' (python -m benchmark.data weights {name} --out DIR "
