@@ -120,11 +120,9 @@ def format_official(root: Path) -> Formatted:
     return Formatted(
         key="coco",
         class_names=names,
-        train=splits["train"],
-        val=splits["val"],
+        splits=splits,
         image_root=root.resolve(),
         sources=list(paths.values()),
-        label_dtype="float64",
         counts=counts,
         notes=[
             "columns in the order of 'categories' of instances_train2014.json; images with no annotation "

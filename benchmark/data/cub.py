@@ -47,20 +47,9 @@ def archive_dir(root: Path) -> Path:
     return root / ARCHIVE_DIR
 
 
-def attributes_path(root: Path, archive: Path) -> Path:
-    for candidate in (
-        root / "attributes.txt",
-        archive.parent / "attributes.txt",
-        archive / "attributes" / "attributes.txt",
-    ):
-        if candidate.is_file():
-            return candidate
-    return require_file(
-        root / "attributes.txt",
-        "cub",
-        root,
-        f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)",
-    )
+def attributes_path(root: Path, archive: Path) -> Path | None:
+    candidates = (root / "attributes.txt", archive.parent / "attributes.txt", archive / "attributes" / "attributes.txt")
+    return next((c for c in candidates if c.is_file()), None)
 
 
 class _ExtraColumns:
@@ -104,7 +93,12 @@ def format_official(root: Path) -> Formatted:
     labels_path = require_file(
         archive / "attributes" / "image_attribute_labels.txt", "cub", root, "CUB attribute labels"
     )
-    attr_path = attributes_path(root, archive)
+    attr_path = attributes_path(root, archive) or require_file(
+        root / "attributes.txt",
+        "cub",
+        root,
+        f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)",
+    )
     extra = _ExtraColumns()
 
     attributes = read_attributes(attr_path, extra)
@@ -157,7 +151,7 @@ def format_official(root: Path) -> Formatted:
         )
 
     train = np.array([is_train[i] for i in ids], dtype=bool)
-    names = [images[i] for i in ids]
+    everything = Split([images[i] for i in ids], matrix)
     counts = {
         "lines_with_extra_columns": {name: len(lines) for name, lines in extra.lines.items()},
         "lines_with_extra_columns_first": {name: lines[:10] for name, lines in extra.lines.items()},
@@ -166,8 +160,7 @@ def format_official(root: Path) -> Formatted:
     return Formatted(
         key="cub",
         class_names=attributes,
-        train=Split([n for n, t in zip(names, train) if t], matrix[train]),
-        val=Split([n for n, t in zip(names, train) if not t], matrix[~train]),
+        splits={"train": everything.keep(train), "val": everything.keep(~train)},
         image_root=(archive / "images").resolve(),
         sources=[images_path, split_path, labels_path, attr_path],
         label_dtype="int64",
@@ -181,17 +174,8 @@ def format_official(root: Path) -> Formatted:
 
 
 def class_names(root: Path | None) -> list[str] | None:
-    if root is None:
-        return None
-    archive = archive_dir(root)
-    for candidate in (
-        root / "attributes.txt",
-        archive.parent / "attributes.txt",
-        archive / "attributes" / "attributes.txt",
-    ):
-        if candidate.is_file():
-            return read_attributes(candidate, _ExtraColumns())
-    return None
+    path = None if root is None else attributes_path(root, archive_dir(root))
+    return None if path is None else read_attributes(path, _ExtraColumns())
 
 
 def image_root(root: Path) -> Path:

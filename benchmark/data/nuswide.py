@@ -34,11 +34,8 @@ IMAGE_DIR = Path("Flickr")
 PHASES = {"Train": "train", "Test": "val"}
 
 
-def concept_list_path(root: Path) -> Path:
-    for candidate in CONCEPT_LISTS:
-        if (root / candidate).is_file():
-            return root / candidate
-    return require_file(root / CONCEPT_LISTS[0], "nuswide", root, f"NUS-WIDE concept list (or {CONCEPT_LISTS[1]})")
+def concept_list_path(root: Path) -> Path | None:
+    return next((root / c for c in CONCEPT_LISTS if (root / c).is_file()), None)
 
 
 def read_concepts(path: Path) -> list[str]:
@@ -106,7 +103,9 @@ def read_labels(path: Path, expected: int, image_list: Path) -> np.ndarray:
 
 def format_official(root: Path) -> Formatted:
     require_root(root, "nuswide")
-    concepts_path = concept_list_path(root)
+    concepts_path = concept_list_path(root) or require_file(
+        root / CONCEPT_LISTS[0], "nuswide", root, f"NUS-WIDE concept list (or {CONCEPT_LISTS[1]})"
+    )
     concepts = read_concepts(concepts_path)
     check_class_list("nuswide", concepts, str(concepts_path))
     splits, counts, sources = {}, {}, [concepts_path]
@@ -122,16 +121,14 @@ def format_official(root: Path) -> Formatted:
             matrix[:, c] = read_labels(label_path, len(images), list_path)
             sources.append(label_path)
         keep = matrix.max(axis=1) > 0 if len(concepts) else np.zeros(len(images), bool)
-        splits[name] = Split([n for n, k in zip(images, keep) if k], matrix[keep])
+        splits[name] = Split(images, matrix).keep(keep)
         counts[f"{name}_dropped_no_concept"] = int((~keep).sum())
     return Formatted(
         key="nuswide",
         class_names=concepts,
-        train=splits["train"],
-        val=splits["val"],
+        splits=splits,
         image_root=(root / IMAGE_DIR).resolve(),
         sources=sources,
-        label_dtype="float64",
         counts=counts,
         notes=[
             "official Train → train pool, Test → test; columns in Concepts81.txt order; images with no "
@@ -142,12 +139,8 @@ def format_official(root: Path) -> Formatted:
 
 
 def class_names(root: Path | None) -> list[str] | None:
-    if root is None:
-        return None
-    for candidate in CONCEPT_LISTS:
-        if (root / candidate).is_file():
-            return read_concepts(root / candidate)
-    return None
+    path = None if root is None else concept_list_path(root)
+    return None if path is None else read_concepts(path)
 
 
 def image_root(root: Path) -> Path:

@@ -41,13 +41,17 @@ class Split:
         if self.labels.ndim != 2 or self.labels.shape[0] != len(self.images):
             raise ValueError(f"{len(self.images)} images but a label matrix of shape {self.labels.shape}")
 
+    def keep(self, rows: np.ndarray) -> Split:
+        """The images where the boolean ``rows`` is true, in order."""
+        return Split([n for n, k in zip(self.images, rows) if k], self.labels[rows])
+
 
 @dataclass
 class Formatted:
     key: str
     class_names: list[str]
-    train: Split
-    val: Split
+    #: "train" and "val"
+    splits: dict[str, Split]
     #: absolute directory the image paths are relative to
     image_root: Path
     #: the official files read, for provenance

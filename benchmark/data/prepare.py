@@ -33,7 +33,7 @@ from benchmark.data.formatted import (
 )
 from benchmark.data.identity import DatasetIdentityError, check_class_list, official_class_names
 from benchmark.data.manifest import build_manifest, check_files, sha256_file
-from benchmark.data.official import Formatted, MissingImagesError, Split, quote, require_root
+from benchmark.data.official import Formatted, MissingImagesError, quote, require_root
 from benchmark.data.protocol import DATA_SEED, observe
 from benchmark.data.validate import check_image_files, check_image_names, check_splits, split_warnings
 
@@ -76,11 +76,6 @@ def observed_labels(labels: np.ndarray) -> np.ndarray:
 
 def missing_images(image_root: Path, names: list[str] | np.ndarray) -> list[str]:
     return [str(n) for n in names if not (image_root / str(n)).is_file()]
-
-
-def _drop_missing(split: Split, missing: set[str]) -> Split:
-    keep = np.array([n not in missing for n in split.images], dtype=bool)
-    return Split([n for n, k in zip(split.images, keep) if k], split.labels[keep])
 
 
 def _describe(path: Path, raw_root: Path) -> dict[str, Any]:
@@ -161,26 +156,24 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
         return _adopt_existing(key, module, root, out, existing)
 
     formatted: Formatted = module.format_official(root)
-    splits = {"train": formatted.train, "val": formatted.val}
+    splits = dict(formatted.splits)
     listed_in = ", ".join(str(p) for p in formatted.sources[:3]) + (" ..." if len(formatted.sources) > 3 else "")
     check_image_names({s: sp.images for s, sp in splits.items()}, listed_in, formatted.image_root)
     missing = _check_images(formatted.image_root, {s: sp.images for s, sp in splits.items()}, listed_in, skip_missing)
     for split in SPLITS:
-        if missing[split]:
-            splits[split] = _drop_missing(splits[split], set(missing[split]))
-    check_splits(
-        {s: splits[s].labels for s in SPLITS},
-        formatted.split_origin,
-        {s: _dropped(formatted, missing, s) for s in SPLITS},
-    )
-    check_image_files(formatted.image_root, [n for s in SPLITS for n in splits[s].images])
+        gone = set(missing[split])
+        splits[split] = splits[split].keep(np.array([n not in gone for n in splits[split].images], dtype=bool))
+    labels = {s: splits[s].labels for s in SPLITS}
+    check_splits(labels, formatted.split_origin, {s: _dropped(formatted, missing, s) for s in SPLITS})
+    images = [n for s in SPLITS for n in splits[s].images]
+    check_image_files(formatted.image_root, images)
 
     arrays: dict[str, np.ndarray] = {}
     for split in SPLITS:
-        labels = splits[split].labels.astype(formatted.label_dtype)
+        typed = labels[split].astype(formatted.label_dtype)
         arrays[array_file(split, "images")] = np.array(splits[split].images, dtype=str)
-        arrays[array_file(split, "labels")] = labels
-        arrays[array_file(split, "labels_obs")] = observed_labels(labels)
+        arrays[array_file(split, "labels")] = typed
+        arrays[array_file(split, "labels_obs")] = observed_labels(typed)
     check_arrays(arrays, out, formatted.class_names, "class names")
     out.mkdir(parents=True, exist_ok=True)
     # without its JSON a directory reads as not prepared: an interrupted rebuild cannot pass for whole
@@ -189,18 +182,13 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
         save_array(out / name, array)
 
     meta = _meta(key, spec.title, formatted.class_names, root, formatted.image_root, arrays)
-    meta["source"] = {
-        "kind": "official files",
-        "files": [_describe(p, root) for p in formatted.sources],
-    }
+    meta["source"] = {"kind": "official files", "files": [_describe(p, root) for p in formatted.sources]}
     meta["counts"].update(formatted.counts)
     meta["counts"]["missing_images_dropped"] = {s: len(missing[s]) for s in SPLITS}
     meta["missing_images_dropped"] = {s: missing[s] for s in SPLITS if missing[s]}
     meta["notes"] = formatted.notes
-    meta["warnings"] = split_warnings(
-        {s: splits[s].labels for s in SPLITS}, {s: splits[s].images for s in SPLITS}, formatted.class_names
-    )
-    meta["manifest"] = build_manifest(out, arrays, formatted.image_root, [n for s in SPLITS for n in splits[s].images])
+    meta["warnings"] = split_warnings(labels, {s: splits[s].images for s in SPLITS}, formatted.class_names)
+    meta["manifest"] = build_manifest(out, arrays, formatted.image_root, images)
     _write_meta(out, meta)
     return meta
 
@@ -288,19 +276,17 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         )
     split_labels = {s: arrays[array_file(s, "labels")] for s in SPLITS}
     check_splits(split_labels, {s: str(out / array_file(s, "labels")) for s in SPLITS}, {})
-    check_image_files(image_root, [str(n) for s in SPLITS for n in names[s]])
+    all_names = [str(n) for s in SPLITS for n in names[s]]
+    check_image_files(image_root, all_names)
     observed_match: dict[str, bool] = {}
     for split in SPLITS:
-        labels = arrays[array_file(split, "labels")]
-        expected = observed_labels(labels)
+        expected = observed_labels(split_labels[split])
         name = array_file(split, "labels_obs")
-        if name in arrays:
-            observed_match[name] = bool(np.array_equal(arrays[name], expected))
-        else:
+        if name not in arrays:
             (out / META_FILE).unlink(missing_ok=True)
             arrays[name] = expected
             save_array(out / name, expected)
-            observed_match[name] = True
+        observed_match[name] = bool(np.array_equal(arrays[name], expected))
     meta = _meta(key, get_spec(key).title, class_names, root, image_root, arrays)
     meta["source"] = {
         "kind": "existing formatted files, used as they are",
@@ -309,6 +295,6 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
         "observed_files_match_protocol": observed_match,
     }
     meta["warnings"] = split_warnings(split_labels, names, class_names)
-    meta["manifest"] = build_manifest(out, arrays, image_root, [str(n) for s in SPLITS for n in names[s]])
+    meta["manifest"] = build_manifest(out, arrays, image_root, all_names)
     _write_meta(out, meta)
     return meta

@@ -89,11 +89,8 @@ def _phase(root: Path, phase: str) -> tuple[Split, list[Path], int]:
                 "(is the file truncated?)"
             )
     positive = sorted(i for i in reference if any(labels[i] == 1 for labels in per_class))
-    matrix = np.zeros((len(positive), len(CLASSES)), dtype=np.float64)
-    for c, labels in enumerate(per_class):
-        for row, image_id in enumerate(positive):
-            if labels[image_id] == 1:
-                matrix[row, c] = 1.0
+    rows = [[labels[i] == 1 for labels in per_class] for i in positive]
+    matrix = np.array(rows, dtype=np.float64).reshape(len(positive), len(CLASSES))
     return Split([f"{i}.jpg" for i in positive], matrix), files, len(reference) - len(positive)
 
 
@@ -107,11 +104,9 @@ def format_official(root: Path) -> Formatted:
     return Formatted(
         key="voc",
         class_names=list(CLASSES),
-        train=splits["train"],
-        val=splits["val"],
+        splits=splits,
         image_root=(root / IMAGE_DIR).resolve(),
         sources=sources,
-        label_dtype="float64",
         counts=counts,
         notes=["label 1 → positive; 0 (difficult) and -1 → negative; images with no positive dropped; sorted by name"],
         split_origin={name: f"official {phase}, {root / MAIN}/<class>_{phase}.txt" for phase, name in PHASES.items()},
