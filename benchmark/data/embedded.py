@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,15 +34,13 @@ CLASS_NAMES = [str(d) for d in range(10)]
 
 def generator_key() -> str:
     """A short hash of the generator's version and parameters: the cache file's name carries it."""
-    params = {
-        "version": VERSION,
-        "cell": CELL,
-        "pool": NUM_POOL,
-        "test": NUM_TEST,
-        "count_probs": list(COUNT_PROBS),
-        "seed": SEED,
-    }
-    return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
+    return params_key({"version": VERSION, "count_probs": list(COUNT_PROBS), "seed": SEED})
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A short hash of a generator's ``params`` and the sizes every mosaic set shares."""
+    sizes = {"cell": CELL, "pool": NUM_POOL, "test": NUM_TEST}
+    return hashlib.blake2b(json.dumps({**sizes, **params}, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
 def _mosaics(
@@ -90,30 +90,27 @@ def cache_path(root: Path) -> Path:
     return Path(root) / "digits" / f"digits_mosaic_v{VERSION}_{generator_key()}.npz"
 
 
-def _check(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
-    expected = {
-        "pool_images": (NUM_POOL, 1, CANVAS, CANVAS),
-        "pool_labels": (NUM_POOL, 10),
-        "test_images": (NUM_TEST, 1, CANVAS, CANVAS),
-        "test_labels": (NUM_TEST, 10),
-    }
-    for name, shape in expected.items():
-        got = arrays.get(name)
-        if got is None or got.shape != shape:
-            raise ValueError(
-                f"{path}: array '{name}' has shape {None if got is None else got.shape}, "
-                f"expected {shape}; delete the file to rebuild it"
-            )
-    return arrays
-
-
-def load_arrays(root: Path) -> dict[str, np.ndarray]:
-    """The cached arrays under ``root``, built and written atomically on first use."""
-    path = cache_path(root)
+def read_or_build(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` at ``path``; where there is none, ``build()``'s, written there atomically."""
     if not path.exists():
         arrays = build()
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npz' appended
             np.savez(fh, allow_pickle=False, **arrays)  # numeric arrays only
         return arrays
     with np.load(path) as npz:
-        return _check({k: npz[k] for k in npz.files}, path)
+        return {k: npz[k] for k in npz.files}
+
+
+def load_arrays(root: Path) -> dict[str, np.ndarray]:
+    """The cached arrays under ``root``, built and written atomically on first use."""
+    path = cache_path(root)
+    arrays = read_or_build(path, build)
+    for part, n in (("pool", NUM_POOL), ("test", NUM_TEST)):
+        for name, shape in ((f"{part}_images", (n, 1, CANVAS, CANVAS)), (f"{part}_labels", (n, 10))):
+            got = arrays.get(name)
+            if got is None or got.shape != shape:
+                raise ValueError(
+                    f"{path}: array '{name}' has shape {None if got is None else got.shape}, "
+                    f"expected {shape}; delete the file to rebuild it"
+                )
+    return arrays

@@ -13,16 +13,13 @@ cached as one ``.npz`` whose name carries a hash of every parameter (``generator
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.core.atomic import atomic_path
-from benchmark.data.embedded import CELL, NUM_POOL, NUM_TEST, source_digits
+from benchmark.data.embedded import CELL, NUM_POOL, NUM_TEST, params_key, read_or_build, source_digits
 
 #: bumped when the generator's code changes in a way the recipe does not show
 VERSION = 1
@@ -83,8 +80,7 @@ RECIPES: dict[str, Recipe] = {
 
 def generator_key(recipe: Recipe) -> str:
     """A short hash of the generator's version, its sources' sizes and the recipe."""
-    params = {"version": VERSION, "cell": CELL, "pool": NUM_POOL, "test": NUM_TEST, **asdict(recipe)}
-    return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
+    return params_key({"version": VERSION, **asdict(recipe)})
 
 
 def class_names(recipe: Recipe) -> list[str]:
@@ -183,13 +179,7 @@ def load_arrays(root: Path, key: str, recipe: Recipe | None = None) -> dict[str,
     atomically on first use; a cache of the wrong shape is refused, naming it."""
     recipe = RECIPES[key] if recipe is None else recipe
     path = cache_path(root, key, recipe)
-    if not path.exists():
-        arrays = build(recipe)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npz' appended
-            np.savez(fh, allow_pickle=False, **arrays)  # numeric arrays only
-        return arrays
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = read_or_build(path, lambda: build(recipe))
     for part, n in (("pool", NUM_POOL), ("test", NUM_TEST)):
         shapes = {f"{part}_images": (n, 1, recipe.canvas, recipe.canvas), f"{part}_labels": (n, recipe.num_classes)}
         for name, shape in shapes.items():
