@@ -91,6 +91,12 @@ def variant_spec(key: str, recipe: lookalike.Recipe) -> DatasetSpec:
     )
 
 
+def official_spec(key: str, title: str, num_classes: int, description: str) -> DatasetSpec:
+    """The entry of a dataset prepared from its official files and read by ``benchmark.data.formatted``."""
+    prepare = f"python -m benchmark.data prepare {key} --root RAW --out DATA_ROOT/{key}"
+    return DatasetSpec(key, title, num_classes, description, 448, "benchmark.data.formatted:load", prepare)
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
         "digits",
@@ -101,42 +107,10 @@ DATASETS: dict[str, DatasetSpec] = {
         "benchmark.data.digits:load",
         "built automatically on first use",
     ),
-    "voc": DatasetSpec(
-        "voc",
-        "PASCAL VOC 2012",
-        20,
-        "PASCAL VOC 2012, 20 classes (train → pool, val → test)",
-        448,
-        "benchmark.data.formatted:load",
-        "python -m benchmark.data prepare voc --root RAW --out DATA_ROOT/voc",
-    ),
-    "coco": DatasetSpec(
-        "coco",
-        "MS-COCO 2014",
-        80,
-        "MS-COCO 2014, 80 classes (train2014 → pool, val2014 → test)",
-        448,
-        "benchmark.data.formatted:load",
-        "python -m benchmark.data prepare coco --root RAW --out DATA_ROOT/coco",
-    ),
-    "nuswide": DatasetSpec(
-        "nuswide",
-        "NUS-WIDE",
-        81,
-        "NUS-WIDE, 81 concepts (official release)",
-        448,
-        "benchmark.data.formatted:load",
-        "python -m benchmark.data prepare nuswide --root RAW --out DATA_ROOT/nuswide",
-    ),
-    "cub": DatasetSpec(
-        "cub",
-        "CUB-200-2011",
-        312,
-        "CUB-200-2011, 312 binary attributes",
-        448,
-        "benchmark.data.formatted:load",
-        "python -m benchmark.data prepare cub --root RAW --out DATA_ROOT/cub",
-    ),
+    "voc": official_spec("voc", "PASCAL VOC 2012", 20, "PASCAL VOC 2012, 20 classes (train → pool, val → test)"),
+    "coco": official_spec("coco", "MS-COCO 2014", 80, "MS-COCO 2014, 80 classes (train2014 → pool, val2014 → test)"),
+    "nuswide": official_spec("nuswide", "NUS-WIDE", 81, "NUS-WIDE, 81 concepts (official release)"),
+    "cub": official_spec("cub", "CUB-200-2011", 312, "CUB-200-2011, 312 binary attributes"),
     **{key: variant_spec(key, recipe) for key, recipe in lookalike.RECIPES.items()},
 }
 

@@ -112,7 +112,6 @@ def format_official(root: Path) -> Formatted:
             raise AnnotationError(
                 f"{split_path}: image_id {number_id} of {images_path} has no line (is the file truncated?)"
             )
-    is_train = {}
     for image_id, value in split.items():
         if image_id not in row:
             raise AnnotationError(f"{split_path}: image_id {image_id} is not in {images_path}")
@@ -120,7 +119,6 @@ def format_official(root: Path) -> Formatted:
             raise AnnotationError(
                 f"{split_path}: is_training_image of image_id {image_id} must be 0 or 1, got {value!r}"
             )
-        is_train[image_id] = value == "1"
 
     num_attr = len(attributes)
     matrix = np.zeros((len(ids), num_attr), dtype=np.int64)
@@ -150,7 +148,7 @@ def format_official(root: Path) -> Formatted:
             f"({int((~seen).sum())} (image, attribute) pairs missing: is the file truncated?)"
         )
 
-    train = np.array([is_train[i] for i in ids], dtype=bool)
+    train = np.array([split[i] == "1" for i in ids], dtype=bool)
     everything = Split([images[i] for i in ids], matrix)
     counts = {
         "lines_with_extra_columns": {name: len(lines) for name, lines in extra.lines.items()},

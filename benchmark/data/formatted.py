@@ -47,15 +47,11 @@ def check_prepared(key: str, data_root: Path) -> Path:
     """The formatted directory of ``key``, or a ``DatasetNotFoundError`` naming what is missing
     and the command that prepares it."""
     directory = Path(data_root) / key
-    if not directory.is_dir():
-        raise DatasetNotFoundError(
-            f"dataset '{key}' is not prepared: {directory} does not exist. "
-            f"Prepare it with: {prepare_command(key, data_root)}"
-        )
     missing = [name for name in (*CORE_FILES, META_FILE) if not (directory / name).is_file()]
     if missing:
+        problem = f"lacks {', '.join(missing)}" if directory.is_dir() else "does not exist"
         raise DatasetNotFoundError(
-            f"dataset '{key}' is not prepared: {directory} lacks {', '.join(missing)}. "
+            f"dataset '{key}' is not prepared: {directory} {problem}. "
             f"Prepare it with: {prepare_command(key, data_root)}"
         )
     # a folder prepared from another dataset must not be trained and ranked as this one

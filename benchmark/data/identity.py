@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmark.data import get_spec
 from benchmark.data.classes import COCO_CATEGORIES, NUSWIDE_CONCEPTS
+from benchmark.data.official import quote
 from benchmark.data.voc import CLASSES as VOC_CLASSES
 
 #: official class names (any order) of the datasets whose list is fixed and public
@@ -35,10 +36,8 @@ class DatasetIdentityError(ValueError):
     """A class list or a prepared folder is not the dataset its key names; the message names both."""
 
 
-def _first(names: Collection[str], n: int = 5) -> str:
-    items = sorted(names)
-    more = f" (and {len(items) - n} more)" if len(items) > n else ""
-    return ", ".join(repr(x) for x in items[:n]) + more
+def _first(names: Collection[str]) -> str:
+    return quote([repr(x) for x in sorted(names)])
 
 
 def class_list_problem(key: str, names: Sequence[str]) -> str | None:

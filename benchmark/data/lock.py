@@ -63,6 +63,7 @@ def build_lock(path: Path, log: Callable[[str], None] | None = None) -> Iterator
     process holds it, logging who. Yields whether a lock is held (``False`` where the file system
     refuses locks: the caller then builds unlocked)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    say = log or (lambda _: None)
     if fcntl is None:
         yield False
         return
@@ -72,18 +73,15 @@ def build_lock(path: Path, log: Callable[[str], None] | None = None) -> Iterator
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if log is not None:
-                log(f"waiting for {holder(path)} to finish building {path}")
+            say(f"waiting for {holder(path)} to finish building {path}")
             t0 = time.time()
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if log is not None:
-                log(f"lock of {path} taken after {time.time() - t0:.0f}s")
+            say(f"lock of {path} taken after {time.time() - t0:.0f}s")
         except OSError as exc:
             if exc.errno not in _UNSUPPORTED:
                 raise
             locked = False
-            if log is not None:
-                log(f"the file system of {path} refuses locks ({exc.strerror}); building without one")
+            say(f"the file system of {path} refuses locks ({exc.strerror}); building without one")
         if locked:
             try:
                 os.ftruncate(fd, 0)
