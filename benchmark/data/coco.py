@@ -98,7 +98,6 @@ def format_official(root: Path) -> Formatted:
     paths = {
         phase: require_file(annotation_path(root, phase), "coco", root, "COCO annotation file") for phase in PHASES
     }
-    train_path = paths["train"]
     names: list[str] = []
     column: dict[int, int] = {}
     splits, counts = {}, {}
@@ -111,7 +110,7 @@ def format_official(root: Path) -> Formatted:
             names, column = phase_names, phase_column
         elif (phase_names, phase_column) != (names, column):
             raise AnnotationError(
-                f"{paths[phase]}: its categories differ from those of {train_path} "
+                f"{paths[phase]}: its categories differ from those of {paths['train']} "
                 "(expected the same ids and names in the same order)"
             )
         splits[name], unannotated = _phase(paths[phase], data, phase, column)

@@ -189,7 +189,7 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     meta["notes"] = formatted.notes
     meta["warnings"] = split_warnings(labels, {s: splits[s].images for s in SPLITS}, formatted.class_names)
     meta["manifest"] = build_manifest(out, arrays, formatted.image_root, images)
-    _write_meta(out, meta)
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
     return meta
 
 
@@ -231,10 +231,6 @@ def _meta(
         "tool": tool_version(),
         "official_num_classes": get_spec(key).num_classes,
     }
-
-
-def _write_meta(out: Path, meta: dict[str, Any]) -> None:
-    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
 
 
 def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existing: list[str]) -> dict[str, Any]:
@@ -296,5 +292,5 @@ def _adopt_existing(key: str, module: ModuleType, root: Path, out: Path, existin
     }
     meta["warnings"] = split_warnings(split_labels, names, class_names)
     meta["manifest"] = build_manifest(out, arrays, image_root, all_names)
-    _write_meta(out, meta)
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
     return meta

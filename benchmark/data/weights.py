@@ -87,12 +87,6 @@ def pretrained_cfg(name: str) -> Any:
     return cfg
 
 
-def hub_cache() -> Path:
-    from huggingface_hub import constants  # why: huggingface_hub (timm's) loads only where the hub is asked
-
-    return Path(constants.HF_HUB_CACHE)
-
-
 def url_cache_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
@@ -130,7 +124,11 @@ def cached_weights(name: str) -> Path | None:
 
 def where_cached(name: str) -> str:
     cfg = pretrained_cfg(name)
-    return str(hub_cache()) if cfg.hf_hub_id else str(url_cache_file(cfg.url or "x").parent)
+    if cfg.hf_hub_id:
+        from huggingface_hub import constants  # why: huggingface_hub (timm's) loads only where the hub is asked
+
+        return str(Path(constants.HF_HUB_CACHE))
+    return str(url_cache_file(cfg.url or "x").parent)
 
 
 def weights_problem(name: str) -> str | None:
