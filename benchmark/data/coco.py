@@ -117,10 +117,8 @@ def format_official(root: Path) -> Formatted:
         counts[f"{name}_dropped_no_annotation"] = unannotated
         del data
     return Formatted(
-        key="coco",
         class_names=names,
         splits=splits,
-        image_root=root.resolve(),
         sources=list(paths.values()),
         counts=counts,
         notes=[

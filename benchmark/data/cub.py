@@ -156,10 +156,8 @@ def format_official(root: Path) -> Formatted:
         "images_with_no_positive": int((matrix.max(axis=1, initial=0) == 0).sum()),
     }
     return Formatted(
-        key="cub",
         class_names=attributes,
         splits={"train": everything.keep(train), "val": everything.keep(~train)},
-        image_root=(archive / "images").resolve(),
         sources=[images_path, split_path, labels_path, attr_path],
         label_dtype="int64",
         counts=counts,

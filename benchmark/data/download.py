@@ -268,12 +268,12 @@ def unpack(path: Path, dest: Path, marker: str = "") -> None:
             EOFError,
             zlib.error,
             lzma.LZMAError,
-            NotImplementedError,
             RuntimeError,
             OSError,
             ValueError,
         ) as exc:
-            # RuntimeError: an encrypted zip member; EOFError/zlib.error: a truncated or corrupt stream
+            # RuntimeError (NotImplementedError too): an encrypted zip member or an unsupported compression;
+            # EOFError/zlib.error: a truncated or corrupt stream
             raise ArchiveError(
                 f"{path}: cannot unpack ({exc}); nothing of it was left in {dest}. Delete the "
                 "archive and run download again to fetch it afresh"

@@ -52,22 +52,20 @@ def class_list_problem(key: str, names: Sequence[str]) -> str | None:
     official = official_class_names(key)
     if official is not None and set(names) != official:
         extra, missing = set(names) - official, official - set(names)
-        parts = [f"it has {len(names)}"]
-        if missing:
-            parts.append(f"lacks {_first(missing)}")
-        if extra:
-            parts.append(f"adds {_first(extra)}")
+        parts = [f"it has {len(names)}"] + [
+            f"{verb} {_first(s)}" for verb, s in (("lacks", missing), ("adds", extra)) if s
+        ]
         return f"is not the {spec.num_classes} classes of {spec.title}: " + ", ".join(parts)
     if len(names) != spec.num_classes:
         return f"has {len(names)} classes, but {spec.title} has {spec.num_classes}"
     return None
 
 
-def check_class_list(key: str, names: Sequence[str], source: str) -> None:
-    """Raise ``DatasetIdentityError`` naming ``source`` unless ``names`` are the key's classes."""
+def check_class_list(key: str, names: Sequence[str], source: str, hint: str = "") -> None:
+    """Raise ``DatasetIdentityError`` naming ``source`` (then ``hint``) unless ``names`` are the key's classes."""
     problem = class_list_problem(key, names)
     if problem is not None:
-        raise DatasetIdentityError(f"{source}: the class list {problem}")
+        raise DatasetIdentityError(f"{source}: the class list {problem}{hint}")
 
 
 def check_prepared_identity(key: str, meta: dict[str, Any], source: str, prepare_hint: str) -> None:
@@ -87,9 +85,7 @@ def check_prepared_identity(key: str, meta: dict[str, Any], source: str, prepare
     names = meta.get("class_names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise DatasetIdentityError(f"{source}: 'class_names' must be a list of strings, got {type(names).__name__}")
-    problem = class_list_problem(key, names)
-    if problem is not None:
-        raise DatasetIdentityError(f"{source}: the class list {problem}; prepare {key} there with: {prepare_hint}")
+    check_class_list(key, names, source, f"; prepare {key} there with: {prepare_hint}")
 
 
 __all__ = [

@@ -120,14 +120,12 @@ def format_official(root: Path) -> Formatted:
             )
             matrix[:, c] = read_labels(label_path, len(images), list_path)
             sources.append(label_path)
-        keep = matrix.max(axis=1) > 0 if len(concepts) else np.zeros(len(images), bool)
+        keep = matrix.any(axis=1)
         splits[name] = Split(images, matrix).keep(keep)
         counts[f"{name}_dropped_no_concept"] = int((~keep).sum())
     return Formatted(
-        key="nuswide",
         class_names=concepts,
         splits=splits,
-        image_root=(root / IMAGE_DIR).resolve(),
         sources=sources,
         counts=counts,
         notes=[

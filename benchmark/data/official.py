@@ -3,7 +3,7 @@ that name the file and line of anything malformed.
 
 A formatter turns one dataset's official files into a ``Formatted``: two splits ("train", the
 official training split, and "val", the official split the reference codebases use as the test
-set), each a list of image paths relative to an image root and a 0/1 label matrix.
+set), each a list of image paths relative to the formatter's ``image_root(root)`` and a 0/1 label matrix.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class MissingImagesError(FileNotFoundError):
 
 @dataclass
 class Split:
-    #: paths relative to ``Formatted.image_root``, named as the reference codebases name them
+    #: paths relative to the formatter's ``image_root(root)``, named as the reference codebases name them
     images: list[str]
     #: [N, C] 0/1
     labels: np.ndarray
@@ -48,12 +48,9 @@ class Split:
 
 @dataclass
 class Formatted:
-    key: str
     class_names: list[str]
     #: "train" and "val"
     splits: dict[str, Split]
-    #: absolute directory the image paths are relative to
-    image_root: Path
     #: the official files read, for provenance
     sources: list[Path]
     #: dtype of the saved label matrices, as the reference formatter writes them

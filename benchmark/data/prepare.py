@@ -156,17 +156,18 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
         return _adopt_existing(key, module, root, out, existing)
 
     formatted: Formatted = module.format_official(root)
+    image_root = module.image_root(root)
     splits = dict(formatted.splits)
     listed_in = ", ".join(str(p) for p in formatted.sources[:3]) + (" ..." if len(formatted.sources) > 3 else "")
-    check_image_names({s: sp.images for s, sp in splits.items()}, listed_in, formatted.image_root)
-    missing = _check_images(formatted.image_root, {s: sp.images for s, sp in splits.items()}, listed_in, skip_missing)
+    check_image_names({s: sp.images for s, sp in splits.items()}, listed_in, image_root)
+    missing = _check_images(image_root, {s: sp.images for s, sp in splits.items()}, listed_in, skip_missing)
     for split in SPLITS:
         gone = set(missing[split])
         splits[split] = splits[split].keep(np.array([n not in gone for n in splits[split].images], dtype=bool))
     labels = {s: splits[s].labels for s in SPLITS}
     check_splits(labels, formatted.split_origin, {s: _dropped(formatted, missing, s) for s in SPLITS})
     images = [n for s in SPLITS for n in splits[s].images]
-    check_image_files(formatted.image_root, images)
+    check_image_files(image_root, images)
 
     arrays: dict[str, np.ndarray] = {}
     for split in SPLITS:
@@ -181,14 +182,14 @@ def prepare(key: str, root: Path, out: Path, *, force: bool = False, skip_missin
     for name, array in arrays.items():
         save_array(out / name, array)
 
-    meta = _meta(key, spec.title, formatted.class_names, root, formatted.image_root, arrays)
+    meta = _meta(key, spec.title, formatted.class_names, root, image_root, arrays)
     meta["source"] = {"kind": "official files", "files": [_describe(p, root) for p in formatted.sources]}
     meta["counts"].update(formatted.counts)
     meta["counts"]["missing_images_dropped"] = {s: len(missing[s]) for s in SPLITS}
     meta["missing_images_dropped"] = {s: missing[s] for s in SPLITS if missing[s]}
     meta["notes"] = formatted.notes
     meta["warnings"] = split_warnings(labels, {s: splits[s].images for s in SPLITS}, formatted.class_names)
-    meta["manifest"] = build_manifest(out, arrays, formatted.image_root, images)
+    meta["manifest"] = build_manifest(out, arrays, image_root, images)
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=1) + "\n")
     return meta
 

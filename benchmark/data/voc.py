@@ -102,10 +102,8 @@ def format_official(root: Path) -> Formatted:
         sources += files
         counts[f"{name}_dropped_no_positive"] = dropped
     return Formatted(
-        key="voc",
         class_names=list(CLASSES),
         splits=splits,
-        image_root=(root / IMAGE_DIR).resolve(),
         sources=sources,
         counts=counts,
         notes=["label 1 → positive; 0 (difficult) and -1 → negative; images with no positive dropped; sorted by name"],
