@@ -120,7 +120,7 @@ def format_official(root: Path) -> Formatted:
             )
             matrix[:, c] = read_labels(label_path, len(images), list_path)
             sources.append(label_path)
-        keep = matrix.any(axis=1)
+        keep = matrix.max(axis=1, initial=0) > 0
         splits[name] = Split(images, matrix).keep(keep)
         counts[f"{name}_dropped_no_concept"] = int((~keep).sum())
     return Formatted(
