@@ -113,8 +113,7 @@ def format_official(root: Path) -> Formatted:
                 f"{paths[phase]}: its categories differ from those of {paths['train']} "
                 "(expected the same ids and names in the same order)"
             )
-        splits[name], unannotated = _phase(paths[phase], data, phase, column)
-        counts[f"{name}_dropped_no_annotation"] = unannotated
+        splits[name], counts[f"{name}_dropped_no_annotation"] = _phase(paths[phase], data, phase, column)
         del data
     return Formatted(
         class_names=names,

@@ -93,12 +93,8 @@ def format_official(root: Path) -> Formatted:
     labels_path = require_file(
         archive / "attributes" / "image_attribute_labels.txt", "cub", root, "CUB attribute labels"
     )
-    attr_path = attributes_path(root, archive) or require_file(
-        root / "attributes.txt",
-        "cub",
-        root,
-        f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)",
-    )
+    attr_list = f"CUB attribute list (it sits beside {ARCHIVE_DIR}/ in the official archive)"
+    attr_path = attributes_path(root, archive) or require_file(root / "attributes.txt", "cub", root, attr_list)
     extra = _ExtraColumns()
 
     attributes = read_attributes(attr_path, extra)

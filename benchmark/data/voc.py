@@ -98,9 +98,8 @@ def format_official(root: Path) -> Formatted:
     require_root(root, "voc")
     splits, sources, counts = {}, [], {}
     for phase, name in PHASES.items():
-        splits[name], files, dropped = _phase(root, phase)
+        splits[name], files, counts[f"{name}_dropped_no_positive"] = _phase(root, phase)
         sources += files
-        counts[f"{name}_dropped_no_positive"] = dropped
     return Formatted(
         class_names=list(CLASSES),
         splits=splits,
