@@ -41,6 +41,7 @@ from leaderboard.table import (
     main_cells,
     ordered,
     row_key,
+    row_keys,
 )
 
 #: a series is told apart by colour (tab10), marker and line style: series i takes colour i % 10,
@@ -324,10 +325,7 @@ def _draw_loss(records: Records, spec: FigureSpec):
     hist = history_frame(records)
     hist = hist[(hist["dataset"] == spec.dataset) & (hist["protocol"] == spec.protocol)]
     curves = hist.groupby(["method", "labels", "variant", "epoch"])["value"].agg(["mean", "count"]).reset_index()
-    rows = sorted(
-        {(m, lab, v) for m, lab, v in zip(curves["method"], curves["labels"], curves["variant"])},
-        key=lambda s: row_key(*s),
-    )
+    rows = row_keys(curves)
     groups = panel_groups(rows)
     ncols = min(2, len(groups))
     nrows = math.ceil(len(groups) / ncols)

@@ -21,11 +21,12 @@ from leaderboard.table import (
     ORACLE_REGIMES,
     PAPER_REGIMES,
     PROTOCOL_ORDER,
+    by_cell,
     main_cells,
     method_group,
     ordered,
     published_figure,
-    row_key,
+    row_keys,
     table_group,
     table_groups,
 )
@@ -174,29 +175,20 @@ def to_latex(records: Records) -> str:
                 " & ".join(head) + " \\\\",
                 "\\midrule",
             ]
-            keys = sorted(
-                {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
-                key=lambda mlv: row_key(*mlv),
-            )
             shown_group = "paper"
-            for method, labels, variant in keys:
+            found = by_cell(part)
+            for method, labels, variant in row_keys(part):
                 g = method_group(method)
                 if g != shown_group and labels not in ORACLE_REGIMES:
                     out += ["\\midrule", f"\\multicolumn{{{width}}}{{l}}{{\\emph{{{GROUP_TITLES[g]}}}}} \\\\"]
                     shown_group = g
                 row = [_tex(row_label(method, variant)), _tex(labels)]
                 for d in datasets:
-                    c = part[
-                        (part["method"] == method)
-                        & (part["labels"] == labels)
-                        & (part["variant"] == variant)
-                        & (part["dataset"] == d)
-                    ]
+                    r = found.get((method, labels, variant, d))
                     pm = published_figure(protocol, method, labels, d, variant)[0]
-                    if c.empty or c.iloc[0]["n"] == 0:
+                    if r is None or r["n"] == 0:
                         row.append("--")
                     else:
-                        r = c.iloc[0]
                         text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" $\\pm$ {r['std']:.{DECIMALS}f}")
                         if r["bold"]:
                             text = f"\\textbf{{{text}}}"

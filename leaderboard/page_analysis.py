@@ -10,7 +10,7 @@ import pandas as pd
 from leaderboard.figures import BASELINE, FigureSpec, class_names, series_label
 from leaderboard.mdutil import DASH, escape, fmt_cell, table
 from leaderboard.records import Records, analysis_frame, per_class_frame, threshold_frame
-from leaderboard.table import DATASET_ORDER, DECIMALS, PROTOCOL_ORDER, ordered, row_key, stats
+from leaderboard.table import DATASET_ORDER, DECIMALS, PROTOCOL_ORDER, by_cell, ordered, row_keys, stats
 
 SPML = "1p"  # the regime whose rows compete for bold in the per-class and analysis tables
 THRESHOLD_METRICS = [
@@ -22,11 +22,6 @@ THRESHOLD_METRICS = [
     ("recall_micro", "OR"),
 ]
 Series = tuple[str, str, str]  # method, labels, variant
-
-
-def series(frame: pd.DataFrame) -> list[Series]:
-    keys = {(m, lab, v) for m, lab, v in zip(frame["method"], frame["labels"], frame["variant"])}
-    return sorted(keys, key=lambda mlv: row_key(*mlv))
 
 
 def _competes(s: Series) -> bool:
@@ -48,7 +43,7 @@ def per_class_section(records: Records, figures: list[FigureSpec], gain_method: 
         for dataset in ordered(pcf[pcf["protocol"] == protocol]["dataset"], DATASET_ORDER):
             sel = pcf[(pcf["protocol"] == protocol) & (pcf["dataset"] == dataset)]
             mean = sel.groupby(["method", "labels", "variant", "class"])["ap"].mean()
-            cols = series(sel)
+            cols = row_keys(sel)
             classes = class_names(records, dataset)
             rows = []
             for cls in classes:
@@ -99,19 +94,14 @@ def _grid_by_dataset(long: pd.DataFrame, value: str, decimals: int) -> list[str]
             if len(spml) > 1:
                 best[d] = spml["mean"].round(decimals).max()
         rows = []
-        for s in series(part):
+        found = by_cell(part)
+        for s in row_keys(part):
             row = [escape(series_label(*s))]
             for d in datasets:
-                c = part[
-                    (part["method"] == s[0])
-                    & (part["labels"] == s[1])
-                    & (part["variant"] == s[2])
-                    & (part["dataset"] == d)
-                ]
-                if c.empty:
+                r = found.get((*s, d))
+                if r is None:
                     row.append(DASH)
                     continue
-                r = c.iloc[0]
                 bold = _competes(s) and d in best and round(r["mean"], decimals) == best[d]
                 row.append(fmt_cell(r["mean"], r["std"], int(r["n"]), decimals=decimals, bold=bold))
             rows.append(row)
@@ -184,7 +174,7 @@ def threshold_section(records: Records) -> list[str]:
             sel = thr[(thr["protocol"] == protocol) & (thr["dataset"] == dataset)]
             headers = ["method", "labels", *[f"{short}@{t}" for t in thresholds for _, short in THRESHOLD_METRICS]]
             rows = []
-            for method, labels, variant in series(sel):
+            for method, labels, variant in row_keys(sel):
                 row = [escape(series_label(method, "1p", variant)), labels]
                 for t in thresholds:
                     for metric, _ in THRESHOLD_METRICS:

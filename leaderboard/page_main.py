@@ -19,12 +19,13 @@ from leaderboard.table import (
     GROUP_TITLES,
     ORACLE_REGIMES,
     PROTOCOL_ORDER,
+    by_cell,
     fmt_rank,
     literature_rows,
     method_group,
     ordered,
     published_figure,
-    row_key,
+    row_keys,
     table_group,
 )
 from leaderboard.tuning import MAIN_RULE, STUDY, won_by
@@ -57,11 +58,6 @@ def literature_label(lit: pd.Series, not_run: bool) -> str:
     return f"*{lit['method']}* ({lit['venue']}{extra}{', published only, not run here' if not_run else ''})"
 
 
-def _rows(part: pd.DataFrame) -> list[tuple[str, str, str]]:
-    keys = {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}
-    return sorted(keys, key=lambda mlv: row_key(*mlv))
-
-
 def _group_header(width: int, group: str) -> list[str]:
     return [f"*{GROUP_TITLES[group]}*", *[""] * (width - 1)]
 
@@ -80,24 +76,19 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
         headers += [d, f"{d} 95% CI", f"{d} rank"] + ([f"{d} paper", f"{d} Δ"] if pub[d] else [])
     rows: list[list[str]] = []
     shown_group = "paper"
-    for method, labels, variant in _rows(part):
+    found = by_cell(part)
+    for method, labels, variant in row_keys(part):
         g = method_group(method)
         if g != shown_group and labels not in ORACLE_REGIMES:
             rows.append(_group_header(len(headers), g))
             shown_group = g
         row = [escape(row_label(method, variant)), labels]
         for d in datasets:
-            c = part[
-                (part["method"] == method)
-                & (part["labels"] == labels)
-                & (part["variant"] == variant)
-                & (part["dataset"] == d)
-            ]
-            if c.empty:
+            r = found.get((method, labels, variant, d))
+            if r is None:
                 pm, ps, src = published_figure(protocol, method, labels, d, variant)
                 row += [DASH, DASH, DASH] + ([fmt_published(pm, ps, src), DASH] if pub[d] else [])
                 continue
-            r = c.iloc[0]
             row += [
                 fmt_cell(
                     r["mean"],

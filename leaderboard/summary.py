@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from leaderboard.errors import LeaderboardError
 from leaderboard.records import CELL, Records, read_records, row_label
-from leaderboard.table import DATASET_ORDER, DECIMALS, main_cells, mark_bold, ordered, row_key
+from leaderboard.table import DATASET_ORDER, DECIMALS, by_cell, main_cells, mark_bold, ordered, row_keys
 from leaderboard.tuning import tuned_frame
 
 #: rows shown at most (a screen); the rest is counted, and is on the full leaderboard
@@ -123,23 +123,13 @@ def sweep_summary(results_dir: str | Path, run_ids: Iterable[str]) -> str:
         lines.append(f"{len(trials)} of them tuning trials (not in the defaults' table below)")
     for protocol, part in cells.groupby("protocol", sort=False):
         datasets = ordered(part["dataset"], DATASET_ORDER)
-        rows = sorted(
-            {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])},
-            key=lambda mlv: row_key(*mlv),
-        )
+        rows = row_keys(part)
         # the star: the page's best-set rule among the rows shown here (not the whole leaderboard's rows)
         shown = set(rows[:MAX_ROWS])
         part = mark_bold(part[[k in shown for k in zip(part["method"], part["labels"], part["variant"])]])
-        texts: dict[tuple[str, ...], str] = {}
-        for method, labels, variant in rows:
-            for d in datasets:
-                c = part[
-                    (part["method"] == method)
-                    & (part["labels"] == labels)
-                    & (part["variant"] == variant)
-                    & (part["dataset"] == d)
-                ]
-                texts[(method, labels, variant, d)] = "" if c.empty else _cell(c.iloc[0])
+        found = by_cell(part)
+        keys = [(m, lab, v, d) for m, lab, v in rows for d in datasets]
+        texts: dict[tuple[str, ...], str] = {k: _cell(found[k]) if k in found else "" for k in keys}
         lines += [
             "",
             f"test mAP (%), {protocol}: mean ± std (n seeds); * = in the 95% confidence set for the best of these rows "

@@ -83,6 +83,16 @@ def row_key(method: str, labels: str, variant: str = "") -> tuple:
     )
 
 
+def row_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The frame's (method, labels, variant) rows, in the table's order."""
+    return sorted(set(zip(frame["method"], frame["labels"], frame["variant"])), key=lambda k: row_key(*k))
+
+
+def by_cell(frame: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
+    """(method, labels, variant, dataset) → its row, for a frame of one protocol's cells."""
+    return {(r["method"], r["labels"], r["variant"], r["dataset"]): r for _, r in frame.iterrows()}
+
+
 def table_group(labels: str) -> str:
     """The table a regime's rows go to: the paper's main table, or one table per other regime."""
     return "paper" if labels in PAPER_REGIMES else labels

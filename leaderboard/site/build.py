@@ -35,12 +35,14 @@ from leaderboard.table import (
     GROUP_TITLES,
     ORACLE_REGIMES,
     PROTOCOL_ORDER,
+    by_cell,
     fmt_rank,
     literature_rows,
     main_cells,
     method_group,
     ordered,
     row_key,
+    row_keys,
     table_group,
     table_groups,
 )
@@ -84,12 +86,9 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
     headers = ["#", "method", "labels", "group"]
     for d in datasets:
         headers += [d, f"{d} 95% CI", f"{d} paper", f"{d} Δ"] if pub[d] else [d, f"{d} 95% CI"]
-    by_key = {tuple(r[c] for c in CELL): r for _, r in part.iterrows()}
+    found = by_cell(part)
     rows: list[Row] = []
-    keys = sorted(
-        {(m, lab, v) for m, lab, v in zip(part["method"], part["labels"], part["variant"])}, key=lambda k: row_key(*k)
-    )
-    for i, (method, labels, variant) in enumerate(keys):
+    for i, (method, labels, variant) in enumerate(row_keys(part)):
         kind = _kind(method, labels)
         label = row_label(method, variant)
         cells: list[Cell | str] = [
@@ -99,7 +98,7 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
             KINDS[kind] + (", variant" if variant else ""),
         ]
         for d in datasets:
-            r = by_key.get((protocol, labels, method, variant, d))
+            r = found.get((method, labels, variant, d))
             if r is None:
                 cells += [DASH, DASH, DASH, DASH] if pub[d] else [DASH, DASH]
                 continue
