@@ -4,7 +4,7 @@ the difference; the published-only rows; the tuned table of each tuning study.""
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import pandas as pd
 from scipy.stats import kendalltau
@@ -218,6 +218,21 @@ def _ranking_line(part: pd.DataFrame) -> str:
     )
 
 
+def tuned_row(r: pd.Series, trials: int, quote: Callable[[str], str] = escape) -> list[str]:
+    """One study's cell as the ``TUNED_COLUMNS`` show it; ``quote``: how the chosen values are escaped."""
+    return [
+        r["method"],
+        f"{r['eligible']}/{r['trials_seen']} of {trials}",
+        DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {quote(r['chosen_values'])}",
+        DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}",
+        won_by(r["margin"], r["margin_se"]),
+        fmt_cell(r["mean"], r["std"], r["n"]),
+        fmt_ci(r["ci_low"], r["ci_high"]),
+        fmt_cell(r["default_mean"], r["default_std"], r["default_n"]),
+        DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}",
+    ]
+
+
 def tuned_sections(tuned: pd.DataFrame) -> list[str]:
     if tuned.empty:
         return []
@@ -250,31 +265,8 @@ def tuned_sections(tuned: pd.DataFrame) -> list[str]:
                     kv[0],
                 ),
             ):
-                rows = []
-                for _, r in part.iterrows():
-                    chosen = DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {escape(r['chosen_values'])}"
-                    rows.append(
-                        [
-                            r["method"],
-                            f"{r['eligible']}/{r['trials_seen']} of {trials}",
-                            chosen,
-                            DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}",
-                            won_by(r["margin"], r["margin_se"]),
-                            fmt_cell(r["mean"], r["std"], r["n"]),
-                            fmt_ci(r["ci_low"], r["ci_high"]),
-                            fmt_cell(r["default_mean"], r["default_std"], r["default_n"]),
-                            DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}",
-                        ]
-                    )
-                out += [
-                    f"### {dataset}, `{labels}` ({protocol})",
-                    "",
-                    table(
-                        TUNED_COLUMNS,
-                        rows,
-                    ),
-                    "",
-                ]
+                rows = [tuned_row(r, trials) for _, r in part.iterrows()]
+                out += [f"### {dataset}, `{labels}` ({protocol})", "", table(TUNED_COLUMNS, rows), ""]
                 line = _ranking_line(part)
                 out += [line, ""] if line else []
     return out

@@ -24,7 +24,7 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
 from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
-from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS
+from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS, tuned_row
 from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, fmt_p, seeds_range
 from leaderboard.records import CELL, Records, cell_name, row_label
 from leaderboard.site.html import Cell, Row, esc, page, para, section, table
@@ -46,7 +46,7 @@ from leaderboard.table import (
     table_group,
     table_groups,
 )
-from leaderboard.tuning import MAIN_RULE, STUDY, tuned_frame, won_by
+from leaderboard.tuning import MAIN_RULE, STUDY, tuned_frame
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: the row kinds the filter toggles (a row is also a variant or not)
@@ -199,35 +199,13 @@ def _tuned(records: Records) -> str:
     for (study, trials, _, picks), s in tuned.groupby(STUDY, sort=False):
         where = f"chosen on seeds {picks}, reported on {s['report_seeds'].iloc[0]}" if picks else "chosen = reported"
         for (protocol, labels, dataset), g in s.groupby(["protocol", "labels", "dataset"], sort=False):
+            sorts = (None, None, None, "val_mean", "margin", "mean", "ci_low", "default_mean", "delta")
             rows: list[Row] = [
-                (
-                    {},
-                    [
-                        r["method"],
-                        f"{r['eligible']}/{r['trials_seen']} of {trials}",
-                        DASH if r["chosen_trial"] < 0 else f"{r['chosen_trial']}: {r['chosen_values']}",
-                        Cell(
-                            DASH if math.isnan(r["val_mean"]) else f"{r['val_mean']:.{DECIMALS}f}", _num(r["val_mean"])
-                        ),
-                        Cell(won_by(r["margin"], r["margin_se"]), _num(r["margin"])),
-                        Cell(fmt_cell(r["mean"], r["std"], r["n"]), _num(r["mean"])),
-                        Cell(fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
-                        Cell(fmt_cell(r["default_mean"], r["default_std"], r["default_n"]), _num(r["default_mean"])),
-                        Cell(DASH if math.isnan(r["delta"]) else f"{r['delta']:+.{DECIMALS}f}", _num(r["delta"])),
-                    ],
-                )
+                ({}, [Cell(t, None if s is None else _num(r[s])) for t, s in zip(tuned_row(r, trials, str), sorts)])
                 for _, r in g.iterrows()
             ]
-            parts.append(
-                section(
-                    f"Study {study} ({where}): {dataset}, {labels} ({protocol})",
-                    table(
-                        TUNED_COLUMNS,
-                        rows,
-                    ),
-                    level=3,
-                )
-            )
+            title = f"Study {study} ({where}): {dataset}, {labels} ({protocol})"
+            parts.append(section(title, table(TUNED_COLUMNS, rows), level=3))
     return section("Tuned tables", *parts, anchor="tuned")
 
 
