@@ -74,26 +74,24 @@ def headline(records: Records, figures: list[FigureSpec]) -> list[str]:
     return [*out, "", *figure_lines(figures, "headline")]
 
 
-def _poi_rows(part: pd.DataFrame) -> list[list[str]]:
-    rows = []
-    for _, r in part.iterrows():
-        diff = DASH if math.isnan(r["diff"]) else f"{r['diff']:+.2f}"
-        interval = DASH if math.isnan(r["low"]) else f"[{r['low']:.2f}, {r['high']:.2f}]"
-        poi = f"{r['poi']:.2f}"
-        rows.append(
-            [
-                r["method"],
-                f"{r['n']} vs {r['n_baseline']}",
-                f"**{diff}**" if r["p_diff_holm"] < 0.05 else diff,
-                fmt_p(r["p_diff"]),
-                fmt_p(r["p_diff_holm"]),
-                f"**{poi}**" if r["p_mw_holm"] < 0.05 else poi,
-                fmt_p(r["p_mw"]),
-                fmt_p(r["p_mw_holm"]),
-                interval,
-            ]
-        )
-    return rows
+#: the columns of ``POI_HEADERS`` shown bold where this Holm-adjusted p is below 0.05
+POI_BOLD = {2: "p_diff_holm", 5: "p_mw_holm"}
+
+
+def poi_row(r: pd.Series) -> tuple[list[str], list[bool]]:
+    """A method's cells under ``POI_HEADERS`` (the markdown page and the site), and which are bold."""
+    texts = [
+        r["method"],
+        f"{r['n']} vs {r['n_baseline']}",
+        DASH if math.isnan(r["diff"]) else f"{r['diff']:+.2f}",
+        fmt_p(r["p_diff"]),
+        fmt_p(r["p_diff_holm"]),
+        f"{r['poi']:.2f}",
+        fmt_p(r["p_mw"]),
+        fmt_p(r["p_mw_holm"]),
+        DASH if math.isnan(r["low"]) else f"[{r['low']:.2f}, {r['high']:.2f}]",
+    ]
+    return texts, [i in POI_BOLD and bool(r[POI_BOLD[i]] < 0.05) for i in range(len(texts))]
 
 
 POI_HEADERS = [
@@ -132,7 +130,9 @@ def poi_section(records: Records, figures: list[FigureSpec]) -> list[str]:
         part = poi[poi["protocol"] == protocol]
         for d in ordered(part["dataset"], [*DATASET_ORDER, ALL]):
             title = f"{ALL} datasets" if d == ALL else d
-            out += [f"*{title}, {protocol}*", "", table(POI_HEADERS, _poi_rows(part[part["dataset"] == d])), ""]
+            sel = part[part["dataset"] == d]
+            rows = [[f"**{t}**" if bold else t for t, bold in zip(*poi_row(r))] for _, r in sel.iterrows()]
+            out += [f"*{title}, {protocol}*", "", table(POI_HEADERS, rows), ""]
     return out + figure_lines(figures, "poi")
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
 from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
 from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS, tuned_row
-from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, fmt_p, seeds_range
+from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, poi_row, seeds_range
 from leaderboard.records import CELL, Records, cell_name, row_label
 from leaderboard.site.html import Cell, Row, esc, page, para, section, table
 from leaderboard.table import (
@@ -68,6 +69,17 @@ def cell_file(key: tuple[str, ...]) -> str:
 
 def _num(v: Any) -> float:
     return float(v) if v is not None and not pd.isna(v) else math.nan
+
+
+#: the values the cells of the tuned and POI tables sort by (None: by their text)
+TUNED_SORTS = (None, None, None, "val_mean", "margin", "mean", "ci_low", "default_mean", "delta")
+POI_SORTS = (None, None, "diff", "p_diff", "p_diff_holm", "poi", "p_mw", "p_mw_holm", None)
+
+
+def _cells(r: pd.Series, sorts: Sequence[str | None], texts: list[str], bold: Sequence[bool] = ()) -> list[Cell | str]:
+    """``texts`` as cells that sort by the named values of ``r``, bold where ``bold`` says."""
+    bold = bold or [False] * len(texts)
+    return [Cell(t, None if s is None else _num(r[s]), cls="bold" if b else "") for t, s, b in zip(texts, sorts, bold)]
 
 
 # -- the main tables -------------------------------------------------------------------------------
@@ -199,11 +211,7 @@ def _tuned(records: Records) -> str:
     for (study, trials, _, picks), s in tuned.groupby(STUDY, sort=False):
         where = f"chosen on seeds {picks}, reported on {s['report_seeds'].iloc[0]}" if picks else "chosen = reported"
         for (protocol, labels, dataset), g in s.groupby(["protocol", "labels", "dataset"], sort=False):
-            sorts = (None, None, None, "val_mean", "margin", "mean", "ci_low", "default_mean", "delta")
-            rows: list[Row] = [
-                ({}, [Cell(t, None if s is None else _num(r[s])) for t, s in zip(tuned_row(r, trials, str), sorts)])
-                for _, r in g.iterrows()
-            ]
+            rows: list[Row] = [({}, _cells(r, TUNED_SORTS, tuned_row(r, trials, str))) for _, r in g.iterrows()]
             title = f"Study {study} ({where}): {dataset}, {labels} ({protocol})"
             parts.append(section(title, table(TUNED_COLUMNS, rows), level=3))
     return section("Tuned tables", *parts, anchor="tuned")
@@ -212,21 +220,7 @@ def _tuned(records: Records) -> str:
 def _stats(records: Records) -> str:
     parts = []
     for (protocol, dataset), g in poi_frame(records).groupby(["protocol", "dataset"], sort=False):
-        rows: list[Row] = []
-        for _, r in g.iterrows():
-            diff = DASH if math.isnan(r["diff"]) else f"{r['diff']:+.2f}"
-            cells: list[Cell | str] = [
-                r["method"],
-                f"{r['n']} vs {r['n_baseline']}",
-                Cell(diff, _num(r["diff"]), cls="bold" if r["p_diff_holm"] < 0.05 else ""),
-                Cell(fmt_p(r["p_diff"]), _num(r["p_diff"])),
-                Cell(fmt_p(r["p_diff_holm"]), _num(r["p_diff_holm"])),
-                Cell(f"{r['poi']:.2f}", _num(r["poi"]), cls="bold" if r["p_mw_holm"] < 0.05 else ""),
-                Cell(fmt_p(r["p_mw"]), _num(r["p_mw"])),
-                Cell(fmt_p(r["p_mw_holm"]), _num(r["p_mw_holm"])),
-                DASH if math.isnan(r["low"]) else f"[{r['low']:.2f}, {r['high']:.2f}]",
-            ]
-            rows.append(({}, cells))
+        rows: list[Row] = [({}, _cells(r, POI_SORTS, *poi_row(r))) for _, r in g.iterrows()]
         parts.append(
             section(
                 f"Against {BASELINE.upper()}: {dataset} ({protocol})",
