@@ -115,8 +115,6 @@ def power_text(
         f"Variance components of the seeds (std, mAP). {VARIANCE_RULE}",
         "",
         variance_table(variance_frame(records)),
-    ]
-    parts += [
         "",
         f"Seeds per row to resolve a difference of Δ mAP from the best row with {POWER:.0%} power ({POWER_METHOD}):",
     ]

@@ -148,19 +148,7 @@ def variance_frame(records: Records) -> pd.DataFrame:
                 "residual_std": _root_mean(crossed, "var_residual"),
             }
         )
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "protocol",
-            "dataset",
-            "cells",
-            "runs",
-            "designs",
-            "total_std",
-            "model_std",
-            "data_std",
-            "residual_std",
-        ],
-    )
+    columns = ["protocol", "dataset", "cells", "runs", "designs", "total_std", "model_std", "data_std", "residual_std"]
+    out = pd.DataFrame(rows, columns=columns)
     key = [(rank(p, PROTOCOL_ORDER), rank(d, DATASET_ORDER)) for p, d in zip(out["protocol"], out["dataset"])]
     return out.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True)

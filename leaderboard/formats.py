@@ -135,17 +135,11 @@ def to_json(records: Records) -> str:
 
 
 def _tex(text: str) -> str:
-    return (
-        text.replace("\\", r"\textbackslash{}")
-        .replace("_", r"\_")
-        .replace("%", r"\%")
-        .replace("&", r"\&")
-        .replace("#", r"\#")
-        .replace("$", r"\$")
-        .replace("{", r"\{")
-        .replace("}", r"\}")
-        .replace(r"\textbackslash\{\}", r"\textbackslash{}")
-    )
+    # the backslash first; its own braces, escaped by the later steps, are restored last
+    text = text.replace("\\", r"\textbackslash{}")
+    for c in "_%&#${}":
+        text = text.replace(c, "\\" + c)
+    return text.replace(r"\textbackslash\{\}", r"\textbackslash{}")
 
 
 def to_latex(records: Records) -> str:
@@ -210,7 +204,7 @@ def to_runs_csv(records: Records) -> str:
 
 def to_runs_jsonl(records: Records) -> str:
     rows = _rows(records_runs(records))
-    return "".join(json.dumps({k: v for k, v in r.items()}, ensure_ascii=False, default=str) + "\n" for r in rows)
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
 
 
 FORMATS = {"csv": to_csv, "json": to_json, "latex": to_latex, "runs": to_runs_csv, "runs-jsonl": to_runs_jsonl}

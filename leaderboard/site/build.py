@@ -302,6 +302,9 @@ def _figures(specs: list[FigureSpec], figures: Path, out: Path) -> str:
     return section("Figures", f'<div class="figures">{"".join(items)}</div>', anchor="figures") if items else ""
 
 
+RUN_HEADERS = ["seed", "status", "test mAP", "val mAP", "best epoch", "epochs", "wall s", "commit", "run id", "record"]
+
+
 # -- one page per cell -----------------------------------------------------------------------------
 def _pre(value: Any) -> str:
     return f"<pre>{esc(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
@@ -375,21 +378,7 @@ def _cell_page(records: Records, r: pd.Series) -> str:
         + (f'<p class="warn">{WARN} left out: {esc(r["excluded"])}</p>' if r["excluded"] else "")
         + section(
             "Runs",
-            table(
-                [
-                    "seed",
-                    "status",
-                    "test mAP",
-                    "val mAP",
-                    "best epoch",
-                    "epochs",
-                    "wall s",
-                    "commit",
-                    "run id",
-                    "record",
-                ],
-                rows,
-            ),
+            table(RUN_HEADERS, rows),
         )
         + section(
             "Per-epoch curves",
