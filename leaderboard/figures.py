@@ -107,6 +107,12 @@ def class_names(records: Records, dataset: str) -> list[str]:
     return []
 
 
+def _main_1p(frame: pd.DataFrame, dataset: str, protocol: str) -> pd.DataFrame:
+    """The ``1p`` main rows of one dataset and protocol."""
+    here = (frame["dataset"] == dataset) & (frame["protocol"] == protocol)
+    return frame[here & (frame["labels"] == "1p") & (frame["variant"] == "")]
+
+
 def plan(records: Records, gain_method: str = "em", class_name: str | None = None) -> list[FigureSpec]:
     """The figures the records support, in a fixed order."""
     done = records.done
@@ -120,59 +126,24 @@ def plan(records: Records, gain_method: str = "em", class_name: str | None = Non
             name, what = f"poi_vs_{BASELINE}{_suffix(protocol)}.png", f"Probability of improvement over {BASELINE}"
             specs.append(FigureSpec("poi", "", protocol, name, f"{what} ({protocol})"))
         for dataset in ordered(done[done["protocol"] == protocol]["dataset"], DATASET_ORDER):
-            sfx = f"{_safe(dataset)}{_suffix(protocol)}"
-            where = f"{dataset}, {protocol}"
+            here, sfx, where = (dataset, protocol), f"{_safe(dataset)}{_suffix(protocol)}", f"{dataset}, {protocol}"
             if ((ranked["protocol"] == protocol) & (ranked["dataset"] == dataset)).any():
                 what = "Test mAP of every 1p row with its 95% interval; the 95% set for the best filled"
-                specs.append(FigureSpec("headline", dataset, protocol, f"headline_{sfx}.png", f"{what} ({where})"))
+                specs.append(FigureSpec("headline", *here, f"headline_{sfx}.png", f"{what} ({where})"))
             if density_rows(records, dataset, protocol):
-                specs.append(
-                    FigureSpec(
-                        "density",
-                        dataset,
-                        protocol,
-                        f"density_{sfx}.png",
-                        f"Predicted probabilities of unannotated training labels at the best epoch ({where})",
-                    )
-                )
+                what = "Predicted probabilities of unannotated training labels at the best epoch"
+                specs.append(FigureSpec("density", *here, f"density_{sfx}.png", f"{what} ({where})"))
                 if class_name is not None and class_name in class_names(records, dataset):
-                    specs.append(
-                        FigureSpec(
-                            "density",
-                            dataset,
-                            protocol,
-                            f"density_{sfx}_class-{_safe(class_name)}.png",
-                            f"Predicted probabilities of unannotated '{class_name}' labels ({where})",
-                            class_name=class_name,
-                        )
-                    )
+                    name = f"density_{sfx}_class-{_safe(class_name)}.png"
+                    what = f"Predicted probabilities of unannotated '{class_name}' labels ({where})"
+                    specs.append(FigureSpec("density", *here, name, what, class_name=class_name))
             if len(hist[(hist["dataset"] == dataset) & (hist["protocol"] == protocol)]):
-                specs.append(
-                    FigureSpec(
-                        "loss",
-                        dataset,
-                        protocol,
-                        f"loss_{sfx}.png",
-                        f"Training loss of annotated labels per epoch ({where})",
-                    )
-                )
-            sel = pcf[
-                (pcf["dataset"] == dataset)
-                & (pcf["protocol"] == protocol)
-                & (pcf["labels"] == "1p")
-                & (pcf["variant"] == "")
-            ]
-            if gain_method != BASELINE and {gain_method, BASELINE} <= set(sel["method"]):
-                specs.append(
-                    FigureSpec(
-                        "gain",
-                        dataset,
-                        protocol,
-                        f"gain_{_safe(gain_method)}_vs_{BASELINE}_{sfx}.png",
-                        f"Class-wise test-AP gain of {gain_method} over {BASELINE} ({where})",
-                        method=gain_method,
-                    )
-                )
+                what = f"Training loss of annotated labels per epoch ({where})"
+                specs.append(FigureSpec("loss", *here, f"loss_{sfx}.png", what))
+            if gain_method != BASELINE and {gain_method, BASELINE} <= set(_main_1p(pcf, *here)["method"]):
+                name = f"gain_{_safe(gain_method)}_vs_{BASELINE}_{sfx}.png"
+                what = f"Class-wise test-AP gain of {gain_method} over {BASELINE} ({where})"
+                specs.append(FigureSpec("gain", *here, name, what, method=gain_method))
     return specs
 
 
@@ -350,16 +321,9 @@ def _draw_loss(records: Records, spec: FigureSpec):
             return
         # filled markers: every seed ran that epoch; hollow: some seeds had already stopped early
         full = c["count"] >= seeds
-        ax.plot(c["epoch"][full], c["mean"][full], linestyle="none", marker=st["marker"], ms=4.5, color=st["color"])
-        ax.plot(
-            c["epoch"][~full],
-            c["mean"][~full],
-            linestyle="none",
-            marker=st["marker"],
-            ms=4.5,
-            markerfacecolor="white",
-            markeredgecolor=st["color"],
-        )
+        dots = {"linestyle": "none", "marker": st["marker"], "ms": 4.5}
+        ax.plot(c["epoch"][full], c["mean"][full], color=st["color"], **dots)
+        ax.plot(c["epoch"][~full], c["mean"][~full], markerfacecolor="white", markeredgecolor=st["color"], **dots)
 
     for ax, group in zip(axes, groups):
         style = panel_styles(group)
@@ -391,13 +355,7 @@ def _draw_loss(records: Records, spec: FigureSpec):
 def gain_frame(records: Records, spec: FigureSpec) -> pd.DataFrame:
     """Per class: the gain method's and AN's mean test AP over seeds (``1p`` main rows), their
     difference, and its standard error √(s²ₘ/nₘ + s²_AN/n_AN) over seeds (NaN where a side has one run)."""
-    pcf = per_class_frame(records)
-    sel = pcf[
-        (pcf["dataset"] == spec.dataset)
-        & (pcf["protocol"] == spec.protocol)
-        & (pcf["labels"] == "1p")
-        & (pcf["variant"] == "")
-    ]
+    sel = _main_1p(per_class_frame(records), spec.dataset, spec.protocol)
     agg = sel.groupby(["method", "class_index", "class"])["ap"].agg(["mean", lambda s: s.var(ddof=1), "count"])
     agg.columns = ["mean", "var", "n"]
     agg = agg.reset_index()
