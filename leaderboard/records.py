@@ -307,9 +307,7 @@ def analysis_frame(records: Records) -> pd.DataFrame:
         rows.append(
             {
                 **_keys(records, i),
-                "wasserstein": num(ana.get("wasserstein")),
-                "pos_mean": num(ana.get("pos_mean")),
-                "neg_mean": num(ana.get("neg_mean")),
+                **{k: num(ana.get(k)) for k in ("wasserstein", "pos_mean", "neg_mean")},
                 "num_pos": count(ana.get("num_unannotated_pos")),
                 "num_neg": count(ana.get("num_unannotated_neg")),
             }
@@ -357,45 +355,26 @@ def _cell_value(v: Any) -> Any:
 
 def records_runs(records: Records) -> pd.DataFrame:
     """``runs_frame`` of records already read."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, rec in enumerate(records.raw):
         r = records.frame.iloc[i]
         config = rec.get("config") or {}
-        div = rec.get("divergence") or {}
-        row: dict[str, Any] = {
-            "method": rec["method"],
-            "variant": r["variant"],
-            "dataset": rec["dataset"],
-            "labels": rec["labels"],
-            "protocol": rec["protocol"],
-            "seed": rec["seed"],
-            "status": rec["status"],
-            # a diverged run's numbers, as recorded (for inspection; the tables never average them)
-            "val_map": rec.get("val_map") if is_number(rec.get("val_map")) else math.nan,
-            "test_map": rec.get("test_map") if is_number(rec.get("test_map")) else math.nan,
-            "best_epoch": rec.get("best_epoch"),
-            "epochs_run": rec.get("epochs_run"),
-            "wall_seconds": rec.get("wall_seconds"),
-            "images_per_second": rec.get("images_per_second"),
-            "commit": r["commit"],
-            "dirty": r["dirty"],
-            "run_id": r["run_id"],
-            "study": r["study"] or None,
-            "trial": r["trial"] if r["study"] else None,
-            "trials": r["trials"] if r["study"] else None,
-            "space_seed": r["space_seed"] if r["study"] else None,
-            "divergence_rule": _cell_value(div.get("rule")) if isinstance(div, dict) else None,
-            "divergence_reason": _cell_value(div.get("reason")) if isinstance(div, dict) else None,
-            "error": r["error"] or None,
-            "excluded": r["excluded"] or None,
-            "path": r["path"],
-        }
-        for k, v in sorted((config.get("hparams") or {}).items()):
-            row[f"hp.{k}"] = _cell_value(v)
-        for k, v in sorted(config.items()):
-            if k != "hparams":
-                row[f"cfg.{k}"] = _cell_value(v)
-        rows.append(row)
+        div = rec["divergence"] if isinstance(rec.get("divergence"), dict) else {}
+        # (the frame's columns are RUN_COLUMNS and the sorted extra ones, whatever the order here)
+        rows.append(
+            {
+                **{k: rec[k] for k in ("method", "dataset", "labels", "protocol", "seed", "status")},
+                # a diverged run's numbers, as recorded (for inspection; the tables never average them)
+                **{k: rec.get(k) if is_number(rec.get(k)) else math.nan for k in ("val_map", "test_map")},
+                **{k: rec.get(k) for k in ("best_epoch", "epochs_run", "wall_seconds", "images_per_second")},
+                **{k: r[k] for k in ("variant", "commit", "dirty", "run_id", "path")},
+                **{k: r[k] or None for k in ("study", "error", "excluded")},
+                **{k: r[k] if r["study"] else None for k in ("trial", "trials", "space_seed")},
+                **{f"divergence_{k}": _cell_value(div.get(k)) for k in ("rule", "reason")},
+                **{f"hp.{k}": _cell_value(v) for k, v in (config.get("hparams") or {}).items()},
+                **{f"cfg.{k}": _cell_value(v) for k, v in config.items() if k != "hparams"},
+            }
+        )
     extra = sorted({k for row in rows for k in row if k not in RUN_COLUMNS}, key=lambda k: (not k.startswith("hp."), k))
     out = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *extra])
     for col in out.columns:
