@@ -4,36 +4,34 @@ are not run records, cells whose records cannot be averaged together."""
 from __future__ import annotations
 
 import json
-import math
 
+import pandas as pd
+
+from benchmark.records import is_number
 from leaderboard.mdutil import DASH, clip, escape, table
 from leaderboard.records import Records, row_label
 
 SORT = ["dataset", "protocol", "method", "variant", "labels", "seed", "path"]
+#: the leading columns of the failed and diverged tables
+RUN = ["method", "labels", "dataset", "protocol", "seed"]
+
+
+def _run(r: pd.Series) -> list[str]:
+    """A failed or diverged run's cells under ``RUN``."""
+    return [escape(row_label(r["method"], r["variant"])), r["labels"], r["dataset"], r["protocol"], str(r["seed"])]
 
 
 def failed_section(records: Records) -> list[str]:
     failed = records.failed
     if failed.empty:
         return []
-    rows = [
-        [
-            escape(row_label(r["method"], r["variant"])),
-            r["labels"],
-            r["dataset"],
-            r["protocol"],
-            str(r["seed"]),
-            escape(clip(r["error"])),
-            f"`{r['path']}`",
-        ]
-        for _, r in failed.sort_values(SORT).iterrows()
-    ]
+    rows = [[*_run(r), escape(clip(r["error"])), f"`{r['path']}`"] for _, r in failed.sort_values(SORT).iterrows()]
     return [
         f"## Failed runs ({len(failed)})",
         "",
         "Counted apart: never averaged into a cell. Rerun them with `python run_all.py --retry-failed`.",
         "",
-        table(["method", "labels", "dataset", "protocol", "seed", "error", "record"], rows),
+        table([*RUN, "error", "record"], rows),
         "",
     ]
 
@@ -53,18 +51,13 @@ def diverged_section(records: Records) -> list[str]:
         rec = records.raw[i]
         d = rec.get("divergence") if isinstance(rec.get("divergence"), dict) else {}
         tm = rec.get("test_map")
-        shown = f"{tm:.2f}" if isinstance(tm, (int, float)) and not isinstance(tm, bool) and math.isfinite(tm) else DASH
         rows.append(
             [
-                escape(row_label(r["method"], r["variant"])),
-                r["labels"],
-                r["dataset"],
-                r["protocol"],
-                str(r["seed"]),
+                *_run(r),
                 escape(str(d.get("rule") or "unknown")),
                 escape(clip(str(d.get("reason") or "no reason recorded"))),
                 _evidence(d.get("evidence")),
-                shown,
+                f"{tm:.2f}" if is_number(tm) else DASH,
                 f"`{r['path']}`",
             ]
         )
@@ -75,21 +68,7 @@ def diverged_section(records: Records) -> list[str]:
         "apart and never averaged into a cell; the test mAP they recorded is shown for inspection only. "
         "`python run_all.py --retry-failed` reruns them.",
         "",
-        table(
-            [
-                "method",
-                "labels",
-                "dataset",
-                "protocol",
-                "seed",
-                "rule",
-                "reason",
-                "evidence",
-                "test mAP (not used)",
-                "record",
-            ],
-            rows,
-        ),
+        table([*RUN, "rule", "reason", "evidence", "test mAP (not used)", "record"], rows),
         "",
     ]
 
