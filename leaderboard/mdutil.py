@@ -26,7 +26,8 @@ def clip(text: str, width: int = 200) -> str:
     return text[:width] + ("…" if len(text) > width else "")
 
 
-def _aside(failed: int, diverged: int) -> str:
+def runs_aside(failed: int, diverged: int) -> str:
+    """``2 failed, 1 diverged``: the runs named beside a count ("" when none)."""
     parts = [f"{failed} failed" if failed else "", f"{diverged} diverged" if diverged else ""]
     return ", ".join(p for p in parts if p)
 
@@ -45,7 +46,7 @@ def fmt_cell(
     beside the count (they are never in the mean); no done run: only those; a cell left out: says so."""
     if excluded:
         return f"{DASH} (left out {WARN})"
-    aside = _aside(failed, diverged)
+    aside = runs_aside(failed, diverged)
     if n == 0:
         return f"{DASH} ({aside})" if aside else DASH
     count = f"n={n}" + (f", {aside}" if aside else "")

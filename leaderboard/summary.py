@@ -13,6 +13,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from leaderboard.errors import LeaderboardError
+from leaderboard.mdutil import DASH, LIT, WARN, runs_aside
 from leaderboard.records import CELL, Records, read_records, row_label
 from leaderboard.table import DATASET_ORDER, DECIMALS, by_cell, main_cells, mark_bold, ordered, row_keys
 from leaderboard.tuning import tuned_frame
@@ -20,20 +21,14 @@ from leaderboard.tuning import tuned_frame
 #: rows shown at most (a screen); the rest is counted, and is on the full leaderboard
 MAX_ROWS = 30
 WIDTH = 150  # characters of a table line; more datasets go to a second table below
-WARN = "⚠"
-LIT = "‡"
 
 
 def _cell(r: pd.Series) -> str:
     if r["excluded"]:
         return f"left out {WARN}"
-    aside = ", ".join(
-        p
-        for p in (f"{r['failed']} failed" if r["failed"] else "", f"{r['diverged']} diverged" if r["diverged"] else "")
-        if p
-    )
+    aside = runs_aside(r["failed"], r["diverged"])
     if r["n"] == 0:
-        return f"— ({aside})" if aside else "—"
+        return f"{DASH} ({aside})" if aside else DASH
     text = f"{r['mean']:.{DECIMALS}f}" + ("" if r["n"] == 1 else f" ± {r['std']:.{DECIMALS}f}") + f" ({r['n']})"
     if r["bold"]:
         text = f"*{text}"
@@ -68,14 +63,8 @@ def _tuned_lines(records: Records, mine: pd.DataFrame) -> list[str]:
         return []
     tuned = tuned_frame(records)
     touched = {tuple(k) for k in mine[["protocol", "labels", "method", "dataset"]].itertuples(index=False)}
-    tuned = tuned[
-        [
-            (s, t, p) in studies and (pr, lab, m, d) in touched
-            for s, t, p, pr, lab, m, d in tuned[
-                ["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]
-            ].itertuples(index=False)
-        ]
-    ]
+    keys = tuned[["study", "trials", "space_seed", "protocol", "labels", "method", "dataset"]]
+    tuned = tuned[[k[:3] in studies and k[3:] in touched for k in keys.itertuples(index=False, name=None)]]
     out = ["", "tuned (chosen by mean validation mAP on the selection seeds): test mAP of the choice vs the defaults"]
     for _, r in tuned.head(MAX_ROWS).iterrows():
         chosen = (
