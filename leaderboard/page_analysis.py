@@ -24,6 +24,11 @@ THRESHOLD_METRICS = [
 Series = tuple[str, str, str]  # method, labels, variant
 
 
+def _figure(f: FigureSpec, note: str = "") -> list[str]:
+    """A figure and its caption (with ``note``) below it."""
+    return [f"![{f.caption}](figures/{f.name})", "", f"*{f.caption}{note}.*", ""]
+
+
 def _competes(s: Series) -> bool:
     return s[1] == SPML and s[2] == ""
 
@@ -69,13 +74,9 @@ def per_class_section(records: Records, figures: list[FigureSpec], gain_method: 
             ]
             gains = [f for f in figures if f.kind == "gain" and (f.dataset, f.protocol) == (dataset, protocol)]
             for f in gains:
-                out += [
-                    f"![{f.caption}](figures/{f.name})",
-                    "",
-                    f"*{f.caption}; sorted by gain; error bars: ±1 standard "
-                    "error of the difference of the two means over seeds.*",
-                    "",
-                ]
+                out += _figure(
+                    f, "; sorted by gain; error bars: ±1 standard error of the difference of the two means over seeds"
+                )
             if not gains:
                 out += [f"*No class-wise gain figure: needs `1p` runs of both `{gain_method}` and `{BASELINE}`.*", ""]
     return out
@@ -129,12 +130,7 @@ def analysis_section(records: Records, figures: list[FigureSpec]) -> list[str]:
     ]
     out += _grid_by_dataset(ana, "wasserstein", decimals=3)
     for f in dens:
-        out += [
-            f"![{f.caption}](figures/{f.name})",
-            "",
-            f"*{f.caption}; every panel on one shared square-root y-scale.*",
-            "",
-        ]
+        out += _figure(f, "; every panel on one shared square-root y-scale")
     return out
 
 
@@ -151,7 +147,7 @@ def loss_section(figures: list[FigureSpec]) -> list[str]:
         "",
     ]
     for f in loss:
-        out += [f"![{f.caption}](figures/{f.name})", "", f"*{f.caption}.*", ""]
+        out += _figure(f)
     return out
 
 
