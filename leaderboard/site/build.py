@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+from benchmark.records import is_number
 from leaderboard.compare import MIN_BOOTSTRAP_RUNS, POWER, POWER_DELTAS, poi_frame, power_frame
 from leaderboard.errors import LeaderboardError
 from leaderboard.figures import FigureSpec
@@ -321,26 +322,18 @@ def _cell_page(records: Records, r: pd.Series) -> str:
         rec = records.raw[i]
         git = (rec.get("provenance") or {}).get("git") or {}
         commit = f"{str(git.get('commit'))[:12]}{' (uncommitted changes)' if git.get('dirty') else ''}"
-        rows.append(
-            (
-                {},
-                [
-                    Cell(str(run["seed"]), float(run["seed"])),
-                    run["status"],
-                    Cell(DASH if math.isnan(run["test_map"]) else f"{run['test_map']:.{DECIMALS}f}", run["test_map"]),
-                    Cell(DASH if math.isnan(run["val_map"]) else f"{run['val_map']:.{DECIMALS}f}", run["val_map"]),
-                    str(rec.get("best_epoch", DASH)),
-                    str(rec.get("epochs_run", DASH)),
-                    Cell(
-                        f"{rec['wall_seconds']:.1f}" if isinstance(rec.get("wall_seconds"), (int, float)) else DASH,
-                        _num(rec.get("wall_seconds")),
-                    ),
-                    commit,
-                    run["run_id"],
-                    run["path"],
-                ],
-            )
-        )
+        wall = rec.get("wall_seconds")
+        cells: list[Cell | str] = [
+            Cell(str(run["seed"]), float(run["seed"])),
+            run["status"],
+            *[Cell(DASH if math.isnan(run[k]) else f"{run[k]:.{DECIMALS}f}", run[k]) for k in ("test_map", "val_map")],
+            *[str(rec.get(k, DASH)) for k in ("best_epoch", "epochs_run")],
+            Cell(f"{wall:.1f}" if isinstance(wall, (int, float)) else DASH, _num(wall)),
+            commit,
+            run["run_id"],
+            run["path"],
+        ]
+        rows.append(({}, cells))
         label = f"seed {run['seed']} ({run['status']})"
         details.append(
             f"<details><summary>{esc(label)}: {esc(run['path'])}</summary>"
@@ -352,16 +345,9 @@ def _cell_page(records: Records, r: pd.Series) -> str:
             + "</details>"
         )
         curves.append({"label": label, "history": rec.get("history") or []})
-    metrics = sorted(
-        {
-            k
-            for c in curves
-            for h in c["history"]
-            for k, v in h.items()
-            if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)
-        },
-        key=lambda k: (k not in ("val_map", "test_map", "train_loss"), k),
-    )
+    # (a valid record holds finite numbers only)
+    names = {k for c in curves for h in c["history"] for k, v in h.items() if k != "epoch" and is_number(v)}
+    metrics = sorted(names, key=lambda k: (k not in ("val_map", "test_map", "train_loss"), k))
     summary = (
         fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"])
         + ("" if r["excluded"] else f"; 95% CI {fmt_ci(r['ci_low'], r['ci_high'])}")
