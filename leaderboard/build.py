@@ -19,6 +19,7 @@ from leaderboard.compare import POWER, POWER_DELTAS, power_frame, variance_frame
 from leaderboard.errors import LeaderboardError
 from leaderboard.formats import FORMATS
 from leaderboard.markdown import render
+from leaderboard.mdutil import plural
 from leaderboard.page_stats import POWER_METHOD, VARIANCE_RULE, power_table, variance_table
 from leaderboard.paths import check_out, check_results_dir, default_out
 from leaderboard.records import Records, read_records
@@ -61,11 +62,7 @@ def load(
         if warn is not None:
             warn(line)
     if require and records.frame.empty:
-        bad = (
-            f" ({len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}, named above)"
-            if records.invalid
-            else ""
-        )
+        bad = f" ({plural(len(records.invalid), 'invalid file')}, named above)" if records.invalid else ""
         raise LeaderboardError(
             f"no run records under {root}{bad}; run a sweep first: spml-bench run --results-dir {root}"
         )

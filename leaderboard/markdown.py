@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from leaderboard import published
 from leaderboard.figures import FigureSpec
-from leaderboard.mdutil import DASH, LIT
+from leaderboard.mdutil import DASH, LIT, plural
 from leaderboard.page_analysis import analysis_section, loss_section, per_class_section, threshold_section
 from leaderboard.page_main import main_section, published_elsewhere_section, tuned_sections
 from leaderboard.page_predict import predict_section
@@ -55,16 +55,14 @@ def _commits(records: Records) -> str:
     parts = []
     for (commit, dirty), g in f.fillna({"commit": "unknown"}).groupby(["commit", "dirty"], dropna=False, sort=True):
         flag = " (uncommitted changes)" if dirty is True else ""
-        parts.append(f"`{str(commit)[:12]}`{flag}: {len(g)} record{'s' if len(g) != 1 else ''}")
+        parts.append(f"`{str(commit)[:12]}`{flag}: {plural(len(g), 'record')}")
     return "; ".join(parts) or DASH
 
 
 def _left_out(records: Records) -> str:
     parts = [
-        f"{len(records.invalid)} invalid file{'s' if len(records.invalid) != 1 else ''}" if records.invalid else "",
-        f"{len(records.bad_cells)} cell{'s' if len(records.bad_cells) != 1 else ''} left out"
-        if records.bad_cells
-        else "",
+        plural(len(records.invalid), "invalid file") if records.invalid else "",
+        f"{plural(len(records.bad_cells), 'cell')} left out" if records.bad_cells else "",
     ]
     shown = ", ".join(p for p in parts if p)
     return f"; {shown} (see *Records left out*)" if shown else ""

@@ -22,6 +22,11 @@ def escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 def clip(text: str, width: int = 200) -> str:
     return text[:width] + ("…" if len(text) > width else "")
 

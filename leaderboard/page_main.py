@@ -58,10 +58,6 @@ def literature_label(lit: pd.Series, not_run: bool) -> str:
     return f"*{lit['method']}* ({lit['venue']}{extra}{', published only, not run here' if not_run else ''})"
 
 
-def _group_header(width: int, group: str) -> list[str]:
-    return [f"*{GROUP_TITLES[group]}*", *[""] * (width - 1)]
-
-
 def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Collection[str] = ()) -> list[str]:
     """``mixed_code``: names of the cells pooled across code versions (``--allow-mixed-code``),
     marked in the cell itself so that no reader takes them for one version's numbers."""
@@ -80,7 +76,7 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
     for method, labels, variant in row_keys(part):
         g = method_group(method)
         if g != shown_group and labels not in ORACLE_REGIMES:
-            rows.append(_group_header(len(headers), g))
+            rows.append([f"*{GROUP_TITLES[g]}*", *[""] * (len(headers) - 1)])
             shown_group = g
         row = [escape(row_label(method, variant)), labels]
         for d in datasets:

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from benchmark.records import is_number
-from leaderboard.mdutil import DASH, clip, escape, table
+from leaderboard.mdutil import DASH, clip, escape, plural, table
 from leaderboard.records import Records, row_label
 
 SORT = ["dataset", "protocol", "method", "variant", "labels", "seed", "path"]
@@ -78,7 +78,7 @@ def left_out_section(records: Records) -> list[str]:
         return []
     files, cells = len(records.invalid), len(records.bad_cells)
     out = [
-        f"## Records left out ({files} file{'s' if files != 1 else ''}, {cells} cell{'s' if cells != 1 else ''})",
+        f"## Records left out ({plural(files, 'file')}, {plural(cells, 'cell')})",
         "",
     ]
     if records.invalid:

@@ -18,7 +18,7 @@ from leaderboard.compare import (
     variance_frame,
 )
 from leaderboard.figures import FigureSpec
-from leaderboard.mdutil import DASH, table
+from leaderboard.mdutil import DASH, plural, table
 from leaderboard.records import Records
 from leaderboard.stats import BOOTSTRAP_REPS, DESIGNS, MAX_SEEDS
 from leaderboard.table import BASELINE, DATASET_ORDER, PROTOCOL_ORDER, main_cells, ordered
@@ -220,5 +220,5 @@ def spread_line(cells: pd.DataFrame) -> str:
     counts = cells["design"].dropna().value_counts()
     if counts.empty:
         return ""
-    parts = [f"{DESIGNS[k]} ({v} cell{'s' if v != 1 else ''})" for k, v in counts.items()]
+    parts = [f"{DESIGNS[k]} ({plural(v, 'cell')})" for k, v in counts.items()]
     return "Spreads and intervals include: " + "; ".join(parts) + " (see *Sources of variance*)."
