@@ -220,18 +220,14 @@ def _tuned(records: Records) -> str:
 
 def _stats(records: Records) -> str:
     parts = []
+    poi_note = para(
+        "Bold: Holm-adjusted p < 0.05 (Welch for the difference of means, exact Mann–Whitney for "
+        f"P(X > {BASELINE.upper()})); the bootstrap interval only from {MIN_BOOTSTRAP_RUNS} runs a side."
+    )
     for (protocol, dataset), g in poi_frame(records).groupby(["protocol", "dataset"], sort=False):
         rows: list[Row] = [({}, _cells(r, POI_SORTS, *poi_row(r))) for _, r in g.iterrows()]
         parts.append(
-            section(
-                f"Against {BASELINE.upper()}: {dataset} ({protocol})",
-                para(
-                    "Bold: Holm-adjusted p < 0.05 (Welch for the difference of means, exact Mann–Whitney for "
-                    f"P(X > {BASELINE.upper()})); the bootstrap interval only from {MIN_BOOTSTRAP_RUNS} runs a side."
-                ),
-                table(POI_HEADERS, rows),
-                level=3,
-            )
+            section(f"Against {BASELINE.upper()}: {dataset} ({protocol})", poi_note, table(POI_HEADERS, rows), level=3)
         )
     power = power_frame(records)
     for (protocol, dataset), g in power.groupby(["protocol", "dataset"], sort=False):
@@ -250,14 +246,10 @@ def _stats(records: Records) -> str:
             )
             for _, r in g.iterrows()
         ]
-        parts.append(
-            section(
-                f"How many seeds are enough: {dataset} ({protocol})",
-                para(f"Each ranked row against the best row, {POWER:.0%} power: {POWER_METHOD}."),
-                table([*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in POWER_DELTAS]], power_rows),
-                level=3,
-            )
-        )
+        title = f"How many seeds are enough: {dataset} ({protocol})"
+        note = para(f"Each ranked row against the best row, {POWER:.0%} power: {POWER_METHOD}.")
+        headers = [*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in POWER_DELTAS]]
+        parts.append(section(title, note, table(headers, power_rows), level=3))
     return section("Statistics", *parts, anchor="stats") if parts else ""
 
 
@@ -272,19 +264,13 @@ def _left_out(records: Records) -> str:
         parts.append(table(["file", "problem"], [({}, [x.path, x.problem]) for x in records.invalid]))
     if records.bad_cells:
         parts.append(table(["cell", "problem"], [({}, [c.name, c.problem]) for c in records.bad_cells]))
-    return (
-        section(
-            "Runs not in the means",
-            para(
-                "Failed and diverged runs are never averaged; files that are not "
-                "run records and cells that cannot be averaged are left out."
-            ),
-            *parts,
-            anchor="left-out",
-        )
-        if parts
-        else ""
+    if not parts:
+        return ""
+    note = para(
+        "Failed and diverged runs are never averaged; files that are not "
+        "run records and cells that cannot be averaged are left out."
     )
+    return section("Runs not in the means", note, *parts, anchor="left-out")
 
 
 def _figures(specs: list[FigureSpec], figures: Path, out: Path) -> str:
