@@ -221,6 +221,13 @@ def _densities(records: Records, spec: FigureSpec, row: Series) -> dict:
 DENSITY_TICKS = [0, 1, 2, 5, 10, 20, 50, 100, 200]
 
 
+def _figure(width: float, height: float) -> Any:
+    """A new matplotlib Figure, its layout constrained."""
+    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
 def _sqrt(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(x, 0, None))
 
@@ -230,12 +237,10 @@ def _num(v: float, fmt: str = ".3f") -> str:
 
 
 def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
-    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
-
     rows = density_rows(records, spec.dataset, spec.protocol)
     ncols = min(4, len(rows))
     nrows = math.ceil(len(rows) / ncols)
-    fig = Figure(figsize=(3.4 * ncols + 0.4, 2.6 * nrows + 1.0), layout="constrained")
+    fig = _figure(3.4 * ncols + 0.4, 2.6 * nrows + 1.0)
     # one y-scale for every panel, so a panel's height can be read against any other's
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
     dens = [_densities(records, spec, row) for row in rows]
@@ -291,8 +296,6 @@ def _draw_density(records: Records, spec: FigureSpec):  # a matplotlib Figure
 
 
 def _draw_loss(records: Records, spec: FigureSpec):
-    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
-
     hist = history_frame(records)
     hist = hist[(hist["dataset"] == spec.dataset) & (hist["protocol"] == spec.protocol)]
     curves = hist.groupby(["method", "labels", "variant", "epoch"])["value"].agg(["mean", "count"]).reset_index()
@@ -300,7 +303,7 @@ def _draw_loss(records: Records, spec: FigureSpec):
     groups = panel_groups(rows)
     ncols = min(2, len(groups))
     nrows = math.ceil(len(groups) / ncols)
-    fig = Figure(figsize=(6.4 * ncols + 0.6, 3.6 * nrows + 1.0), layout="constrained")
+    fig = _figure(6.4 * ncols + 0.6, 3.6 * nrows + 1.0)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
     reference = (BASELINE, "1p", "")
     black = {"color": "black", "marker": "", "linestyle": "--"}
@@ -370,11 +373,9 @@ def gain_frame(records: Records, spec: FigureSpec) -> pd.DataFrame:
 
 
 def _draw_gain(records: Records, spec: FigureSpec):
-    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
-
     g = gain_frame(records, spec).sort_values(["gain", "class_index"], ascending=[False, True], kind="stable")
     n = len(g)
-    fig = Figure(figsize=(min(max(6.5, 0.22 * n + 1.5), 40.0), 4.0), layout="constrained")
+    fig = _figure(min(max(6.5, 0.22 * n + 1.5), 40.0), 4.0)
     ax = fig.subplots()
     x = np.arange(n)
     colours = ["tab:green" if v >= 0 else "tab:red" for v in g["gain"]]
@@ -412,14 +413,12 @@ ZOOM = 20.0  # mAP points below the best that the headline figure shows
 
 
 def _draw_headline(records: Records, spec: FigureSpec):
-    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
-
     here = main_cells(records)
     here = here[(here["protocol"] == spec.protocol) & (here["dataset"] == spec.dataset) & (here["variant"] == "")]
     c = here[(here["labels"] == "1p") & (here["n"] >= 1)].sort_values("mean")
     # the axis starts ZOOM points below the best: a collapsed row (27 mAP) would squeeze the top rows together
     left = max(float(c["ci_low"].fillna(c["mean"]).min()), float(c["mean"].max()) - ZOOM)
-    fig = Figure(figsize=(7.5, 0.28 * len(c) + 1.6), layout="constrained")
+    fig = _figure(7.5, 0.28 * len(c) + 1.6)
     ax = fig.subplots()
     y = np.arange(len(c))
     for yi, (_, r) in zip(y, c.iterrows()):
@@ -454,13 +453,11 @@ def _draw_headline(records: Records, spec: FigureSpec):
 
 
 def _draw_poi(records: Records, spec: FigureSpec):
-    from matplotlib.figure import Figure  # why: matplotlib loads only when figures are drawn, not for tables
-
     poi = poi_frame(records)
     poi = poi[poi["protocol"] == spec.protocol]
     datasets = ordered(poi["dataset"], [*DATASET_ORDER, ALL])
     methods = sorted(set(poi["method"]), key=lambda m: row_key(m, "1p"), reverse=True)
-    fig = Figure(figsize=(max(6.0, 3.2 * len(datasets) + 1.4), 0.26 * len(methods) + 1.6), layout="constrained")
+    fig = _figure(max(6.0, 3.2 * len(datasets) + 1.4), 0.26 * len(methods) + 1.6)
     axes = np.atleast_1d(fig.subplots(1, len(datasets), sharey=True, squeeze=False)).ravel()
     for ax, d in zip(axes, datasets):
         part = poi[poi["dataset"] == d].set_index("method")
