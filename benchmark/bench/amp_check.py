@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import methods
-from benchmark.bench.study import command, run_sweep
+from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
 from benchmark.core.cli import (
     OneLineParser,
     add_data_root,
@@ -28,7 +26,6 @@ from benchmark.core.cli import (
     add_threads,
     check_path,
 )
-from benchmark.run.environment import torch_threads
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 from leaderboard.table import row_key, stats
@@ -51,33 +48,28 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            shared = {
-                "device": "cpu",
-                "checkpoint": False,
-                "data_root": str(args.data_root),
-                **({} if args.epochs is None else {"epochs": args.epochs}),
-            }
-            for amp in ("off", "bf16"):  # one results folder each: a cell holds one configuration
-                sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides={**shared, "amp": amp})
-                runs = run_sweep(sweep, Path(tmp) / amp).frame
-                cells = stats(runs, "test_map", by=ROW).fillna({"std": 0.0})
-                for cell in cells.itertuples():
-                    maps = runs[(runs["method"] == cell.method) & (runs["labels"] == cell.labels)].set_index("seed")
-                    rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels}).update(
-                        {
-                            f"{amp}_maps": [float(maps.at[seed, "test_map"]) for seed in sweep.seeds],
-                            f"{amp}_mean": cell.mean,
-                            f"{amp}_std": cell.std,
-                        }
-                    )
-        for row in rows.values():
-            row["diff"] = row["bf16_mean"] - row["off_mean"]
-            noise = max(row["off_std"], row["bf16_std"])
-            row["diff_in_seed_std"] = row["diff"] / noise if noise > 0 else float("inf") * (row["diff"] != 0)
-        return [rows[key] for key in sorted(rows, key=lambda k: row_key(*k))]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    with study_folder(args) as tmp:
+        epochs = {} if args.epochs is None else {"epochs": args.epochs}
+        for amp in ("off", "bf16"):  # one results folder each: a cell holds one configuration
+            overrides = cpu_overrides(args, **epochs, amp=amp)
+            sweep = SweepConfig(methods=args.methods, seeds=args.seeds, overrides=overrides)
+            runs = run_sweep(sweep, tmp / amp).frame
+            cells = stats(runs, "test_map", by=ROW).fillna({"std": 0.0})
+            for cell in cells.itertuples():
+                maps = runs[(runs["method"] == cell.method) & (runs["labels"] == cell.labels)].set_index("seed")
+                rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels}).update(
+                    {
+                        f"{amp}_maps": [float(maps.at[seed, "test_map"]) for seed in sweep.seeds],
+                        f"{amp}_mean": cell.mean,
+                        f"{amp}_std": cell.std,
+                    }
+                )
+    for row in rows.values():
+        row["diff"] = row["bf16_mean"] - row["off_mean"]
+        noise = max(row["off_std"], row["bf16_std"])
+        row["diff_in_seed_std"] = row["diff"] / noise if noise > 0 else float("inf") * (row["diff"] != 0)
+    return [rows[key] for key in sorted(rows, key=lambda k: row_key(*k))]
 
 
 def report(rows: list[dict[str, Any]], seeds: list[int]) -> str:
@@ -116,12 +108,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    def work(args: argparse.Namespace) -> list[dict[str, Any]]:
-        rows = run(args)
-        print(report(rows, args.seeds))
-        return rows
-
-    return command(prog, argv, parse_args, check_args, work)
+    return command(prog, argv, parse_args, check_args, run, lambda args, rows: report(rows, args.seeds))
 
 
 if __name__ == "__main__":

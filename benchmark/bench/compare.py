@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,31 +60,24 @@ from benchmark.spec.validation import check_backbone, check_device_available
 
 NUM_CLASSES = len(VOC_CLASSES)
 
+#: the measurement's sizes, each a flag (``--image-size``...; ``amp`` is ours alone, a choice)
+SIZES = ("backbone", "image_size", "batch_size", "images", "ref_images", "eval_images", "warmup_batches", "ours_epochs")
 #: per-device defaults: a small backbone and resolution on the CPU, the protocol's on CUDA
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": {
-        "backbone": "resnet18",
-        "image_size": 64,
-        "batch_size": 32,
-        "images": 256,
-        "ref_images": 256,
-        "eval_images": 256,
-        "warmup_batches": 1,
-        "ours_epochs": 1,
-        "amp": "bf16",
-    },
-    "cuda": {
-        "backbone": "resnet50",
-        "image_size": 448,
-        "batch_size": 64,
-        "images": 2048,
-        "ref_images": 1280,
-        "eval_images": 1024,
-        "warmup_batches": 8,
-        "ours_epochs": 2,
-        "amp": "bf16",
-    },
+    "cpu": {**dict(zip(SIZES, ("resnet18", 64, 32, 256, 256, 256, 1, 1))), "amp": "bf16"},
+    "cuda": {**dict(zip(SIZES, ("resnet50", 448, 64, 2048, 1280, 1024, 8, 2))), "amp": "bf16"},
 }
+#: what ``main`` prints of the result (``--json`` writes all of it)
+SUMMARY = (
+    "device",
+    "device_name",
+    "input_speedup",
+    "train_speedup",
+    "eval_speedup",
+    "ours_train_images_per_s",
+    "ref_train_images_per_s",
+    "cache_build_images_per_s",
+)
 
 
 @dataclass
@@ -99,6 +93,10 @@ class Timing:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
 
 
 def timed(device: torch.device, fn: Callable[[], int]) -> Timing:
@@ -127,17 +125,9 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
         "--workers", type=int, default=None, help="DataLoader workers for both sides (default: min(8, cores))"
     )
     add_threads(p)
-    for name, kind in (
-        ("backbone", str),
-        ("image-size", int),
-        ("batch-size", int),
-        ("images", int),
-        ("ref-images", int),
-        ("eval-images", int),
-        ("warmup-batches", int),
-        ("ours-epochs", int),
-    ):
-        p.add_argument(f"--{name}", type=kind, default=None, help="default: per device, see DEFAULTS")
+    for key in SIZES:
+        kind = type(DEFAULTS["cpu"][key])
+        p.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None, help="default: per device, see DEFAULTS")
     p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None, help="ours (default: bf16)")
     add_channels_last(p)
     p.add_argument("--compile", action="store_true", help="torch.compile our model's forward")
@@ -150,14 +140,10 @@ def check_args(args: argparse.Namespace) -> None:
     check_device_available(args.device)
     if args.backbone is not None:
         check_backbone(args.backbone)
-    for name in ("image_size", "batch_size", "images", "ref_images", "eval_images", "ours_epochs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    for name in ("warmup_batches", "workers"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 0, got {value}")
+    for name in (*SIZES[1:], "workers"):
+        value, least = getattr(args, name), 0 if name in ("warmup_batches", "workers") else 1
+        if value is not None and value < least:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
     if args.json is not None:
         check_path("--json", args.json, "file", write=True)
     if args.workdir is not None:
@@ -182,7 +168,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         s = settings(args, device)
         pin = device.type == "cuda"
         workdir = args.workdir or Path(tempfile.gettempdir()) / "spml-bench"
-        say = lambda msg: print(msg, flush=True)  # noqa: E731
         device_name = (
             torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
         )
@@ -215,7 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             eval_path = Path(cache_root) / "eval.npy"
             build_cache(eval_files, eval_path, num_workers=workers)
             store, eval_store = MappedImages.open(cache_path), MappedImages.open(eval_path)
-            result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np, say)
+            result = _measure(s, device, pin, store, eval_store, paths, labels, observed_np)
         ref_epoch_s = s["ref_images"] / result["ref_train_images_per_s"]
         ours_epoch_s = s["ref_images"] / result["ours_train_images_per_s"]
         result.update(
@@ -231,9 +216,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "val/test passes, so its cost per epoch is the build time over the number of epochs that read it"
                 ),
                 "device": str(device),
-                "device_name": torch.cuda.get_device_name(device)
-                if device.type == "cuda"
-                else (platform.processor() or platform.machine()),
+                "device_name": device_name,
                 "torch": torch.__version__,
                 "torch_threads": torch.get_num_threads(),
                 "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -252,7 +235,6 @@ def _measure(
     paths: list[Path],
     labels: np.ndarray,
     observed_np: np.ndarray,
-    say: Callable[[str], None],
 ) -> dict[str, Any]:
     size, bs, workers = s["image_size"], s["batch_size"], s["workers"]
     n_ref, n_ours, n_eval = s["ref_images"], s["images"], s["eval_images"]
@@ -280,17 +262,12 @@ def _measure(
 
     # -- (a) input pipeline: one epoch of batches on the device ------------------------------------
     def ref_input() -> int:
-        seen = 0
-        for batch in reference_loader(ref_train, bs, workers, shuffle=True, pin=pin):
-            seen += batch["image"].to(device, non_blocking=True).shape[0]
-        return seen
+        loader = reference_loader(ref_train, bs, workers, shuffle=True, pin=pin)
+        return sum(batch["image"].to(device, non_blocking=True).shape[0] for batch in loader)
 
     def ours_input() -> int:
         order, flips = rng.permutation(n_ref), torch.from_numpy(rng.rand(n_ours) < 0.5)
-        seen = 0
-        for x, idx in iterate(store, order, bs, workers, pin):
-            seen += normalize(x, flips[idx]).shape[0]
-        return seen
+        return sum(normalize(x, flips[idx]).shape[0] for x, idx in iterate(store, order, bs, workers, pin))
 
     ref_in, ours_in = timed(device, ref_input), timed(device, ours_input)
     out["ref_input_images_per_s"], out["ours_input_images_per_s"] = ref_in.per_second, ours_in.per_second
@@ -349,18 +326,11 @@ def _measure(
     # -- (c) one evaluation pass with mAP -----------------------------------------------------------
     eval_targets = torch.from_numpy(labels[:n_eval]).to(device)
 
+    ours_scores = partial(forward_all, ours_model, normalize=normalize, fn=forward, pin=pin, autocast=autocast)
+
     def ours_eval() -> int:
         # the harness evaluates at max(batch, 64): no gradients, so a larger batch is free
-        scores = forward_all(
-            ours_model,
-            eval_store,
-            normalize,
-            forward,
-            batch_size=max(bs, 64),
-            num_workers=workers,
-            pin=pin,
-            autocast=autocast,
-        )
+        scores = ours_scores(eval_store, batch_size=max(bs, 64), num_workers=workers)
         out["ours_eval_map"] = float(average_precision(torch.sigmoid(scores), eval_targets).mean()) * 100
         return n_eval
 
@@ -371,15 +341,7 @@ def _measure(
         return n_eval
 
     if s["compile"]:  # eval mode is another graph: compile it before the clock starts
-        forward_all(
-            ours_model,
-            Subset(eval_store, np.arange(min(n_eval, bs))),
-            normalize,
-            forward,
-            batch_size=bs,
-            pin=pin,
-            autocast=autocast,
-        )
+        ours_scores(Subset(eval_store, np.arange(min(n_eval, bs))), batch_size=bs)
     ref_ev, ours_ev = timed(device, ref_eval_pass), timed(device, ours_eval)
     out["ref_eval_images_per_s"], out["ours_eval_images_per_s"] = ref_ev.per_second, ours_ev.per_second
     out["eval_speedup"] = ours_ev.per_second / ref_ev.per_second
@@ -392,19 +354,6 @@ def _measure(
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    def work(args: argparse.Namespace) -> dict[str, Any]:
-        result = run(args)
-        keys = (
-            "device",
-            "device_name",
-            "input_speedup",
-            "train_speedup",
-            "eval_speedup",
-            "ours_train_images_per_s",
-            "ref_train_images_per_s",
-            "cache_build_images_per_s",
-        )
-        print(json.dumps({k: result[k] for k in keys}, indent=1))
-        return result
-
-    return command(prog, argv, parse_args, check_args, work)
+    return command(
+        prog, argv, parse_args, check_args, run, lambda _, r: json.dumps({k: r[k] for k in SUMMARY}, indent=1)
+    )

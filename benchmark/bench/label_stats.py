@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from benchmark.bench.resolution import check_sweep_args, overrides_of
-from benchmark.bench.study import command, run_sweep
+from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
 from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads
 from benchmark.data import DATASETS, lookalike, variant_spec
-from benchmark.run.environment import torch_threads
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 
@@ -67,47 +64,27 @@ def register(step: str) -> tuple[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
-        shared = {
-            "device": "cpu",
-            "checkpoint": False,
-            "data_root": str(args.data_root),
-            **overrides_of(args.overrides),
-        }
-        rows = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for step in args.steps:
-                key, k = register(step)
-                plain = [m for m in args.methods if m not in WITH_K]
-                sweeps = [SweepConfig(datasets=[key], methods=plain, seeds=args.seeds, labels=["1p"], overrides=shared)]
-                sweeps += [
-                    SweepConfig(
-                        datasets=[key],
-                        methods=[m],
-                        seeds=args.seeds,
-                        labels=["1p"],
-                        overrides={**shared, "hparams": {"k": round(k, 2)}},
-                    )
-                    for m in args.methods
-                    if m in WITH_K
-                ]
-                for i, sweep in enumerate(sweeps):
-                    records = run_sweep(sweep, Path(tmp) / step / str(i))
-                    rows += [(step, rec["method"], rec["seed"], rec["test_map"]) for rec in records.raw]
-        return {"seeds": args.seeds, "runs": rows}
+    shared = cpu_overrides(args, **overrides_of(args.overrides))
+    rows = []
+    with study_folder(args) as tmp:
+        for step in args.steps:
+            key, k = register(step)
+            # ROLE's and EPR's k is the step's positives an image: one sweep each, the rest together
+            groups = [([m for m in args.methods if m not in WITH_K], shared)]
+            groups += [([m], {**shared, "hparams": {"k": round(k, 2)}}) for m in args.methods if m in WITH_K]
+            for i, (keys, overrides) in enumerate(groups):
+                sweep = SweepConfig(datasets=[key], methods=keys, seeds=args.seeds, labels=["1p"], overrides=overrides)
+                records = run_sweep(sweep, tmp / step / str(i))
+                rows += [(step, rec["method"], rec["seed"], rec["test_map"]) for rec in records.raw]
+    return {"seeds": args.seeds, "runs": rows}
 
 
 def summarise(result: dict[str, Any]) -> str:
     runs = pd.DataFrame(result["runs"], columns=["step", "method", "seed", "test_map"])
     means = runs.groupby(["step", "method"], sort=False)["test_map"].mean().unstack("step")
     steps = [s for s in STEPS if s in means.columns]
-    body = []
-    for m in means.index:
-        cells = []
-        for s in steps:
-            an = means.at["an", s] if "an" in means.index else float("nan")
-            cells.append(f"{means.at[m, s]:.2f} ({means.at[m, s] - an:+.2f})")
-        body.append([m, *cells])
+    an = means.loc["an"] if "an" in means.index else pd.Series(float("nan"), index=means.columns)
+    body = [[m, *(f"{means.at[m, s]:.2f} ({means.at[m, s] - an[s]:+.2f})" for s in steps)] for m in means.index]
     return (
         f"test mAP (difference from AN), mean over seeds {' '.join(map(str, result['seeds']))}; "
         "each step changes one label statistic of the one before:\n\n" + table(["method", *steps], body)
@@ -115,12 +92,7 @@ def summarise(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    def work(args: argparse.Namespace) -> dict[str, Any]:
-        result = run(args)
-        print(summarise(result))
-        return result
-
-    return command(prog, argv, parse_args, check_sweep_args, work)
+    return command(prog, argv, parse_args, check_sweep_args, run, lambda args, result: summarise(result))
 
 
 if __name__ == "__main__":

@@ -28,14 +28,12 @@ import argparse
 import math
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmark.bench.study import command, run_sweep
+from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
 from benchmark.core.cli import (
     OneLineParser,
     add_data_root,
@@ -47,7 +45,6 @@ from benchmark.core.cli import (
     json_or_text,
 )
 from benchmark.data import get_spec
-from benchmark.run.environment import torch_threads
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -190,43 +187,35 @@ RUN_FIELDS = ("method", "labels", "seed", "test_map", "val_map", "best_epoch", "
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with torch_threads(args.threads):  # called in-process (tests), the caller's count stays
-        overrides = overrides_of(args.overrides)
-        if args.curves:
-            overrides["patience"] = 0
-        with tempfile.TemporaryDirectory() as tmp:
-            shared = {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root)}
-            # the data and the pretrained weights are built once, outside the timed runs
-            run_sweep(
-                SweepConfig(
-                    datasets=[args.dataset], methods=["an"], seeds=[0], overrides={**shared, "epochs": 1, "patience": 0}
-                ),
-                Path(tmp) / "warm-up",
-            )
-            started = time.time()
-            sweep = SweepConfig(
-                datasets=[args.dataset], methods=args.methods, seeds=args.seeds, overrides={**shared, **overrides}
-            )
-            records = run_sweep(sweep, Path(tmp) / "results")
-            seconds = time.time() - started
+    overrides = overrides_of(args.overrides)
+    if args.curves:
+        overrides["patience"] = 0
+    with study_folder(args) as tmp:
+        # the data and the pretrained weights are built once, outside the timed runs
+        warm_up = cpu_overrides(args, epochs=1, patience=0)
+        run_sweep(SweepConfig(datasets=[args.dataset], methods=["an"], seeds=[0], overrides=warm_up), tmp / "warm-up")
+        started = time.time()
+        sweep = SweepConfig(
+            datasets=[args.dataset], methods=args.methods, seeds=args.seeds, overrides=cpu_overrides(args, **overrides)
+        )
+        records = run_sweep(sweep, tmp / "results")
+        seconds = time.time() - started
         resolved = sweep.runs()[0].resolve()
-        return {
-            "dataset": args.dataset,
-            "seeds": sweep.seeds,
-            "overrides": overrides,
-            "curves": bool(args.curves),
-            "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
-            "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
-            "sweep_seconds": seconds,
-        }
+    return {
+        "dataset": args.dataset,
+        "seeds": sweep.seeds,
+        "overrides": overrides,
+        "curves": bool(args.curves),
+        "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
+        "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
+        "sweep_seconds": seconds,
+    }
 
 
 def summarise(result: dict[str, Any]) -> str:
-    runs = result["runs"]
-    cfg = result["config"]
-    seeds = " ".join(map(str, result["seeds"]))
+    runs, cfg = result["runs"], result["config"]
     head = f"{result.get('dataset', 'digits')}, lr {cfg['lr']:g}, epochs {cfg['epochs']}, batch {cfg['batch_size']}"
-    head += f", seeds {seeds}"
+    head += f", seeds {' '.join(map(str, result['seeds']))}"
     out = []
     for patience in SIMULATED_PATIENCE if result["curves"] else (None,):
         replayed = pd.DataFrame([{**r, **({} if patience is None else stop(r["history"], patience))} for r in runs])
@@ -258,12 +247,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
-    def work(args: argparse.Namespace) -> dict[str, Any]:
-        result = run(args)
-        print(summarise(result))
-        return result
-
-    return command(prog, argv, parse_args, check_args, work)
+    return command(prog, argv, parse_args, check_args, run, lambda args, result: summarise(result))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmark.core.cli import guarded, user_error
+from benchmark.run.environment import torch_threads
 from benchmark.spec.config import SweepConfig
 from benchmark.sweep.launch import InlineLauncher
 from benchmark.sweep.plan import Job
@@ -29,16 +32,31 @@ def run_sweep(sweep: SweepConfig, results: Path) -> Records:
     return read_records(results, strict=True)
 
 
+@contextmanager
+def study_folder(args: argparse.Namespace) -> Iterator[Path]:
+    """A temporary folder for a study's records, with torch at ``--threads`` (the caller's count
+    restored after: a study's ``main`` is called in-process by the tests)."""
+    with torch_threads(args.threads), tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
+
+
+def cpu_overrides(args: argparse.Namespace, /, **more: Any) -> dict[str, Any]:
+    """The ``RunConfig`` fields every run of a CPU study shares: no checkpoints, ``--data-root``."""
+    return {"device": "cpu", "checkpoint": False, "data_root": str(args.data_root), **more}
+
+
 def command(
     prog: str,
     argv: list[str] | None,
     parse: Callable[[list[str] | None, str], argparse.Namespace],
     check: Callable[[argparse.Namespace], None],
     work: Callable[[argparse.Namespace], Any],
+    report: Callable[[argparse.Namespace, Any], str],
 ) -> int:
     """A bench script's ``main``: the flags parsed and checked first (a user's mistake, ``KeyError``
     or ``ValueError`` from ``check``, is one line and exit 2 before minutes of measuring), then
-    ``work`` prints its report and returns what ``--json`` writes; Ctrl-C is one line and exit 130."""
+    ``work`` measures and returns what ``--json`` writes, after ``report`` of it is printed; Ctrl-C
+    is one line and exit 130."""
 
     def body(argv: list[str] | None) -> int:
         args = parse(argv, prog)
@@ -47,6 +65,7 @@ def command(
         except (KeyError, ValueError) as exc:
             return user_error(prog, exc)
         result = work(args)
+        print(report(args, result))
         if args.json is not None:
             args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
             print(f"wrote {args.json}")
