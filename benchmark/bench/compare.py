@@ -151,11 +151,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def settings(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    s = dict(DEFAULTS["cuda" if device.type == "cuda" else "cpu"])
-    for key in list(s):
-        value = getattr(args, key)
-        if value is not None:
-            s[key] = value
+    defaults = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    s = {key: default if getattr(args, key) is None else getattr(args, key) for key, default in defaults.items()}
     s["workers"] = args.workers if args.workers is not None else default_build_workers()
     s["compile"], s["channels_last"] = bool(args.compile), args.channels_last
     s["images"] = max(s["images"], s["ref_images"])
@@ -287,32 +284,17 @@ def _measure(
     set_determinism(device, None)  # the same policy for ours (cuDNN benchmark on CUDA)
 
     def ours_epoch(order: np.ndarray) -> int:
+        flips = torch.from_numpy(rng.rand(n_ours) < 0.5)
+        loop: dict[str, Any] = {"num_workers": workers, "pin": pin, "autocast": autocast, "forward": forward}
         train_epoch(
-            ours_model,
-            method,
-            ours_opt,
-            scaler,
-            normalize,
-            store,
-            observed,
-            order,
-            torch.from_numpy(rng.rand(n_ours) < 0.5),
-            batch_size=bs,
-            num_workers=workers,
-            pin=pin,
-            autocast=autocast,
-            forward=forward,
+            ours_model, method, ours_opt, scaler, normalize, store, observed, order, flips, batch_size=bs, **loop
         )
         return len(order)
 
     if warm:
         ours_epoch(rng.permutation(n_ours)[: warm * bs])
-    ref_tr = timed(
-        device,
-        lambda: reference_train_epoch(ref_model, ref_opt, reference_loader(ref_train, bs, workers, True, pin), device)[
-            "images"
-        ],
-    )
+    ref_loader = reference_loader(ref_train, bs, workers, True, pin)
+    ref_tr = timed(device, lambda: reference_train_epoch(ref_model, ref_opt, ref_loader, device)["images"])
     ours_runs = [timed(device, lambda: ours_epoch(rng.permutation(n_ours))) for _ in range(s["ours_epochs"])]
     ours_tr = Timing(sum(t.images for t in ours_runs), sum(t.seconds for t in ours_runs))
     out["ref_train_images_per_s"], out["ours_train_images_per_s"] = ref_tr.per_second, ours_tr.per_second

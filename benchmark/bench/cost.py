@@ -56,12 +56,10 @@ def table_markdown(figures: Sequence[Figure], runs_per_gpu: int, mps: bool, gpus
         ]
     notes: list[str] = []
     for k, layout in layouts.items():
-        cells = []
-        for n in gpus:
-            e = estimate_jobs(layout, figures, runs_per_gpu=k, mps=mps and k > 1, concurrent_jobs=n)
-            cells.append(f"{e.wall_hours:.1f} h")
+        estimates = [estimate_jobs(layout, figures, runs_per_gpu=k, mps=mps and k > 1, concurrent_jobs=n) for n in gpus]
+        e = estimates[-1]
         name = "one run per GPU" if k == 1 else f"{k} runs per GPU{' (MPS)' if mps else ''}"
-        rows.append([name, str(len(layout)), f"{e.gpu_hours:.1f}", *cells])
+        rows.append([name, str(len(layout)), f"{e.gpu_hours:.1f}", *(f"{x.wall_hours:.1f} h" for x in estimates)])
         by_dataset.append([name, *(f"{e.gpu_hours_by_dataset[d]:.1f}" for d in DATASETS)])
         notes += [f"- {line}" for line in [*e.figures, *e.packing, *e.caveats] if f"- {line}" not in notes]
     return "\n".join(

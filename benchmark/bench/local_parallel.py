@@ -72,23 +72,10 @@ def _main(argv: list[str] | None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="spml-local-parallel-"))
     data = work / "data"
-    common = [
-        "--methods",
-        *args.methods,
-        "--seeds",
-        *args.seeds,
-        "--data-root",
-        str(data),
-        "--quiet",
-        "--no-leaderboard",
-        *args.extra,
-    ]
+    quiet = ["--data-root", str(data), "--quiet", "--no-leaderboard"]
+    common = ["--methods", *args.methods, "--seeds", *args.seeds, *quiet, *args.extra]
     # the data once, outside the clock (an inline one-epoch run of one method builds it)
-    sweep_seconds(
-        ["--methods", args.methods[0], "--seeds", args.seeds[0], "--epochs", "1"],
-        ["--data-root", str(data), "--quiet", "--no-leaderboard"],
-        work / "warm",
-    )
+    sweep_seconds(["--methods", args.methods[0], "--seeds", args.seeds[0], "--epochs", "1"], quiet, work / "warm")
     variants = {
         "inline": [],
         "local": ["--executor", "local", "--max-parallel", str(args.parallel)],

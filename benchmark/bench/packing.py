@@ -132,51 +132,35 @@ def sweep(
     epochs: int | None = None,
 ) -> float:
     shutil.rmtree(results, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        str(REPO / "run_all.py"),
-        "--datasets",
-        "voc",
-        "--methods",
-        "an",
-        "--seeds",
-        *map(str, seeds),
-        "--epochs",
-        str(epochs or args.epochs),
-        "--patience",
-        "0",
-        "--batch-size",
-        str(args.batch_size),
-        "--backbone",
-        args.backbone,
-        "--no-pretrained",
-        "--image-size",
-        str(args.image_size),
-        "--amp",
-        args.amp,
-        "--device",
-        args.device,
-        "--executor",
-        "local",
-        "--max-parallel",
-        str(max_parallel),
-        "--runs-per-gpu",
-        str(runs_per_gpu),
-        "--gpus",
-        "1" if args.device.startswith("cuda") else "0",
-        "--time",
-        "30",
-        "--results-dir",
-        str(results),
-        "--data-root",
-        str(data_root),
-        "--no-leaderboard",
-        "--quiet",
+    options = [
+        ("--datasets", "voc"),
+        ("--methods", "an"),
+        ("--seeds", *map(str, seeds)),
+        ("--epochs", str(epochs or args.epochs)),
+        ("--patience", "0"),
+        ("--batch-size", str(args.batch_size)),
+        ("--backbone", args.backbone),
+        ("--no-pretrained",),
+        ("--image-size", str(args.image_size)),
+        ("--amp", args.amp),
+        ("--device", args.device),
+        ("--executor", "local"),
+        ("--max-parallel", str(max_parallel)),
+        ("--runs-per-gpu", str(runs_per_gpu)),
+        ("--gpus", "1" if args.device.startswith("cuda") else "0"),
+        ("--time", "30"),
+        ("--results-dir", str(results)),
+        ("--data-root", str(data_root)),
+        ("--no-leaderboard", "--quiet"),
     ]
-    cmd += ["--channels-last"] if args.channels_last else []
-    cmd += ["--mps"] if mps else []
-    cmd += ["--compile"] if compile_ else []
-    cmd += ["--deterministic"] if deterministic else []
+    switches = {
+        "--channels-last": args.channels_last,
+        "--mps": mps,
+        "--compile": compile_,
+        "--deterministic": deterministic,
+    }
+    cmd = [sys.executable, str(REPO / "run_all.py"), *(word for option in options for word in option)]
+    cmd += [flag for flag, on in switches.items() if on]
     return _run(cmd, log, timeout)
 
 
@@ -215,30 +199,9 @@ def identity(args: argparse.Namespace, work: Path, out: Path, budget_end: float)
     left = lambda: max(30.0, budget_end - time.time())  # noqa: E731
     steps = out / "steps"
     # both with the CPUs over 2 as torch threads: one job of 2 runs, or 1 run with room for 2 jobs
-    sweep(
-        args,
-        small / "data",
-        steps / "identity_alone",
-        out / "identity_alone.log",
-        [0],
-        1,
-        2,
-        deterministic=deterministic,
-        timeout=left(),
-        epochs=2,
-    )
-    sweep(
-        args,
-        small / "data",
-        steps / "identity_packed",
-        out / "identity_packed.log",
-        [0, 1],
-        2,
-        1,
-        deterministic=deterministic,
-        timeout=left(),
-        epochs=2,
-    )
+    for name, seeds, per_gpu, parallel in (("alone", [0], 1, 2), ("packed", [0, 1], 2, 1)):
+        where = (small / "data", steps / f"identity_{name}", out / f"identity_{name}.log")
+        sweep(args, *where, seeds, per_gpu, parallel, deterministic=deterministic, timeout=left(), epochs=2)
     alone = _records(steps / "identity_alone")[0]
     packed = next(r for r in _records(steps / "identity_packed") if r["seed"] == 0)
     a, b = comparable(alone), comparable(packed)
@@ -319,8 +282,7 @@ def _main(argv: list[str] | None) -> int:
             continue
         try:
             if step == "identity":
-                result["identity"] = identity(args, work, out, budget_end + 60)
-                same = result["identity"]
+                result["identity"] = same = identity(args, work, out, budget_end + 60)
                 say(
                     f"identity (seed 0 alone vs packed with seed 1): identical={same['identical']}"
                     f"{'' if same['identical'] else ' differ: ' + str(same['fields_that_differ'])}"
