@@ -16,16 +16,8 @@ import sys
 from typing import Any
 
 import methods
-from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
-from benchmark.core.cli import (
-    OneLineParser,
-    add_data_root,
-    add_json,
-    add_methods,
-    add_seeds,
-    add_threads,
-    check_path,
-)
+from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
+from benchmark.core.cli import OneLineParser, add_methods, add_seeds, check_path
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 from leaderboard.table import row_key, stats
@@ -41,9 +33,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     add_methods(p)
     add_seeds(p)
     p.add_argument("--epochs", type=int, default=None, help="default: the dataset's")
-    add_data_root(p)
-    add_json(p)
-    add_threads(p)
+    add_study_flags(p)
     return p.parse_args(argv)
 
 

@@ -30,21 +30,9 @@ import torch
 
 import methods
 from benchmark.bench.fixtures import make_jpegs, make_labels
-from benchmark.bench.reference import (
-    ReferenceImages,
-    reference_evaluate,
-    reference_loader,
-    reference_train_epoch,
-)
+from benchmark.bench.reference import ReferenceImages, reference_evaluate, reference_loader, reference_train_epoch
 from benchmark.bench.study import command
-from benchmark.core.cli import (
-    OneLineParser,
-    add_channels_last,
-    add_device,
-    add_json,
-    add_threads,
-    check_path,
-)
+from benchmark.core.cli import OneLineParser, add_channels_last, add_device, add_json, add_threads, check_path
 from benchmark.data import IMAGENET_MEAN, IMAGENET_STD
 from benchmark.data.cache import MappedImages, build_cache, cache_key, default_build_workers, store_fingerprint
 from benchmark.data.files import FileImages

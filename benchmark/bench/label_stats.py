@@ -22,8 +22,8 @@ from typing import Any
 import pandas as pd
 
 from benchmark.bench.resolution import check_sweep_args, overrides_of
-from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
-from benchmark.core.cli import OneLineParser, add_data_root, add_json, add_seeds, add_threads
+from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
+from benchmark.core.cli import OneLineParser, add_seeds
 from benchmark.data import DATASETS, lookalike, variant_spec
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -49,9 +49,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     add_seeds(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a RunConfig field for every run, e.g. epochs=1")  # fmt: skip
-    add_data_root(p)
-    add_json(p)
-    add_threads(p)
+    add_study_flags(p)
     return p.parse_args(argv)
 
 

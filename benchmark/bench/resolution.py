@@ -33,17 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.bench.study import command, cpu_overrides, run_sweep, study_folder
-from benchmark.core.cli import (
-    OneLineParser,
-    add_data_root,
-    add_json,
-    add_methods,
-    add_seeds,
-    add_threads,
-    check_path,
-    json_or_text,
-)
+from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
+from benchmark.core.cli import OneLineParser, add_methods, add_seeds, check_path, json_or_text
 from benchmark.data import get_spec
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
@@ -80,9 +71,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
         action="store_true",
         help="train all epochs and report each stopping rule from the per-epoch histories",
     )
-    add_data_root(p)
-    add_json(p)
-    add_threads(p)
+    add_study_flags(p)
     return p.parse_args(argv)
 
 

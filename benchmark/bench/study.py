@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmark.core.cli import guarded, user_error
+from benchmark.core.cli import add_data_root, add_json, add_threads, guarded, user_error
 from benchmark.run.environment import torch_threads
 from benchmark.spec.config import SweepConfig
 from benchmark.sweep.launch import InlineLauncher
@@ -30,6 +30,13 @@ def run_sweep(sweep: SweepConfig, results: Path) -> Records:
         if summary["status"] != "done":
             raise RuntimeError(f"{summary['label']} {summary['status']}: {summary['error']}")
     return read_records(results, strict=True)
+
+
+def add_study_flags(p: argparse.ArgumentParser) -> None:
+    """The flags every sweep study ends with: ``--data-root``, ``--json``, ``--threads``."""
+    add_data_root(p)
+    add_json(p)
+    add_threads(p)
 
 
 @contextmanager
