@@ -45,8 +45,7 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
         weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
     )
     method = methods.build(key, num_classes=ds.num_classes, dataset=cfg.dataset)
-    observed = data.observed
-    method.setup(methods.TrainInfo(len(data.train), ds.num_classes, observed, num_epochs=cfg.epochs))
+    method.setup(methods.TrainInfo(len(data.train), ds.num_classes, data.observed, num_epochs=cfg.epochs))
     method.attach(model)
     forward = forward_for(model, method.logits_from_map if method.makes_own_logits() else None)
     optimizer = torch.optim.Adam([{"params": list(model.parameters()), "lr": cfg.lr}, *method.param_groups(cfg.lr)])
@@ -77,7 +76,7 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
         torch.amp.GradScaler(enabled=False),
         normalize,
         data.train,
-        observed,
+        data.observed,
         order,
         None,
         batch_size=cfg.batch_size,

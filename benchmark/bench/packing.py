@@ -166,12 +166,10 @@ def sweep(
 
 def throughput(records: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     """The step's aggregate training images/s (see the module docstring) and its parts."""
-    per_run = []
     for r in records:
         if r.get("status") != "done":
             raise StepFailed(f"run seed {r.get('seed')} {r.get('status')}: {(r.get('error') or {}).get('message')}")
-        later = [h["images_per_second"] for h in r["history"][1:]] or [h["images_per_second"] for h in r["history"]]
-        per_run.append(statistics.mean(later))
+    per_run = [statistics.mean(h["images_per_second"] for h in r["history"][1:] or r["history"]) for r in records]
     trained = sum(r["num_train"] * len(r["history"]) for r in records)
     evals = [
         (r["num_val"] + r["num_test"]) / max(1e-9, h["seconds"] - h["train_seconds"])

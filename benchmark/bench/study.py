@@ -1,7 +1,7 @@
 """What the bench scripts share: a study's runs, trained by the sweep machinery and read back
 through the records (the runs of a ``SweepConfig`` as jobs for the inline launcher, records in a
-folder of the study's, then ``leaderboard.records.read_records`` over that folder), and the shape
-of a script's ``main``."""
+temporary folder of the study's, then ``leaderboard.records.read_records`` over that folder), the
+flags and run settings of the CPU studies, and the shape of a script's ``main``."""
 
 from __future__ import annotations
 
