@@ -330,11 +330,7 @@ def _main(argv: list[str] | None) -> int:
         "device": "cuda" if args.device.startswith("cuda") else "cpu",
         "device_name": device_name,
         "settings": {
-            "backbone": args.backbone,
-            "image_size": args.image_size,
-            "batch_size": args.batch_size,
-            "amp": args.amp,
-            "channels_last": args.channels_last,
+            **{k: vars(args)[k] for k in ("backbone", "image_size", "batch_size", "amp", "channels_last")},
             "compile": False,
         },
         "train_images_per_s": packed,
@@ -342,9 +338,7 @@ def _main(argv: list[str] | None) -> int:
         "measured_here": True,
         "source": f"python -m benchmark.bench.packing ({datetime.now(timezone.utc):%Y-%m-%d}): run_all.py "
         f"--runs-per-gpu K end to end, {args.pool} + {args.test} VOC-shaped JPEGs, {args.epochs} epochs",
-        "pool": args.pool,
-        "test": args.test,
-        "epochs": args.epochs,
+        **{k: vars(args)[k] for k in ("pool", "test", "epochs")},
         "seconds": time.time() - t_start,
         "load_average": os.getloadavg(),
         **result,
