@@ -48,13 +48,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             cells = stats(runs, "test_map", by=ROW).fillna({"std": 0.0})
             for cell in cells.itertuples():
                 maps = runs[(runs["method"] == cell.method) & (runs["labels"] == cell.labels)].set_index("seed")
-                rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels}).update(
-                    {
-                        f"{amp}_maps": [float(maps.at[seed, "test_map"]) for seed in sweep.seeds],
-                        f"{amp}_mean": cell.mean,
-                        f"{amp}_std": cell.std,
-                    }
-                )
+                row = rows.setdefault((cell.method, cell.labels), {"method": cell.method, "labels": cell.labels})
+                row[f"{amp}_maps"] = [float(maps.at[seed, "test_map"]) for seed in sweep.seeds]
+                row[f"{amp}_mean"], row[f"{amp}_std"] = cell.mean, cell.std
     for row in rows.values():
         row["diff"] = row["bf16_mean"] - row["off_mean"]
         noise = max(row["off_std"], row["bf16_std"])
