@@ -95,6 +95,15 @@ def timed(device: torch.device, fn: Callable[[], int]) -> Timing:
     return Timing(n, time.perf_counter() - t0)
 
 
+def versus(out: dict[str, Any], what: str, title: str, ref: Timing, ours: Timing, digits: int = 2) -> None:
+    """Each side's images/s of ``what`` and ours over the reference's into ``out``, said after ``title``."""
+    out[f"ref_{what}_images_per_s"], out[f"ours_{what}_images_per_s"] = ref.per_second, ours.per_second
+    out[f"{what}_speedup"] = speedup = ours.per_second / ref.per_second
+    say(
+        f"{title}: ours {ours.per_second:.0f} images/s, reference {ref.per_second:.0f} images/s → {speedup:.{digits}f}x"
+    )
+
+
 PROG = "python -m benchmark.bench"
 
 
@@ -254,13 +263,7 @@ def _measure(
         order, flips = rng.permutation(n_ref), torch.from_numpy(rng.rand(n_ours) < 0.5)
         return sum(normalize(x, flips[idx]).shape[0] for x, idx in iterate(store, order, bs, workers, pin))
 
-    ref_in, ours_in = timed(device, ref_input), timed(device, ours_input)
-    out["ref_input_images_per_s"], out["ours_input_images_per_s"] = ref_in.per_second, ours_in.per_second
-    out["input_speedup"] = ours_in.per_second / ref_in.per_second
-    say(
-        f"(a) input pipeline: ours {ours_in.per_second:.0f} images/s, reference {ref_in.per_second:.0f} images/s "
-        f"→ {out['input_speedup']:.1f}x"
-    )
+    versus(out, "input", "(a) input pipeline", timed(device, ref_input), timed(device, ours_input), digits=1)
 
     # -- (b) one training epoch, data included (after untimed warm-up batches on each side) --------
     set_determinism(device, None)
@@ -312,13 +315,7 @@ def _measure(
 
     if s["compile"]:  # eval mode is another graph: compile it before the clock starts
         ours_scores(Subset(eval_store, np.arange(min(n_eval, bs))), batch_size=bs)
-    ref_ev, ours_ev = timed(device, ref_eval_pass), timed(device, ours_eval)
-    out["ref_eval_images_per_s"], out["ours_eval_images_per_s"] = ref_ev.per_second, ours_ev.per_second
-    out["eval_speedup"] = ours_ev.per_second / ref_ev.per_second
-    say(
-        f"(c) evaluation pass: ours {ours_ev.per_second:.0f} images/s, reference {ref_ev.per_second:.0f} images/s "
-        f"→ {out['eval_speedup']:.2f}x"
-    )
+    versus(out, "eval", "(c) evaluation pass", timed(device, ref_eval_pass), timed(device, ours_eval))
     out["ours_train_images_per_s_median_epoch"] = statistics.median(out["ours_train_images_per_s_per_epoch"])
     return out
 
