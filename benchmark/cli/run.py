@@ -283,21 +283,14 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     if args.mem_gb is not None and not (math.isfinite(args.mem_gb) and args.mem_gb > 0):
         raise ValueError(f"--mem-gb must be a positive number, got {args.mem_gb}")
     checks.check_packing(args.runs_per_gpu, args.executor, args.gpus, args.mps)
+    same = ("max_parallel", "partition", "gpus", "cpus", "mem_gb", "account", "qos", "runs_per_gpu", "mps")
     return LaunchOptions(
         sweep_dir=log_root,
-        max_parallel=args.max_parallel,
-        partition=args.partition,
-        gpus=args.gpus,
-        cpus=args.cpus,
-        mem_gb=args.mem_gb,
         time_min=args.time,
-        account=args.account,
-        qos=args.qos,
         sbatch=sbatch,
-        runs_per_gpu=args.runs_per_gpu,
-        mps=args.mps,
         setup=slurm_setup(args.slurm_setup),
         python=args.slurm_python,
+        **{name: getattr(args, name) for name in same},  # the flags named as the options
     )
 
 

@@ -190,19 +190,17 @@ class Settings:
         return cls(architecture(str(r.backbone)), int(r.image_size or 0), r.amp, bool(r.channels_last), bool(r.compile))
 
     def describe(self) -> str:
-        return (
-            f"{self.backbone} at {self.image_size}, amp {self.amp}, "
-            f"{'channels_last' if self.channels_last else 'NCHW'}{', compiled' if self.compile else ''}"
-        )
+        return f"{self.backbone} at {self.image_size}, {numerics(self)}"
+
+
+def numerics(x: Figure | Settings) -> str:
+    """The precision and layout of a figure or of runs: ``amp bf16, channels_last, compiled``."""
+    return f"amp {x.amp}, {'channels_last' if x.channels_last else 'NCHW'}{', compiled' if x.compile else ''}"
 
 
 def _compile_fits(f: Figure, s: Settings) -> bool:
     # an eager figure bounds a compiled run (compiling is faster); not the other way round
     return s.compile or not f.compile
-
-
-def _same_numerics(f: Figure, s: Settings) -> bool:
-    return f.amp == s.amp and f.channels_last == s.channels_last and _compile_fits(f, s)
 
 
 @dataclass
@@ -233,17 +231,12 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
     best: tuple[tuple[int, float], Pick] | None = None
     for device_name in sorted({f.device_name for f in model}):
         mine = [f for f in model if f.device_name == device_name and _compile_fits(f, settings)]
-        strict = [f for f in mine if _same_numerics(f, settings)]
+        strict = [f for f in mine if (f.amp, f.channels_last) == (settings.amp, settings.channels_last)]
         caveats, bound = [], True
         pool = strict
         if not pool and mine:
             pool = mine
-            measured = sorted(
-                {
-                    f"amp {f.amp}, {'channels_last' if f.channels_last else 'NCHW'}{', compiled' if f.compile else ''}"
-                    for f in mine
-                }
-            )
+            measured = sorted({numerics(f) for f in mine})
             caveats.append(
                 f"measured with {' / '.join(measured)}, not these runs' {settings.describe()}: "
                 "the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)"
@@ -256,18 +249,16 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
         chosen: dict[int, Figure] = {}
         exact = 0
         for batch in sorted(batches):
-            same = [f for f in trains if f.batch_size == batch]
-            below = [f for f in trains if f.batch_size < batch]
-            if same:
-                chosen[batch] = min(same, key=lambda f: f.train_ips or 0.0)
+            # the batch itself, else the largest below it (a smaller batch is slower: still an upper
+            # bound), else the smallest measured; the slowest figure at that batch
+            below = [f.batch_size for f in trains if f.batch_size <= batch]
+            at = max(below) if below else min(f.batch_size for f in trains)
+            chosen[batch] = min((f for f in trains if f.batch_size == at), key=lambda f: f.train_ips or 0.0)
+            if at == batch:
                 exact += 1
-            elif below:  # a smaller batch is slower: still an upper bound
-                top = max(f.batch_size for f in below)
-                chosen[batch] = min((f for f in below if f.batch_size == top), key=lambda f: f.train_ips or 0.0)
+            elif below:
                 caveats.append(f"batch {batch}: no figure at that batch, {chosen[batch].describe()} used (slower)")
             else:
-                low = min(f.batch_size for f in trains)
-                chosen[batch] = min((f for f in trains if f.batch_size == low), key=lambda f: f.train_ips or 0.0)
                 caveats.append(
                     f"batch {batch}: measured only at larger batches, {chosen[batch].describe()} used: "
                     "faster than these runs train, so the estimate is no bound"
@@ -289,26 +280,13 @@ def packed_speedup(figures: Sequence[Figure], chosen: Figure, runs: int, mps: bo
     batch of ``chosen``; 1.0 where nothing was measured. Returns (speed-up, what it rests on)."""
     if runs <= 1:
         return 1.0, ""
-    packing = [
-        f
-        for f in figures
-        if f.packed
-        and f.device_name == chosen.device_name
-        and f.batch_size == chosen.batch_size
-        and f.amp == chosen.amp
-        and f.channels_last == chosen.channels_last
-        and f.compile == chosen.compile
-        and "1" in f.packed
-    ]
+    same = ("device_name", "batch_size", "amp", "channels_last", "compile")
+    packing = [f for f in figures if "1" in f.packed and all(getattr(f, a) == getattr(chosen, a) for a in same)]
     best: tuple[float, str] | None = None
     for f in packing:
-        options = [(int(k), v) for k, v in f.packed.items() if k.isdigit() and 1 < int(k) <= runs]
-        if mps:
-            options += [
-                (int(k.split("+")[0]), v)
-                for k, v in f.packed.items()
-                if k.endswith("+mps") and k.split("+")[0].isdigit() and 1 < int(k.split("+")[0]) <= runs
-            ]
+        # "K" runs, and with ``mps`` "K+mps" too, for K up to ``runs``
+        sizes = {k: k.removesuffix("+mps") if mps else k for k in f.packed}
+        options = [(int(n), f.packed[k]) for k, n in sizes.items() if n.isdigit() and 1 < int(n) <= runs]
         if not options:
             continue
         k, agg = max(options, key=lambda kv: (kv[0], kv[1]))
@@ -378,12 +356,10 @@ def estimate_jobs(
         train_s = [w.trained / (p.train[w.batch_size].train_ips or 1.0) for w in ws]
         eval_s = sum(w.evaluated / (p.eval.eval_ips or 1.0) for w in ws)
         if runs_per_gpu > 1:
-            batch = ws[0].batch_size
-            key = (batch, len(ws))
+            key = (ws[0].batch_size, len(ws))
             if key not in packing:
-                packing[key] = packed_speedup(figures, p.train[batch], len(ws), mps)
-            speedup = packing[key][0]
-            durations.append(len(ws) * max(train_s) / speedup + eval_s)
+                packing[key] = packed_speedup(figures, p.train[key[0]], len(ws), mps)
+            durations.append(len(ws) * max(train_s) / packing[key][0] + eval_s)
         else:
             durations.append(sum(train_s) + eval_s)
         by_dataset[ws[0].dataset] = by_dataset.get(ws[0].dataset, 0.0) + durations[-1] * gpus_per_job / 3600
@@ -392,20 +368,10 @@ def estimate_jobs(
     figures_used.append(f"evaluation: {p.eval.describe()}, {p.eval.eval_ips:.0f} images/s (the lowest on this GPU)")
     sources = sorted({f.source for f in [*p.train.values(), p.eval] if f.source})
     figures_used += [f"source: {s}" for s in sources]
-    pack_lines = []
-    if runs_per_gpu > 1:
-        for batch in sorted({w.batch_size for w in works.values()}):
-            sizes = sorted({len(r) for r in layout if works[id(r[0])].batch_size == batch and len(r) > 1})
-            for n in sizes:
-                speedup, label = packing.get((batch, n), (1.0, ""))
-                pack_lines.append(
-                    f"batch {batch}, {n} runs per GPU: "
-                    + (
-                        label
-                        or "packed throughput not measured on this GPU at this batch: no gain assumed "
-                        "(runs one after the other)"
-                    )
-                )
+    unmeasured = "packed throughput not measured on this GPU at this batch: no gain assumed (runs one after the other)"
+    pack_lines = [
+        f"batch {b}, {n} runs per GPU: {label or unmeasured}" for (b, n), (_, label) in sorted(packing.items()) if n > 1
+    ]
     return Estimate(
         p.device_name,
         sum(durations) * gpus_per_job / 3600,
