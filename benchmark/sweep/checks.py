@@ -167,17 +167,15 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
         ds = spec.load(data_root, image_size=image_size or spec.image_size, check_files=False)
     except (DatasetNotFoundError, ValueError) as exc:  # FormattedDataError, DatasetIdentityError are ValueErrors
         return [one_line(exc)]
-    problems: list[str] = []
     stores = {"pool": ds.pool.images, "test": ds.test.images}
     for split, store in stores.items():
         # the first image of each split stands for all: a full check stats every file (the run does that)
         first = store.path(0) if hasattr(store, "path") and len(store) else None
         if first is not None and not Path(first).is_file():
-            problems.append(
+            return [
                 f"the images of {dataset} are not on this machine: {first} (the first {split} image) "
                 f"does not exist; unpack them there or prepare again with: {prepare_command(dataset, data_root)}"
-            )
-            return problems
+            ]
     try:
         need, missing = 0, []
         for split, store in stores.items():
@@ -188,19 +186,17 @@ def _data_problems(dataset: str, data_root: Path, image_size: int | None) -> lis
         if missing:
             check_space(missing[0].parent, need, f"the decoded-image caches of {dataset} the first job builds")
     except (OSError, ValueError) as exc:
-        problems.append(one_line(exc))
-    return problems
+        return [one_line(exc)]
+    return []
 
 
 def _weights_problems(backbone: str, pretrained: bool, pretrained_file: str | None) -> list[str]:
     if backbone in LOCAL_BACKBONES:  # built locally (benchmark.run.pretrain): nothing to fetch
-        return []
-    if pretrained_file is not None:
-        problem = pretrained_file_problem(backbone, pretrained_file)
-    elif pretrained:
-        problem = weights_problem(backbone)
-    else:
         problem = None
+    elif pretrained_file is not None:
+        problem = pretrained_file_problem(backbone, pretrained_file)
+    else:
+        problem = weights_problem(backbone) if pretrained else None
     return [] if problem is None else [problem]
 
 
@@ -231,28 +227,19 @@ def sweep_problems(configs: Iterable[RunConfig], default_root: str | Path) -> li
     problems: list[str] = []
     for cfg in configs:
         r = cfg.resolve()
-        key = (
-            r.dataset,
-            r.data_root or str(default_root),
-            r.backbone,
-            bool(r.pretrained),
-            r.pretrained_file,
-            r.image_size,
-        )
-        if key in seen:
-            continue
-        seen.add(key)
-        for problem in check_available(
-            r.dataset,
-            key[1],
-            backbone=str(r.backbone),
-            pretrained=bool(r.pretrained),
-            pretrained_file=r.pretrained_file,
-            image_size=r.image_size,
-        ):
-            if problem not in problems:
-                problems.append(problem)
-    return problems
+        root = r.data_root or str(default_root)
+        key = (r.dataset, root, r.backbone, bool(r.pretrained), r.pretrained_file, r.image_size)
+        if key not in seen:
+            seen.add(key)
+            problems += check_available(
+                r.dataset,
+                root,
+                backbone=str(r.backbone),
+                pretrained=bool(r.pretrained),
+                pretrained_file=r.pretrained_file,
+                image_size=r.image_size,
+            )
+    return list(dict.fromkeys(problems))
 
 
 def submission_problems(configs: Sequence[RunConfig]) -> list[str]:

@@ -33,6 +33,7 @@ from benchmark.sweep.launch import (
     ExecutorUnavailableError,
     LaunchOptions,
     Progress,
+    job_log,
     launch_info,
     record_job_failure,
     run_job,
@@ -68,7 +69,7 @@ class RunTask(submitit.helpers.Checkpointable):
             return summary_of(job, record)
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        return run_job(job, log=lambda msg: print(msg, flush=True), announce=self.announce)
+        return run_job(job, log=job_log, announce=self.announce)
 
 
 class PackTask(submitit.helpers.Checkpointable):
@@ -85,13 +86,7 @@ class PackTask(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         threads = self.threads or threads_per_run(available_cpus(), self.runs_per_gpu)
         self._pack = Pack(
-            self.jobs,
-            self.runs_per_gpu,
-            threads,
-            Path(env.paths.folder),
-            launch_info(),
-            mps=self.mps,
-            log=lambda msg: print(msg, flush=True),
+            self.jobs, self.runs_per_gpu, threads, Path(env.paths.folder), launch_info(), self.mps, job_log
         )
         return self._pack.run()
 
@@ -230,19 +225,11 @@ class SubmititLauncher:
         return PackTask(runs, o.runs_per_gpu, threads, o.mps)
 
     def _record(self, handles: Sequence[Handle]) -> None:
-        now = time.time()
+        now, host, name = time.time(), launch_info()["host"], f"spml-{self.options.sweep_dir.name}"
         record_submissions(
             self.options.sweep_dir,
             [
-                Submission(
-                    job.cfg.run_id(),
-                    job.cfg.label(),
-                    self.cluster,
-                    str(h.sjob.job_id),
-                    launch_info()["host"],
-                    now,
-                    f"spml-{self.options.sweep_dir.name}",
-                )
+                Submission(job.cfg.run_id(), job.cfg.label(), self.cluster, str(h.sjob.job_id), host, now, name)
                 for h in handles
                 for job in h.jobs
             ],

@@ -38,6 +38,11 @@ from benchmark.sweep.status import Submission, record_submissions
 Log = Callable[[str], None]
 
 
+def job_log(msg: str) -> None:
+    """A line of a job's log: its stdout, flushed at once (the local launcher relays it as it comes)."""
+    print(msg, flush=True)
+
+
 class ExecutorUnavailableError(RuntimeError):
     """The chosen executor cannot run here (e.g. no SLURM client); the message says what is missing."""
 

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from benchmark.records import read_record
-from benchmark.sweep.launch import record_job_failure, run_job, summary_of
+from benchmark.sweep.launch import job_log, record_job_failure, run_job, summary_of
 from benchmark.sweep.plan import Job
 
 Log = Callable[[str], None]
@@ -200,7 +200,9 @@ class Pack:
             self.folder.mkdir(parents=True, exist_ok=True)
             spec = self.folder / f"pack-{self.launch['job_id']}.pkl"
             spec.write_bytes(pickle.dumps({"jobs": self.jobs, "threads": self.threads}))
-            context = mps_daemon(self.launch["job_id"], self.log) if self.mps else _no_mps()
+            context: AbstractContextManager[dict[str, str]] = (
+                mps_daemon(self.launch["job_id"], self.log) if self.mps else nullcontext({})
+            )
             with context as mps_env:
                 for slot in todo:
                     self._start(spec, slot, mps_env)
@@ -211,7 +213,6 @@ class Pack:
 
     def _start(self, spec: Path, slot: int, mps_env: dict[str, str]) -> None:
         job = self.jobs[slot]
-        threads = str(self.threads)
         # torch's threads only (set in the run process): OMP_NUM_THREADS would also change numpy's
         # BLAS threads, and with them the last bits of the record's analyses against the run alone
         env = {**os.environ, **mps_env, PACK_ENV: json.dumps(self._pack_info(slot, bool(mps_env)))}
@@ -219,7 +220,7 @@ class Pack:
         self.procs[slot] = subprocess.Popen(cmd, env=env, preexec_fn=_run_process_setup)
         self.log(
             f"[{job.cfg.label()}] started in process {self.procs[slot].pid} "
-            f"(slot {slot + 1} of {len(self.jobs)}, {threads} torch thread(s){', MPS' if mps_env else ''})"
+            f"(slot {slot + 1} of {len(self.jobs)}, {self.threads} torch thread(s){', MPS' if mps_env else ''})"
         )
 
     def _outcome(self, slot: int, code: int, mps: bool) -> dict[str, Any]:
@@ -261,11 +262,6 @@ class Pack:
                 pass
 
 
-@contextmanager
-def _no_mps() -> Iterator[dict[str, str]]:
-    yield {}
-
-
 # -- a run process ------------------------------------------------------------------------------
 def worker_main(argv: Sequence[str]) -> int:
     """Train the run at SLOT of the pack in SPEC and write its record."""
@@ -275,7 +271,7 @@ def worker_main(argv: Sequence[str]) -> int:
     spec = pickle.loads(Path(argv[0]).read_bytes())
     job: Job = spec["jobs"][int(argv[1])]
     torch.set_num_threads(int(spec["threads"]))
-    run_job(job, log=lambda msg: print(msg, flush=True))
+    run_job(job, log=job_log)
     return 0
 
 

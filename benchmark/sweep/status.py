@@ -176,7 +176,7 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
     submissions = read_submissions(log_root)
     latest = {job.cfg.run_id(): submissions.get(job.cfg.run_id()) for job in jobs}
     slurm = slurm_states(s.job_id for s in latest.values() if s is not None and s.executor == "slurm")
-    host = socket.gethostname()
+    host, me = socket.gethostname(), str(os.getpid())
     out: list[RunState] = []
     for job in jobs:
         sub = latest[job.cfg.run_id()]
@@ -189,14 +189,8 @@ def sweep_state(jobs: Sequence[Job], log_root: str | Path) -> list[RunState]:
                     live = f"slurm job {sub.job_id} {state}"
                 else:
                     ended = f"slurm job {sub.job_id} ended {state} without a record"
-        elif (
-            sub is not None
-            and sub.executor != "slurm"
-            and sub.host == host
-            and sub.job_id != str(os.getpid())
-            and _process_alive(sub.job_id)
-        ):
-            live = f"{sub.executor} process {sub.job_id}"
+        elif sub is not None and sub.executor != "slurm" and sub.host == host and sub.job_id != me:
+            live = f"{sub.executor} process {sub.job_id}" if _process_alive(sub.job_id) else ""
         check = job.check()
         status = check.status
         if status == "done":
