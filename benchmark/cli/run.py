@@ -294,27 +294,21 @@ def launch_options(args: argparse.Namespace, log_root: Path) -> LaunchOptions:
     )
 
 
-def check_paths(args: argparse.Namespace, sweep: SweepConfig, log_root: Path) -> None:
-    """Every folder the sweep writes to (records, checkpoints, logs) before anything runs; the data
-    root must not be a file."""
-    write = not args.status
-    checks.check_results_dir(args.results_dir, sweep.datasets, write=write)
-    if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
-        raise checks.PreRunError(
-            f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)"
-        )
-    checks.check_folder("--log-dir", log_root, write=write)
-    checks.check_data_root(Path(sweep.overrides["data_root"]))
-
-
 def build_jobs(args: argparse.Namespace) -> tuple[SweepConfig, list[Job], Path, LaunchOptions, list[str]]:
     """The validated sweep, its jobs (each run once), its log root, launch options and, for a dry
     run, what data is missing (a dry run reports it; any other sweep stops on it). A user's mistake
     raises ``ValueError``/``KeyError`` with a one-line message."""
     sweep = sweep_from_args(args)  # validates every run's config, hyper-parameters included
     log_root = args.log_dir if args.log_dir is not None else default_log_dir(args.results_dir)
-    check_paths(args, sweep, log_root)
+    # every folder the sweep writes to (records, checkpoints, logs), before anything runs
+    checks.check_results_dir(args.results_dir, sweep.datasets, write=not args.status)
+    if args.status and not args.results_dir.exists():  # a sweep makes it; a status only reads it
+        raise checks.PreRunError(
+            f"--results-dir {args.results_dir} does not exist: no sweep has written there (a typo?)"
+        )
+    checks.check_folder("--log-dir", log_root, write=not args.status)
     data_root = Path(sweep.overrides["data_root"])
+    checks.check_data_root(data_root)  # not a file
     data_notes = checks.unprepared(sweep.datasets, data_root) if args.dry_run else []
     if not args.dry_run:
         checks.check_data(sweep.datasets, data_root)
@@ -476,9 +470,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
     # every status named, zeros included, so a glance (or a grep) never mistakes "no failures" for "not reported"
     ran = ", ".join(f"{ended.get(status, 0)} {status}" for status in ("done", "diverged", "failed"))
     print(f"sweep finished in {time.time() - t0:.1f}s: {ran}; {len(left)} left alone", file=sys.stderr)
-    if not report_end(args, [job.cfg.run_id() for job in jobs], prog):
-        return 1
-    return 1 if set(ended) - {"done"} else 0
+    # 1: the leaderboard was not rebuilt, or a run did not end done
+    return 1 if not report_end(args, [job.cfg.run_id() for job in jobs], prog) or set(ended) - {"done"} else 0
 
 
 def report_end(args: argparse.Namespace, run_ids: list[str], prog: str) -> bool:

@@ -102,12 +102,9 @@ def sweep_from_args(args: argparse.Namespace) -> SweepConfig:
     Every run is validated; errors are ``ValueError``/``KeyError`` with a one-line message."""
     if args.tune is not None and args.tune < 1:
         raise ValueError(f"--tune must be at least 1 (trial 0 is the default configuration), got {args.tune}")
-    max_runs = getattr(args, "max_runs", None)
-    base = load_sweep(args.sweep, max_runs=max_runs) if args.sweep is not None else SweepConfig()
+    base = load_sweep(args.sweep, max_runs=args.max_runs) if args.sweep is not None else SweepConfig()
     fields = base.model_dump()
-    if max_runs is not None:
-        fields["max_runs"] = max_runs
-    for name in ("datasets", "methods", "seeds", "labels", "data_seeds", "seed_design"):
+    for name in ("datasets", "methods", "seeds", "labels", "data_seeds", "seed_design", "max_runs"):
         if name in given(args):
             fields[name] = getattr(args, name)
     cli_grid = parse_grid(args.hparam)

@@ -161,14 +161,10 @@ def dry_run_report(
         for runs in gpu_layout:
             groups.setdefault(Settings.of(runs[0].cfg).describe(), []).append([j.cfg for j in runs])
         for what, group in groups.items():
+            at_once = min(concurrent, len(group))
             try:
                 packed = estimate_jobs(
-                    group,
-                    figures,
-                    runs_per_gpu=k,
-                    mps=options.mps,
-                    gpus_per_job=gpus_per_job,
-                    concurrent_jobs=min(concurrent, len(group)),
+                    group, figures, runs_per_gpu=k, mps=options.mps, gpus_per_job=gpus_per_job, concurrent_jobs=at_once
                 )
             except NoEstimate as exc:
                 lines.append(f"  {what}: no estimate: {exc}")
@@ -176,20 +172,15 @@ def dry_run_report(
             lines += _estimate_lines(packed, f"{what}, {k} run(s) per GPU" if k > 1 else what)
             if k > 1:  # the same runs one per GPU, on as many GPUs, for comparison
                 single = estimate_jobs(
-                    [[c] for runs in group for c in runs],
-                    figures,
-                    gpus_per_job=gpus_per_job,
-                    concurrent_jobs=min(concurrent, len(group)),
+                    [[c] for runs in group for c in runs], figures, gpus_per_job=gpus_per_job, concurrent_jobs=at_once
                 )
                 lines.append(
                     f"  without packing: {hours(single.gpu_hours)} GPU-hours; wall-clock on {single.gpus} "
                     f"GPU(s): {hours(single.wall_hours)} h"
                 )
         lines += [f"  note: {p}" for p in problems]
-    refused = list(notes)
-    if executor == "slurm" and todo:
-        # exactly what the submission checks (offline nodes): data, image caches' space, weights
-        refused = checks.submission_problems([j.cfg for j in todo])
+    # a SLURM plan: exactly what the submission checks (offline nodes): data, image caches' space, weights
+    refused = checks.submission_problems([j.cfg for j in todo]) if executor == "slurm" and todo else list(notes)
     if refused:
         what = "the submission" if executor == "slurm" else "the sweep"
         lines.append(f"{what} would be refused until these are fixed:")
