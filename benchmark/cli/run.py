@@ -71,6 +71,7 @@ from benchmark.sweep.status import (
     new_sweep_dir,
     plan,
     shipped_records_hint,
+    state_counts,
     sweep_state,
 )
 from leaderboard.build import write_leaderboard
@@ -415,9 +416,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
             print(f"{prog}: error: not submitted: {problem}", file=sys.stderr)
         if problems:
             return 2
-    by_state = ", ".join(f"{n} {k}" for k, n in sorted(Counter(s.state for s in left).items()))
     print(
-        f"{len(todo)} runs to do ({args.executor}); left alone: {by_state or 'none'} in {args.results_dir}",
+        f"{len(todo)} runs to do ({args.executor}); left alone: {state_counts(left)} in {args.results_dir}",
         file=sys.stderr,
     )
     tip = local_suggestion(todo, available_cpus()) if args.executor == "inline" else None
@@ -432,9 +432,6 @@ def _main(argv: list[str] | None, prog: str) -> int:
         options = dataclasses.replace(options, sweep_dir=new_sweep_dir(log_root))
         try:
             launcher = make_launcher(args.executor, options)
-        except ExecutorUnavailableError as exc:
-            return user_error(prog, exc)
-        try:
             if args.no_wait:
                 handles = launcher.submit(todo)
                 ids = sorted({str(h.sjob.job_id).split("_")[0] for h in handles})

@@ -11,7 +11,6 @@ machine with CUDA.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from benchmark.sweep.cost import REPO_BENCH_DIR, Estimate, NoEstimate, Settings,
 from benchmark.sweep.launch import LaunchOptions, local_suggestion
 from benchmark.sweep.packing import available_cpus, job_layout
 from benchmark.sweep.plan import Job
-from benchmark.sweep.status import RunState
+from benchmark.sweep.status import RunState, state_counts
 
 
 def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: bool) -> bool:
@@ -77,10 +76,9 @@ def dry_run_report(
     """The plan and the bill of a sweep; ``notes``: what the data checks found (``checks.unprepared``),
     replaced for a SLURM plan by everything its submission checks (``checks.submission_problems``)."""
     k = options.runs_per_gpu
-    by_state = ", ".join(f"{n} {s}" for s, n in sorted(Counter(s.state for s in left).items())) or "none"
     lines = [
         "dry run: nothing submitted, nothing written",
-        f"plan ({executor}): {len(todo)} runs to do; left alone: {by_state}",
+        f"plan ({executor}): {len(todo)} runs to do; left alone: {state_counts(left)}",
     ]
     per_dataset: dict[str, list[Job]] = {}
     for job in todo:

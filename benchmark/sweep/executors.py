@@ -53,9 +53,7 @@ class RunTask(submitit.helpers.Checkpointable):
     relays the rest (the epoch lines) from the job's log."""
 
     def __init__(self, job: Job, threads: int | None = None, announce: bool = True) -> None:
-        self.job = job
-        self.threads = threads
-        self.announce = announce
+        self.job, self.threads, self.announce = job, threads, announce
 
     def __call__(self) -> dict[str, Any]:
         job = self.job

@@ -258,6 +258,11 @@ def plan(
     return todo, left
 
 
+def state_counts(states: Sequence[RunState]) -> str:
+    """How many runs are in each state, ``2 done, 1 failed``; ``none`` for no runs."""
+    return ", ".join(f"{n} {state}" for state, n in sorted(Counter(s.state for s in states).items())) or "none"
+
+
 def format_status(states: Sequence[RunState], max_failures: int = 20) -> str:
     """A table of counts per dataset × method, then the diverged, failed, corrupt and running runs
     with their reasons."""
@@ -304,5 +309,6 @@ __all__ = [
     "record_submissions",
     "shipped_records_hint",
     "slurm_states",
+    "state_counts",
     "sweep_state",
 ]
