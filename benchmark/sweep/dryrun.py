@@ -25,9 +25,7 @@ from benchmark.sweep.status import RunState, state_counts
 
 def _runs_on_gpu(job: Job, executor: str, options: LaunchOptions, cuda_here: bool) -> bool:
     device = job.cfg.device
-    if device == "cpu":
-        return False
-    return options.gpus > 0 or device.startswith("cuda") or (executor == "inline" and cuda_here)
+    return device != "cpu" and (options.gpus > 0 or device.startswith("cuda") or (executor == "inline" and cuda_here))
 
 
 def hours(h: float) -> str:
