@@ -101,11 +101,9 @@ class OneLineParser(argparse.ArgumentParser):
         finally:
             for action, default in zip(flags, saved):
                 action.default = default
-        given = set(getattr(ns, _GIVEN, ()))
+        given = set(getattr(ns, _GIVEN, ())) | {a.dest for a in flags if hasattr(ns, a.dest)}
         for action in flags:
-            if hasattr(ns, action.dest):
-                given.add(action.dest)
-            else:
+            if not hasattr(ns, action.dest):
                 default = action.default
                 setattr(ns, action.dest, self._get_value(action, default) if isinstance(default, str) else default)
         setattr(ns, _GIVEN, frozenset(given))
