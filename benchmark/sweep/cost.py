@@ -233,13 +233,11 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
         mine = [f for f in model if f.device_name == device_name and _compile_fits(f, settings)]
         strict = [f for f in mine if (f.amp, f.channels_last) == (settings.amp, settings.channels_last)]
         caveats, bound = [], True
-        pool = strict
-        if not pool and mine:
-            pool = mine
-            measured = sorted({numerics(f) for f in mine})
+        pool = strict or mine
+        if not strict and mine:
             caveats.append(
-                f"measured with {' / '.join(measured)}, not these runs' {settings.describe()}: "
-                "the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)"
+                f"measured with {' / '.join(sorted({numerics(f) for f in mine}))}, not these runs' "
+                f"{settings.describe()}: the estimate is no bound (fp32 NCHW is slower than bf16 channels_last)"
             )
             bound = False
         trains = [f for f in pool if f.train_ips]
@@ -265,11 +263,9 @@ def pick(figures: Sequence[Figure], settings: Settings, batches: set[int]) -> Pi
                 )
                 bound = False
         eval_fig = min(evals, key=lambda f: f.eval_ips or 0.0)
-        slowness = sum(1.0 / (f.train_ips or 1.0) for f in chosen.values())
-        candidate = Pick(device_name, chosen, eval_fig, caveats, bound)
-        key = (exact, slowness)
+        key = (exact, sum(1.0 / (f.train_ips or 1.0) for f in chosen.values()))  # the slower GPU on a tie
         if best is None or key > best[0]:
-            best = (key, candidate)
+            best = (key, Pick(device_name, chosen, eval_fig, caveats, bound))
     if best is None:
         raise NoEstimate(f"no GPU figure with both training and evaluation throughput for {settings.describe()}")
     return best[1]
