@@ -137,16 +137,19 @@ def cached_features(
     return feats
 
 
-def _split_features(
+def split_features(
     cfg: RunConfig,
     split: str,
-    store: ImageStore,
+    data: RunData,
     model: Classifier,
     normalize: Callable[..., torch.Tensor],
     device: torch.device,
-    num_workers: int,
-    log: Callable[[str], None] | None,
+    num_workers: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> torch.Tensor:
+    """Cached pooled features ``[N, D]`` of the (not yet trained) backbone on ``split`` of ``data``,
+    on the device (``split="train"``: ``TrainContext.train_features`` for ROLE+LI's linear phase)."""
+    store: ImageStore = getattr(data, split)
     root = cfg.data_root if cfg.data_root is not None else default_data_root()
     # a randomly initialised backbone's weights depend on the model seed, pretrained ones do not
     # (a local checkpoint by its content: another file is another backbone; the embedded set's
@@ -182,25 +185,11 @@ def probe_data(
     log: Callable[[str], None] | None = None,
 ) -> ProbeData:
     """Cached features of the train, val and test splits, and the model's head as a probe."""
-    stores = {}
-    for split in ("train", "val", "test"):
-        store = getattr(data, split)
-        stores[split] = DeviceFeatures(_split_features(cfg, split, store, model, normalize, device, num_workers, log))
-    return ProbeData(stores["train"], stores["val"], stores["test"], LinearProbe(model.head))
-
-
-def train_features(
-    cfg: RunConfig,
-    data: RunData,
-    model: Classifier,
-    normalize: Callable[..., torch.Tensor],
-    device: torch.device,
-    num_workers: int = 0,
-    log: Callable[[str], None] | None = None,
-) -> torch.Tensor:
-    """Cached pooled features ``[N_train, D]`` of the (not yet trained) backbone on the training
-    split: ``TrainContext.train_features`` for ROLE+LI's linear phase."""
-    return _split_features(cfg, "train", data.train, model, normalize, device, num_workers, log)
+    splits = {
+        split: DeviceFeatures(split_features(cfg, split, data, model, normalize, device, num_workers, log))
+        for split in ("train", "val", "test")
+    }
+    return ProbeData(**splits, model=LinearProbe(model.head))
 
 
 __all__ = [
@@ -211,6 +200,6 @@ __all__ = [
     "extract_features",
     "feature_path",
     "probe_data",
+    "split_features",
     "to_device",
-    "train_features",
 ]

@@ -68,6 +68,10 @@ class LoopState:
     divergence: dict[str, Any] | None = None
 
 
+#: the LoopState fields a checkpoint's progress (JSON) holds; ``best_state`` travels with its tensors
+PROGRESS_FIELDS = ("epoch", "history", "best", "since_best", "stopped", "divergence")
+
+
 class Trainer:
     """One run, in named steps: ``set_up`` → ``resume`` → (``train_one_epoch`` → ``evaluate`` →
     ``save_checkpoint``) per epoch → ``finish``. ``observers`` are called with each epoch's
@@ -172,8 +176,8 @@ class Trainer:
             model, self.normalize, self.num_workers = probe.model, linear.to_device(self.device), 0
         elif cfg.pretrained:
             # ROLE+LI's linear phase reads the pretrained backbone's features: shared across seeds
-            self.probe_features = lambda: linear.train_features(
-                cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log
+            self.probe_features = lambda: linear.split_features(
+                cfg, "train", data, classifier, self.normalize, self.device, self.num_workers, self.log
             )
         if cfg.channels_last and cfg.protocol == "finetune":
             model = model.to(memory_format=torch.channels_last)
@@ -249,15 +253,7 @@ class Trainer:
                 f" (this process has {torch.get_num_threads()})"
             )
             torch.set_num_threads(int(threads))
-        self.state = LoopState(
-            epoch=p["epoch"],
-            history=p["history"],
-            best=p["best"],
-            best_state=t["best_state"],
-            since_best=p["since_best"],
-            stopped=p["stopped"],
-            divergence=p["divergence"],
-        )
+        self.state = LoopState(**{k: p[k] for k in PROGRESS_FIELDS}, best_state=t["best_state"])
         self.log(f"[{self.cfg.label()}] resumed after epoch {p['epoch']} from {self.checkpoint_path}")
 
     # -- one epoch ----------------------------------------------------------------------------
@@ -376,12 +372,7 @@ class Trainer:
         if self.scheduler is not None:
             tensors["scheduler"] = self.scheduler.state_dict()
         progress = {
-            "epoch": s.epoch,
-            "history": s.history,
-            "best": s.best,
-            "since_best": s.since_best,
-            "stopped": s.stopped,
-            "divergence": s.divergence,
+            **{k: getattr(s, k) for k in PROGRESS_FIELDS},
             "rng": rng_plain,
             "torch_threads": torch.get_num_threads(),
         }
@@ -460,12 +451,7 @@ def run_data_digest(data: RunData, manifest: str | None = None) -> str:
     """The digest a checkpoint binds the run's data by: its labels and the dataset's provenance,
     and ``manifest`` — the prepared data's content digest (images included) once the data layer
     provides one."""
-    arrays = {
-        "train_labels": data.train_labels,
-        "observed": data.observed,
-        "val_labels": data.val_labels,
-        "test_labels": data.test_labels,
-    }
+    arrays = {k: getattr(data, k) for k in ("train_labels", "observed", "val_labels", "test_labels")}
     return checkpoint.data_digest(data.dataset.provenance, arrays, manifest=manifest)
 
 

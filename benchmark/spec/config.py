@@ -18,9 +18,10 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 import methods
 from benchmark.core.cli import DEFAULT_SEEDS
@@ -42,12 +43,42 @@ MAX_IMAGE_SIZE = 2048
 MAX_RUNS = 10_000
 
 
+def _known(lookup: Callable[[str], object]) -> AfterValidator:
+    """A name field's check: ``lookup(name)`` raises on an unknown name; the name is kept."""
+
+    def check(name: str) -> str:
+        lookup(name)
+        return name
+
+    return AfterValidator(check)
+
+
+def _each_known(lookup: Callable[[str], object]) -> AfterValidator:
+    """A list of names' check: ``lookup`` of each, an unknown name as a ``ValueError``, which
+    pydantic reports with the field (registries raise ``KeyError``)."""
+
+    def check(names: list[str] | None) -> list[str] | None:
+        for name in names or []:
+            try:
+                lookup(name)
+            except KeyError as exc:
+                raise ValueError(str(exc)) from None
+        return names
+
+    return AfterValidator(check)
+
+
+Backbone = Annotated[str, AfterValidator(check_backbone)]
+#: SweepConfig's field ``methods`` hides the module in its class body
+_known_methods = _each_known(methods.get)
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: str
-    method: str
-    labels: str = "1p"
+    dataset: Annotated[str, _known(get_spec)]
+    method: Annotated[str, _known(methods.get)]
+    labels: Annotated[str, AfterValidator(check_regime)] = "1p"
     #: torch's CPU generator (mt19937) and numpy keep only a seed's low 32 bits: seeds equal modulo
     #: 2**32 would give bit-identical runs counted as two, so larger ones are refused
     seed: int = Field(default=0, ge=0, lt=2**32)
@@ -61,12 +92,13 @@ class RunConfig(BaseModel):
     #: "common": the protocol, every method alike; "authors": the method's published training recipe
     #: (``methods.base.Recipe``, its embedded-scale equivalent on digits: ``benchmark.spec.recipes``)
     recipe: Literal["common", "authors"] = "common"
-    backbone: str | None = None
+    backbone: Backbone | None = None
     pretrained: bool | None = None
     #: a local state dict of the timm backbone to start from instead of timm's download (offline
     #: compute nodes); its path is part of the run's identity, so such runs are never averaged with
     #: runs on the downloaded weights
-    pretrained_file: str | None = None
+    #: (absolute, so a job started in another folder reads the same file)
+    pretrained_file: Annotated[str, AfterValidator(lambda v: os.path.abspath(os.path.expanduser(v)))] | None = None
     #: at most MAX_IMAGE_SIZE px a side: a larger size only fails later, allocating tens of GiB
     image_size: int | None = Field(default=None, gt=0, le=MAX_IMAGE_SIZE)
     epochs: int | None = Field(default=None, gt=0)
@@ -78,7 +110,7 @@ class RunConfig(BaseModel):
     hflip: bool | None = None
     hparams: dict[str, Any] = Field(default_factory=dict)
     #: "auto": CUDA when present, else CPU
-    device: str = "auto"
+    device: Annotated[str, AfterValidator(check_device_name)] = "auto"
     amp: Literal["off", "bf16", "fp16"] = "off"
     channels_last: bool = False
     #: torch.compile the model's forward (fused kernels; numbers may differ in the last bits)
@@ -93,18 +125,6 @@ class RunConfig(BaseModel):
     checkpoint: bool = True
     keep_checkpoint: bool = False
 
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, v: str) -> str:
-        get_spec(v)
-        return v
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, v: str) -> str:
-        methods.get(v)
-        return v
-
     @field_validator("hparams")
     @classmethod
     def _hparams_of_declared_kind(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -114,17 +134,6 @@ class RunConfig(BaseModel):
         if method is None or dataset is None:
             return v  # refused by its own validator
         return {k: as_default_kind(method, dataset, k, x) for k, x in v.items()}
-
-    @field_validator("labels")
-    @classmethod
-    def _known_regime(cls, v: str) -> str:
-        return check_regime(v)
-
-    @field_validator("pretrained_file")
-    @classmethod
-    def _absolute_pretrained_file(cls, v: str | None) -> str | None:
-        # absolute, so a job started in another folder reads the same file
-        return None if v is None else os.path.abspath(os.path.expanduser(v))
 
     @model_validator(mode="after")
     def _pretrained_file_fits(self) -> RunConfig:
@@ -140,16 +149,6 @@ class RunConfig(BaseModel):
                     "--pretrained-file is for timm backbones"
                 )
         return self
-
-    @field_validator("device")
-    @classmethod
-    def _device_name(cls, v: str) -> str:
-        return check_device_name(v)
-
-    @field_validator("backbone")
-    @classmethod
-    def _known_backbone(cls, v: str | None) -> str | None:
-        return v if v is None else check_backbone(v)
 
     @model_validator(mode="after")
     def _valid_hparams(self) -> RunConfig:
@@ -215,7 +214,7 @@ class ResolvedRunConfig(RunConfig):
     typed so, for the code that trains with them. Same fields in the same order (the record's
     ``config``), same run id."""
 
-    backbone: str
+    backbone: Backbone
     pretrained: bool
     image_size: int = Field(gt=0, le=MAX_IMAGE_SIZE)
     epochs: int = Field(gt=0)
@@ -223,15 +222,6 @@ class ResolvedRunConfig(RunConfig):
     lr: float = Field(gt=0, allow_inf_nan=False)
     patience: int = Field(ge=0)
     hflip: bool
-
-
-def _named(lookup: Any, key: str) -> None:
-    """``lookup(key)`` with an unknown name as a ``ValueError``, which pydantic reports with the
-    field (registries raise ``KeyError``)."""
-    try:
-        lookup(key)
-    except KeyError as exc:
-        raise ValueError(str(exc)) from None
 
 
 #: RunConfig fields a sweep sets itself, one value per run (not shared overrides) → its sweep field
@@ -285,8 +275,10 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1)
-    methods: list[str] | None = Field(default=None, min_length=1)  # None: every registered method
+    datasets: Annotated[list[str], _each_known(get_spec)] = Field(default_factory=lambda: ["digits"], min_length=1)
+    methods: Annotated[list[str] | None, _known_methods] = Field(
+        default=None, min_length=1
+    )  # None: every registered method
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS), min_length=1)
     #: data seeds (``RunConfig.data_seed``) for the "paired"/"crossed" designs; None: the model seeds
     data_seeds: list[int] | None = Field(default=None, min_length=1)
@@ -295,7 +287,7 @@ class SweepConfig(BaseModel):
     #: else the dataset's default (``benchmark.spec.defaults.seed_design``)
     seed_design: SeedDesign | None = None
     #: None: each method's own regimes (the table's rows); else these regimes for every method
-    labels: list[str] | None = Field(default=None, min_length=1)
+    labels: Annotated[list[str] | None, _each_known(check_regime)] = Field(default=None, min_length=1)
     #: RunConfig fields shared by every run (epochs, backbone, device, ...; ``hparams``: fixed
     #: hyper-parameters of every run)
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -304,27 +296,6 @@ class SweepConfig(BaseModel):
     tuning: Tuning | None = None
     #: the most runs the sweep may have, checked before any run is planned (``--max-runs``)
     max_runs: int = Field(default=MAX_RUNS, ge=1)
-
-    @field_validator("datasets")
-    @classmethod
-    def _known_datasets(cls, v: list[str]) -> list[str]:
-        for d in v:
-            _named(get_spec, d)
-        return v
-
-    @field_validator("methods")
-    @classmethod
-    def _known_methods(cls, v: list[str] | None) -> list[str] | None:
-        for m in v or []:
-            _named(methods.get, m)
-        return v
-
-    @field_validator("labels")
-    @classmethod
-    def _known_regimes(cls, v: list[str] | None) -> list[str] | None:
-        for r in v or []:
-            check_regime(r)
-        return v
 
     @field_validator("overrides")
     @classmethod
