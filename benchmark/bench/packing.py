@@ -151,7 +151,8 @@ def sweep(
         ("--time", "30"),
         ("--results-dir", str(results)),
         ("--data-root", str(data_root)),
-        ("--no-leaderboard", "--quiet"),
+        ("--no-leaderboard",),
+        ("--quiet",),
     ]
     switches = {
         "--channels-last": args.channels_last,

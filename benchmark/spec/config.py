@@ -276,9 +276,8 @@ class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     datasets: Annotated[list[str], _each_known(get_spec)] = Field(default_factory=lambda: ["digits"], min_length=1)
-    methods: Annotated[list[str] | None, _known_methods] = Field(
-        default=None, min_length=1
-    )  # None: every registered method
+    #: None: every registered method
+    methods: Annotated[list[str] | None, _known_methods] = Field(default=None, min_length=1)
     seeds: list[int] = Field(default_factory=lambda: list(DEFAULT_SEEDS), min_length=1)
     #: data seeds (``RunConfig.data_seed``) for the "paired"/"crossed" designs; None: the model seeds
     data_seeds: list[int] | None = Field(default=None, min_length=1)
