@@ -90,23 +90,21 @@ def cache_path(root: Path) -> Path:
     return Path(root) / "digits" / f"digits_mosaic_v{VERSION}_{generator_key()}.npz"
 
 
-def read_or_build(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` at ``path``; where there is none, ``build()``'s, written there atomically."""
+def read_or_build(
+    path: Path, build: Callable[[], dict[str, np.ndarray]], canvas: int, num_classes: int
+) -> dict[str, np.ndarray]:
+    """The arrays of the mosaic set's ``.npz`` at ``path``; where there is none, ``build()``'s,
+    written there atomically. A file whose pool/test arrays are not of the set's shapes is refused,
+    naming it."""
     if not path.exists():
         arrays = build()
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a path would get '.npz' appended
             np.savez(fh, allow_pickle=False, **arrays)  # numeric arrays only
         return arrays
     with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
-def load_arrays(root: Path) -> dict[str, np.ndarray]:
-    """The cached arrays under ``root``, built and written atomically on first use."""
-    path = cache_path(root)
-    arrays = read_or_build(path, build)
+        arrays = {k: npz[k] for k in npz.files}
     for part, n in (("pool", NUM_POOL), ("test", NUM_TEST)):
-        for name, shape in ((f"{part}_images", (n, 1, CANVAS, CANVAS)), (f"{part}_labels", (n, 10))):
+        for name, shape in ((f"{part}_images", (n, 1, canvas, canvas)), (f"{part}_labels", (n, num_classes))):
             got = arrays.get(name)
             if got is None or got.shape != shape:
                 raise ValueError(
@@ -114,3 +112,8 @@ def load_arrays(root: Path) -> dict[str, np.ndarray]:
                     f"expected {shape}; delete the file to rebuild it"
                 )
     return arrays
+
+
+def load_arrays(root: Path) -> dict[str, np.ndarray]:
+    """The cached arrays under ``root``, built and written atomically on first use."""
+    return read_or_build(cache_path(root), build, CANVAS, len(CLASS_NAMES))

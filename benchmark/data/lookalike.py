@@ -178,14 +178,7 @@ def load_arrays(root: Path, key: str, recipe: Recipe | None = None) -> dict[str,
     """The cached arrays of variant ``key`` (``RECIPES[key]`` unless ``recipe``), built and written
     atomically on first use; a cache of the wrong shape is refused, naming it."""
     recipe = RECIPES[key] if recipe is None else recipe
-    path = cache_path(root, key, recipe)
-    arrays = read_or_build(path, lambda: build(recipe))
-    for part, n in (("pool", NUM_POOL), ("test", NUM_TEST)):
-        shapes = {f"{part}_images": (n, 1, recipe.canvas, recipe.canvas), f"{part}_labels": (n, recipe.num_classes)}
-        for name, shape in shapes.items():
-            if name not in arrays or arrays[name].shape != shape:
-                raise ValueError(f"{path}: array '{name}' is not of shape {shape}; delete the file to rebuild it")
-    return arrays
+    return read_or_build(cache_path(root, key, recipe), lambda: build(recipe), recipe.canvas, recipe.num_classes)
 
 
 def variant(key: str, **changes: Any) -> Recipe:
