@@ -477,14 +477,14 @@ def test_since_the_paper_group_is_the_literature_methods_and_epr_hill_splc() -> 
     assert set(SINCE_PAPER) & set(PAPER_ORDER) == set()
 
 
-def test_leaderboard_never_imports_torch_or_the_harness() -> None:
+def test_leaderboard_never_imports_torch_or_the_harness(tmp_path: Path) -> None:
     code = (
-        "import sys, tempfile; import leaderboard.build, leaderboard.__main__, leaderboard.summary; "
+        "import sys; import leaderboard.build, leaderboard.__main__, leaderboard.summary; "
         "from leaderboard import figures; from leaderboard.records import read_records, runs_frame; "
         f"r = read_records({str(FIXTURES)!r}); leaderboard.build.markdown({str(FIXTURES)!r}); "
         f"runs_frame({str(FIXTURES)!r}); "
         f"leaderboard.summary.sweep_summary({str(FIXTURES)!r}, ['e065b52b4eb9fa72']); "
-        "figures.draw(r, [s for s in figures.plan(r) if s.kind == 'density'][:1], tempfile.mkdtemp()); "
+        f"figures.draw(r, [s for s in figures.plan(r) if s.kind == 'density'][:1], {str(tmp_path)!r}); "
         # the package root, the foundation and the record contract are torch-free: the rest is the harness
         "ok = lambda m: m == 'benchmark' or m.split('.')[:2] in (['benchmark', 'core'], ['benchmark', 'records']); "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'benchmark', 'methods') and not ok(m)); "
