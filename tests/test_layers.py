@@ -143,3 +143,38 @@ def test_the_import_graph_has_no_cycle() -> None:
 def test_the_cycle_finder_finds_one() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+#: the flags every entry point shares, each defined once in benchmark.core.cli (one default, one meaning)
+SHARED_FLAGS = {"--device", "--seeds", "--data-root", "--methods", "--json", "--threads", "--channels-last"}
+TOOLKIT = ROOT / "benchmark" / "core" / "cli.py"
+
+
+def flag_definitions(source: str) -> set[str]:
+    """The shared flags that ``source`` defines with ``add_argument("--flag", ...)``."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_argument"
+            and any(isinstance(a, ast.Constant) and a.value in SHARED_FLAGS for a in node.args)
+        ):
+            found |= {a.value for a in node.args if isinstance(a, ast.Constant) and a.value in SHARED_FLAGS}
+    return found
+
+
+def test_shared_flags_are_defined_only_in_the_cli_toolkit() -> None:
+    assert flag_definitions(TOOLKIT.read_text()) == SHARED_FLAGS  # the toolkit defines each one
+    elsewhere = {
+        str(path.relative_to(ROOT)): flags
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if path != TOOLKIT and "_site" not in path.parts and (flags := flag_definitions(path.read_text()))
+    }
+    assert elsewhere == {}, f"define these through benchmark.core.cli's add_* helpers instead: {elsewhere}"
+
+
+def test_the_flag_scan_finds_a_second_definition() -> None:
+    assert flag_definitions('p.add_argument("--seeds", nargs="+", type=int)') == {"--seeds"}
+    assert flag_definitions('p.add_argument("--epochs", type=int)') == set()

@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchmark.bench.resolution import check_sweep_args, overrides_of
 from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
-from benchmark.core.cli import OneLineParser, add_seeds
+from benchmark.core.cli import OneLineParser, add_methods, add_seeds
 from benchmark.data import DATASETS, lookalike, variant_spec
 from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
@@ -44,7 +44,7 @@ WITH_K = {"role", "role_li", "epr"}  # k: the expected positives an image
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
     p = OneLineParser(prog=prog, description=__doc__)
-    p.add_argument("--methods", nargs="+", default=METHODS, metavar="KEY", help=f"default: {' '.join(METHODS)}")
+    add_methods(p, study=METHODS)
     p.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS), help="default: all, in order")
     add_seeds(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

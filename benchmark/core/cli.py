@@ -156,9 +156,15 @@ def add_data_root(p: argparse._ActionsContainer) -> None:
     )
 
 
-def add_methods(p: argparse._ActionsContainer) -> None:
+def add_methods(p: argparse._ActionsContainer, study: Sequence[str] | None = None) -> None:
+    """``--methods``; a study that is about certain methods names them as its default (``study``)."""
+    default = "every registered method" if study is None else " ".join(study)
     p.add_argument(
-        "--methods", nargs="+", default=None, metavar="KEY", help="method keys (default: every registered method)"
+        "--methods",
+        nargs="+",
+        default=None if study is None else list(study),
+        metavar="KEY",
+        help=f"method keys (default: {default})",
     )
 
 
