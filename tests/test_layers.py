@@ -154,12 +154,7 @@ def flag_definitions(source: str) -> set[str]:
     """The shared flags that ``source`` defines with ``add_argument("--flag", ...)``."""
     found = set()
     for node in ast.walk(ast.parse(source)):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "add_argument"
-            and any(isinstance(a, ast.Constant) and a.value in SHARED_FLAGS for a in node.args)
-        ):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
             found |= {a.value for a in node.args if isinstance(a, ast.Constant) and a.value in SHARED_FLAGS}
     return found
 
