@@ -144,19 +144,21 @@ def seeds_range(r: pd.Series, delta: float) -> str:
 SEEDS_HEADERS = ["method", "n", "std", "best row (n, std)", "gap to the best", "resolved at this n"]
 
 
-def power_table(power: pd.DataFrame, deltas: tuple[float, ...] = POWER_DELTAS) -> str:
-    rows = [
-        [
-            r["method"],
-            str(r["n"]),
-            f"{r['std']:.2f}",
-            f"{r['best_method']} ({r['best_n']}, {r['best_std']:.2f})",
-            f"{r['gap']:.2f}",
-            DASH if math.isnan(r["resolves"]) else f"{r['resolves']:.2f}",
-            *[seeds_range(r, d) for d in deltas],
-        ]
-        for _, r in power.iterrows()
+def power_row(r: pd.Series, deltas: tuple[float, ...] = POWER_DELTAS) -> list[str]:
+    """A row's cells under ``SEEDS_HEADERS`` and the seeds for each Δ (the markdown page and the site)."""
+    return [
+        r["method"],
+        str(r["n"]),
+        f"{r['std']:.2f}",
+        f"{r['best_method']} ({r['best_n']}, {r['best_std']:.2f})",
+        f"{r['gap']:.2f}",
+        DASH if math.isnan(r["resolves"]) else f"{r['resolves']:.2f}",
+        *[seeds_range(r, d) for d in deltas],
     ]
+
+
+def power_table(power: pd.DataFrame, deltas: tuple[float, ...] = POWER_DELTAS) -> str:
+    rows = [power_row(r, deltas) for _, r in power.iterrows()]
     return table([*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in deltas]], rows)
 
 

@@ -27,7 +27,7 @@ from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
 from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
 from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS, tuned_row
-from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, poi_row, seeds_range
+from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, poi_row, power_row
 from leaderboard.records import CELL, Records, cell_name, row_label
 from leaderboard.site.html import Cell, Row, esc, page, para, section, table
 from leaderboard.table import (
@@ -72,9 +72,10 @@ def _num(v: Any) -> float:
     return float(v) if v is not None and not pd.isna(v) else math.nan
 
 
-#: the values the cells of the tuned and POI tables sort by (None: by their text)
+#: the values the cells of the tuned, POI and power tables sort by (None: by their text)
 TUNED_SORTS = (None, None, None, "val_mean", "margin", "mean", "ci_low", "default_mean", "delta")
 POI_SORTS = (None, None, "diff", "p_diff", "p_diff_holm", "poi", "p_mw", "p_mw_holm", None)
+POWER_SORTS = (None, "n", "std", None, "gap", "resolves", *[f"seeds_{d:g}" for d in POWER_DELTAS])
 
 
 def _cells(r: pd.Series, sorts: Sequence[str | None], texts: list[str], bold: Sequence[bool] = ()) -> list[Cell | str]:
@@ -229,23 +230,8 @@ def _stats(records: Records) -> str:
         parts.append(
             section(f"Against {BASELINE.upper()}: {dataset} ({protocol})", poi_note, table(POI_HEADERS, rows), level=3)
         )
-    power = power_frame(records)
-    for (protocol, dataset), g in power.groupby(["protocol", "dataset"], sort=False):
-        power_rows: list[Row] = [
-            (
-                {},
-                [
-                    r["method"],
-                    Cell(str(r["n"]), float(r["n"])),
-                    Cell(f"{r['std']:.2f}", _num(r["std"])),
-                    f"{r['best_method']} ({r['best_n']}, {r['best_std']:.2f})",
-                    Cell(f"{r['gap']:.2f}", _num(r["gap"])),
-                    Cell(f"{r['resolves']:.2f}", _num(r["resolves"])),
-                    *[Cell(seeds_range(r, d), float(r[f"seeds_{d:g}"])) for d in POWER_DELTAS],
-                ],
-            )
-            for _, r in g.iterrows()
-        ]
+    for (protocol, dataset), g in power_frame(records).groupby(["protocol", "dataset"], sort=False):
+        power_rows: list[Row] = [({}, _cells(r, POWER_SORTS, power_row(r))) for _, r in g.iterrows()]
         title = f"How many seeds are enough: {dataset} ({protocol})"
         note = para(f"Each ranked row against the best row, {POWER:.0%} power: {POWER_METHOD}.")
         headers = [*SEEDS_HEADERS, *[f"seeds for Δ = {d:g}" for d in POWER_DELTAS]]
