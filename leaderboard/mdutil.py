@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tabulate import tabulate
 
@@ -77,3 +78,15 @@ def fmt_delta(delta: float, outside: bool) -> str:
     if math.isnan(delta):
         return DASH
     return f"{delta:+.2f}" + (f" {WARN}" if outside else "")
+
+
+def cell_texts(r: Mapping[str, Any], bold: bool = False) -> tuple[str, str, str, str]:
+    """A ``table.main_cells`` row as the main tables write it: the mean (``fmt_cell``), its 95% CI, the
+    published figure and Δ; the CI and Δ a dash for a cell left out."""
+    excluded = r["excluded"]
+    return (
+        fmt_cell(r["mean"], r["std"], r["n"], r["failed"], bold=bold, diverged=r["diverged"], excluded=excluded),
+        DASH if excluded else fmt_ci(r["ci_low"], r["ci_high"]),
+        fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
+        DASH if excluded else fmt_delta(r["delta"], bool(r["outside_2sigma"])),
+    )

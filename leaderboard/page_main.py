@@ -11,7 +11,7 @@ from scipy.stats import kendalltau
 
 from leaderboard import published
 from leaderboard.cells import cell_name, row_label
-from leaderboard.mdutil import DASH, LIT, WARN, escape, fmt_cell, fmt_ci, fmt_delta, fmt_published, table
+from leaderboard.mdutil import DASH, LIT, WARN, cell_texts, escape, fmt_cell, fmt_ci, fmt_published, table
 from leaderboard.page_stats import spread_line
 from leaderboard.table import (
     DATASET_ORDER,
@@ -85,25 +85,10 @@ def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Col
                 pm, ps, src = published_figure(protocol, method, labels, d, variant)
                 row += [DASH, DASH, DASH] + ([fmt_published(pm, ps, src), DASH] if pub[d] else [])
                 continue
-            row += [
-                fmt_cell(
-                    r["mean"],
-                    r["std"],
-                    r["n"],
-                    r["failed"],
-                    bold=bool(r["bold"]),
-                    diverged=r["diverged"],
-                    excluded=r["excluded"],
-                )
-                + (f" {WARN} mixed code" if cell_name((protocol, labels, method, variant, d)) in mixed_code else ""),
-                DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]),
-                fmt_rank(r["rank_low"], r["rank_high"]),
-            ]
-            if pub[d]:
-                row += [
-                    fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
-                    DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"])),
-                ]
+            mean, ci, paper, delta = cell_texts(r, bold=bool(r["bold"]))
+            if cell_name((protocol, labels, method, variant, d)) in mixed_code:
+                mean += f" {WARN} mixed code"
+            row += [mean, ci, fmt_rank(r["rank_low"], r["rank_high"])] + ([paper, delta] if pub[d] else [])
         rows.append(row)
     if group == "paper":
         title = f"### Single positive labels (`1p`), with the oracles (`{'`, `'.join(ORACLE_REGIMES)}`) on top"

@@ -25,7 +25,7 @@ from leaderboard.compare import MIN_BOOTSTRAP_RUNS, POWER, POWER_DELTAS, poi_fra
 from leaderboard.errors import LeaderboardError
 from leaderboard.figures import FigureSpec
 from leaderboard.markdown import PROTOCOL_TITLES
-from leaderboard.mdutil import DASH, LIT, WARN, fmt_cell, fmt_ci, fmt_delta, fmt_published
+from leaderboard.mdutil import DASH, LIT, WARN, cell_texts
 from leaderboard.page_main import BOLD_RULE, TUNED_COLUMNS, tuned_row
 from leaderboard.page_stats import POI_HEADERS, POWER_METHOD, SEEDS_HEADERS, poi_row, power_row
 from leaderboard.records import CELL, Records, cell_name, row_label
@@ -116,28 +116,20 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
             if r is None:
                 cells += [DASH, DASH, DASH, DASH] if pub[d] else [DASH, DASH]
                 continue
+            mean, ci, paper, delta = cell_texts(r)
             cells += [
                 Cell(
-                    fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"]),
+                    mean,
                     _num(r["mean"]),
                     f"cell/{cell_file((protocol, labels, method, variant, d))}",
                     "bold" if r["bold"] else "",
                     "" if r["rank_low"] <= 0 else f"rank {fmt_rank(r['rank_low'], r['rank_high'])}",
                 ),
-                Cell(DASH if r["excluded"] else fmt_ci(r["ci_low"], r["ci_high"]), _num(r["ci_low"])),
+                Cell(ci, _num(r["ci_low"])),
             ]
             if pub[d]:
-                cells += [
-                    Cell(
-                        fmt_published(r["published_mean"], r["published_std"], r["published_source"]),
-                        _num(r["published_mean"]),
-                    ),
-                    Cell(
-                        DASH if r["excluded"] else fmt_delta(r["delta"], bool(r["outside_2sigma"])),
-                        _num(r["delta"]),
-                        cls="warn" if r["outside_2sigma"] else "",
-                    ),
-                ]
+                warn = "warn" if r["outside_2sigma"] else ""
+                cells += [Cell(paper, _num(r["published_mean"])), Cell(delta, _num(r["delta"]), cls=warn)]
         rows.append(({"kind": kind, "variant": "1" if variant else "0", "name": label.lower()}, cells))
     for d in datasets:
         c = part[(part["dataset"] == d) & (part["n"] > 0)]
@@ -320,15 +312,11 @@ def _cell_page(records: Records, r: pd.Series) -> str:
     # (a valid record holds finite numbers only)
     names = {k for c in curves for h in c["history"] for k, v in h.items() if k != "epoch" and is_number(v)}
     metrics = sorted(names, key=lambda k: (k not in ("val_map", "test_map", "train_loss"), k))
+    mean, ci, paper, delta = cell_texts(r)
     summary = (
-        fmt_cell(r["mean"], r["std"], r["n"], r["failed"], diverged=r["diverged"], excluded=r["excluded"])
-        + ("" if r["excluded"] else f"; 95% CI {fmt_ci(r['ci_low'], r['ci_high'])}")
-        + (
-            f"; published {fmt_published(r['published_mean'], r['published_std'], r['published_source'])}, "
-            f"Δ {fmt_delta(r['delta'], bool(r['outside_2sigma']))}"
-            if r["published_source"]
-            else ""
-        )
+        mean
+        + ("" if r["excluded"] else f"; 95% CI {ci}")
+        + (f"; published {paper}, Δ {delta}" if r["published_source"] else "")
     )
     body = (
         f"<h1>{esc(cell_name(key))}</h1>\n"
