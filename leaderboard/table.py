@@ -116,19 +116,15 @@ def stats(long: pd.DataFrame, value: str, by: list[str] = CELL) -> pd.DataFrame:
     return out.reset_index()
 
 
+def sort_by(df: pd.DataFrame, keys: list[tuple]) -> pd.DataFrame:
+    """``df``'s rows in the order of ``keys`` (one per row; stable), numbered from 0."""
+    return df.assign(_k=keys).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
+
+
 def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Protocols, then rows in the paper's order, then datasets in the paper's order."""
-    if df.empty:
-        return df.reset_index(drop=True)
-    key = df.apply(
-        lambda r: (
-            rank(r["protocol"], PROTOCOL_ORDER),
-            row_key(r["method"], r["labels"], r["variant"]),
-            rank(r["dataset"], DATASET_ORDER),
-        ),
-        axis=1,
-    )
-    return df.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
+    cells = zip(df["protocol"], df["method"], df["labels"], df["variant"], df["dataset"])
+    return sort_by(df, [(rank(p, PROTOCOL_ORDER), row_key(*r), rank(d, DATASET_ORDER)) for p, *r, d in cells])
 
 
 def published_figure(

@@ -29,7 +29,7 @@ import pandas as pd
 
 from leaderboard.records import Records, format_value
 from leaderboard.stats import t_interval
-from leaderboard.table import DATASET_ORDER, PROTOCOL_ORDER, rank, row_key
+from leaderboard.table import DATASET_ORDER, PROTOCOL_ORDER, rank, row_key, sort_by
 
 STUDY = ["study", "trials", "space_seed", "select_seeds"]
 KEY = ["protocol", "labels", "method", "dataset"]
@@ -176,18 +176,6 @@ def tuned_frame(records: Records) -> pd.DataFrame:
                     row |= {"mean": mean, "std": std, "n": n, "ci_low": lo, "ci_high": hi, "delta": mean - d_mean}
             rows.append(row)
     out = pd.DataFrame(rows, columns=COLUMNS)
-    if out.empty:
-        return out
-    key = out.apply(
-        lambda r: (
-            r["study"],
-            r["trials"],
-            r["space_seed"],
-            r["select_seeds"],
-            rank(r["protocol"], PROTOCOL_ORDER),
-            rank(r["dataset"], DATASET_ORDER),
-            row_key(r["method"], r["labels"]),
-        ),
-        axis=1,
-    )
-    return out.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
+    keys = out[[*STUDY, "protocol", "dataset", "method", "labels"]].itertuples(index=False)
+    order = [(*s, rank(p, PROTOCOL_ORDER), rank(d, DATASET_ORDER), row_key(m, lab)) for *s, p, d, m, lab in keys]
+    return sort_by(out, order)

@@ -45,6 +45,7 @@ from leaderboard.table import (
     ordered,
     row_key,
     row_keys,
+    sort_by,
     table_group,
     table_groups,
 )
@@ -133,9 +134,7 @@ def _main_table(part: pd.DataFrame, protocol: str, group: str, charts: dict[str,
         rows.append(({"kind": kind, "variant": "1" if variant else "0", "name": label.lower()}, cells))
     for d in datasets:
         c = part[(part["dataset"] == d) & (part["n"] > 0)]
-        c = c.assign(_k=[row_key(m, lab, v) for m, lab, v in zip(c["method"], c["labels"], c["variant"])]).sort_values(
-            "_k"
-        )
+        c = sort_by(c, [row_key(m, lab, v) for m, lab, v in zip(c["method"], c["labels"], c["variant"])])
         charts[f"{protocol}/{group}/{d}"] = {
             "title": f"{d} — test mAP, mean and 95% CI",
             "rows": [
