@@ -76,7 +76,6 @@ def _notes(records: Records) -> list[str]:
     data_seeds = ", ".join(
         ["unset (the protocol's fixed draw, 1200)"] * (-1 in drawn) + [str(s) for s in sorted(drawn - {-1})]
     )
-    adopted = [m for m in ordered(f["method"], list(ADOPTED)) if m in ADOPTED]
     out = [
         "## Notes",
         "",
@@ -101,19 +100,17 @@ def _notes(records: Records) -> list[str]:
         + ", ".join(SINCE_PAPER)
         + f", in this order); then *{GROUP_TITLES['other']}*, alphabetically.",
     ]
-    if adopted:
-        out.append(
-            "- **adopted definitions** (no reference code; PROTOCOL.md): "
-            + "; ".join(f"`{m}`: {ADOPTED[m]}" for m in adopted)
-            + "."
-        )
-    since = [m for m in ordered(f["method"], list(ADOPTED_SINCE)) if m in ADOPTED_SINCE]
-    if since:
-        out.append(
-            "- **adopted choices since the paper** (PROTOCOL.md; every row here trained under the common protocol): "
-            + "; ".join(f"`{m}`: {ADOPTED_SINCE[m]}" for m in since)
-            + "."
-        )
+    methods = set(f["method"])
+    for head, choices in (
+        ("**adopted definitions** (no reference code; PROTOCOL.md)", ADOPTED),
+        (
+            "**adopted choices since the paper** (PROTOCOL.md; every row here trained under the common protocol)",
+            ADOPTED_SINCE,
+        ),
+    ):
+        shown = [m for m in choices if m in methods]
+        if shown:
+            out.append(f"- {head}: " + "; ".join(f"`{m}`: {choices[m]}" for m in shown) + ".")
     lit = published.literature_table()
     out += [
         f"- Published figures: `leaderboard/published/` — {published.source_lines(published.PAPER_CSV)[0]}",
