@@ -53,9 +53,9 @@ BOLD_RULE = (
 )
 
 
-def literature_label(lit: pd.Series, not_run: bool) -> str:
+def literature_label(lit: pd.Series) -> str:
     extra = "" if str(lit["extra_model"]).lower() == "none" else f"; uses {lit['extra_model']}"
-    return f"*{lit['method']}* ({lit['venue']}{extra}{', published only, not run here' if not_run else ''})"
+    return f"*{lit['method']}* ({lit['venue']}{extra})"
 
 
 def main_section(cells: pd.DataFrame, protocol: str, group: str, mixed_code: Collection[str] = ()) -> list[str]:
@@ -139,9 +139,7 @@ def published_only_rows(part: pd.DataFrame, datasets: list[str]) -> list[str]:
     lit = literature_rows(set(part.loc[part["variant"] == "", "method"]))
     if lit.empty:
         return []
-    rows = [
-        [literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in shown]] for _, r in lit.iterrows()
-    ]
+    rows = [[literature_label(r), "1p", *[f"{r[d]:.2f} {LIT}" for d in shown]] for _, r in lit.iterrows()]
     return [
         "#### Published only (not run here)",
         "",
@@ -162,7 +160,7 @@ def published_elsewhere_section(run_datasets: set[str]) -> list[str]:
     for _, r in published.paper_table().iterrows():
         rows.append([r["method"], r["labels"], *[f"{r[f'{d}_mean']:.2f} ± {r[f'{d}_std']:.2f}" for d in missing]])
     for _, r in published.literature_table().iterrows():
-        rows.append([literature_label(r, not_run=False), "1p", *[f"{r[d]:.2f} {LIT}" for d in missing]])
+        rows.append([literature_label(r), "1p", *[f"{r[d]:.2f} {LIT}" for d in missing]])
     return [
         "## Published figures for datasets not run here",
         "",
