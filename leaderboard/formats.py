@@ -119,11 +119,10 @@ def to_json(records: Records) -> str:
         "seeds": sorted(int(s) for s in records.done["seed"].unique()),
         "commits": sorted({str(c) for c in records.frame["commit"].dropna()}),
     }
-    tuned = tuned_frame(records)
     data = {
         "meta": meta,
         "cells": _rows(_cells(records)),
-        "tuned": _rows(tuned),
+        "tuned": _rows(tuned_frame(records)),
         "probability_of_improvement": _rows(poi_frame(records)),
         "power": _rows(power_frame(records)),
         "failed_runs": failed,
@@ -158,7 +157,6 @@ def to_latex(records: Records) -> str:
             compare = protocol == "finetune" and group == "paper"
             pub = {d: compare and d in DATASET_COLUMNS for d in datasets}  # a paper column where one can exist
             cols = "ll" + "".join("rr" if pub[d] else "r" for d in datasets)
-            width = len(cols)
             head = ["Method", "Labels"]
             for d in datasets:
                 head += [_tex(d), "paper"] if pub[d] else [_tex(d)]
@@ -174,7 +172,7 @@ def to_latex(records: Records) -> str:
             for method, labels, variant in row_keys(part):
                 g = method_group(method)
                 if g != shown_group and labels not in ORACLE_REGIMES:
-                    out += ["\\midrule", f"\\multicolumn{{{width}}}{{l}}{{\\emph{{{GROUP_TITLES[g]}}}}} \\\\"]
+                    out += ["\\midrule", f"\\multicolumn{{{len(cols)}}}{{l}}{{\\emph{{{GROUP_TITLES[g]}}}}} \\\\"]
                     shown_group = g
                 row = [_tex(row_label(method, variant)), _tex(labels)]
                 for d in datasets:

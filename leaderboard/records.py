@@ -227,11 +227,8 @@ def read_records(
         rec = with_defaults(check.record)
         rows.append(_row(rec, shown))
         raw.append(rec)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame["test_map"] = frame["test_map"].astype(float)
-    frame["val_map"] = frame["val_map"].astype(float)
-    for col in ("data_seed", "trial", "trials", "space_seed"):
-        frame[col] = frame[col].astype(int)
+    types = {"test_map": float, "val_map": float} | dict.fromkeys(("data_seed", "trial", "trials", "space_seed"), int)
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype(types)
     records = Records(frame=frame, raw=raw, invalid=invalid, bad_cells=check_cells(frame, raw, allow_mixed_code))
     if allow_mixed_code:
         records.mixed_code = pooled_code_cells(frame, raw)
