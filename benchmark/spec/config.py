@@ -172,9 +172,7 @@ class RunConfig(BaseModel):
     def _resolved(self, name: str) -> Any:
         """``name``'s value once ``None`` is filled from the dataset's (protocol's) defaults."""
         value = getattr(self, name)
-        if value is not None:
-            return value
-        return self._defaults().get(name)
+        return value if value is not None else self._defaults().get(name)
 
     def _defaults(self) -> dict[str, Any]:
         """The dataset's (protocol's) training defaults, with what the run's recipe changes."""
@@ -455,13 +453,10 @@ class SweepConfig(BaseModel):
                         for pair in select + report:
                             own = None if study is None or (study["trial"] == 0 and pair in report) else sid
                             out.append(PlannedRun(self._config(dataset, method, regime, pair, hparams, own), study))
-        seen: set[str] = set()
-        unique = []
+        unique: dict[str, PlannedRun] = {}
         for run in out:
-            if run.cfg.run_id() not in seen:
-                seen.add(run.cfg.run_id())
-                unique.append(run)
-        return unique
+            unique.setdefault(run.cfg.run_id(), run)
+        return list(unique.values())
 
     def runs(self) -> list[RunConfig]:
         return [run.cfg for run in self.planned()]
@@ -470,15 +465,14 @@ class SweepConfig(BaseModel):
         """The tuning study's trials of ``method`` on ``dataset`` (trial 0 only without a search space)."""
         assert self.tuning is not None
         base = self._config(dataset, method, self.regimes(method)[0], (self.seeds[0], None), {})
-        method_check = default_check(method, dataset, base.resolve().epochs)
+        epochs = base.resolve().epochs
+        method_check = default_check(method, dataset, epochs)
 
         def check(hparams: dict[str, Any]) -> None:
             method_check(hparams)
             self._config(dataset, method, base.labels, (base.seed, None), hparams)  # the run config's own rules
 
-        return draw_trials(
-            method, dataset, self.tuning.trials, self.tuning.seed, epochs=base.resolve().epochs, check=check
-        )
+        return draw_trials(method, dataset, self.tuning.trials, self.tuning.seed, epochs=epochs, check=check)
 
     def untuned_methods(self) -> list[str]:
         """The sweep's methods that declare no search space (a study runs their trial 0 only)."""
