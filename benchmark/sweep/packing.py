@@ -239,13 +239,7 @@ class Pack:
             record_job_failure(job, "RunProcessDied", message, launch)
         except OSError as exc:  # the record cannot be written either (disk full): say so, go on
             message += f"; its failed record could not be written: {exc}"
-        return {
-            "path": str(job.record_path),
-            "label": job.cfg.label(),
-            "status": "failed",
-            "test_map": None,
-            "error": message,
-        }
+        return summary_of(job, {"status": "failed", "error": {"message": message}})
 
     def stop(self, grace_s: float = 10.0) -> None:
         """End every run process (the job is being requeued): each resumes from its last epoch
