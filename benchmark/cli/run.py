@@ -84,10 +84,10 @@ PROG = "spml-bench run"
 
 def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
     p = OneLineParser(prog=prog, description=__doc__)
-    p.add_argument("--datasets", nargs="+", default=None, help="dataset keys (default: digits, the embedded set)")
+    p.add_argument("--datasets", nargs="+", help="dataset keys (default: digits, the embedded set)")
     add_methods(p)
     add_seeds(p)
-    p.add_argument("--labels", nargs="+", default=None, help="label regimes (default: each method's rows of the table)")
+    p.add_argument("--labels", nargs="+", help="label regimes (default: each method's rows of the table)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run records go (default: results)")
     add_data_root(p)
     p.add_argument("--force", action="store_true", help="rerun every run that is not running right now")
@@ -108,13 +108,11 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument(
         "--log-dir",
         type=Path,
-        default=None,
         help="submitit logs and job ledgers, one folder per submission (default: RESULTS_DIR/_logs)",
     )
     p.add_argument(
         "--max-parallel",
         type=int,
-        default=None,
         help="jobs at once: slurm array parallelism, local jobs (default: slurm 256; local CPUs/--cpus or CPUs/K, "
         "or GPUs/--gpus for GPU runs)",
     )
@@ -142,8 +140,8 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     )
     r.add_argument("--partition")
     r.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0; runs on --device cpu ask for none)")
-    r.add_argument("--cpus", type=int, default=None, help="CPUs per job (shared by its runs with --runs-per-gpu)")
-    r.add_argument("--mem-gb", type=float, default=None)
+    r.add_argument("--cpus", type=int, help="CPUs per job (shared by its runs with --runs-per-gpu)")
+    r.add_argument("--mem-gb", type=float)
     r.add_argument(
         "--time",
         type=int,
@@ -163,14 +161,12 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     r.add_argument(
         "--slurm-setup",
         action="append",
-        default=None,
         metavar="CMD",
         help='a shell line each job runs before Python, e.g. "source /shared/env/bin/activate" '
         "(repeatable; default: $SPML_SLURM_SETUP if set); the jobs then run 'python' from that PATH",
     )
     r.add_argument(
         "--slurm-python",
-        default=None,
         metavar="CMD",
         help="the interpreter command on the nodes (default: 'python' after --slurm-setup, else this "
         "process's interpreter, which must then be on a file system the nodes see)",
@@ -185,7 +181,6 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     p.add_argument(
         "--tensorboard",
         type=Path,
-        default=None,
         metavar="DIR",
         help="also log each run's epochs as TensorBoard events under DIR/<dataset>/<run> "
         '(needs: pip install "spml-bench[tensorboard]"); the CSV beside each record is always written',
@@ -195,7 +190,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument("--backbone", help="'smallcnn' or any timm model name")
-    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction)
     g.add_argument(
         "--pretrained-file",
         metavar="PATH",
@@ -216,7 +211,6 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     g.add_argument(
         "--deterministic",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="deterministic algorithms (default: on for the CPU; cuDNN benchmark mode on CUDA)",
     )
     g.add_argument(

@@ -147,23 +147,20 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--sweep",
         type=Path,
-        default=None,
         metavar="FILE",
         help="a sweep file (TOML, e.g. sweeps/em_alpha.toml); flags given beside it override its values",
     )
     g.add_argument(
         "--tune",
         type=int,
-        default=None,
         metavar="N",
         help="equal-budget tuning: N configurations per method (trial 0: the default), drawn from its search space",
     )
-    g.add_argument("--tune-seed", type=int, default=None, metavar="S", help="the seed of the tuning draws (default 0)")
+    g.add_argument("--tune-seed", type=int, metavar="S", help="the seed of the tuning draws (default 0)")
     g.add_argument(
         "--tune-seeds",
         nargs="+",
         type=int,
-        default=None,
         metavar="SEED",
         help=f"the model seeds a tuning study chooses on (default: {' '.join(map(str, DEFAULT_TUNE_SEEDS))}); "
         "the chosen trial's test mAP is reported on --seeds, which must not share one",
@@ -172,21 +169,18 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
         "--data-seeds",
         nargs="+",
         type=int,
-        default=None,
         metavar="SEED",
         help="data seeds: the validation split and the observed labels (default: the model seeds)",
     )
     g.add_argument(
         "--seed-design",
         choices=["fixed", "paired", "crossed"],
-        default=None,
         help="fixed: the published protocol's one draw; paired: model seed k with data seed k; crossed: every "
         "pair (default: fixed on VOC/COCO/NUS-WIDE/CUB, paired on the embedded sets)",
     )
     g.add_argument(
         "--max-runs",
         type=int,
-        default=None,
         metavar="N",
         help="the most runs a sweep may plan, checked before planning (default 10000)",
     )
