@@ -403,7 +403,6 @@ class SweepConfig(BaseModel):
         study: str | None = None,
     ) -> RunConfig:
         shared = {k: v for k, v in self.overrides.items() if k != "hparams"}
-        typed = {k: as_default_kind(method, dataset, k, v) for k, v in hparams.items()}
         seed, data_seed = seeds
         return RunConfig(
             dataset=dataset,
@@ -412,7 +411,7 @@ class SweepConfig(BaseModel):
             seed=seed,
             data_seed=data_seed,
             study=study,
-            hparams=typed,
+            hparams=hparams,  # written in each default's kind by RunConfig's own validator
             **shared,
         )
 
