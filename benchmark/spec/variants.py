@@ -50,6 +50,4 @@ def as_default_kind(method: str, dataset: str | None, name: str, value: Any) -> 
 
 def label(method: str, variant_: Mapping[str, Any]) -> str:
     """``em (alpha=0.3)``; the method's key alone for the default configuration."""
-    if not variant_:
-        return method
-    return f"{method} ({', '.join(f'{k}={v}' for k, v in variant_.items())})"
+    return f"{method} ({', '.join(f'{k}={v}' for k, v in variant_.items())})" if variant_ else method
