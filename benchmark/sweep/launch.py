@@ -151,11 +151,6 @@ def summary_of(job: Job, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def storage_failure(summary: dict[str, Any]) -> bool:
-    """Whether a run failed because its storage is full or read-only (``STORAGE_ERRNOS``)."""
-    return summary.get("errno") in STORAGE_ERRNOS
-
-
 def write_job_record(job: Job, record: dict[str, Any]) -> None:
     """``write_record`` at the job's path; ``RecordWriteError`` naming the path when it fails."""
     try:
@@ -323,7 +318,7 @@ class InlineLauncher:
                     raise SweepStopped(str(exc), jobs[i:], results) from exc
                 results.append(summary)
                 progress.finished(summary, time.time() - t0)
-                if storage_failure(summary):
+                if summary.get("errno") in STORAGE_ERRNOS:
                     raise SweepStopped(
                         f"{job.cfg.label()} failed for lack of storage: {summary['error']}", jobs[i + 1 :], results
                     )
