@@ -100,7 +100,6 @@ def dry_run_report(
         return gpus_per_job if gpu[id(job)] else 0
 
     layout = job_layout(todo, k if executor != "inline" else 1, gpus_of)
-    concurrent = len(layout)
     if executor == "slurm":
         shapes = {gpus_of(runs[0]) for runs in layout}
         concurrent = min(options.max_parallel or len(layout), len(layout))
