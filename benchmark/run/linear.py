@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -167,39 +166,12 @@ def split_features(
     return torch.from_numpy(feats).to(device)
 
 
-@dataclass
-class ProbeData:
-    train: DeviceFeatures
-    val: DeviceFeatures
-    test: DeviceFeatures
-    model: LinearProbe
-
-
-def probe_data(
-    cfg: RunConfig,
-    data: RunData,
-    model: Classifier,
-    normalize: Callable[..., torch.Tensor],
-    device: torch.device,
-    num_workers: int = 0,
-    log: Callable[[str], None] | None = None,
-) -> ProbeData:
-    """Cached features of the train, val and test splits, and the model's head as a probe."""
-    splits = {
-        split: DeviceFeatures(split_features(cfg, split, data, model, normalize, device, num_workers, log))
-        for split in ("train", "val", "test")
-    }
-    return ProbeData(**splits, model=LinearProbe(model.head))
-
-
 __all__ = [
     "DeviceFeatures",
     "LinearProbe",
-    "ProbeData",
     "cached_features",
     "extract_features",
     "feature_path",
-    "probe_data",
     "split_features",
     "to_device",
 ]

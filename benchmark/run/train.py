@@ -168,17 +168,22 @@ class Trainer:
         ).to(self.device)
         model: Classifier | linear.LinearProbe = classifier  # the linear protocol trains its head alone
         self.probe_features: Callable[[], torch.Tensor] | None = None
+
+        def features(split: str) -> torch.Tensor:  # the cached pooled features of the untrained backbone
+            return linear.split_features(
+                cfg, split, data, classifier, self.normalize, self.device, self.num_workers, self.log
+            )
+
         if cfg.protocol == "linear":
             # Cole et al.'s linear probe: pooled features of the frozen backbone, extracted once and
             # cached on disk; from here on the "model" is the linear head and a "store" yields features
-            probe = linear.probe_data(cfg, data, classifier, self.normalize, self.device, self.num_workers, self.log)
-            self.data = data = dataclasses.replace(data, train=probe.train, val=probe.val, test=probe.test)
-            model, self.normalize, self.num_workers = probe.model, linear.to_device(self.device), 0
+            train, val, test = (linear.DeviceFeatures(features(split)) for split in ("train", "val", "test"))
+            self.data = data = dataclasses.replace(data, train=train, val=val, test=test)
+            model = linear.LinearProbe(classifier.head)
+            self.normalize, self.num_workers = linear.to_device(self.device), 0
         elif cfg.pretrained:
             # ROLE+LI's linear phase reads the pretrained backbone's features: shared across seeds
-            self.probe_features = lambda: linear.split_features(
-                cfg, "train", data, classifier, self.normalize, self.device, self.num_workers, self.log
-            )
+            self.probe_features = lambda: features("train")
         if cfg.channels_last and cfg.protocol == "finetune":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
