@@ -19,16 +19,14 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 
 import methods
 from benchmark.core.cli import OneLineParser, add_data_root, add_methods, add_threads, guarded, user_error
-from benchmark.data import default_data_root
 from benchmark.run.environment import torch_threads
 from benchmark.run.loop import Normalizer, forward_all, train_epoch
-from benchmark.run.models import build_model, forward_for
+from benchmark.run.models import forward_for, run_model
 from benchmark.run.rundata import prepare_data
 from benchmark.spec.config import ResolvedRunConfig, RunConfig
 
@@ -37,13 +35,7 @@ def measure(key: str, cfg: ResolvedRunConfig, data, seed: int = 0) -> dict[str, 
     torch.manual_seed(seed)
     ds = data.dataset
     normalize = Normalizer(ds.mean, ds.std, torch.device("cpu"), channels_last=False)
-    model = build_model(
-        cfg.backbone,
-        ds.num_classes,
-        pretrained=bool(cfg.pretrained),
-        in_chans=len(ds.mean),
-        weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
-    )
+    model = run_model(cfg, ds)
     method = methods.build(key, num_classes=ds.num_classes, dataset=cfg.dataset)
     method.setup(methods.TrainInfo(len(data.train), ds.num_classes, data.observed, num_epochs=cfg.epochs))
     method.attach(model)

@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.data import weights
+from benchmark.data import Dataset, default_data_root, weights
 from benchmark.run.pretrain import load_or_build, weights_key
+from benchmark.spec.config import ResolvedRunConfig
 from benchmark.spec.validation import LOCAL_BACKBONES
 
 
@@ -159,3 +160,17 @@ def build_model(
     else:
         backbone = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
     return Classifier(backbone, backbone.num_features, num_classes)
+
+
+def run_model(cfg: ResolvedRunConfig, ds: Dataset) -> Classifier:
+    """The classifier a run of ``cfg`` starts from on ``ds`` (on the CPU): the config's backbone,
+    pretrained as it says, its input channels and classes the dataset's."""
+    return build_model(
+        cfg.backbone,
+        ds.num_classes,
+        pretrained=bool(cfg.pretrained),
+        in_chans=len(ds.mean),
+        weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
+        pretrained_file=cfg.pretrained_file,
+        pretrain_styles=tuple(ds.provenance.get("styles", ())),  # an embedded variant's classes
+    )

@@ -25,7 +25,6 @@ from typing import Any
 import torch
 
 import methods
-from benchmark.data import default_data_root
 from benchmark.data.store import ImageStore
 from benchmark.records import layout
 from benchmark.run import analysis, checkpoint, divergence, linear
@@ -40,7 +39,7 @@ from benchmark.run.loop import (
     train_epoch,
 )
 from benchmark.run.metrics import average_precision, threshold_metrics
-from benchmark.run.models import Classifier, build_model, forward_for
+from benchmark.run.models import Classifier, forward_for, run_model
 from benchmark.run.record import now, record_head
 from benchmark.run.rundata import RunData, prepare_data
 from benchmark.run.seeding import seed_everything, set_determinism
@@ -157,15 +156,7 @@ class Trainer:
         # what a checkpoint is bound to: this run, this code, this data (a stale one is never resumed)
         self.binding = checkpoint.binding(cfg.run_id(), run_data_digest(data))
         self.normalize: Callable[..., torch.Tensor] = Normalizer(ds.mean, ds.std, self.device, cfg.channels_last)
-        classifier = build_model(
-            cfg.backbone,
-            ds.num_classes,
-            pretrained=bool(cfg.pretrained),
-            in_chans=len(ds.mean),
-            weights_root=Path(cfg.data_root) if cfg.data_root else default_data_root(),
-            pretrained_file=cfg.pretrained_file,
-            pretrain_styles=tuple(ds.provenance.get("styles", ())),  # an embedded variant's classes
-        ).to(self.device)
+        classifier = run_model(cfg, ds).to(self.device)
         model: Classifier | linear.LinearProbe = classifier  # the linear protocol trains its head alone
         self.probe_features: Callable[[], torch.Tensor] | None = None
 
