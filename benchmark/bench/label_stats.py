@@ -29,7 +29,6 @@ from benchmark.spec.config import SweepConfig
 from leaderboard.mdutil import table
 
 PROG = "python -m benchmark.bench.label_stats"
-BASE = lookalike.RECIPES["digits-voc"]
 #: one statistic changed at each step, in order; the last is ``digits-voc``
 STEPS: dict[str, dict[str, Any]] = {
     "digits": {"styles": ("plain",), "count_probs": (0.1, 0.3, 0.4, 0.2), "weights": (), "contexts": 0},

@@ -145,8 +145,8 @@ def criteria(cells: pd.DataFrame) -> list[str]:
             f"{verdict(ratio >= MIN_EM_AN_POOLED)} (≥ {MIN_EM_AN_POOLED:g})"
         )
     top = max(one_p, key=lambda r: one_p[r].mean, default=None)
-    for oracle in ORACLES if top is not None else ():
-        if top is not None and oracle in rows:  # (again: the loop does not narrow top)
+    for oracle in ORACLES:
+        if top is not None and oracle in rows:
             margin = rows[oracle].mean - one_p[top].mean
             lines.append(f"bce/{oracle[1]} − best 1p row ({'/'.join(top)}): {margin:+.2f} mAP — {verdict(margin > 0)}")
     return lines
