@@ -13,6 +13,7 @@ import signal
 import stat
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,7 +21,7 @@ import run_all
 from benchmark.records import iter_records, read_record
 from benchmark.run import train
 from benchmark.spec.config import RunConfig
-from benchmark.sweep.packing import available_cpus, job_layout, mps_daemon, pack_jobs, threads_per_run
+from benchmark.sweep.packing import Pack, available_cpus, job_layout, mps_daemon, pack_jobs, threads_per_run
 from benchmark.sweep.plan import Job
 from benchmark.sweep.status import LEDGER
 from tests.clirun import assert_user_error, run_cli
@@ -286,3 +287,14 @@ def test_pack_bench_writes_a_devkit_that_prepare_accepts_and_reads_throughput(tm
     # epochs from the second on (the first holds the autotuning), summed over the runs
     assert t["aggregate_train_images_per_s"] == 60.0 and t["per_run_train_images_per_s"] == [30.0, 30.0]
     assert t["end_to_end_train_images_per_s"] == 2 * 8 * 2 / 4.0 and t["eval_images_per_s"] == 8.0
+
+
+def test_a_dead_run_whose_failed_record_cannot_be_written_is_still_summarised(tmp_path: Path) -> None:
+    # the results "folder" is a file: the failed record cannot be written either (as on a full disk)
+    results = tmp_path / "results"
+    results.write_text("not a folder")
+    pack = Pack([_job("digits", 0, results)], 1, 1, tmp_path, {"job_id": "7", "host": "node"}, log=lambda _: None)
+    pack.procs[0] = SimpleNamespace(pid=4242)  # type: ignore[assignment]  # only its pid is read
+    summary = pack._outcome(0, -signal.SIGKILL, mps=False)
+    assert summary["status"] == "failed"
+    assert "killed by SIGKILL" in summary["error"] and "its failed record could not be written" in summary["error"]

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from benchmark.records import read_record
-from benchmark.sweep.launch import job_log, record_job_failure, run_job, summary_of
+from benchmark.sweep.launch import RecordWriteError, job_log, record_job_failure, run_job, summary_of
 from benchmark.sweep.plan import Job
 
 Log = Callable[[str], None]
@@ -237,7 +237,7 @@ class Pack:
         launch = {**self.launch, "pack": self._pack_info(slot, mps)}
         try:
             record_job_failure(job, "RunProcessDied", message, launch)
-        except OSError as exc:  # the record cannot be written either (disk full): say so, go on
+        except RecordWriteError as exc:  # the record cannot be written either (disk full): say so, go on
             message += f"; its failed record could not be written: {exc}"
         return summary_of(job, {"status": "failed", "error": {"message": message}})
 
