@@ -32,36 +32,15 @@ from leaderboard.table import (
 )
 from leaderboard.tuning import tuned_frame
 
+# fmt: off
 CSV_COLUMNS = [
-    "protocol",
-    "labels",
-    "method",
-    "variant",
-    "dataset",
-    "group",
-    "mean",
-    "std",
-    "n",
-    "seeds",
-    "ci_low",
-    "ci_high",
-    "failed",
-    "diverged",
-    "excluded",
-    "published_mean",
-    "published_std",
-    "published_source",
-    "delta",
-    "outside_2sigma",
-    "design",
-    "var_model",
-    "var_data",
-    "var_residual",
-    "best",
-    "rank_low",
-    "rank_high",
-    "bold",
+    "protocol", "labels", "method", "variant", "dataset", "group",  # the cell
+    "mean", "std", "n", "seeds", "ci_low", "ci_high", "failed", "diverged", "excluded",  # its runs
+    "published_mean", "published_std", "published_source", "delta", "outside_2sigma",  # against the paper
+    "design", "var_model", "var_data", "var_residual",  # the seed design and its variance components
+    "best", "rank_low", "rank_high", "bold",  # the confidence set for the best row
 ]
+# fmt: on
 
 
 def _cells(records: Records) -> pd.DataFrame:

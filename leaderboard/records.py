@@ -313,34 +313,16 @@ def analysis_frame(records: Records) -> pd.DataFrame:
 
 
 # -- one row per run, for a notebook ---------------------------------------------------------------
+# fmt: off
 #: the leading columns of ``runs_frame``; ``hp.<name>`` and ``cfg.<name>`` follow, sorted
 RUN_COLUMNS = [
-    "method",
-    "variant",
-    "dataset",
-    "labels",
-    "protocol",
-    "seed",
-    "status",
-    "val_map",
-    "test_map",
-    "best_epoch",
-    "epochs_run",
-    "wall_seconds",
-    "images_per_second",
-    "commit",
-    "dirty",
-    "run_id",
-    "study",
-    "trial",
-    "trials",
-    "space_seed",
-    "divergence_rule",
-    "divergence_reason",
-    "error",
-    "excluded",
-    "path",
+    "method", "variant", "dataset", "labels", "protocol", "seed",  # the run
+    "status", "val_map", "test_map", "best_epoch", "epochs_run", "wall_seconds", "images_per_second",  # its outcome
+    "commit", "dirty", "run_id",  # its code and identity
+    "study", "trial", "trials", "space_seed",  # a tuning study's
+    "divergence_rule", "divergence_reason", "error", "excluded", "path",
 ]
+# fmt: on
 
 
 def _cell_value(v: Any) -> Any:

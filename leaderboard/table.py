@@ -14,23 +14,12 @@ from leaderboard.published import literature_figure, literature_table, paper_fig
 from leaderboard.records import CELL, Records
 from leaderboard.stats import LEVEL, best_set, t_interval, variance_components
 
+# fmt: off
 #: the paper's row order (Zhou et al. 2022, main table)
 PAPER_ORDER = [
-    "bce",
-    "an",
-    "dw",
-    "l1r",
-    "l2r",
-    "ls",
-    "nls",
-    "entmin",
-    "focal",
-    "asl",
-    "role",
-    "role_li",
-    "em",
-    "em_apl",
+    "bce", "an", "dw", "l1r", "l2r", "ls", "nls", "entmin", "focal", "asl", "role", "role_li", "em", "em_apl",
 ]
+# fmt: on
 #: methods published after the paper, grouped under "since the paper" in this order
 SINCE_PAPER = ["epr", "ll_r", "ll_ct", "ll_cp", "hill", "splc", "boostlu_ll_r", "gr_loss"]
 #: row groups: the paper's rows, then the methods since the paper, then any other (a user's plugin,

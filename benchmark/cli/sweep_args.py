@@ -25,27 +25,14 @@ from benchmark.core.cli import given, json_or_text
 from benchmark.spec.config import DEFAULT_TUNE_SEEDS, SweepConfig
 from benchmark.spec.sweepfile import check_runs, describe, load_sweep
 
+# fmt: off
 #: run settings taken from the flags of the same name, when given (a flag's default never replaces
 #: a sweep file's value); ``keep_checkpoints`` sets ``keep_checkpoint``
 RUN_FIELDS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "backbone",
-    "image_size",
-    "patience",
-    "recipe",
-    "device",
-    "amp",
-    "protocol",
-    "num_workers",
-    "pretrained_file",
-    "pretrained",
-    "deterministic",
-    "channels_last",
-    "compile",
-    "data_root",
+    "epochs", "batch_size", "lr", "backbone", "image_size", "patience", "recipe", "device", "amp", "protocol",
+    "num_workers", "pretrained_file", "pretrained", "deterministic", "channels_last", "compile", "data_root",
 )
+# fmt: on
 
 
 def parse_hparam(item: str) -> tuple[str, list[Any]]:

@@ -23,28 +23,12 @@ from benchmark.data.official import (
     require_root,
 )
 
+# fmt: off
 CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
+    "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )
+# fmt: on
 MAIN = Path("VOCdevkit/VOC2012/ImageSets/Main")
 IMAGE_DIR = Path("VOCdevkit/VOC2012/JPEGImages")
 SYNTAX = "<image_id> <label>, label -1, 0 or 1"

@@ -37,24 +37,13 @@ from benchmark.sweep.plan import Job
 
 STATES = ("done", "diverged", "failed", "corrupt", "running", "interrupted", "missing")
 LEDGER = "submitted.jsonl"
+# fmt: off
 #: SLURM states of a job that is still going to run or is running (squeue's long names)
-SLURM_ACTIVE = frozenset(
-    {
-        "PENDING",
-        "RUNNING",
-        "REQUEUED",
-        "REQUEUE_HOLD",
-        "REQUEUE_FED",
-        "CONFIGURING",
-        "COMPLETING",
-        "SUSPENDED",
-        "RESIZING",
-        "SIGNALING",
-        "STAGE_OUT",
-        "RESV_DEL_HOLD",
-        "SPECIAL_EXIT",
-    }
-)
+SLURM_ACTIVE = frozenset({
+    "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING", "SUSPENDED",
+    "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT",
+})
+# fmt: on
 
 
 def default_log_dir(results_dir: str | Path) -> Path:
