@@ -231,12 +231,17 @@ def run_job(job: Job, log: Log | None = None, *, announce: bool = True) -> dict[
 def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str, Any]) -> dict[str, Any]:
     """A ``failed`` record for a job that died without writing one (cancelled, killed, out of
     memory), so the failure is reported and kept; an existing record is never overwritten (a
-    corrupt file is: it is no record). The run's checkpoint stays: ``--retry-failed`` resumes from it."""
+    corrupt file is: it is no record). The run's checkpoint stays: ``--retry-failed`` resumes from it.
+    When the record cannot be written either (a full disk), the summary says so and the sweep goes on."""
     check = job.check()
     if check.record is not None:
         return summary_of(job, check.record)
-    record = failed_record(job.cfg, job.study, {"type": error_type, "message": message}, launch=launch)
-    write_job_record(job, record)
+    error = {"type": error_type, "message": message}
+    record = failed_record(job.cfg, job.study, error, launch=launch)
+    try:
+        write_job_record(job, record)
+    except RecordWriteError as exc:
+        error["message"] += f"; its failed record could not be written: {exc}"
     return summary_of(job, record)
 
 

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from benchmark.records import read_record
-from benchmark.sweep.launch import RecordWriteError, job_log, record_job_failure, run_job, summary_of
+from benchmark.sweep.launch import job_log, record_job_failure, run_job, summary_of
 from benchmark.sweep.plan import Job
 
 Log = Callable[[str], None]
@@ -235,11 +235,7 @@ class Pack:
         )
         self.log(f"[{job.cfg.label()}] FAILED: {message}")
         launch = {**self.launch, "pack": self._pack_info(slot, mps)}
-        try:
-            record_job_failure(job, "RunProcessDied", message, launch)
-        except RecordWriteError as exc:  # the record cannot be written either (disk full): say so, go on
-            message += f"; its failed record could not be written: {exc}"
-        return summary_of(job, {"status": "failed", "error": {"message": message}})
+        return record_job_failure(job, "RunProcessDied", message, launch)
 
     def stop(self, grace_s: float = 10.0) -> None:
         """End every run process (the job is being requeued): each resumes from its last epoch
