@@ -236,12 +236,11 @@ def record_job_failure(job: Job, error_type: str, message: str, launch: dict[str
     check = job.check()
     if check.record is not None:
         return summary_of(job, check.record)
-    error = {"type": error_type, "message": message}
-    record = failed_record(job.cfg, job.study, error, launch=launch)
+    record = failed_record(job.cfg, job.study, {"type": error_type, "message": message}, launch=launch)
     try:
         write_job_record(job, record)
     except RecordWriteError as exc:
-        error["message"] += f"; its failed record could not be written: {exc}"
+        record["error"]["message"] += f"; its failed record could not be written: {exc}"
     return summary_of(job, record)
 
 
