@@ -4,6 +4,7 @@ the page's "Does the embedded set predict the real ranking?" section, and the la
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,33 @@ def test_resolution_check_of_a_variant(capsys: pytest.CaptureFixture[str]) -> No
     assert resolution.parse_args(["--dataset", "digits-coco"]).dataset == "digits-coco"
     assert resolution.main(["--dataset", "imagenet"]) == 2
     assert "valid datasets: digits" in capsys.readouterr().err
+
+
+def test_capped_replay_is_the_run_trained_for_that_many_epochs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data_root: Path
+) -> None:
+    """--caps reads a shorter run off a longer run's history: the replay at cap 2 must be the run
+    that was trained for 2 epochs (same seed and batches), and the table must say so."""
+    from benchmark.bench import resolution
+
+    common = ["--methods", "an", "--seeds", "0", "--data-root", str(data_root)]
+    assert (
+        resolution.main(
+            [*common, "--curves", "--set", "epochs=3", "--caps", "2", "3", "--json", str(tmp_path / "c.json")]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert (
+        "2 epochs, patience 2" in printed and "3 epochs, no early stopping" in printed and "best epoch = cap" in printed
+    )
+    assert resolution.main([*common, "--set", "epochs=2", "--json", str(tmp_path / "two.json")]) == 0
+    full, two = (json.loads((tmp_path / f).read_text())["runs"][0] for f in ("c.json", "two.json"))
+    replayed = resolution.stop(full["history"], patience=2, cap=2)
+    assert (replayed["test_map"], replayed["best_epoch"]) == (two["test_map"], two["best_epoch"])
+    assert replayed["epochs_run"] == 2
+    for bad in (["--caps", "2"], ["--curves", "--set", "epochs=3", "--caps", "4"]):
+        assert resolution.main([*common, *bad]) == 2, bad
 
 
 def test_a_variant_run_at_its_defaults_is_the_main_row() -> None:

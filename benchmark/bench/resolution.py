@@ -17,7 +17,14 @@ criteria of issue 11: every ``1p`` row but EntMin with std ≤ 1.5, EM − AN in
 per-epoch history, what each stopping rule would have reported: patience 1 (the paper's), 2 and 3,
 and no early stopping (best validation epoch of all). This is exact, not an estimate: training does
 not depend on the stopping rule, so a run stopped early is a prefix of the full one (same seed,
-same batches). It shows how much of the seed spread is the stopping epoch.
+same batches). It shows how much of the seed spread is the stopping epoch. ``--caps 7 30`` also
+replays the dataset's stopping rule and no early stopping with the epochs capped at each value
+(a run trained for fewer epochs is a prefix too, as long as no schedule reads the total: the
+embedded set's lr is constant) and prints each method's test mAP beside AN's and the share of runs
+whose best epoch is the cap (a cap that binds ranks methods by how fast they learn, not by where
+the protocol's stopping rule leaves them):
+
+    python -m benchmark.bench.resolution --dataset digits-voc --curves --set epochs=30 --caps 7 30
 
 Records go to a temporary folder, never to ``results/``.
 """
@@ -38,6 +45,7 @@ from benchmark.core.cli import OneLineParser, add_methods, add_seeds, check_path
 from benchmark.data import get_spec
 from benchmark.run.loop import stops_early
 from benchmark.spec.config import SweepConfig
+from benchmark.spec.defaults import training_defaults
 from leaderboard.mdutil import table
 from leaderboard.table import row_key, stats
 
@@ -71,6 +79,14 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
         action="store_true",
         help="train all epochs and report each stopping rule from the per-epoch histories",
     )
+    p.add_argument(
+        "--caps",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="E",
+        help="with --curves: also replay the stopping rules with the epochs capped at each E",
+    )
     add_study_flags(p)
     return p.parse_args(argv)
 
@@ -86,13 +102,14 @@ def overrides_of(pairs: list[str]) -> dict[str, Any]:
 
 
 # -- stopping rules, read from a full history ------------------------------------------------------
-def stop(history: list[dict[str, Any]], patience: int) -> dict[str, Any]:
-    """What the loop reports with ``patience`` (0: none) given a run's full per-epoch history:
-    the test mAP of the best validation epoch among the epochs it would have run (the loop's
-    ``stops_early``, so the replay cannot drift from the rule it replays)."""
+def stop(history: list[dict[str, Any]], patience: int, cap: int | None = None) -> dict[str, Any]:
+    """What the loop reports with ``patience`` (0: none) and at most ``cap`` epochs (``None``: all
+    of the history) given a run's full per-epoch history: the test mAP of the best validation
+    epoch among the epochs it would have run (the loop's ``stops_early``, so the replay cannot
+    drift from the rule it replays)."""
     best_val, best, since = -math.inf, history[0], 0
     ran = 0
-    for entry in history:
+    for entry in history[:cap]:
         ran += 1
         if entry["val_map"] > best_val:
             best_val, best, since = entry["val_map"], entry, 0
@@ -152,6 +169,32 @@ def criteria(cells: pd.DataFrame) -> list[str]:
     return lines
 
 
+def regime(runs: list[dict[str, Any]], caps: list[int], patience: int) -> str:
+    """Per method, test mAP mean over seeds and its difference from AN's, under ``patience`` and
+    under no early stopping at each epoch cap; the last row, the share of runs stopped by the cap
+    (best epoch = cap)."""
+    rules = {
+        f"{cap} epochs, " + (f"patience {p}" if p else "no early stopping"): (cap, p)
+        for cap in sorted(caps)
+        for p in dict.fromkeys((patience, 0))
+    }
+    replayed = pd.DataFrame(
+        [
+            {"method": r["method"], "rule": name, "cap": cap, **stop(r["history"], p, cap)}
+            for r in runs
+            for name, (cap, p) in rules.items()
+        ]
+    )
+    means = replayed.groupby(["method", "rule"], sort=False)["test_map"].mean().unstack("rule")
+    an = means.loc["an"] if "an" in means.index else pd.Series(math.nan, index=means.columns)
+    body = [
+        [m, *(f"{means.at[m, rule]:.2f} ({means.at[m, rule] - an[rule]:+.2f})" for rule in rules)] for m in means.index
+    ]
+    share = (replayed["best_epoch"] == replayed["cap"]).groupby(replayed["rule"]).mean()
+    body.append(["best epoch = cap", *(f"{share[rule]:.0%}" for rule in rules)])
+    return "test mAP (difference from AN) at each epoch cap, mean over the seeds:\n\n" + table(["method", *rules], body)
+
+
 def report(runs: pd.DataFrame, title: str) -> str:
     cells = row_stats(runs)
     body = [
@@ -195,6 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seeds": sweep.seeds,
         "overrides": overrides,
         "curves": bool(args.curves),
+        "caps": args.caps,
         "runs": [{k: rec[k] for k in RUN_FIELDS} for rec in records.raw],
         "config": {k: getattr(resolved, k) for k in ("lr", "epochs", "batch_size", "patience", "image_size")},
         "sweep_seconds": seconds,
@@ -214,6 +258,8 @@ def summarise(result: dict[str, Any]) -> str:
             else ("no early stopping (best validation epoch of all)" if patience == 0 else f"patience {patience}")
         )
         out.append(report(replayed, f"### {head}; stopping: {rule}"))
+    if result.get("caps"):
+        out.append(regime(runs, result["caps"], training_defaults(result["dataset"])["patience"]))
     secs = [r["wall_seconds"] for r in runs]
     out.append(
         f"{len(runs)} runs in {result['sweep_seconds']:.1f}s: {statistics.fmean(secs):.2f} s/run "
@@ -233,6 +279,11 @@ def check_sweep_args(args: argparse.Namespace) -> None:
 def check_args(args: argparse.Namespace) -> None:
     get_spec(args.dataset)  # an unknown name: one line naming the valid ones
     check_sweep_args(args)
+    if args.caps and not args.curves:
+        raise ValueError("--caps replays the per-epoch histories of --curves: add --curves")
+    epochs = overrides_of(args.overrides).get("epochs", training_defaults(args.dataset)["epochs"])
+    if any(not 1 <= cap <= epochs for cap in args.caps):
+        raise ValueError(f"--caps: each cap must be between 1 and the runs' epochs ({epochs}), got {args.caps}")
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
