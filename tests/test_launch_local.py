@@ -92,3 +92,18 @@ def test_parallel_local_runs_share_the_cpus(tmp_path: Path) -> None:
     assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]
     assert {r["provenance"]["torch_threads"] for r in records} == {max(1, available_cpus() // 2)}
     assert not list((results / "_logs").glob("*/%j"))
+
+
+def test_a_local_gpu_job_sees_the_gpus_it_was_given(tmp_path: Path) -> None:
+    """The launcher hands each local GPU job its own GPUs; submitit's AutoExecutor refuses
+    ``visible_gpus`` (found on an H200: every GPU job of ``--executor local`` failed), so this
+    submits through the real submitit and reads the job's ``CUDA_VISIBLE_DEVICES``. No GPU is
+    needed: submitit only sets the variable."""
+    import os
+
+    from benchmark.sweep.executors import LocalLauncher, pin_gpus
+    from benchmark.sweep.launch import LaunchOptions
+
+    ex = LocalLauncher(LaunchOptions(sweep_dir=tmp_path / "sweep", time_min=5)).executor(gpus=1)
+    pin_gpus(ex, [1])
+    assert ex.submit(os.getenv, "CUDA_VISIBLE_DEVICES").result() == "1"

@@ -169,6 +169,13 @@ class Handle:
         return [record_job_failure(job, error_type, message, launch) for job in self.jobs]
 
 
+def pin_gpus(ex: submitit.AutoExecutor, ids: list[int]) -> None:
+    """Make ``ex``'s next local job see the GPUs ``ids`` (``CUDA_VISIBLE_DEVICES``). submitit's
+    ``LocalExecutor`` takes ``visible_gpus``, but ``AutoExecutor`` refuses it (submitit 1.5: the
+    local executor declares only ``setup`` to it), so it goes to the wrapped executor."""
+    ex._executor.update_parameters(visible_gpus=ids)
+
+
 class SubmititLauncher:
     """Shared by the SLURM and local launchers: build the executor, cut the sweep into jobs (a
     run each, or packs of ``runs_per_gpu``), record submissions in the ledger, wait for the jobs."""
@@ -365,7 +372,7 @@ class LocalLauncher(SubmititLauncher):
                     ids = free[:gpus] if managed else []
                     del free[: len(ids)]
                     if ids:
-                        ex.update_parameters(visible_gpus=ids)
+                        pin_gpus(ex, ids)
                     with _code_on_path():
                         handle = Handle(runs, ex.submit(self.task(runs, threads)), self.cluster, ids)
                     self._record([handle])
@@ -391,4 +398,4 @@ class LocalLauncher(SubmititLauncher):
             pass
 
 
-__all__ = ["CODE_ROOT", "Handle", "LocalLauncher", "PackTask", "RunTask", "SlurmLauncher", "visible_gpus"]
+__all__ = ["CODE_ROOT", "Handle", "LocalLauncher", "PackTask", "RunTask", "SlurmLauncher", "pin_gpus", "visible_gpus"]
