@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.bench.resolution import check_sweep_args, overrides_of
-from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
+from benchmark.bench.study import add_study_flags, beside_an, command, cpu_overrides, run_sweep, study_folder
 from benchmark.core.cli import OneLineParser, add_methods, add_seeds
 from benchmark.data import DATASETS, lookalike, variant_spec
 from benchmark.spec.config import SweepConfig
@@ -80,8 +80,7 @@ def summarise(result: dict[str, Any]) -> str:
     runs = pd.DataFrame(result["runs"], columns=["step", "method", "seed", "test_map"])
     means = runs.groupby(["step", "method"], sort=False)["test_map"].mean().unstack("step")
     steps = [s for s in STEPS if s in means.columns]
-    an = means.loc["an"] if "an" in means.index else pd.Series(float("nan"), index=means.columns)
-    body = [[m, *(f"{means.at[m, s]:.2f} ({means.at[m, s] - an[s]:+.2f})" for s in steps)] for m in means.index]
+    body = beside_an(means, steps)
     return (
         f"test mAP (difference from AN), mean over seeds {' '.join(map(str, result['seeds']))}; "
         "each step changes one label statistic of the one before:\n\n" + table(["method", *steps], body)

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.bench.study import add_study_flags, command, cpu_overrides, run_sweep, study_folder
+from benchmark.bench.study import add_study_flags, beside_an, command, cpu_overrides, run_sweep, study_folder
 from benchmark.core.cli import OneLineParser, add_methods, add_seeds, check_path, json_or_text
 from benchmark.data import get_spec
 from benchmark.run.loop import stops_early
@@ -186,10 +186,7 @@ def regime(runs: list[dict[str, Any]], caps: list[int], patience: int) -> str:
         ]
     )
     means = replayed.groupby(["method", "rule"], sort=False)["test_map"].mean().unstack("rule")
-    an = means.loc["an"] if "an" in means.index else pd.Series(math.nan, index=means.columns)
-    body = [
-        [m, *(f"{means.at[m, rule]:.2f} ({means.at[m, rule] - an[rule]:+.2f})" for rule in rules)] for m in means.index
-    ]
+    body = beside_an(means, list(rules))
     share = (replayed["best_epoch"] == replayed["cap"]).groupby(replayed["rule"]).mean()
     body.append(["best epoch = cap", *(f"{share[rule]:.0%}" for rule in rules)])
     return "test mAP (difference from AN) at each epoch cap, mean over the seeds:\n\n" + table(["method", *rules], body)

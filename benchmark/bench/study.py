@@ -1,17 +1,21 @@
 """What the bench scripts share: a study's runs, trained by the sweep machinery and read back
 through the records (the runs of a ``SweepConfig`` as jobs for the inline launcher, records in a
 temporary folder of the study's, then ``leaderboard.records.read_records`` over that folder), the
-flags and run settings of the CPU studies, and the shape of a script's ``main``."""
+flags and run settings of the CPU studies, a study's table of methods beside AN, and the shape of
+a script's ``main``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from benchmark.core.cli import add_data_root, add_json, add_threads, guarded, user_error
 from benchmark.run.environment import torch_threads
@@ -30,6 +34,13 @@ def run_sweep(sweep: SweepConfig, results: Path) -> Records:
         if summary["status"] != "done":
             raise RuntimeError(f"{summary['label']} {summary['status']}: {summary['error']}")
     return read_records(results, strict=True)
+
+
+def beside_an(means: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
+    """A study's table body: per method (the index of ``means``), each column's mean test mAP and its
+    difference from AN's (nan without an AN row)."""
+    an = means.loc["an"] if "an" in means.index else pd.Series(math.nan, index=means.columns)
+    return [[m, *(f"{means.at[m, c]:.2f} ({means.at[m, c] - an[c]:+.2f})" for c in columns)] for m in means.index]
 
 
 def add_study_flags(p: argparse.ArgumentParser) -> None:
