@@ -97,8 +97,11 @@ def test_invalid_values_are_one_line_naming_field_value_and_what_is_valid(
 def test_valid_devices_and_backbones_pass() -> None:
     for device in ("auto", "cpu", "cuda", "cuda:1", "mps"):
         RunConfig(dataset="digits", method="an", device=device)  # whether it exists is checked where it runs
-    for backbone in ("smallcnn", "resnet18", "resnet50.tv_in1k"):
+    for backbone in ("smallcnn", "smallcnn-wide", "resnet18", "resnet50.tv_in1k"):
         RunConfig(dataset="digits", method="an", backbone=backbone)
+    # a wider model is another configuration: never one run id, never one table cell
+    wide, small = (RunConfig(dataset="digits", method="an", backbone=b).run_id() for b in ("smallcnn-wide", "smallcnn"))
+    assert wide != small
 
 
 class Scheduled(methods.Method):

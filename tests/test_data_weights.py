@@ -244,8 +244,9 @@ def test_config_pretrained_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert cfg.run_id() != RunConfig(dataset="voc", method="an", backbone=MODEL).run_id()
     with pytest.raises(ValueError, match="pretrained_file: a pretrained checkpoint needs pretrained=True"):
         RunConfig(dataset="voc", method="an", backbone=MODEL, pretrained=False, pretrained_file="w.pth")
-    with pytest.raises(ValueError, match="'smallcnn' builds its pretrained weights locally"):
-        RunConfig(dataset="digits", method="an", pretrained_file="w.pth")
+    for local in ("smallcnn", "smallcnn-wide"):
+        with pytest.raises(ValueError, match=f"'{local}' builds its pretrained weights locally"):
+            RunConfig(dataset="digits", method="an", backbone=local, pretrained_file="w.pth")
 
 
 def test_file_digest_keys_the_weights_by_content(tmp_path: Path) -> None:

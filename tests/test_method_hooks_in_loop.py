@@ -126,6 +126,7 @@ def test_the_feature_map_pools_to_the_features() -> None:
     torch.manual_seed(0)
     for name, shape, x in [
         ("smallcnn", (3, SmallCNN().num_features, 6, 6), torch.randn(3, 1, 24, 24)),
+        ("smallcnn-wide", (3, 4 * SmallCNN().num_features, 6, 6), torch.randn(3, 1, 24, 24)),
         ("resnet18", (3, 512, 1, 1), torch.randn(3, 3, 32, 32)),
     ]:
         model = build_model(name, 5, in_chans=x.shape[1]).eval()

@@ -35,6 +35,12 @@ from benchmark.data.manifest import hash_file
 #: keys under which checkpoints commonly nest the state dict
 _NESTED = ("state_dict", "model", "model_state_dict", "module")
 
+#: backbones built by ``benchmark.run.models`` rather than timm; their pretrained weights are built
+#: locally (``benchmark.run.pretrain``), so there is nothing to fetch. ``smallcnn-wide``: 4x the
+#: channels, a model that fits (memorises) its training labels, as a pretrained ResNet-50 does on the
+#: real sets (docs/predict.md)
+LOCAL_BACKBONES: frozenset[str] = frozenset({"smallcnn", "smallcnn-wide"})
+
 
 class WeightsError(ValueError):
     """A model name without pretrained weights, or a checkpoint file that does not fit the backbone."""
@@ -68,9 +74,9 @@ def pretrained_cfg(name: str) -> Any:
     import timm
     from timm.models import get_pretrained_cfg
 
-    if name == "smallcnn":
+    if name in LOCAL_BACKBONES:
         raise WeightsError(
-            "'smallcnn' (the embedded set's backbone) builds its pretrained weights locally on first "
+            f"'{name}' (the embedded set's backbone) builds its pretrained weights locally on first "
             "use; there is nothing to fetch"
         )
     if not timm.is_model(name.split(".")[0]):

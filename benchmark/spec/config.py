@@ -27,6 +27,7 @@ import methods
 from benchmark.core.cli import DEFAULT_SEEDS
 from benchmark.data import get_spec
 from benchmark.data.protocol import check_regime
+from benchmark.data.weights import LOCAL_BACKBONES
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 from benchmark.records.identity import config_run_id
 from benchmark.spec import variants
@@ -143,9 +144,9 @@ class RunConfig(BaseModel):
                 raise ValueError(
                     "pretrained_file: a pretrained checkpoint needs pretrained=True (drop --no-pretrained)"
                 )
-            if backbone == "smallcnn":
+            if backbone in LOCAL_BACKBONES:
                 raise ValueError(
-                    "pretrained_file: 'smallcnn' builds its pretrained weights locally; "
+                    f"pretrained_file: '{backbone}' builds its pretrained weights locally; "
                     "--pretrained-file is for timm backbones"
                 )
         return self

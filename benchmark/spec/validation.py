@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 
+from benchmark.data.weights import LOCAL_BACKBONES  # the weights layer knows which it builds itself
+
 #: what ``--device`` accepts: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N (N a GPU index) or mps"
-#: backbones built by ``benchmark.run.models`` rather than timm; their pretrained weights are built
-#: locally (``benchmark.run.pretrain``), so there is nothing to fetch
-LOCAL_BACKBONES: frozenset[str] = frozenset({"smallcnn"})
 
 
 def check_device_name(name: str) -> str:
@@ -42,7 +41,7 @@ def check_device_available(name: str) -> None:
 
 
 def check_backbone(name: str) -> str:
-    """``smallcnn`` or a timm model name (an optional ``.tag`` names its pretrained weights)."""
+    """``LOCAL_BACKBONES`` or a timm model name (an optional ``.tag`` names its pretrained weights)."""
     if name in LOCAL_BACKBONES:
         return name
     import timm  # why: validating a smallcnn config (the default sweep) never imports timm
@@ -55,4 +54,4 @@ def check_backbone(name: str) -> str:
     return name
 
 
-__all__ = ["DEVICE_CHOICES", "LOCAL_BACKBONES", "check_backbone", "check_device_available", "check_device_name"]
+__all__ = ["DEVICE_CHOICES", "check_backbone", "check_device_available", "check_device_name"]
