@@ -189,7 +189,7 @@ def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Name
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
-    g.add_argument("--backbone", help="'smallcnn' or any timm model name")
+    g.add_argument("--backbone", help="'smallcnn', 'smallcnn-wide' or any timm model name")
     g.add_argument("--pretrained", action=argparse.BooleanOptionalAction)
     g.add_argument(
         "--pretrained-file",
