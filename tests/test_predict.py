@@ -176,3 +176,27 @@ def test_a_variant_run_at_its_defaults_is_the_main_row() -> None:
     for key in ("role", "em_apl", "ll_r", "gr_loss"):
         cfg = RunConfig(dataset="digits-voc", method=key)
         assert variants.variant(key, "digits-voc", cfg.resolve().hparams) == {}, key
+
+
+def test_the_docs_tau_of_a_study_is_its_committed_records() -> None:
+    """docs/predict.md's table of the third candidate, cell by cell, from the records it names."""
+    import re
+
+    from benchmark.records.layout import STUDIES
+    from leaderboard.records import read_records
+
+    repo = Path(__file__).resolve().parent.parent
+    records = read_records(repo / "results" / STUDIES / "smallcnn-wide")
+    assert set(records.frame["dataset"]) == {"digits", "digits-voc"} and len(records.frame) == 138
+    frame = page_predict.predict_frame(records).set_index(["embedded", "rows", "dataset"])
+    text = (repo / "docs" / "predict.md").read_text()
+    table = text[text.index("| embedded, wide model |") :].split("\n\n")[0].splitlines()[2:]
+    cells = 0
+    for line in table:
+        emb, rows, *columns = (c.strip() for c in line.strip("|").split("|"))
+        for dataset, cell in zip(["voc", "coco", "nuswide", "cub"], columns, strict=True):
+            row = frame.loc[(emb.strip("`"), rows.split()[0], dataset)]
+            expect = f"{row['tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]".replace("-", "−")
+            assert re.sub(r"\s*†$", "", cell) == expect, (emb, rows, dataset)
+            cells += 1
+    assert cells == 16

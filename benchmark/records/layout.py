@@ -1,6 +1,6 @@
 """Where everything lives in a results folder. Records are ``<dataset>/<method>__<labels>__seed<seed>__
 <run id>.json``; what is not a record lives beside them under a name readers skip: a folder starting
-with ``_`` (checkpoints, logs, quarantined files, measured throughput, a scratch leaderboard), a file
+with ``_`` (checkpoints, logs, quarantined files, measured throughput, a scratch leaderboard, a study's records), a file
 starting with ``.`` (an unfinished atomic write) or not ending in ``.json`` (the epoch CSV)."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ CORRUPT = "_corrupt"
 BENCH = "_bench"
 #: the leaderboard of a results folder other than the repository's own
 LEADERBOARD = "_leaderboard"
+#: the records of a study in the docs that is not the default sweep (a candidate not adopted), each a
+#: results folder of its own (``<STUDIES>/<study>/<dataset>/...``): kept, checkable, never in the table
+STUDIES = "_studies"
 
 
 def record_path(results_dir: str | Path, dataset: str, method: str, labels: str, seed: int, run_id: str) -> Path:
