@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ from scipy.stats import kendalltau
 
 import methods
 from benchmark.data import lookalike
+from benchmark.records.layout import STUDIES
 from benchmark.spec.defaults import training_defaults
 from leaderboard import page_predict
-from leaderboard.records import COLUMNS, Records
+from leaderboard.records import COLUMNS, Records, read_records
 
 VOC, COCO = lookalike.RECIPES["digits-voc"], lookalike.RECIPES["digits-coco"]
 
@@ -180,11 +182,6 @@ def test_a_variant_run_at_its_defaults_is_the_main_row() -> None:
 
 def test_the_docs_tau_of_a_study_is_its_committed_records() -> None:
     """docs/predict.md's table of the third candidate, cell by cell, from the records it names."""
-    import re
-
-    from benchmark.records.layout import STUDIES
-    from leaderboard.records import read_records
-
     repo = Path(__file__).resolve().parent.parent
     records = read_records(repo / "results" / STUDIES / "smallcnn-wide")
     assert set(records.frame["dataset"]) == {"digits", "digits-voc"} and len(records.frame) == 138

@@ -30,16 +30,11 @@ import torch
 from torch import nn
 
 from benchmark.core.atomic import atomic_path
+from benchmark.data.embedded import LOCAL_BACKBONES
 from benchmark.data.manifest import hash_file
 
 #: keys under which checkpoints commonly nest the state dict
 _NESTED = ("state_dict", "model", "model_state_dict", "module")
-
-#: backbones built by ``benchmark.run.models`` rather than timm; their pretrained weights are built
-#: locally (``benchmark.run.pretrain``), so there is nothing to fetch. ``smallcnn-wide``: 4x the
-#: channels, a model that fits (memorises) its training labels, as a pretrained ResNet-50 does on the
-#: real sets (docs/predict.md)
-LOCAL_BACKBONES: frozenset[str] = frozenset({"smallcnn", "smallcnn-wide"})
 
 
 class WeightsError(ValueError):

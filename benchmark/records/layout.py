@@ -1,7 +1,8 @@
 """Where everything lives in a results folder. Records are ``<dataset>/<method>__<labels>__seed<seed>__
 <run id>.json``; what is not a record lives beside them under a name readers skip: a folder starting
-with ``_`` (checkpoints, logs, quarantined files, measured throughput, a scratch leaderboard, a study's records), a file
-starting with ``.`` (an unfinished atomic write) or not ending in ``.json`` (the epoch CSV)."""
+with ``_`` (checkpoints, logs, quarantined files, measured throughput, a scratch leaderboard, a study's
+records), a file starting with ``.`` (an unfinished atomic write) or not ending in ``.json`` (the epoch
+CSV)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from benchmark.data import Dataset, default_data_root, weights
-from benchmark.data.weights import LOCAL_BACKBONES
+from benchmark.data.embedded import LOCAL_BACKBONES
 from benchmark.run.pretrain import load_or_build, weights_key
 from benchmark.spec.config import ResolvedRunConfig
 

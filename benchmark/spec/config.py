@@ -26,8 +26,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 import methods
 from benchmark.core.cli import DEFAULT_SEEDS
 from benchmark.data import get_spec
+from benchmark.data.embedded import LOCAL_BACKBONES
 from benchmark.data.protocol import check_regime
-from benchmark.data.weights import LOCAL_BACKBONES
 from benchmark.records import NON_IDENTITY_FIELDS  # the record contract defines a run's identity
 from benchmark.records.identity import config_run_id
 from benchmark.spec import variants

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from benchmark.data.weights import LOCAL_BACKBONES  # the weights layer knows which it builds itself
+from benchmark.data.embedded import LOCAL_BACKBONES
 
 #: what ``--device`` accepts: auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")

@@ -21,8 +21,9 @@ from pathlib import Path
 from benchmark.core.cli import check_path, default_data_root, one_line
 from benchmark.data import DatasetNotFoundError, UnknownDatasetError, get_spec
 from benchmark.data.cache import cache_bytes, cache_path, check_space
+from benchmark.data.embedded import LOCAL_BACKBONES
 from benchmark.data.formatted import check_prepared, prepare_command
-from benchmark.data.weights import LOCAL_BACKBONES, pretrained_file_problem, weights_problem
+from benchmark.data.weights import pretrained_file_problem, weights_problem
 from benchmark.records.layout import CHECKPOINTS
 from benchmark.run.epochlog import TensorBoardUnavailableError, check_tensorboard
 from benchmark.spec.config import RunConfig
