@@ -35,19 +35,14 @@ done
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # one apt at a time: .ci/run installs chromium meanwhile under the same lock (and any other apt is
-    # waited for up to 10 minutes), else the second install fails on dpkg's lock
-    exec 9>/var/lock/spml-bench-apt.lock
-    flock 9
-    apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+    # one apt at a time: .ci/run may be installing chromium meanwhile
+    apt_get() { "$(dirname "$0")/../apt-get-locked" "$@"; }
     apt_install() { apt_get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
     # no package lists yet, or stale ones naming versions the mirror no longer has: update once
     if [[ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]] || ! apt_install; then
         apt_get update -q >/dev/null
         apt_install
     fi
-    flock -u 9
-    exec 9>&-
     log "installed"
 fi
 
