@@ -7,6 +7,8 @@
     python -m leaderboard --format runs --out runs.csv   # every run, one row (also runs-jsonl)
     python -m leaderboard --power                # variance components; seeds to resolve 1 mAP from the best
     python -m leaderboard --class person         # also the per-class density figures of 'person'
+    python -m leaderboard --predict              # τ of each embedded set's ranking with the published ones
+    python -m leaderboard --predict an ls em ... # the same over the named rows only (a candidate's clean rows)
 
 Files under the results folder that are not run records, and cells whose records cannot be averaged
 together, are named on stderr (one line each) and on the page, and left out; the rest is built.
@@ -61,6 +63,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="print, per dataset, the variance components of the seeds (model seed, data seed) and, per row, the "
         "seeds needed to resolve a difference of --delta mAP from the best row",
     )
+    p.add_argument(
+        "--predict",
+        nargs="*",
+        default=None,
+        metavar="ROW",
+        help="print Kendall τ-b (with its bootstrap interval) and Spearman ρ between each embedded dataset's 1p "
+        "ranking and each published column (docs/predict.md); with ROW names, over those rows (methods) only",
+    )
     p.add_argument("--delta", type=float, default=1.0, help="the difference in mAP points for --power (default: 1)")
     p.add_argument(
         "--allow-mixed-code",
@@ -91,7 +101,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     check_results_dir(args.results_dir)
     markdown_out = args.out or default_out(args.results_dir)
     # an output never replaces a record: not inside the results folder (its _leaderboard/ aside), no link or FIFO
-    if args.format == "markdown" and not args.power:
+    if args.format == "markdown" and not args.power and args.predict is None:
         check_out(markdown_out, create_parents=args.out is None, results_dir=args.results_dir)
     elif args.out is not None:
         check_out(args.out, results_dir=args.results_dir)
@@ -109,7 +119,13 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         if args.strict and warned:
             raise LeaderboardError(f"--strict: {len(warned)} invalid record file(s) or cell(s) left out (named above)")
 
-    if args.power:
+    if args.predict is not None:
+        from leaderboard.page_predict import predict_text
+
+        records = load(args.results_dir, warn, allow_mixed_code=args.allow_mixed_code)
+        strict_check()
+        text = predict_text(records, args.predict or None)
+    elif args.power:
         text = power_text(args.results_dir, args.delta, warn, allow_mixed_code=args.allow_mixed_code)
         strict_check()
     elif args.format == "markdown":

@@ -13,10 +13,13 @@ the published CSVs only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
+from leaderboard.errors import LeaderboardError
 from leaderboard.mdutil import DASH, fmt_ci, table
 from leaderboard.published import DATASET_COLUMNS, DATASET_NAMES, literature_table, paper_table
 from leaderboard.records import Records
@@ -84,10 +87,18 @@ def bootstrap(
     return float(lo), float(hi)
 
 
-def predict_frame(records: Records) -> pd.DataFrame:
+def predict_frame(records: Records, only: Collection[str] | None = None) -> pd.DataFrame:
     """One row per embedded dataset x row set x published dataset: n rows, τ-b, its interval, ρ,
-    and whether the column was held out of the design."""
+    and whether the column was held out of the design. ``only``: the rows (methods) to count, every
+    row set restricted to them (a candidate's clean rows, docs/predict.md); ``None``: every row."""
     pub = published()
+    if only is not None:
+        unknown = sorted(set(only) - set(pub.index))
+        if unknown:
+            raise LeaderboardError(
+                f"rows {unknown} have no published 1p figure (EntMin aside); expected some of {sorted(pub.index)}"
+            )
+        pub = pub[pub.index.isin(list(only))]
     out = []
     for emb, runs in embedded_runs(records).items():
         rng = np.random.default_rng(SEED)
@@ -169,3 +180,22 @@ def predict_section(records: Records) -> list[str]:
         if worst:
             lines.append(f"- `{emb}`: " + ", ".join(f"{m} (rank {a} here, {b} on COCO)" for m, a, b in worst))
     return [*out, "Rows that disagree most with COCO (all rows):", "", *lines, ""] if lines else out
+
+
+def predict_text(records: Records, only: Collection[str] | None = None) -> str:
+    """``python -m leaderboard --predict [ROW ...]``: ``predict_frame`` as a table, τ to two decimals."""
+    frame = predict_frame(records, only)
+    if frame.empty:
+        raise LeaderboardError("no embedded dataset has 3 rows with a published figure: no τ to compute")
+    body = [
+        [
+            f"`{r.embedded}`",
+            f"{r.rows} ({r.n})",
+            DATASET_NAMES[r.dataset],
+            f"{r.tau:.2f} {fmt_ci(r.tau_low, r.tau_high)}",
+            f"{r.rho:.2f}",
+            "held out" if r.held_out else "design",
+        ]
+        for r in frame.itertuples()
+    ]
+    return table(["embedded", "rows (n)", "published", f"τ-b [{LEVEL:.0%}]", "ρ", "column"], body) + "\n"

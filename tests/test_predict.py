@@ -180,20 +180,76 @@ def test_a_variant_run_at_its_defaults_is_the_main_row() -> None:
         assert variants.variant(key, "digits-voc", cfg.resolve().hparams) == {}, key
 
 
-def test_the_docs_tau_of_a_study_is_its_committed_records() -> None:
-    """docs/predict.md's table of the third candidate, cell by cell, from the records it names."""
-    repo = Path(__file__).resolve().parent.parent
-    records = read_records(repo / "results" / STUDIES / "smallcnn-wide")
-    assert set(records.frame["dataset"]) == {"digits", "digits-voc"} and len(records.frame) == 138
-    frame = page_predict.predict_frame(records).set_index(["embedded", "rows", "dataset"])
-    text = (repo / "docs" / "predict.md").read_text()
-    table = text[text.index("| embedded, wide model |") :].split("\n\n")[0].splitlines()[2:]
+#: the third candidate's clean rows (docs/predict.md): the paper's 12 and the two later rows its design never showed
+CLEAN_WIDE = (
+    "an",
+    "dw",
+    "l1r",
+    "l2r",
+    "ls",
+    "nls",
+    "focal",
+    "asl",
+    "role",
+    "role_li",
+    "em",
+    "em_apl",
+    "ll_cp",
+    "gr_loss",
+)
+
+
+def _docs_cells(text: str, header: str, frame: pd.DataFrame, rows_key: str | None = None) -> int:
+    """Checks each τ cell of the docs table that starts with ``header`` against ``frame``; returns the count."""
+    table = text[text.index(header) :].split("\n\n")[0].splitlines()[2:]
     cells = 0
     for line in table:
         emb, rows, *columns = (c.strip() for c in line.strip("|").split("|"))
         for dataset, cell in zip(["voc", "coco", "nuswide", "cub"], columns, strict=True):
-            row = frame.loc[(emb.strip("`"), rows.split()[0], dataset)]
+            row = frame.loc[(emb.strip("`"), rows_key or rows.split()[0], dataset)]
             expect = f"{row['tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]".replace("-", "−")
             assert re.sub(r"\s*†$", "", cell) == expect, (emb, rows, dataset)
             cells += 1
-    assert cells == 16
+    return cells
+
+
+def test_the_docs_tau_of_a_study_is_its_committed_records() -> None:
+    """docs/predict.md's tables of the third candidate, cell by cell, from the records it names: over
+    every row, and over its clean rows (the reference sentence too)."""
+    repo = Path(__file__).resolve().parent.parent
+    records = read_records(repo / "results" / STUDIES / "smallcnn-wide")
+    assert set(records.frame["dataset"]) == {"digits", "digits-voc"} and len(records.frame) == 138
+    text = (repo / "docs" / "predict.md").read_text()
+    frame = page_predict.predict_frame(records).set_index(["embedded", "rows", "dataset"])
+    assert _docs_cells(text, "| embedded, wide model |", frame) == 16
+    clean = page_predict.predict_frame(records, CLEAN_WIDE).set_index(["embedded", "rows", "dataset"])
+    assert set(clean.index.get_level_values("rows")) == {"paper", "all"}  # 2 later rows: too few for their own τ
+    assert _docs_cells(text, "| embedded, wide model, clean rows |", clean, rows_key="all") == 8
+    ref = page_predict.reference_frame(set(CLEAN_WIDE))
+    ref = ref[ref["rows"] == "all"]
+    sentence = text[text.index("The reference over the same 14 rows") :].split("\n\n")[0]
+    names = {"voc": "VOC", "coco": "COCO", "nuswide": "NUS", "cub": "CUB"}
+    for r in ref.itertuples():
+        assert re.search(rf"({names[r.a]}–{names[r.b]}|{names[r.b]}–{names[r.a]}) {r.tau:.2f}\b", sentence), (r.a, r.b)
+
+
+def test_predict_cli_prints_the_frame_and_refuses_unknown_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m leaderboard --predict [ROW ...]``: the τ of each embedded set with each published
+    column, over the named rows; a row without a published figure is a usage error (exit 2, one line)."""
+    from leaderboard.__main__ import main as cli
+
+    study = Path(__file__).resolve().parent.parent / "results" / STUDIES / "smallcnn-wide"
+    assert cli(["--results-dir", str(study), "--predict", *CLEAN_WIDE]) == 0
+    out = capsys.readouterr().out
+    row = (
+        page_predict.predict_frame(read_records(study), CLEAN_WIDE)
+        .query("embedded == 'digits' and rows == 'all' and dataset == 'coco'")
+        .iloc[0]
+    )
+    assert re.search(
+        rf"`digits` +\| all \(14\) +\| COCO 2014 +\| {row.tau:.2f} \[{row.tau_low:.2f}, {row.tau_high:.2f}\]", out
+    )
+    assert "later" not in out  # LL-Cp and GR loss alone: two rows, no τ
+    assert cli(["--results-dir", str(study), "--predict", "an", "entmin"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "['entmin'] have no published 1p figure" in err[0]
