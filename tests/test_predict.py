@@ -253,3 +253,28 @@ def test_predict_cli_prints_the_frame_and_refuses_unknown_rows(capsys: pytest.Ca
     assert cli(["--results-dir", str(study), "--predict", "an", "entmin"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "['entmin'] have no published 1p figure" in err[0]
+
+
+def test_the_docs_goal_table_is_the_records() -> None:
+    """docs/predict.md's "Where the goal stands": each candidate's τ with COCO over its clean rows, from
+    the committed records (the default's in results/, the wide model's in its study), and the
+    published VOC–COCO τ over the same rows."""
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "docs" / "predict.md").read_text()
+    lines = text[text.index("| candidate | its clean rows |") :].split("\n\n")[0].splitlines()[2:]
+    later = {"smile", "mime", "vlpl", "aevlp"}  # published, not implemented
+    implemented = sorted(set(page_predict.published().index) - later)
+    sources = [
+        ("digits", repo / "results", implemented),
+        ("digits", repo / "results" / STUDIES / "smallcnn-wide", CLEAN_WIDE),
+        ("digits-voc", repo / "results" / STUDIES / "smallcnn-wide", CLEAN_WIDE),
+    ]
+    assert len(lines) == len(sources)
+    for line, (emb, folder, rows) in zip(lines, sources, strict=True):
+        *_, cell, reference = (c.strip() for c in line.strip("|").split("|"))
+        frame = page_predict.predict_frame(read_records(folder), rows)
+        row = frame[(frame["embedded"] == emb) & (frame["rows"] == "all") & (frame["dataset"] == "coco")].iloc[0]
+        assert row.n == len(rows)
+        assert cell == f"{row.tau:.2f} [{row.tau_low:.2f}, {row.tau_high:.2f}]".replace("-", "−"), line
+        ref = page_predict.reference_frame(set(rows)).query("rows == 'all' and a == 'voc' and b == 'coco'")
+        assert reference == f"{ref['tau'].iloc[0]:.2f}", line
