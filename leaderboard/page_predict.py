@@ -14,6 +14,7 @@ the published CSVs only.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,6 +145,11 @@ def disagreements(runs: dict[str, np.ndarray], dataset: str, k: int = WORST) -> 
     return [(m, int(here[m]), int(there[m])) for m in gap[gap > 0].index[:k]]
 
 
+def tau_cell(row: Any) -> str:
+    """A ``predict_frame`` row's τ and its interval as the page and ``--predict`` print them: ``0.41 [0.01, 0.69]``."""
+    return f"{row.tau:.2f} {fmt_ci(row.tau_low, row.tau_high)}"
+
+
 def predict_section(records: Records) -> list[str]:
     frame = predict_frame(records)
     if frame.empty:
@@ -162,9 +168,7 @@ def predict_section(records: Records) -> list[str]:
     rows_out = []
     for (emb, rows), g in frame.groupby(["embedded", "rows"], sort=False):
         cells = {
-            r.dataset: f"{r.tau:.2f} {fmt_ci(r.tau_low, r.tau_high)} (ρ {r.rho:.2f}, n={r.n})"
-            + (" †" if r.held_out else "")
-            for r in g.itertuples()
+            r.dataset: f"{tau_cell(r)} (ρ {r.rho:.2f}, n={r.n})" + (" †" if r.held_out else "") for r in g.itertuples()
         }
         rows_out.append([f"`{emb}`", ROW_SETS[rows], *(cells.get(d, DASH) for d in DATASET_COLUMNS)])
     out += [table(["embedded", "rows", *names.values()], rows_out), ""]
@@ -192,7 +196,7 @@ def predict_text(records: Records, only: Collection[str] | None = None) -> str:
             f"`{r.embedded}`",
             f"{r.rows} ({r.n})",
             DATASET_NAMES[r.dataset],
-            f"{r.tau:.2f} {fmt_ci(r.tau_low, r.tau_high)}",
+            tau_cell(r),
             f"{r.rho:.2f}",
             "held out" if r.held_out else "design",
         ]
